@@ -1,0 +1,187 @@
+package engineio
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/operate/realtime/protocol/eio"
+)
+
+// servePollGet answers a long-polling GET: everything queued, joined into
+// one payload, as soon as there is something; the request waits otherwise.
+// Only one GET may be pending: a second one closes the session (Node does
+// the same) and the pending one receives the close packet.
+func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.getActive {
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	s.getActive = true
+	var (
+		wake            chan struct{}
+		noopTimer       *time.Timer
+		noopC           <-chan time.Time
+		woken, upgraded bool
+	)
+	for len(s.queue) == 0 && s.state == stateOpen {
+		if s.ws != nil {
+			upgraded = true
+			break
+		}
+		if s.probe != nil {
+			if woken {
+				break // answered with a noop below
+			}
+			if noopTimer == nil {
+				// A GET that arrives during an upgrade is released with a
+				// noop after at most 100 ms (Node's check interval), unless
+				// the upgrade completes first; it then fails like any
+				// polling request after an upgrade.
+				noopTimer = time.NewTimer(100 * time.Millisecond)
+				defer noopTimer.Stop()
+				noopC = noopTimer.C
+			}
+		}
+		if wake == nil {
+			wake = make(chan struct{}, 1)
+			s.pollWake = wake
+		}
+		s.mu.Unlock()
+		select {
+		case <-wake:
+			woken = true
+		case <-noopC:
+			woken = true
+		case <-r.Context().Done():
+			// The client went away while polling: Node reports this as a
+			// transport error ("poll connection closed prematurely").
+			s.mu.Lock()
+			s.getActive = false
+			s.pollWake = nil
+			s.mu.Unlock()
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		s.mu.Lock()
+	}
+	s.pollWake = nil
+	s.getActive = false
+	var body []byte
+	var finish *wsConn
+	switch {
+	case upgraded:
+		s.mu.Unlock()
+		s.srv.abort(w, false, codeBadRequest, "")
+		return
+	case len(s.queue) > 0:
+		body = s.pollPayloadLocked()
+		if s.state == stateClosing {
+			body = append(body, eio.Separator, '1')
+			finish = s.finishCloseLocked()
+		}
+	case s.state != stateOpen && !s.closedByClient:
+		body = []byte{'1'}
+	default:
+		// An upgrade is in progress (or the client closed the session):
+		// release the poll with a noop so the client can go on.
+		body = []byte{'6'}
+	}
+	lingered := s.state == stateClosed && s.closedByClient
+	s.mu.Unlock()
+	if lingered {
+		s.srv.remove(s) // the late GET is answered; nothing else is
+	}
+	if finish != nil {
+		finish.close(closeNormal)
+	}
+	s.writePoll(w, body)
+}
+
+// pollPayloadLocked drains the queue into one payload.
+func (s *Session) pollPayloadLocked() []byte {
+	n := 0
+	for _, p := range s.queue {
+		n += p.pollingLen() + 1
+	}
+	body := make([]byte, 0, n)
+	for i, p := range s.queue {
+		if i > 0 {
+			body = append(body, eio.Separator)
+		}
+		body = p.appendPolling(body)
+	}
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	s.queueBytes = 0
+	return body
+}
+
+func (s *Session) writePoll(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	s.srv.stats.Writes.Add(1)
+	s.srv.stats.BytesOut.Add(int64(len(body)))
+}
+
+// servePollPost receives a payload of packets from the client.
+func (s *Session) servePollPost(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.postActive {
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	s.postActive = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.postActive = false
+		s.mu.Unlock()
+	}()
+
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		// v4 never sends raw binary over polling; Node closes the session.
+		s.srv.abort(w, false, codeBadRequest, "")
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	limit := s.srv.opts.MaxPayload
+	if r.ContentLength > int64(limit) {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		s.srv.abort(w, false, codeBadRequest, "")
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	if len(body) > limit {
+		// Node answers 413 and keeps the session.
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err := eio.DecodePayload(body, func(p eio.Packet) error {
+		s.dispatch(p)
+		return nil
+	}); err != nil {
+		s.srv.abort(w, false, codeBadRequest, "")
+		s.closeWith(ReasonParseError, false)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ok"))
+}

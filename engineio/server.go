@@ -1,0 +1,495 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler receives new sessions.
+type Handler interface {
+	// Open is called once for each new session, on the goroutine serving
+	// its handshake, before the session delivers any message. It returns
+	// the receiver of the session's messages and close notification.
+	Open(s *Session) SessionHandler
+}
+
+// SessionHandler receives one session's messages.
+//
+// Message calls are serialized and in order. data is only valid during the
+// call: it aliases a read buffer that is reused. Closed is called exactly
+// once, never concurrently with Message; after it no Message follows.
+// Neither should block for long: a WebSocket session's reading waits for
+// them.
+type SessionHandler interface {
+	Message(data []byte, binary bool)
+	Closed(reason CloseReason)
+}
+
+// CloseReason says why a session ended. The values are the reasons Node's
+// engine.io reports, plus ReasonSlowConsumer.
+type CloseReason string
+
+// Close reasons.
+const (
+	ReasonTransportClose CloseReason = "transport close"
+	ReasonTransportError CloseReason = "transport error"
+	ReasonPingTimeout    CloseReason = "ping timeout"
+	ReasonParseError     CloseReason = "parse error"
+	ReasonForcedClose    CloseReason = "forced close"
+	ReasonServerShutdown CloseReason = "server shutting down"
+	// ReasonSlowConsumer: the client did not read fast enough and its
+	// outbound queue reached Options.MaxQueueBytes.
+	ReasonSlowConsumer CloseReason = "slow consumer"
+)
+
+// Errors returned by Session.Send.
+var (
+	ErrSessionClosed = errors.New("engineio: session closed")
+	ErrSlowConsumer  = errors.New("engineio: outbound queue full, session closed")
+)
+
+// Engine.IO error codes (protocol §1.9) and their messages.
+const (
+	codeUnknownTransport = 0
+	codeUnknownSID       = 1
+	codeBadHandshake     = 2
+	codeBadRequest       = 3
+	codeForbidden        = 4
+	codeUnsupported      = 5
+)
+
+var errorMessages = [...]string{
+	"Transport unknown",
+	"Session ID unknown",
+	"Bad handshake method",
+	"Bad request",
+	"Forbidden",
+	"Unsupported protocol version",
+}
+
+// Server is an Engine.IO v4 server. It is an http.Handler for its path prefix.
+// All methods are safe for concurrent use.
+type Server struct {
+	// Static after construction.
+	opts     Options
+	handler  Handler
+	log      *slog.Logger
+	wheel    *wheel
+	flush    *flusher
+	pingPkt  *Packet
+	noopPkt  *Packet
+	closePkt *Packet
+	openTail []byte // the handshake JSON after the sid
+
+	idSeq atomic.Uint32
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	closing  bool
+	drained  chan struct{} // closed when sessions becomes empty while closing
+
+	stats Stats
+}
+
+// Stats are cumulative counters and gauges, read with atomic loads.
+type Stats struct {
+	Sessions       atomic.Int64 // open sessions
+	Opened         atomic.Int64
+	Upgrades       atomic.Int64
+	SlowConsumers  atomic.Int64
+	PacketsOut     atomic.Int64 // packets queued to sessions
+	Writes         atomic.Int64 // socket writes (WebSocket) or poll responses
+	BytesOut       atomic.Int64
+	HeartbeatsLost atomic.Int64 // sessions closed by ping timeout
+}
+
+// NewServer returns a server that hands new sessions to h.
+func NewServer(h Handler, opts *Options) (*Server, error) {
+	o := opts.withDefaults()
+	if o.DisablePolling && o.DisableWebSocket {
+		return nil, errors.New("engineio: both transports disabled")
+	}
+	if h == nil {
+		return nil, errors.New("engineio: nil handler")
+	}
+	s := &Server{
+		opts:     o,
+		handler:  h,
+		log:      o.Logger,
+		sessions: make(map[string]*Session),
+		pingPkt:  NewPacket(2, nil),
+		noopPkt:  NewPacket(6, nil),
+		closePkt: NewPacket(1, nil),
+	}
+	s.openTail = []byte(`,"pingInterval":` + strconv.FormatInt(o.PingInterval.Milliseconds(), 10) +
+		`,"pingTimeout":` + strconv.FormatInt(o.PingTimeout.Milliseconds(), 10) +
+		`,"maxPayload":` + strconv.Itoa(o.MaxPayload) + `}`)
+	tick := min(o.PingInterval, o.PingTimeout) / 10
+	tick = max(5*time.Millisecond, min(tick, 250*time.Millisecond))
+	s.wheel = newWheel(tick, max(o.PingInterval, o.PingTimeout))
+	s.flush = newFlusher(s)
+	return s, nil
+}
+
+// Options returns the effective options (defaults resolved).
+func (s *Server) Options() Options { return s.opts }
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// SessionCount returns the number of open sessions.
+func (s *Server) SessionCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions)
+}
+
+// Session returns the open session with the given id.
+func (s *Server) Session(id string) (*Session, bool) {
+	s.mu.RLock()
+	sess, ok := s.sessions[id]
+	s.mu.RUnlock()
+	return sess, ok
+}
+
+// Shutdown closes every session with ReasonServerShutdown and waits until
+// they are gone or ctx ends. New handshakes are refused from the start.
+// It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		s.drained = make(chan struct{})
+		if len(s.sessions) == 0 {
+			close(s.drained)
+		}
+	}
+	drained := s.drained
+	all := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.closeWith(ReasonServerShutdown, true)
+	}
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		// Graceful closes did not finish: cut what is left.
+		s.mu.RLock()
+		left := len(s.sessions)
+		s.mu.RUnlock()
+		for _, sess := range all {
+			sess.closeWith(ReasonServerShutdown, false)
+		}
+		s.stopWorkers()
+		return errors.Join(ctx.Err(), errors.New("engineio: "+strconv.Itoa(left)+" sessions still open at shutdown deadline"))
+	}
+	s.stopWorkers()
+	return nil
+}
+
+func (s *Server) stopWorkers() {
+	s.wheel.close()
+	s.flush.close()
+}
+
+func (s *Server) remove(sess *Session) {
+	s.mu.Lock()
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+		s.stats.Sessions.Add(-1)
+		if s.closing && len(s.sessions) == 0 {
+			close(s.drained)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// ServeHTTP serves Engine.IO requests under the server's path.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.CORS != nil && s.opts.CORS.apply(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	isUpgrade := headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+	// The checks and their order follow Node's Server.verify and handshake.
+	if !s.transportEnabled(transport) {
+		s.abort(w, isUpgrade, codeUnknownTransport, "")
+		return
+	}
+	if sid := q.Get("sid"); sid != "" {
+		s.serveSession(w, r, sid, transport, isUpgrade)
+		return
+	}
+	if r.Method != http.MethodGet {
+		s.abort(w, isUpgrade, codeBadHandshake, "")
+		return
+	}
+	if transport == "websocket" && !isUpgrade {
+		s.abort(w, false, codeBadRequest, "")
+		return
+	}
+	if s.opts.AllowRequest != nil {
+		if err := s.opts.AllowRequest(r); err != nil {
+			s.abort(w, isUpgrade, codeForbidden, err.Error())
+			return
+		}
+	}
+	if q.Get("EIO") != "4" {
+		s.abort(w, isUpgrade, codeUnsupported, "")
+		return
+	}
+	s.handshake(w, r, q, transport)
+}
+
+func (s *Server) transportEnabled(t string) bool {
+	switch t {
+	case "polling":
+		return !s.opts.DisablePolling
+	case "websocket":
+		return !s.opts.DisableWebSocket
+	}
+	return false
+}
+
+// abort answers a refused request: a JSON error for HTTP requests, and for
+// WebSocket upgrade requests the plain-text 400 Node writes before it drops
+// the socket.
+func (s *Server) abort(w http.ResponseWriter, upgrade bool, code int, message string) {
+	if message == "" {
+		message = errorMessages[code]
+	}
+	if upgrade {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(message))
+		return
+	}
+	status := http.StatusBadRequest
+	if code == codeForbidden {
+		status = http.StatusForbidden
+	}
+	body := make([]byte, 0, 48+len(message))
+	body = append(body, `{"code":`...)
+	body = strconv.AppendInt(body, int64(code), 10)
+	body = append(body, `,"message":`...)
+	body = strconv.AppendQuote(body, message)
+	body = append(body, '}')
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, transport string, isUpgrade bool) {
+	sess, ok := s.Session(sid)
+	if ok && sess.expired() {
+		// Past its pong deadline the session is dead, even if the wheel has
+		// not reaped it yet.
+		sess.closeWith(ReasonPingTimeout, false)
+		ok = false
+	}
+	if ok && sess.lingering() && (transport != "polling" || r.Method != http.MethodGet) {
+		ok = false
+	}
+	if !ok {
+		s.abort(w, isUpgrade, codeUnknownSID, "")
+		return
+	}
+	if transport == "websocket" {
+		if !isUpgrade {
+			s.abort(w, false, codeBadRequest, "")
+			return
+		}
+		sess.serveUpgrade(w, r)
+		return
+	}
+	if sess.isWebSocket() {
+		s.abort(w, false, codeBadRequest, "")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		sess.servePollGet(w, r)
+	case http.MethodPost:
+		sess.servePollPost(w, r)
+	default:
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+}
+
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values, transport string) {
+	id, err := s.newID()
+	if err != nil {
+		s.abort(w, transport == "websocket", codeBadRequest, "")
+		return
+	}
+	sess := newSession(s, id, newRequest(r, q))
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"code":3,"message":"Server shutting down"}`))
+		return
+	}
+	s.sessions[id] = sess
+	s.mu.Unlock()
+	s.stats.Sessions.Add(1)
+	s.stats.Opened.Add(1)
+
+	upgrades := `["websocket"]`
+	if transport == "websocket" || s.opts.DisableUpgrades || s.opts.DisableWebSocket {
+		upgrades = `[]`
+	}
+	open := make([]byte, 0, 64+len(s.openTail))
+	open = append(open, `{"sid":"`...)
+	open = append(open, id...)
+	open = append(open, `","upgrades":`...)
+	open = append(open, upgrades...)
+	open = append(open, s.openTail...)
+	_ = sess.Send(NewPacket(0, open))
+	sess.handler = s.handler.Open(sess)
+
+	s.wheel.schedule(sess, s.wheel.now()+s.opts.PingInterval)
+
+	if s.opts.Cookie != nil {
+		http.SetCookie(w, s.opts.Cookie.cookie(id))
+	}
+	if transport == "websocket" {
+		sess.serveWebSocketHandshake(w, r)
+	} else {
+		sess.servePollGet(w, r)
+	}
+}
+
+func (c *Cookie) cookie(id string) *http.Cookie {
+	ck := &http.Cookie{Name: "io", Value: id, Path: "/", HttpOnly: !c.NotHTTPOnly, SameSite: http.SameSiteLaxMode, Secure: c.Secure}
+	if c.Name != "" {
+		ck.Name = c.Name
+	}
+	if c.Path != "" {
+		ck.Path = c.Path
+	}
+	if c.SameSite != 0 {
+		ck.SameSite = c.SameSite
+	}
+	if c.MaxAge > 0 {
+		ck.MaxAge = int(c.MaxAge / time.Second)
+	}
+	return ck
+}
+
+// newID returns a 20-character id like Node's base64id: 12 random bytes and
+// a 3-byte sequence number, base64 with '-' and '_' (15 bytes, no padding).
+// The length matters: Node's sharded Redis adapter recognises socket-id
+// rooms by it.
+func (s *Server) newID() (string, error) {
+	var b [15]byte
+	if _, err := rand.Read(b[:12]); err != nil {
+		return "", err
+	}
+	n := s.idSeq.Add(1)
+	b[12], b[13], b[14] = byte(n>>16), byte(n>>8), byte(n)
+	return base64.URLEncoding.EncodeToString(b[:]), nil
+}
+
+// NewID returns a fresh 20-character id, for callers that need ids of the
+// same shape (Socket.IO socket ids and private session ids).
+func (s *Server) NewID() string {
+	id, err := s.newID()
+	if err != nil {
+		// crypto/rand does not fail on supported platforms (Go 1.24+ panics
+		// inside Read instead); keep the signature simple for callers.
+		panic(err)
+	}
+	return id
+}
+
+// Request is what a session keeps of its handshake request.
+type Request struct {
+	Header     http.Header
+	Query      url.Values
+	RemoteAddr string // host, without port
+	URL        string // the request URI
+	Secure     bool
+	XDomain    bool // the request carried an Origin header
+	Time       time.Time
+}
+
+func newRequest(r *http.Request, q url.Values) *Request {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return &Request{
+		Header:     r.Header,
+		Query:      q,
+		RemoteAddr: host,
+		URL:        r.URL.RequestURI(),
+		Secure:     r.TLS != nil,
+		XDomain:    r.Header.Get("Origin") != "",
+		Time:       time.Now(),
+	}
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for len(v) > 0 {
+			var part string
+			if i := indexComma(v); i >= 0 {
+				part, v = v[:i], v[i+1:]
+			} else {
+				part, v = v, ""
+			}
+			if equalFoldTrim(part, token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func indexComma(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return i
+		}
+	}
+	return -1
+}
+
+func equalFoldTrim(s, token string) bool {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	if len(s) != len(token) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], token[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}

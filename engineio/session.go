@@ -1,0 +1,399 @@
+package engineio
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/operate/realtime/protocol/eio"
+)
+
+type sessionState uint8
+
+const (
+	stateOpen sessionState = iota
+	// stateClosing: no new packets are accepted; what is queued is still
+	// delivered, then the transport closes.
+	stateClosing
+	stateClosed
+)
+
+// Session is one Engine.IO connection, whichever transport carries it.
+// All methods are safe for concurrent use.
+type Session struct {
+	// Static after construction (handler: set before the first message).
+	id      string
+	srv     *Server
+	req     *Request
+	handler SessionHandler
+
+	// inMu serializes inbound dispatch (a polling POST, the WebSocket
+	// reader, an upgrading probe) so the handler sees messages in order.
+	inMu sync.Mutex
+	// closedPending is set once the session is closed; closedDone once the
+	// handler has been told. See notifyClosed.
+	closedPending atomic.Bool
+	closedDone    atomic.Bool
+
+	mu     sync.Mutex // guards everything below
+	state  sessionState
+	reason CloseReason
+
+	// Outbound queue, shared by both transports. queueBytes counts queued
+	// and in-flight bytes, so the MaxQueueBytes bound holds while a slow
+	// write is in progress.
+	queue      []*Packet
+	queueBytes int
+
+	// WebSocket transport (nil while polling).
+	ws       *wsConn
+	flushing bool // a flush is scheduled or running
+
+	// Long-polling transport.
+	getActive  bool
+	postActive bool
+	pollWake   chan struct{} // non-nil while a GET waits for packets
+	// closedByClient: the client sent a close packet; a pending GET is
+	// then answered with a noop rather than a close (as Node does).
+	closedByClient bool
+
+	// Upgrade in progress.
+	probe *wsConn
+
+	// Heartbeat, in wheel time. pingDeadline is non-zero while a ping
+	// awaits its pong.
+	pingDeadline time.Duration
+	nextPing     time.Duration
+}
+
+func newSession(srv *Server, id string, req *Request) *Session {
+	return &Session{id: id, srv: srv, req: req, nextPing: srv.wheel.now() + srv.opts.PingInterval}
+}
+
+// ID returns the session id (the Engine.IO "sid").
+func (s *Session) ID() string { return s.id }
+
+// Request returns the handshake request's details.
+func (s *Session) Request() *Request { return s.req }
+
+// Transport returns "polling" or "websocket".
+func (s *Session) Transport() string {
+	if s.isWebSocket() {
+		return "websocket"
+	}
+	return "polling"
+}
+
+func (s *Session) isWebSocket() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ws != nil
+}
+
+// Send queues packets for the client, in order and contiguously (a
+// Socket.IO packet and its binary attachments must not be interleaved with
+// another sender's). The packets are shared, never copied. Send never blocks
+// on the network: it fails with ErrSlowConsumer, closing the session, when
+// the queue would exceed Options.MaxQueueBytes.
+func (s *Session) Send(ps ...*Packet) error {
+	_, err := s.enqueue(ps, false)
+	return err
+}
+
+// SendNow is Send, except that when nothing is being written the queue is
+// written at once by the calling goroutine instead of by the flusher. It
+// is for replies whose latency matters more than merging them with what
+// follows (a CONNECT reply), not for broadcasts.
+func (s *Session) SendNow(ps ...*Packet) error {
+	schedule, err := s.enqueue(ps, true)
+	if schedule {
+		w := flushWorkers.Get().(*flushWorker)
+		s.flushWS(w)
+		flushWorkers.Put(w)
+	}
+	return err
+}
+
+// enqueue appends ps to the queue; it reports whether the caller must see
+// to a WebSocket flush (it then owns the flushing flag).
+func (s *Session) enqueue(ps []*Packet, inline bool) (bool, error) {
+	n := 0
+	for _, p := range ps {
+		n += len(p.frame)
+	}
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return false, ErrSessionClosed
+	}
+	if s.queueBytes+n > s.srv.opts.MaxQueueBytes {
+		s.mu.Unlock()
+		s.srv.stats.SlowConsumers.Add(1)
+		s.closeWith(ReasonSlowConsumer, false)
+		return false, ErrSlowConsumer
+	}
+	s.queue = append(s.queue, ps...)
+	s.queueBytes += n
+	schedule := s.wakeLocked()
+	if schedule && inline && s.ws.raw == nil {
+		inline = false
+	}
+	s.mu.Unlock()
+	s.srv.stats.PacketsOut.Add(int64(len(ps)))
+	if schedule && !inline {
+		s.srv.flush.schedule(s)
+		return false, nil
+	}
+	return schedule, nil
+}
+
+// wakeLocked tells the active transport that packets are queued. It reports
+// whether a WebSocket flush must be scheduled (outside the lock).
+func (s *Session) wakeLocked() bool {
+	if s.ws != nil {
+		if !s.flushing {
+			s.flushing = true
+			return true
+		}
+		return false
+	}
+	if s.pollWake != nil {
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+	}
+	return false
+}
+
+// Close closes the session with ReasonForcedClose after delivering what is
+// already queued.
+func (s *Session) Close() { s.closeWith(ReasonForcedClose, true) }
+
+// CloseReason closes the session with the given reason. With flush, queued
+// packets are delivered first.
+func (s *Session) CloseWith(reason CloseReason, flush bool) { s.closeWith(reason, flush) }
+
+func (s *Session) closeWith(reason CloseReason, flush bool) {
+	s.mu.Lock()
+	if s.state == stateClosed || (s.state == stateClosing && flush) {
+		s.mu.Unlock()
+		return
+	}
+	if s.state == stateOpen {
+		s.reason = reason
+	}
+	probe := s.probe
+	s.probe = nil
+	if flush && len(s.queue) > 0 {
+		// Deliver what is queued first; the WebSocket writer or the GET
+		// that drains the queue completes the close (finishCloseLocked).
+		s.state = stateClosing
+		schedule := s.wakeLocked()
+		polling := s.ws == nil
+		s.mu.Unlock()
+		if probe != nil {
+			probe.close(0)
+		}
+		if schedule {
+			s.srv.flush.schedule(s)
+		}
+		if polling {
+			// A polling client that never comes back must not keep the
+			// session forever.
+			time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.closeWith(reason, false) })
+		}
+		s.closed()
+		return
+	}
+	ws := s.finishCloseLocked()
+	if s.pollWake != nil {
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	if probe != nil {
+		probe.close(0)
+	}
+	if ws != nil {
+		if flush {
+			ws.close(1000)
+		} else {
+			ws.close(0)
+		}
+	}
+	s.closed()
+}
+
+// closed runs once the session stops accepting packets: it tells the
+// handler, exactly once.
+func (s *Session) closed() {
+	if s.closedPending.Swap(true) {
+		return
+	}
+	if s.reason == ReasonPingTimeout {
+		s.srv.stats.HeartbeatsLost.Add(1)
+	}
+	s.notifyClosed()
+}
+
+// notifyClosed calls handler.Closed exactly once, never during a Message
+// call: if a dispatch holds inMu, that dispatcher calls notifyClosed again
+// after releasing it (see dispatch), and closedPending was set before.
+func (s *Session) notifyClosed() {
+	if !s.closedPending.Load() || s.closedDone.Load() {
+		return
+	}
+	if !s.inMu.TryLock() {
+		return
+	}
+	if s.closedDone.CompareAndSwap(false, true) && s.handler != nil {
+		s.mu.Lock()
+		reason := s.reason
+		s.mu.Unlock()
+		s.handler.Closed(reason)
+	}
+	s.inMu.Unlock()
+}
+
+// finishCloseLocked moves the session to its final state: the queue is
+// dropped and the session leaves the server's registry. It returns the
+// WebSocket to close, if any; the caller closes it after unlocking.
+func (s *Session) finishCloseLocked() *wsConn {
+	s.state = stateClosed
+	clear(s.queue)
+	s.queue = nil
+	ws := s.ws
+	if s.closedByClient && ws == nil && !s.getActive {
+		// The client closed its polling session, maybe while its last GET
+		// was still on the way: keep answering that GET with a noop for a
+		// moment, as a server handling requests in arrival order would.
+		time.AfterFunc(time.Second, func() { s.srv.remove(s) })
+		return nil
+	}
+	// Lock order: Session.mu before Server.mu; the server never takes a
+	// session lock while holding its own.
+	s.srv.remove(s)
+	return ws
+}
+
+// dispatch hands decoded inbound packets to the session, serialized.
+func (s *Session) dispatch(p eio.Packet) {
+	s.inMu.Lock()
+	s.onPacketLocked(p)
+	s.inMu.Unlock()
+	s.notifyClosed()
+}
+
+// onPacketLocked handles one inbound packet; inMu is held.
+func (s *Session) onPacketLocked(p eio.Packet) {
+	if s.closedPending.Load() {
+		return
+	}
+	switch p.Type {
+	case eio.Message:
+		s.handler.Message(p.Data, p.Binary)
+	case eio.Pong:
+		s.onPong()
+	case eio.Ping:
+		// v4 clients never ping; Node closes on "invalid heartbeat direction".
+		s.closeWith(ReasonTransportError, false)
+	case eio.Close:
+		s.mu.Lock()
+		s.closedByClient = true
+		s.mu.Unlock()
+		s.closeWith(ReasonTransportClose, false)
+	default:
+		// open, upgrade and noop outside an upgrade are ignored, as in Node.
+	}
+}
+
+// heartbeat runs from the wheel. It returns when to run next, or false when
+// the session is gone.
+func (s *Session) heartbeat(now time.Duration) (time.Duration, bool) {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return 0, false
+	}
+	if s.pingDeadline != 0 {
+		if now >= s.pingDeadline {
+			s.mu.Unlock()
+			s.closeWith(ReasonPingTimeout, false)
+			return 0, false
+		}
+		d := s.pingDeadline
+		s.mu.Unlock()
+		return d, true
+	}
+	if now < s.nextPing {
+		d := s.nextPing
+		s.mu.Unlock()
+		return d, true
+	}
+	// The deadline runs from when the ping was due, not from when the wheel
+	// got to it, so a session is dead exactly PingInterval+PingTimeout after
+	// its last pong, as with Node's timers.
+	s.pingDeadline = s.nextPing + s.srv.opts.PingTimeout
+	d := s.pingDeadline
+	s.mu.Unlock()
+	if s.Send(s.srv.pingPkt) != nil {
+		return 0, false
+	}
+	return d, true
+}
+
+func (s *Session) onPong() {
+	now := s.srv.wheel.now()
+	s.mu.Lock()
+	if s.pingDeadline != 0 {
+		s.pingDeadline = 0
+		s.nextPing = now + s.srv.opts.PingInterval
+	}
+	s.mu.Unlock()
+}
+
+// lingering reports whether the session only remains to answer a late GET
+// after the client closed it.
+func (s *Session) lingering() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateClosed
+}
+
+// expired reports whether the session is past its pong deadline.
+func (s *Session) expired() bool {
+	now := s.srv.wheel.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pingDeadline != 0 && now >= s.pingDeadline
+}
+
+// takeQueueLocked removes and returns everything queued, into dst.
+func (s *Session) takeQueueLocked(dst []*Packet) []*Packet {
+	dst = append(dst, s.queue...)
+	clear(s.queue)
+	if cap(s.queue) > 64 {
+		s.queue = nil // let a burst's big queue go
+	} else {
+		s.queue = s.queue[:0]
+	}
+	return dst
+}
+
+// Writable reports whether a packet sent now would go out without waiting:
+// a WebSocket with nothing queued, or a polling session with a GET waiting.
+// Volatile broadcasts skip sessions that are not writable.
+func (s *Session) Writable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return false
+	}
+	if s.ws != nil {
+		return len(s.queue) == 0 && !s.flushing
+	}
+	return s.pollWake != nil && len(s.queue) == 0
+}

@@ -1,0 +1,189 @@
+package engineio
+
+import (
+	"net"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// The WebSocket write path.
+//
+// Send only appends a pointer to the session queue and, if no flush is
+// pending for that session, hands the session to the flusher: a fixed pool
+// of goroutines (one per CPU) that take everything queued for a session and
+// write it with one writev system call, without blocking. Producers never
+// touch the socket, so a broadcast costs one enqueue per recipient, and
+// frames that pile up while a flush waits are merged into the next write.
+//
+// If the socket cannot take everything (the client reads slowly), the rest
+// goes to a goroutine of that session's own that writes with blocking calls
+// and a deadline until the queue is empty, then hands the session back to
+// the pool. Connections without a file descriptor (TLS) always take that
+// path. Either way the queue stays bounded by MaxQueueBytes.
+
+type flusher struct {
+	srv  *Server
+	ch   chan *Session
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newFlusher(srv *Server) *flusher {
+	f := &flusher{srv: srv, ch: make(chan *Session, 16384), stop: make(chan struct{})}
+	n := runtime.GOMAXPROCS(0)
+	f.wg.Add(n)
+	for range n {
+		go f.work()
+	}
+	return f
+}
+
+// schedule queues a session for flushing. It blocks while the flusher is
+// saturated, which slows producers to the speed of the network.
+func (f *flusher) schedule(s *Session) {
+	select {
+	case f.ch <- s:
+	case <-f.stop:
+	}
+}
+
+func (f *flusher) close() {
+	close(f.stop)
+	f.wg.Wait()
+}
+
+// flushWorker holds a flusher goroutine's reusable buffers.
+type flushWorker struct {
+	batch  []*Packet
+	frames [][]byte
+	vec    writevState
+}
+
+// flushWorkers serve SendNow, which flushes on the caller's goroutine.
+var flushWorkers = sync.Pool{New: func() any { return newFlushWorker() }}
+
+func newFlushWorker() *flushWorker {
+	w := &flushWorker{}
+	w.vec.init()
+	return w
+}
+
+func (f *flusher) work() {
+	defer f.wg.Done()
+	w := newFlushWorker()
+	for {
+		select {
+		case s := <-f.ch:
+			s.flushWS(w)
+		case <-f.stop:
+			return
+		}
+	}
+}
+
+// flushWS writes what the session has queued. Called by a flush worker for
+// a session whose flushing flag it owns.
+func (s *Session) flushWS(w *flushWorker) {
+	for {
+		s.mu.Lock()
+		c := s.ws
+		if c == nil || len(s.queue) == 0 {
+			s.flushing = false
+			var fin *wsConn
+			if s.state == stateClosing {
+				fin = s.finishCloseLocked()
+			}
+			s.mu.Unlock()
+			if fin != nil {
+				fin.close(closeNormal)
+			}
+			return
+		}
+		w.batch = s.takeQueueLocked(w.batch[:0])
+		s.mu.Unlock()
+
+		queued := 0
+		w.frames = w.frames[:0]
+		for _, p := range w.batch {
+			queued += len(p.frame)
+			w.frames = append(w.frames, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
+		}
+		clear(w.batch)
+		if c.raw == nil {
+			go s.writeBlocking(c, append([][]byte(nil), w.frames...), queued)
+			return
+		}
+		written, total, err := w.vec.write(c, w.frames)
+		s.srv.stats.Writes.Add(1)
+		s.srv.stats.BytesOut.Add(int64(written))
+		if err != nil {
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		if written < total {
+			go s.writeBlocking(c, remaining(w.frames, written), queued)
+			return
+		}
+		s.mu.Lock()
+		s.queueBytes -= queued
+		s.mu.Unlock()
+	}
+}
+
+// remaining returns copies of the frames not yet (fully) written.
+func remaining(frames [][]byte, written int) [][]byte {
+	var rest [][]byte
+	for _, f := range frames {
+		if written >= len(f) {
+			written -= len(f)
+			continue
+		}
+		rest = append(rest, f[written:])
+		written = 0
+	}
+	return rest
+}
+
+// writeBlocking writes pending (whose queue accounting is queued bytes),
+// then keeps draining the session queue with blocking writes until it is
+// empty. It owns the session's flushing flag.
+func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int) {
+	for {
+		c.wmu.Lock()
+		_ = c.conn.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
+		bufs := net.Buffers(pending)
+		n, err := bufs.WriteTo(c.conn)
+		c.wmu.Unlock()
+		s.srv.stats.Writes.Add(1)
+		s.srv.stats.BytesOut.Add(n)
+		if err != nil {
+			s.mu.Lock()
+			s.flushing = false
+			s.mu.Unlock()
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		s.mu.Lock()
+		s.queueBytes -= queued
+		if len(s.queue) == 0 || s.ws != c {
+			s.flushing = false
+			var fin *wsConn
+			if s.state == stateClosing {
+				fin = s.finishCloseLocked()
+			}
+			s.mu.Unlock()
+			if fin != nil {
+				fin.close(closeNormal)
+			}
+			return
+		}
+		batch := s.takeQueueLocked(nil)
+		s.mu.Unlock()
+		pending, queued = pending[:0], 0
+		for _, p := range batch {
+			queued += len(p.frame)
+			pending = append(pending, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
+		}
+	}
+}
