@@ -1,0 +1,175 @@
+package socketio
+
+import (
+	"context"
+	"time"
+)
+
+// BroadcastOptions select the recipients of a broadcast: the sockets in any
+// of Rooms (every socket of the namespace when empty), minus those in any
+// of Except. A socket's id is also the name of a room holding only it.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+	Flags  BroadcastFlags
+}
+
+// BroadcastFlags modify a broadcast.
+type BroadcastFlags struct {
+	// Volatile packets are dropped for clients that cannot take them now
+	// (a busy or polling-in-between connection) instead of being queued.
+	Volatile bool
+	// Local restricts the broadcast to this server.
+	Local bool
+	// NoCompress disables permessage-deflate for this packet.
+	NoCompress bool
+	// Timeout bounds a broadcast with acknowledgements.
+	Timeout time.Duration
+}
+
+// SessionState is what connection state recovery keeps of a disconnected
+// socket.
+type SessionState struct {
+	SID   string
+	PID   string
+	Rooms []string
+	Data  any
+}
+
+// Adapter spreads a namespace's operations over the servers of a cluster.
+// Each method acts on the local sockets (through the Namespace's Local*
+// methods) and, unless opts.Flags.Local is set, on those of every other
+// server. Implementations must be safe for concurrent use.
+type Adapter interface {
+	// Broadcast delivers p to the sockets selected by opts.
+	Broadcast(ctx context.Context, p *Packet, opts *BroadcastOptions) error
+	// BroadcastWithAck delivers p asking each client for an
+	// acknowledgement. clients is called once per server with the number of
+	// clients it reached (this server included); ack once per response.
+	BroadcastWithAck(ctx context.Context, p *Packet, opts *BroadcastOptions, clients func(n int), ack func(Args)) error
+	// AddSockets makes the selected sockets join rooms (socketsJoin).
+	AddSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error
+	// DelSockets makes the selected sockets leave rooms (socketsLeave).
+	DelSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error
+	// DisconnectSockets disconnects the selected sockets; with close their
+	// whole connection.
+	DisconnectSockets(ctx context.Context, opts *BroadcastOptions, close bool) error
+	// FetchSockets describes the selected sockets.
+	FetchSockets(ctx context.Context, opts *BroadcastOptions) ([]*RemoteSocket, error)
+	// AllRooms lists the rooms of every server.
+	AllRooms(ctx context.Context) ([]string, error)
+	// ServerSideEmit sends an event to the other servers' namespace.
+	ServerSideEmit(ctx context.Context, p *Packet) error
+	// ServerSideEmitWithAck does the same and collects one answer per
+	// other server.
+	ServerSideEmitWithAck(ctx context.Context, p *Packet) ([]Args, error)
+	// ServerCount returns the number of servers in the cluster.
+	ServerCount(ctx context.Context) (int, error)
+	// PersistSession keeps a disconnected socket's state for recovery.
+	PersistSession(s *SessionState)
+	// TakeSession removes and returns a persisted session, if it can be
+	// recovered from offset (it has not expired and offset is still known).
+	TakeSession(pid, offset string) (*SessionState, bool)
+	// MissedPackets returns the packets broadcast after offset that a
+	// socket in rooms would have received, each with its Offset set. The
+	// namespace calls it after re-registering the socket, so that packets
+	// broadcast in between are not lost.
+	MissedPackets(offset string, rooms []string) ([]*Packet, bool)
+	// Close releases the adapter's resources.
+	Close() error
+}
+
+// RoomObserver is implemented by adapters that track which rooms exist on
+// this server (for example to subscribe to per-room channels).
+type RoomObserver interface {
+	RoomCreated(room string)
+	RoomDeleted(room string)
+}
+
+// AdapterFactory creates the adapter of a namespace. It must not fail:
+// an adapter whose backend is unavailable keeps serving local sockets and
+// reports the problem through its own means (errors of cluster-wide calls,
+// readiness).
+type AdapterFactory func(nsp *Namespace) Adapter
+
+// MemoryAdapter is the single-server adapter, with connection state
+// recovery when the server enables it.
+type MemoryAdapter struct {
+	nsp      *Namespace
+	sessions *sessionStore // nil without recovery
+}
+
+var _ Adapter = (*MemoryAdapter)(nil)
+
+// NewMemoryAdapter is the default AdapterFactory.
+func NewMemoryAdapter(nsp *Namespace) Adapter {
+	a := &MemoryAdapter{nsp: nsp}
+	if r := nsp.server.opts.Recovery; r != nil {
+		a.sessions = newSessionStore(r.MaxDisconnectionDuration, r.MaxPackets)
+	}
+	return a
+}
+
+func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts *BroadcastOptions) error {
+	if a.sessions != nil && !opts.Flags.Volatile {
+		p = a.sessions.record(p, opts)
+	}
+	a.nsp.LocalBroadcast(p, opts)
+	return nil
+}
+
+func (a *MemoryAdapter) BroadcastWithAck(_ context.Context, p *Packet, opts *BroadcastOptions, clients func(int), ack func(Args)) error {
+	clients(a.nsp.LocalBroadcastWithAck(p, opts, ack))
+	return nil
+}
+
+func (a *MemoryAdapter) AddSockets(_ context.Context, opts *BroadcastOptions, rooms []string) error {
+	a.nsp.LocalAddSockets(opts, rooms)
+	return nil
+}
+
+func (a *MemoryAdapter) DelSockets(_ context.Context, opts *BroadcastOptions, rooms []string) error {
+	a.nsp.LocalDelSockets(opts, rooms)
+	return nil
+}
+
+func (a *MemoryAdapter) DisconnectSockets(_ context.Context, opts *BroadcastOptions, close bool) error {
+	a.nsp.LocalDisconnectSockets(opts, close)
+	return nil
+}
+
+func (a *MemoryAdapter) FetchSockets(_ context.Context, opts *BroadcastOptions) ([]*RemoteSocket, error) {
+	return a.nsp.LocalFetchSockets(opts), nil
+}
+
+func (a *MemoryAdapter) AllRooms(context.Context) ([]string, error) { return a.nsp.LocalRooms(), nil }
+
+func (a *MemoryAdapter) ServerSideEmit(context.Context, *Packet) error { return nil }
+
+func (a *MemoryAdapter) ServerSideEmitWithAck(context.Context, *Packet) ([]Args, error) {
+	return nil, nil
+}
+
+func (a *MemoryAdapter) ServerCount(context.Context) (int, error) { return 1, nil }
+
+func (a *MemoryAdapter) PersistSession(s *SessionState) {
+	if a.sessions != nil {
+		a.sessions.persist(s)
+	}
+}
+
+func (a *MemoryAdapter) TakeSession(pid, offset string) (*SessionState, bool) {
+	if a.sessions == nil {
+		return nil, false
+	}
+	return a.sessions.take(pid, offset)
+}
+
+func (a *MemoryAdapter) MissedPackets(offset string, rooms []string) ([]*Packet, bool) {
+	if a.sessions == nil {
+		return nil, false
+	}
+	return a.sessions.since(offset, rooms)
+}
+
+func (a *MemoryAdapter) Close() error { return nil }

@@ -1,0 +1,251 @@
+package socketio
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/protocol/eio"
+	"github.com/operate/realtime/protocol/sio"
+)
+
+// Args are the arguments of a received event or acknowledgement. Each one is
+// kept as the raw JSON the client sent, so passing Args on (to Emit, to an
+// Ack) reproduces them byte for byte, binary attachments included.
+type Args struct {
+	raw [][]byte // JSON values; binary ones are {"_placeholder":true,"num":N}
+	bin [][]byte // attachments, indexed by placeholder num
+}
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return len(a.raw) }
+
+// Raw returns argument i as raw JSON (a placeholder object for binary).
+func (a Args) Raw(i int) json.RawMessage {
+	if i < 0 || i >= len(a.raw) {
+		return nil
+	}
+	return a.raw[i]
+}
+
+// Bytes returns argument i when it is binary.
+func (a Args) Bytes(i int) ([]byte, bool) {
+	if i < 0 || i >= len(a.raw) {
+		return nil, false
+	}
+	n, ok := sio.PlaceholderNum(a.raw[i])
+	if !ok || n >= len(a.bin) {
+		return nil, false
+	}
+	return a.bin[n], true
+}
+
+// Attachments returns the binary attachments, in placeholder order.
+func (a Args) Attachments() [][]byte { return a.bin }
+
+// String returns argument i when it is a JSON string.
+func (a Args) String(i int) (string, bool) {
+	if i < 0 || i >= len(a.raw) {
+		return "", false
+	}
+	return sio.UnquoteString(a.raw[i])
+}
+
+// Decode unmarshals argument i into v. A binary argument decodes into a
+// *[]byte.
+func (a Args) Decode(i int, v any) error {
+	if i < 0 || i >= len(a.raw) {
+		return fmt.Errorf("socketio: no argument %d (have %d)", i, len(a.raw))
+	}
+	if p, ok := v.(*[]byte); ok {
+		if b, ok := a.Bytes(i); ok {
+			*p = b
+			return nil
+		}
+	}
+	return json.Unmarshal(a.raw[i], v)
+}
+
+// Values returns the arguments as values to pass to Emit or Ack unchanged.
+func (a Args) Values() []any { return []any{a} }
+
+// parseArgs splits a JSON array (already validated by the decoder) into
+// arguments, skipping the first skip elements (the event name).
+func parseArgs(data []byte, skip int, bin [][]byte) (Args, error) {
+	parts, ok := sio.SplitArray(nil, data)
+	if !ok || len(parts) < skip {
+		return Args{}, errors.New("socketio: payload is not an array")
+	}
+	return Args{raw: parts[skip:], bin: bin}, nil
+}
+
+// Packet is an encoded-once Socket.IO EVENT ready for broadcasting: the JSON
+// array ["event", args...] with binary values as placeholders, and the
+// attachments. Adapters carry it between nodes.
+type Packet struct {
+	Data        json.RawMessage
+	Attachments [][]byte
+	// Offset is the recovery offset appended to Data, if any.
+	Offset string
+}
+
+// NewPacket encodes an event and its arguments. Arguments are encoded as
+// JSON, except: []byte is a binary attachment, json.RawMessage is inserted
+// verbatim, and Args (received arguments) are spliced in unchanged.
+func NewPacket(event string, args ...any) (*Packet, error) {
+	if sio.IsReserved(event) {
+		return nil, fmt.Errorf("socketio: %q is a reserved event name", event)
+	}
+	var e argEncoder
+	e.buf = make([]byte, 0, 64)
+	e.buf = append(e.buf, '[')
+	e.buf = sio.AppendString(e.buf, event)
+	for _, a := range args {
+		e.buf = append(e.buf, ',')
+		if err := e.arg(a); err != nil {
+			return nil, err
+		}
+	}
+	e.buf = append(e.buf, ']')
+	return &Packet{Data: e.buf, Attachments: e.bin}, nil
+}
+
+// encodeArray encodes args as a JSON array (the payload of an ACK).
+func encodeArray(args []any) ([]byte, [][]byte, error) {
+	var e argEncoder
+	e.buf = append(e.buf, '[')
+	for i, a := range args {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		if err := e.arg(a); err != nil {
+			return nil, nil, err
+		}
+	}
+	e.buf = append(e.buf, ']')
+	return e.buf, e.bin, nil
+}
+
+type argEncoder struct {
+	buf []byte
+	bin [][]byte
+}
+
+func (e *argEncoder) arg(a any) error {
+	switch v := a.(type) {
+	case []byte:
+		e.buf = sio.AppendPlaceholder(e.buf, len(e.bin))
+		e.bin = append(e.bin, v)
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return errors.New("socketio: invalid json.RawMessage argument")
+		}
+		e.buf = append(e.buf, v...)
+	case Args:
+		return e.args(v)
+	case *Args:
+		return e.args(*v)
+	case string:
+		e.buf = sio.AppendString(e.buf, v)
+	default:
+		// JSON.stringify does not escape <, > and &; neither do we.
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("socketio: encoding argument: %w", err)
+		}
+		e.buf = append(e.buf, bytes.TrimRight(b.Bytes(), "\n")...)
+	}
+	return nil
+}
+
+// args splices received arguments. Their placeholders are renumbered when
+// attachments precede them, which is the only case where bytes change.
+func (e *argEncoder) args(a Args) error {
+	base := len(e.bin)
+	for i, raw := range a.raw {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		if base == 0 || len(a.bin) == 0 {
+			e.buf = append(e.buf, raw...)
+			continue
+		}
+		shifted, err := shiftPlaceholders(raw, base)
+		if err != nil {
+			return err
+		}
+		e.buf = append(e.buf, shifted...)
+	}
+	e.bin = append(e.bin, a.bin...)
+	return nil
+}
+
+func shiftPlaceholders(raw []byte, by int) ([]byte, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	var walk func(any) any
+	walk = func(x any) any {
+		switch t := x.(type) {
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		case map[string]any:
+			if ph, _ := t["_placeholder"].(bool); ph {
+				if n, ok := t["num"].(float64); ok {
+					return map[string]any{"_placeholder": true, "num": int(n) + by}
+				}
+			}
+			for k := range t {
+				t[k] = walk(t[k])
+			}
+		}
+		return x
+	}
+	return json.Marshal(walk(v))
+}
+
+// withOffset returns a copy of p whose data has offset appended as the last
+// argument: how connection state recovery tells clients their position.
+func (p *Packet) withOffset(offset string) *Packet {
+	d := make([]byte, 0, len(p.Data)+len(offset)+3)
+	d = append(d, p.Data[:len(p.Data)-1]...)
+	d = append(d, ',')
+	d = sio.AppendString(d, offset)
+	d = append(d, ']')
+	return &Packet{Data: d, Attachments: p.Attachments, Offset: offset}
+}
+
+// encode builds the Engine.IO packets of a Socket.IO packet of type t
+// (Event or Ack; binary types follow from the attachments): the text packet
+// and one binary packet per attachment. The result is shared by every
+// recipient.
+func encode(t sio.Type, nsp string, hasID bool, id uint64, data []byte, bin [][]byte) []*engineio.Packet {
+	if len(bin) > 0 {
+		switch t {
+		case sio.Event:
+			t = sio.BinaryEvent
+		case sio.Ack:
+			t = sio.BinaryAck
+		}
+	}
+	text := engineio.BuildText(eio.Message, 24+len(nsp)+len(data), func(dst []byte) []byte {
+		dst = sio.AppendHeader(dst, t, len(bin), nsp, hasID, id)
+		return append(dst, data...)
+	})
+	if len(bin) == 0 {
+		return []*engineio.Packet{text}
+	}
+	out := make([]*engineio.Packet, 0, 1+len(bin))
+	out = append(out, text)
+	for _, b := range bin {
+		out = append(out, engineio.NewBinaryPacket(b))
+	}
+	return out
+}

@@ -1,0 +1,446 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/protocol/sio"
+)
+
+// Namespace is a Socket.IO namespace ("/", "/events", ...): its sockets,
+// rooms, handlers and adapter.
+type Namespace struct {
+	*handlers
+
+	// Static after construction.
+	name    string
+	server  *Server
+	adapter Adapter
+	rooms   *roomIndex
+	sockets *socketRegistry
+	parent  *ParentNamespace // nil unless a child of a dynamic namespace
+
+	ackIDs atomic.Uint64 // server-to-client ack ids, like Node's nsp._ids
+}
+
+func newNamespace(srv *Server, name string, h *handlers, parent *ParentNamespace) *Namespace {
+	n := &Namespace{
+		handlers: h,
+		name:     name,
+		server:   srv,
+		rooms:    newRoomIndex(),
+		sockets:  newSocketRegistry(),
+		parent:   parent,
+	}
+	factory := srv.opts.Adapter
+	if factory == nil {
+		factory = NewMemoryAdapter
+	}
+	n.adapter = factory(n)
+	return n
+}
+
+// Name returns the namespace name, starting with "/".
+func (n *Namespace) Name() string { return n.name }
+
+// Server returns the server the namespace belongs to.
+func (n *Namespace) Server() *Server { return n.server }
+
+// Adapter returns the namespace's adapter.
+func (n *Namespace) Adapter() Adapter { return n.adapter }
+
+// Socket returns the local socket with the given id.
+func (n *Namespace) Socket(id string) (*Socket, bool) {
+	s := n.sockets.get(id)
+	return s, s != nil
+}
+
+// Sockets returns the local sockets.
+func (n *Namespace) Sockets() []*Socket { return n.sockets.appendAll(nil) }
+
+// SocketCount returns the number of local sockets.
+func (n *Namespace) SocketCount() int { return n.sockets.count() }
+
+// RoomSize returns the number of local sockets in a room.
+func (n *Namespace) RoomSize(room string) int {
+	if n.sockets.get(room) != nil {
+		return 1 + n.rooms.size(room)
+	}
+	return n.rooms.size(room)
+}
+
+// operator returns a broadcast operator over the whole namespace.
+func (n *Namespace) operator() BroadcastOperator { return BroadcastOperator{nsp: n} }
+
+// To selects the sockets in the given rooms for a broadcast.
+func (n *Namespace) To(rooms ...string) BroadcastOperator { return n.operator().To(rooms...) }
+
+// In is an alias of To.
+func (n *Namespace) In(rooms ...string) BroadcastOperator { return n.operator().To(rooms...) }
+
+// Except excludes the sockets in the given rooms from a broadcast.
+func (n *Namespace) Except(rooms ...string) BroadcastOperator { return n.operator().Except(rooms...) }
+
+// Local restricts a broadcast to this server.
+func (n *Namespace) Local() BroadcastOperator { return n.operator().Local() }
+
+// Volatile marks a broadcast as droppable for clients not ready to take it.
+func (n *Namespace) Volatile() BroadcastOperator { return n.operator().Volatile() }
+
+// Timeout sets the acknowledgement timeout of a broadcast with ack.
+func (n *Namespace) Timeout(d time.Duration) BroadcastOperator { return n.operator().Timeout(d) }
+
+// Emit broadcasts an event to every socket of the namespace.
+func (n *Namespace) Emit(event string, args ...any) error { return n.operator().Emit(event, args...) }
+
+// EmitWithAck broadcasts an event to every socket and collects their
+// acknowledgements (see BroadcastOperator.EmitWithAck).
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	return n.operator().EmitWithAck(ctx, event, args...)
+}
+
+// FetchSockets describes every socket of the namespace, cluster-wide.
+func (n *Namespace) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	return n.operator().FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket join rooms, cluster-wide.
+func (n *Namespace) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return n.operator().SocketsJoin(ctx, rooms...)
+}
+
+// SocketsLeave makes every socket leave rooms, cluster-wide.
+func (n *Namespace) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return n.operator().SocketsLeave(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket, cluster-wide.
+func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
+	return n.operator().DisconnectSockets(ctx, close)
+}
+
+// ServerSideEmit sends an event to the same namespace of the other servers
+// of the cluster.
+func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	p, err := NewPacket(event, args...)
+	if err != nil {
+		return err
+	}
+	return n.adapter.ServerSideEmit(ctx, p)
+}
+
+// ServerSideEmitWithAck sends an event to the other servers and waits for
+// one answer from each.
+func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	p, err := NewPacket(event, args...)
+	if err != nil {
+		return nil, err
+	}
+	return n.adapter.ServerSideEmitWithAck(ctx, p)
+}
+
+// AllRooms lists the rooms of the namespace on every server.
+func (n *Namespace) AllRooms(ctx context.Context) ([]string, error) { return n.adapter.AllRooms(ctx) }
+
+// HandleServerSideEmit runs the handler of an event received from another
+// server. Adapters call it; ack is nil when no answer is expected.
+func (n *Namespace) HandleServerSideEmit(p *Packet, ack func(args ...any)) {
+	args, err := parseArgs(p.Data, 0, p.Attachments)
+	if err != nil || args.Len() == 0 {
+		return
+	}
+	event, ok := args.String(0)
+	if !ok {
+		return
+	}
+	if h := n.load().serverSide[event]; h != nil {
+		h(Args{raw: args.raw[1:], bin: args.bin}, ack)
+	}
+}
+
+// socketBufPool recycles recipient lists of broadcasts.
+var socketBufPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 256); return &s }}
+
+// recipients appends the local sockets selected by opts to dst.
+func (n *Namespace) recipients(dst []*Socket, opts *BroadcastOptions) []*Socket {
+	switch len(opts.Rooms) {
+	case 0:
+		dst = n.sockets.appendAll(dst)
+	case 1:
+		dst = n.roomMembers(dst, opts.Rooms[0])
+	default:
+		start := len(dst)
+		for _, r := range opts.Rooms {
+			dst = n.roomMembers(dst, r)
+		}
+		dst = dedupe(dst, start)
+	}
+	if len(opts.Except) == 0 {
+		return dst
+	}
+	excluded := make(map[*Socket]struct{})
+	buf := socketBufPool.Get().(*[]*Socket)
+	for _, r := range opts.Except {
+		*buf = n.roomMembers((*buf)[:0], r)
+		for _, s := range *buf {
+			excluded[s] = struct{}{}
+		}
+	}
+	clear(*buf)
+	socketBufPool.Put(buf)
+	return slices.DeleteFunc(dst, func(s *Socket) bool { _, ok := excluded[s]; return ok })
+}
+
+// roomMembers appends the members of a room, the socket whose id it is
+// included.
+func (n *Namespace) roomMembers(dst []*Socket, room string) []*Socket {
+	if s := n.sockets.get(room); s != nil {
+		dst = append(dst, s)
+	}
+	return n.rooms.appendMembers(dst, room)
+}
+
+func dedupe(s []*Socket, start int) []*Socket {
+	seen := make(map[*Socket]struct{}, len(s)-start)
+	out := s[:start]
+	for _, x := range s[start:] {
+		if _, ok := seen[x]; !ok {
+			seen[x] = struct{}{}
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// LocalBroadcast delivers p to the local sockets selected by opts and
+// returns how many it reached. Adapters call it; applications broadcast
+// through To/Emit.
+func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
+	pkts := encode(sio.Event, n.name, false, 0, p.Data, p.Attachments)
+	noCompress(pkts, opts.Flags.NoCompress)
+	buf := socketBufPool.Get().(*[]*Socket)
+	recipients := n.recipients((*buf)[:0], opts)
+	count := 0
+	for _, s := range recipients {
+		if s.deliver(pkts, p.Offset, opts.Flags.Volatile) {
+			count++
+		}
+	}
+	clear(recipients)
+	*buf = recipients[:0]
+	socketBufPool.Put(buf)
+	return count
+}
+
+func noCompress(pkts []*engineio.Packet, no bool) {
+	if no {
+		for _, p := range pkts {
+			p.SetNoCompress()
+		}
+	}
+}
+
+// LocalBroadcastWithAck delivers p to the local sockets selected by opts,
+// each asked for an acknowledgement passed to ack, and returns how many
+// sockets it reached. Acknowledgements not received within
+// opts.Flags.Timeout are forgotten.
+func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack func(Args)) int {
+	id := n.ackIDs.Add(1) - 1
+	pkts := encode(sio.Event, n.name, true, id, p.Data, p.Attachments)
+	noCompress(pkts, opts.Flags.NoCompress)
+	recipients := n.recipients(nil, opts)
+	reached := recipients[:0]
+	for _, s := range recipients {
+		if s.registerAck(id, func(a Args, err error) {
+			if err == nil {
+				ack(a)
+			}
+		}) && s.deliver(pkts, "", opts.Flags.Volatile) {
+			reached = append(reached, s)
+		} else {
+			s.dropAck(id)
+		}
+	}
+	if len(reached) > 0 {
+		timeout := opts.Flags.Timeout
+		if timeout <= 0 {
+			timeout = defaultAckTimeout
+		}
+		time.AfterFunc(timeout, func() {
+			for _, s := range reached {
+				s.dropAck(id)
+			}
+		})
+	}
+	return len(reached)
+}
+
+// defaultAckTimeout bounds acknowledgements requested without a timeout,
+// so that a client that never answers cannot hold memory forever.
+const defaultAckTimeout = 2 * time.Minute
+
+// LocalAddSockets makes the local sockets selected by opts join rooms.
+func (n *Namespace) LocalAddSockets(opts *BroadcastOptions, rooms []string) {
+	for _, s := range n.recipients(nil, opts) {
+		s.Join(rooms...)
+	}
+}
+
+// LocalDelSockets makes the local sockets selected by opts leave rooms.
+func (n *Namespace) LocalDelSockets(opts *BroadcastOptions, rooms []string) {
+	for _, s := range n.recipients(nil, opts) {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	}
+}
+
+// LocalDisconnectSockets disconnects the local sockets selected by opts.
+func (n *Namespace) LocalDisconnectSockets(opts *BroadcastOptions, close bool) {
+	for _, s := range n.recipients(nil, opts) {
+		s.Disconnect(close)
+	}
+}
+
+// LocalFetchSockets describes the local sockets selected by opts.
+func (n *Namespace) LocalFetchSockets(opts *BroadcastOptions) []*RemoteSocket {
+	list := n.recipients(nil, opts)
+	out := make([]*RemoteSocket, 0, len(list))
+	for _, s := range list {
+		out = append(out, s.describe())
+	}
+	return out
+}
+
+// LocalRooms lists the rooms that have local members, socket id rooms
+// included (as Node's adapter does).
+func (n *Namespace) LocalRooms() []string {
+	rooms := n.rooms.names()
+	for _, s := range n.sockets.appendAll(nil) {
+		rooms = append(rooms, s.id)
+	}
+	return rooms
+}
+
+// connect runs the CONNECT of a client to this namespace (protocol §2.5).
+func (n *Namespace) connect(c *client, auth []byte) {
+	opts := n.server.opts
+	var (
+		restored *SessionState
+		offset   string
+	)
+	if opts.Recovery != nil {
+		var pid string
+		pid, offset = recoveryFields(auth)
+		if pid != "" && offset != "" {
+			restored, _ = n.adapter.TakeSession(pid, offset)
+		}
+	}
+	s := newSocket(n, c, auth, restored)
+	if restored == nil || opts.Recovery.RunMiddlewares {
+		if err := n.runMiddlewares(s); err != nil {
+			c.sendConnectError(n.name, err)
+			return
+		}
+	}
+	if restored != nil {
+		n.connectRecovered(s, restored, offset)
+		return
+	}
+	s.setConnected()
+	n.sockets.add(s)
+	c.addSocket(s)
+	s.sendConnect()
+	c.connected()
+	for _, f := range n.load().connection {
+		f(s)
+	}
+}
+
+// connectRecovered restores a socket: it is registered (in its rooms, its
+// deliveries buffered) before the missed packets are read, so nothing
+// broadcast meanwhile is lost; then the missed packets go out before the
+// CONNECT reply, as Node sends them, and the buffer is flushed without
+// duplicates.
+func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) {
+	s.buffering.Store(true)
+	s.setConnected()
+	s.mu.Lock()
+	s.data = st.Data
+	s.mu.Unlock()
+	n.sockets.add(s)
+	for _, r := range st.Rooms {
+		if r != s.id {
+			s.Join(r)
+		}
+	}
+	s.client.addSocket(s)
+	missed, ok := n.adapter.MissedPackets(offset, st.Rooms)
+	sent := make(map[string]struct{}, len(missed))
+	if ok {
+		for _, p := range missed {
+			sent[p.Offset] = struct{}{}
+			s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
+		}
+	}
+	s.sendConnect()
+	s.flushBuffer(sent)
+	s.client.connected()
+	for _, f := range n.load().connection {
+		f(s)
+	}
+}
+
+func recoveryFields(auth []byte) (pid, offset string) {
+	var v struct {
+		PID    any `json:"pid"`
+		Offset any `json:"offset"`
+	}
+	if json.Unmarshal(auth, &v) != nil {
+		return "", ""
+	}
+	pid, _ = v.PID.(string)
+	offset, _ = v.Offset.(string)
+	return pid, offset
+}
+
+func (n *Namespace) runMiddlewares(s *Socket) error {
+	mws := n.load().middlewares
+	if len(mws) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.server.opts.ConnectTimeout)
+	defer cancel()
+	for _, m := range mws {
+		if err := safeMiddleware(ctx, m, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errMiddlewarePanic = errors.New("internal server error")
+
+func safeMiddleware(ctx context.Context, m Middleware, s *Socket) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.nsp.server.log.Error("socketio: middleware panic", "namespace", s.nsp.name, "panic", r)
+			err = errMiddlewarePanic
+		}
+	}()
+	return m(ctx, s)
+}
+
+// remove forgets a disconnected socket.
+func (n *Namespace) remove(s *Socket) {
+	n.sockets.remove(s)
+	if n.parent != nil && n.server.opts.CleanupEmptyChildNamespaces && n.sockets.count() == 0 {
+		n.server.removeChild(n)
+	}
+}
