@@ -91,6 +91,18 @@ type Packet struct {
 	Offset string
 }
 
+// Event returns the packet's event name.
+func (p *Packet) Event() string {
+	first, ok := sio.FirstElement(p.Data)
+	if !ok {
+		return ""
+	}
+	if name, ok := sio.UnquoteString(first); ok {
+		return name
+	}
+	return string(first)
+}
+
 // NewPacket encodes an event and its arguments. Arguments are encoded as
 // JSON, except: []byte is a binary attachment, json.RawMessage is inserted
 // verbatim, and Args (received arguments) are spliced in unchanged.

@@ -27,6 +27,25 @@ type Namespace struct {
 	parent  *ParentNamespace // nil unless a child of a dynamic namespace
 
 	ackIDs atomic.Uint64 // server-to-client ack ids, like Node's nsp._ids
+
+	filter atomic.Pointer[DeliveryFilter]
+}
+
+// DeliveryFilter decides, for each recipient of a broadcast, whether the
+// packet is delivered. It runs once per recipient on the broadcasting
+// goroutine (on every server of a cluster), so it must be cheap and must
+// not block.
+type DeliveryFilter func(s *Socket, p *Packet) bool
+
+// SetDeliveryFilter installs a filter applied to every broadcast of the
+// namespace (including recovery replays); nil removes it. Direct emits to
+// one socket (Socket.Emit) are not filtered.
+func (n *Namespace) SetDeliveryFilter(f DeliveryFilter) {
+	if f == nil {
+		n.filter.Store(nil)
+		return
+	}
+	n.filter.Store(&f)
 }
 
 func newNamespace(srv *Server, name string, h *handlers, parent *ParentNamespace) *Namespace {
@@ -226,8 +245,12 @@ func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
 	noCompress(pkts, opts.Flags.NoCompress)
 	buf := socketBufPool.Get().(*[]*Socket)
 	recipients := n.recipients((*buf)[:0], opts)
+	filter := n.filter.Load()
 	count := 0
 	for _, s := range recipients {
+		if filter != nil && !(*filter)(s, p) {
+			continue
+		}
 		if s.deliver(pkts, p.Offset, opts.Flags.Volatile) {
 			count++
 		}
@@ -371,9 +394,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) {
 	s.buffering.Store(true)
 	s.setConnected()
-	s.mu.Lock()
-	s.data = st.Data
-	s.mu.Unlock()
+	s.SetData(st.Data)
 	n.sockets.add(s)
 	for _, r := range st.Rooms {
 		if r != s.id {
@@ -383,10 +404,13 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	s.client.addSocket(s)
 	missed, ok := n.adapter.MissedPackets(offset, st.Rooms)
 	sent := make(map[string]struct{}, len(missed))
+	filter := n.filter.Load()
 	if ok {
 		for _, p := range missed {
 			sent[p.Offset] = struct{}{}
-			s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
+			if filter == nil || (*filter)(s, p) {
+				_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
+			}
 		}
 	}
 	s.sendConnect()

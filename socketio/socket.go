@@ -61,10 +61,13 @@ type Socket struct {
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
 
+	// data is read on every delivery by namespace filters, so it is an
+	// atomic rather than guarded by mu.
+	data atomic.Pointer[any]
+
 	mu     sync.Mutex
 	state  socketState
 	rooms  []string // joined rooms, not counting the id room
-	data   any
 	acks   map[uint64]func(Args, error)
 	buffer []buffered
 	ctx    context.Context
@@ -138,18 +141,15 @@ func (s *Socket) Connected() bool {
 
 // Data returns the application data attached to the socket.
 func (s *Socket) Data() any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.data
+	if p := s.data.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // SetData attaches application data to the socket. It is kept across a
 // recovered reconnection and reported by FetchSockets.
-func (s *Socket) SetData(v any) {
-	s.mu.Lock()
-	s.data = v
-	s.mu.Unlock()
-}
+func (s *Socket) SetData(v any) { s.data.Store(&v) }
 
 // Context returns a context cancelled when the socket disconnects.
 func (s *Socket) Context() context.Context {
@@ -497,7 +497,7 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	acks := s.acks
 	s.acks = nil
 	s.buffer = nil
-	data := s.data
+	data := s.Data()
 	if s.cancel != nil {
 		s.cancel()
 	}
