@@ -333,6 +333,9 @@ func (s *Session) heartbeat(now time.Duration) (time.Duration, bool) {
 		s.mu.Unlock()
 		return d, true
 	}
+	if len(s.queue) == 0 && cap(s.queue) > 8 {
+		s.queue = nil // idle for a ping interval: give back a burst's queue
+	}
 	// The deadline runs from when the ping was due, not from when the wheel
 	// got to it, so a session is dead exactly PingInterval+PingTimeout after
 	// its last pong, as with Node's timers.
@@ -371,12 +374,17 @@ func (s *Session) expired() bool {
 	return s.pingDeadline != 0 && now >= s.pingDeadline
 }
 
+// maxKeptQueueCap is the queue capacity a session keeps between flushes, so
+// that bursts do not reallocate it every time; the heartbeat releases it
+// once the session is idle (see heartbeat).
+const maxKeptQueueCap = 1024
+
 // takeQueueLocked removes and returns everything queued, into dst.
 func (s *Session) takeQueueLocked(dst []*Packet) []*Packet {
 	dst = append(dst, s.queue...)
 	clear(s.queue)
-	if cap(s.queue) > 64 {
-		s.queue = nil // let a burst's big queue go
+	if cap(s.queue) > maxKeptQueueCap {
+		s.queue = nil
 	} else {
 		s.queue = s.queue[:0]
 	}

@@ -482,7 +482,22 @@ func (c *wsConn) message(op byte, compressed bool, data []byte) error {
 	if c.probing {
 		return c.probePacket(p)
 	}
-	c.sess.dispatch(p)
+	if p.Type != eio.Message {
+		c.sess.dispatch(p)
+		return nil
+	}
+	// Handlers may run deep (decoding, application code). Running them on a
+	// short-lived goroutine keeps this long-lived reader's stack at its
+	// minimum: 2 KiB per idle connection instead of 4 KiB or more, measured
+	// in internal/corebench. Inbound messages are rare next to deliveries,
+	// so the goroutine start is cheap where it matters.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.sess.dispatch(p)
+	}()
+	wg.Wait()
 	return nil
 }
 

@@ -12,6 +12,10 @@ type BroadcastOptions struct {
 	Rooms  []string
 	Except []string
 	Flags  BroadcastFlags
+
+	// direct marks Socket.Emit routed through the adapter for recovery
+	// offsets: it is not a broadcast, so delivery filters do not apply.
+	direct bool
 }
 
 // BroadcastFlags modify a broadcast.

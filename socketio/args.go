@@ -89,6 +89,8 @@ type Packet struct {
 	Attachments [][]byte
 	// Offset is the recovery offset appended to Data, if any.
 	Offset string
+
+	direct bool // see BroadcastOptions.direct
 }
 
 // Event returns the packet's event name.

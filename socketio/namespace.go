@@ -246,6 +246,9 @@ func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
 	buf := socketBufPool.Get().(*[]*Socket)
 	recipients := n.recipients((*buf)[:0], opts)
 	filter := n.filter.Load()
+	if opts.direct {
+		filter = nil
+	}
 	count := 0
 	for _, s := range recipients {
 		if filter != nil && !(*filter)(s, p) {
@@ -408,7 +411,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	if ok {
 		for _, p := range missed {
 			sent[p.Offset] = struct{}{}
-			if filter == nil || (*filter)(s, p) {
+			if filter == nil || p.direct || (*filter)(s, p) {
 				_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
 			}
 		}

@@ -85,6 +85,7 @@ func (st *sessionStore) record(p *Packet, opts *BroadcastOptions) *Packet {
 	defer st.mu.Unlock()
 	st.seq++
 	withOffset := p.withOffset(st.offset(st.seq))
+	withOffset.direct = opts.direct
 	st.packets = append(st.packets, storedPacket{
 		seq: st.seq, at: now,
 		rooms: slices.Clone(opts.Rooms), except: slices.Clone(opts.Except),

@@ -238,7 +238,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if s.pid != "" {
 		// With recovery on, Node routes socket.emit through the adapter so
 		// that the packet gets an offset and can be replayed.
-		return s.nsp.adapter.Broadcast(context.Background(), p, &BroadcastOptions{Rooms: []string{s.id}})
+		return s.nsp.adapter.Broadcast(context.Background(), p, &BroadcastOptions{Rooms: []string{s.id}, direct: true})
 	}
 	return s.client.send(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments))
 }
