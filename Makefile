@@ -1,0 +1,55 @@
+# Operate Realtime — developer commands. `make test` is what CI runs.
+
+GO        ?= go
+NPM       ?= npm
+NODE_DEPS := tests/node/node_modules/.package-lock.json
+
+.PHONY: all run test test-go vet deps generate generate-check bench bench-full fuzz conformance clean
+
+all: test
+
+## run: start the server on its embedded defaults (development mode, :8080)
+run:
+	$(GO) run ./cmd/realtime
+
+## deps: install what the tests need (Node packages for the real socket.io-client)
+deps: $(NODE_DEPS)
+
+$(NODE_DEPS): tests/node/package-lock.json tests/node/package.json
+	@command -v node >/dev/null || { echo "node not found: install Node.js 20 (https://nodejs.org or apt-get install nodejs)"; exit 1; }
+	$(NPM) ci --prefix tests/node --no-audit --no-fund
+	@touch $@
+
+## test: the whole test suite (vet, generated code check, race detector)
+test: deps vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+## generate: regenerate code from the event catalog
+generate:
+	$(GO) generate ./gateway/events
+
+generate-check:
+	$(GO) test -count=1 -run 'TestGenerated' ./gateway/events/internal/gen
+
+## bench: the quick benchmarks (a few minutes); see docs/benchmarks.md
+bench:
+	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./internal/corebench
+	$(GO) test -run '^$$' -bench 'Broadcast|Burst' ./internal/corebench
+
+## fuzz: run each fuzz target briefly (FUZZTIME=30s by default)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodePayload -fuzztime $(FUZZTIME) ./protocol/eio
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocol/sio
+
+## conformance: run the official suites against examples/conformance
+## (SUITES=<dir holding engine.io-protocol/ and socket.io-protocol/ checkouts>)
+conformance:
+	scripts/conformance.sh $(SUITES)
+
+clean:
+	rm -rf tests/node/node_modules bin artifacts
