@@ -2,11 +2,11 @@ package corebench
 
 import (
 	"encoding/json"
-	"os"
-	"runtime/pprof"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
