@@ -93,6 +93,8 @@ type Server struct {
 
 	idSeq atomic.Uint32
 
+	stopOnce sync.Once // Shutdown may run more than once; the workers stop once
+
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	closing  bool
@@ -201,8 +203,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) stopWorkers() {
-	s.wheel.close()
-	s.flush.close()
+	s.stopOnce.Do(func() {
+		s.wheel.close()
+		s.flush.close()
+	})
 }
 
 func (s *Server) remove(sess *Session) {
@@ -362,7 +366,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	open = append(open, upgrades...)
 	open = append(open, s.openTail...)
 	_ = sess.Send(NewPacket(0, open))
-	sess.handler = s.handler.Open(sess)
+	sess.setHandler(s.handler.Open(sess))
 
 	s.wheel.schedule(sess, s.wheel.now()+s.opts.PingInterval)
 

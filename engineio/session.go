@@ -249,13 +249,26 @@ func (s *Session) notifyClosed() {
 	if !s.inMu.TryLock() {
 		return
 	}
-	if s.closedDone.CompareAndSwap(false, true) && s.handler != nil {
+	// Without a handler the session was closed during Handler.Open:
+	// closedDone stays unset and setHandler delivers Closed afterwards.
+	if s.handler != nil && s.closedDone.CompareAndSwap(false, true) {
 		s.mu.Lock()
 		reason := s.reason
 		s.mu.Unlock()
 		s.handler.Closed(reason)
 	}
 	s.inMu.Unlock()
+}
+
+// setHandler installs the handler Open returned. The session may already
+// be closed (the handler closed it, or Shutdown ran during Open): Closed is
+// then delivered now. The handler is written under inMu, under which
+// notifyClosed and dispatch read it.
+func (s *Session) setHandler(h SessionHandler) {
+	s.inMu.Lock()
+	s.handler = h
+	s.inMu.Unlock()
+	s.notifyClosed()
 }
 
 // finishCloseLocked moves the session to its final state: the queue is
@@ -324,7 +337,9 @@ func (s *Session) heartbeat(now time.Duration) (time.Duration, bool) {
 			s.closeWith(ReasonPingTimeout, false)
 			return 0, false
 		}
-		d := s.pingDeadline
+		// Look again within PingInterval, not only at the deadline: see
+		// below.
+		d := min(s.pingDeadline, now+s.srv.opts.PingInterval)
 		s.mu.Unlock()
 		return d, true
 	}
@@ -340,7 +355,13 @@ func (s *Session) heartbeat(now time.Duration) (time.Duration, bool) {
 	// got to it, so a session is dead exactly PingInterval+PingTimeout after
 	// its last pong, as with Node's timers.
 	s.pingDeadline = s.nextPing + s.srv.opts.PingTimeout
-	d := s.pingDeadline
+	// The next look is PingInterval after this ping if that comes before
+	// the deadline. onPong cannot move the session's wheel entry, and the
+	// next ping is due PingInterval after the pong: with PingInterval <
+	// PingTimeout, waking only at the deadline would send it late, and
+	// with a deadline computed from when it was due, leave the client
+	// less than PingTimeout to answer it.
+	d := min(s.pingDeadline, s.nextPing+s.srv.opts.PingInterval)
 	s.mu.Unlock()
 	if s.Send(s.srv.pingPkt) != nil {
 		return 0, false
@@ -371,7 +392,12 @@ func (s *Session) expired() bool {
 	now := s.srv.wheel.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.pingDeadline != 0 && now >= s.pingDeadline
+	if s.pingDeadline != 0 {
+		return now >= s.pingDeadline
+	}
+	// The wheel may not have sent the due ping yet; the deadline that ping
+	// would have is already known.
+	return now >= s.nextPing+s.srv.opts.PingTimeout
 }
 
 // maxKeptQueueCap is the queue capacity a session keeps between flushes, so

@@ -101,11 +101,16 @@ func (s *Session) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.mu.Lock()
-	if s.state != stateOpen {
+	if s.state == stateClosed {
 		s.mu.Unlock()
 		c.close(0)
 		return
 	}
+	// A session closed with flush during Handler.Open or by Shutdown
+	// (stateClosing) still gets its queue, the open packet at least, and
+	// a close frame: the flush completes the close. Dropping the
+	// connection here would leave the session registered in stateClosing
+	// until the polling fallback timer (PingInterval+PingTimeout).
 	s.ws = c
 	schedule := s.wakeLocked()
 	s.mu.Unlock()
@@ -241,10 +246,14 @@ func (c *wsConn) readerDone(err error) {
 		s.probe = nil
 	}
 	s.mu.Unlock()
+	// Close the connection (with the close frame the error calls for:
+	// 1002, 1007, 1009...) before closing the session: the session's close
+	// would close the connection without a frame, and closeOnce would then
+	// drop this one.
+	c.close(code)
 	if active {
 		s.closeWith(reason, false)
 	}
-	c.close(code)
 }
 
 // fill reads at least one more byte into rbuf.

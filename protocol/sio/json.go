@@ -110,7 +110,9 @@ func UnquoteString(raw []byte) (string, bool) {
 	inner := raw[1 : len(raw)-1]
 	simple := true
 	for _, c := range inner {
-		if c == '\\' || c < 0x20 {
+		// A bare '"' inside means raw is not one JSON string ("a"b"); let
+		// encoding/json reject it rather than return the bytes as is.
+		if c == '\\' || c == '"' || c < 0x20 {
 			simple = false
 			break
 		}
@@ -223,15 +225,16 @@ func PlaceholderNum(raw []byte) (int, bool) {
 	if i >= len(raw) || raw[i] != '{' {
 		return 0, false
 	}
-	var ph struct {
-		Placeholder bool     `json:"_placeholder"`
-		Num         *float64 `json:"num"`
-	}
-	if err := json.Unmarshal(raw, &ph); err != nil || !ph.Placeholder || ph.Num == nil {
+	// A map, not a struct: encoding/json matches struct fields without
+	// regard to case, while socket.io-parser tests data._placeholder and
+	// data.num exactly ({"_PLACEHOLDER":true,"NUM":0} is plain data).
+	var ph map[string]any
+	if err := json.Unmarshal(raw, &ph); err != nil {
 		return 0, false
 	}
-	n := *ph.Num
-	if n < 0 || n != float64(int(n)) {
+	isPH, _ := ph["_placeholder"].(bool)
+	n, ok := ph["num"].(float64)
+	if !isPH || !ok || n < 0 || n != float64(int(n)) {
 		return 0, false
 	}
 	return int(n), true
