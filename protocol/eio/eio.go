@@ -76,8 +76,9 @@ func DecodePayload(body []byte, fn func(Packet) error) error {
 			done = true
 		}
 		if len(part) == 0 {
-			// Node decodes "" as an (ignored) open packet; skipping it is the
-			// same outcome without inventing a packet.
+			// engine.io-parser 5.2 treats an empty record as a parse error.
+			// Clients never send one; skipping it is the lenient choice and
+			// loses nothing.
 			continue
 		}
 		p, err := decodePayloadPart(part)
