@@ -248,6 +248,18 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	return v.claims(raw)
 }
 
+// ValidUntil returns the instant from which Verify rejects the token that
+// produced c as expired: its exp plus the leeway. It is the zero time when
+// the token has no exp. A gateway that keeps a connection open on a token
+// must end it at this instant, not at exp: ending it earlier would have the
+// client reconnect with the same token, which Verify still accepts.
+func (v *Verifier) ValidUntil(c *Claims) time.Time {
+	if c == nil || c.ExpiresAt.IsZero() {
+		return time.Time{}
+	}
+	return c.ExpiresAt.Add(v.leeway)
+}
+
 // classifyParseError maps a jwt parse/signature failure to a Code. Only "we
 // have no keys" is not the token's fault.
 func classifyParseError(t *jwt.Token, err error) *Error {
