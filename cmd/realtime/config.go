@@ -1,0 +1,320 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/httpapi"
+)
+
+// serveConfig is the configuration of `realtime serve`, from flags and the
+// environment (flags win).
+type serveConfig struct {
+	addr string
+
+	dev             bool
+	secretGenerated bool // dev mode made up the JWT secret
+	apiKeyGenerated bool // dev mode made up the API key
+
+	auth            auth.Config
+	apiKeys         []string
+	corsOrigins     []string
+	corsCredentials bool
+
+	namespace       string
+	path            string
+	expiryWarning   time.Duration
+	shutdownTimeout time.Duration
+	maxBody         int64
+	maxBatch        int
+	idemTTL         time.Duration
+	idemMaxKeys     int
+
+	logLevel  slog.Level
+	logFormat string // "json" or "text"
+}
+
+// env reads configuration variables; os.Getenv in production, a map in
+// tests.
+type env func(string) string
+
+// first returns the value of the first of names that is set, and its name.
+func (e env) first(names ...string) (value, name string) {
+	for _, n := range names {
+		if v := strings.TrimSpace(e(n)); v != "" {
+			return v, n
+		}
+	}
+	return "", ""
+}
+
+// alias reads a variable that has a legacy spelling: both may be set only
+// to the same value.
+func (e env) alias(name, legacy string) (string, error) {
+	v, l := strings.TrimSpace(e(name)), strings.TrimSpace(e(legacy))
+	if v != "" && l != "" && v != l {
+		return "", fmt.Errorf("%s and %s are both set, to different values: set only %s", name, legacy, name)
+	}
+	if v != "" {
+		return v, nil
+	}
+	return l, nil
+}
+
+func (e env) duration(name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(e(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a duration (such as 30s or 5m): %w", name, v, err)
+	}
+	return d, nil
+}
+
+func (e env) integer(name string, def int) (int, error) {
+	v := strings.TrimSpace(e(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive integer", name, v)
+	}
+	return n, nil
+}
+
+func (e env) boolean(name string) (value, set bool, err error) {
+	v := strings.TrimSpace(e(name))
+	if v == "" {
+		return false, false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, false, fmt.Errorf("%s=%q is not a boolean (true or false)", name, v)
+	}
+	return b, true, nil
+}
+
+// list splits a comma-separated value, dropping empty entries.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// loadServeConfig parses the serve flags in args and the environment.
+func loadServeConfig(args []string, e env) (*serveConfig, error) {
+	fs := flag.NewFlagSet("realtime serve", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder)) // errors are returned, usage printed by the caller
+	addr := fs.String("addr", "", "listen address (default :$PORT, or :8080)")
+	var dev optBool
+	fs.Var(&dev, "dev", "development mode (default: on when no JWT key is configured); --dev=false refuses to start without one")
+	namespace := fs.String("namespace", "", "Socket.IO namespace (default $EVENTS_NAMESPACE, or /events)")
+	path := fs.String("path", "", "Socket.IO path (default $SOCKETIO_PATH, or /socket.io/)")
+	cors := fs.String("cors-origins", "", "allowed browser origins, comma-separated (default $CORS_ORIGINS)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default $LOG_LEVEL, or info)")
+	logFormat := fs.String("log-format", "", "json or text (default $LOG_FORMAT; json, or text in development mode)")
+	shutdown := fs.String("shutdown-timeout", "", "how long to drain connections on SIGTERM (default $SHUTDOWN_TIMEOUT, or 30s)")
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	// Flags override the variables they stand for.
+	overrides := map[string]string{
+		"DEV_MODE": dev.value, "EVENTS_NAMESPACE": *namespace, "SOCKETIO_PATH": *path, "CORS_ORIGINS": *cors,
+		"LOG_LEVEL": *logLevel, "LOG_FORMAT": *logFormat, "SHUTDOWN_TIMEOUT": *shutdown,
+	}
+	get := env(func(name string) string {
+		if v := overrides[name]; v != "" {
+			return v
+		}
+		if name == "CORS_ORIGIN" && *cors != "" {
+			return "" // the flag replaces both spellings
+		}
+		return e(name)
+	})
+
+	c := &serveConfig{}
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	// Listen address.
+	switch port := strings.TrimSpace(get("PORT")); {
+	case *addr != "":
+		c.addr = *addr
+	case port != "":
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			check(fmt.Errorf("PORT=%q is not a port number", port))
+		}
+		c.addr = ":" + port
+	default:
+		c.addr = ":8080"
+	}
+
+	// JWT verification.
+	secret, err := get.alias("JWT_SECRET", "JWT_ACCESS_SECRET")
+	check(err)
+	c.auth.Secret = secret
+	c.auth.PreviousSecret = get("JWT_PREVIOUS_SECRET")
+	pemValue, pemFile := get("JWT_PUBLIC_KEY"), strings.TrimSpace(get("JWT_PUBLIC_KEY_FILE"))
+	switch {
+	case pemValue != "" && pemFile != "":
+		check(errors.New("JWT_PUBLIC_KEY and JWT_PUBLIC_KEY_FILE are both set: set one"))
+	case pemFile != "":
+		b, err := os.ReadFile(pemFile)
+		if err != nil {
+			check(fmt.Errorf("JWT_PUBLIC_KEY_FILE: %w", err))
+		}
+		c.auth.PublicKeyPEM = b
+	case pemValue != "":
+		c.auth.PublicKeyPEM = []byte(pemValue)
+	}
+	c.auth.JWKSURL = strings.TrimSpace(get("JWKS_URL"))
+	insecure, _, err := get.boolean("JWKS_ALLOW_INSECURE_HTTP")
+	check(err)
+	c.auth.AllowInsecureJWKSURL = insecure
+	c.auth.Algorithms = list(get("JWT_ALGORITHMS"))
+	c.auth.Issuer = strings.TrimSpace(get("JWT_ISSUER"))
+	c.auth.Audience = strings.TrimSpace(get("JWT_AUDIENCE"))
+	c.auth.OrganizationClaim = strings.TrimSpace(get("JWT_ORG_CLAIM"))
+	c.auth.Leeway, err = get.duration("JWT_LEEWAY", 0)
+	check(err)
+	hasKey := c.auth.Secret != "" || len(c.auth.PublicKeyPEM) > 0 || c.auth.JWKSURL != ""
+
+	// Development mode: explicit, or implied by the absence of any key.
+	devValue, devSet, err := get.boolean("DEV_MODE")
+	check(err)
+	switch {
+	case devSet:
+		c.dev = devValue
+	default:
+		c.dev = !hasKey
+	}
+	if !c.dev && !hasKey && err == nil {
+		check(errors.New("no JWT key is configured: set JWT_SECRET, JWT_PUBLIC_KEY(_FILE) or JWKS_URL, or DEV_MODE=true for development"))
+	}
+	c.apiKeys = list(get("API_KEYS"))
+	if c.dev {
+		if !hasKey {
+			c.auth.Secret, c.secretGenerated = randomHex(32), true
+		}
+		if len(c.apiKeys) == 0 {
+			c.apiKeys, c.apiKeyGenerated = []string{"dev_" + randomHex(16)}, true
+		}
+	}
+	for i, k := range c.apiKeys {
+		if len(k) < httpapi.MinAPIKeyLength {
+			check(fmt.Errorf("API_KEYS: key %d is %d characters long, need at least %d", i+1, len(k), httpapi.MinAPIKeyLength))
+		}
+	}
+
+	// Socket.IO.
+	origins, err := get.alias("CORS_ORIGINS", "CORS_ORIGIN")
+	check(err)
+	c.corsOrigins = list(origins)
+	if len(c.corsOrigins) == 0 && c.dev {
+		c.corsOrigins = []string{"*"}
+	}
+	c.corsCredentials, _, err = get.boolean("CORS_CREDENTIALS")
+	check(err)
+	c.namespace, _ = get.first("EVENTS_NAMESPACE")
+	if c.namespace == "" {
+		c.namespace = gateway.DefaultNamespace
+	}
+	c.path, _ = get.first("SOCKETIO_PATH")
+	c.expiryWarning, err = get.duration("TOKEN_EXPIRY_WARNING", 0)
+	check(err)
+
+	// HTTP API.
+	maxBody, err := get.integer("MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes)
+	check(err)
+	c.maxBody = int64(maxBody)
+	c.maxBatch, err = get.integer("MAX_BATCH_EVENTS", httpapi.DefaultMaxBatch)
+	check(err)
+	c.idemTTL, err = get.duration("IDEMPOTENCY_TTL", httpapi.DefaultIdempotencyTTL)
+	check(err)
+	c.idemMaxKeys, err = get.integer("IDEMPOTENCY_MAX_KEYS", httpapi.DefaultIdempotencyMaxKeys)
+	check(err)
+
+	// Process.
+	c.shutdownTimeout, err = get.duration("SHUTDOWN_TIMEOUT", 30*time.Second)
+	check(err)
+	if c.shutdownTimeout <= 0 {
+		check(fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.shutdownTimeout))
+	}
+	switch lvl := strings.ToLower(strings.TrimSpace(get("LOG_LEVEL"))); lvl {
+	case "", "info":
+		c.logLevel = slog.LevelInfo
+	case "debug":
+		c.logLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.logLevel = slog.LevelWarn
+	case "error":
+		c.logLevel = slog.LevelError
+	default:
+		check(fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", lvl))
+	}
+	switch f := strings.ToLower(strings.TrimSpace(get("LOG_FORMAT"))); f {
+	case "":
+		c.logFormat = "json"
+		if c.dev {
+			c.logFormat = "text"
+		}
+	case "json", "text":
+		c.logFormat = f
+	default:
+		check(fmt.Errorf("LOG_FORMAT=%q: use json or text", f))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// optBool is a boolean flag that remembers whether it was given.
+type optBool struct{ value string }
+
+func (b *optBool) String() string   { return b.value }
+func (b *optBool) IsBoolFlag() bool { return true }
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.value = strconv.FormatBool(v)
+	return nil
+}
+
+// usageError is a command-line mistake (exit status 2).
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails: crypto/rand.Read crashes the program instead
+	return hex.EncodeToString(b)
+}

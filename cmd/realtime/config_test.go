@@ -1,0 +1,166 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mapEnv(kv ...string) env {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+const secret = "config-test-secret-0123456789abcdef"
+
+func TestConfigDevelopmentDefaults(t *testing.T) {
+	c, err := loadServeConfig(nil, mapEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.dev || !c.secretGenerated || !c.apiKeyGenerated || c.addr != ":8080" || len(c.auth.Secret) != 64 ||
+		len(c.apiKeys) != 1 || !strings.HasPrefix(c.apiKeys[0], "dev_") || !slices.Equal(c.corsOrigins, []string{"*"}) ||
+		c.logFormat != "text" || c.logLevel != slog.LevelInfo || c.namespace != "/events" || c.shutdownTimeout != 30*time.Second {
+		t.Fatalf("config %+v", c)
+	}
+	// Each start generates its own secret and key.
+	c2, _ := loadServeConfig(nil, mapEnv())
+	if c2.auth.Secret == c.auth.Secret || c2.apiKeys[0] == c.apiKeys[0] {
+		t.Error("generated credentials repeat")
+	}
+}
+
+func TestConfigProduction(t *testing.T) {
+	c, err := loadServeConfig(nil, mapEnv(
+		"PORT", "9000",
+		"JWT_ACCESS_SECRET", secret,
+		"JWT_PREVIOUS_SECRET", "old-secret",
+		"JWT_ALGORITHMS", "HS256, HS512",
+		"JWT_ISSUER", "operate-api",
+		"JWT_AUDIENCE", "operate-web",
+		"JWT_ORG_CLAIM", "tenant",
+		"JWT_LEEWAY", "5s",
+		"API_KEYS", "key-one-0123456789abcdef, key-two-0123456789abcdef,",
+		"CORS_ORIGIN", "https://app.operate.example,https://admin.operate.example",
+		"CORS_CREDENTIALS", "true",
+		"LOG_LEVEL", "debug",
+		"EVENTS_NAMESPACE", "/rt",
+		"SOCKETIO_PATH", "/ws/",
+		"SHUTDOWN_TIMEOUT", "10s",
+		"MAX_BODY_BYTES", "2048",
+		"MAX_BATCH_EVENTS", "10",
+		"IDEMPOTENCY_TTL", "1h",
+		"IDEMPOTENCY_MAX_KEYS", "50",
+		"TOKEN_EXPIRY_WARNING", "2m",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.auth
+	if c.dev || c.addr != ":9000" || a.Secret != secret || a.PreviousSecret != "old-secret" ||
+		!slices.Equal(a.Algorithms, []string{"HS256", "HS512"}) || a.Issuer != "operate-api" || a.Audience != "operate-web" ||
+		a.OrganizationClaim != "tenant" || a.Leeway != 5*time.Second {
+		t.Fatalf("auth config %+v (dev %t, addr %s)", a, c.dev, c.addr)
+	}
+	if len(c.apiKeys) != 2 || !slices.Equal(c.corsOrigins, []string{"https://app.operate.example", "https://admin.operate.example"}) ||
+		!c.corsCredentials || c.logLevel != slog.LevelDebug || c.logFormat != "json" || c.namespace != "/rt" || c.path != "/ws/" ||
+		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
+		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute {
+		t.Fatalf("config %+v", c)
+	}
+}
+
+func TestConfigKeySources(t *testing.T) {
+	pemFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(pemFile, []byte("-----BEGIN PUBLIC KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadServeConfig(nil, mapEnv("JWT_PUBLIC_KEY_FILE", pemFile, "API_KEYS", "key-one-0123456789abcdef"))
+	if err != nil || c.dev || string(c.auth.PublicKeyPEM) != "-----BEGIN PUBLIC KEY-----\n" {
+		t.Fatalf("PEM file: %+v, %v", c, err)
+	}
+	c, err = loadServeConfig(nil, mapEnv("JWKS_URL", "https://id.example/jwks.json", "JWKS_ALLOW_INSECURE_HTTP", "true"))
+	if err != nil || c.dev || c.auth.JWKSURL != "https://id.example/jwks.json" || !c.auth.AllowInsecureJWKSURL || len(c.apiKeys) != 0 {
+		t.Fatalf("JWKS: %+v, %v", c, err)
+	}
+	// Development mode with a real secret keeps it.
+	c, err = loadServeConfig([]string{"--dev"}, mapEnv("JWT_SECRET", secret))
+	if err != nil || !c.dev || c.secretGenerated || c.auth.Secret != secret || !c.apiKeyGenerated {
+		t.Fatalf("--dev with a secret: %+v, %v", c, err)
+	}
+}
+
+func TestConfigFlagsOverrideEnvironment(t *testing.T) {
+	c, err := loadServeConfig(
+		[]string{"--addr", "127.0.0.1:7000", "--log-level", "warn", "--log-format", "json", "--cors-origins", "https://a.example", "--namespace", "/x", "--shutdown-timeout", "3s"},
+		mapEnv("PORT", "9000", "LOG_LEVEL", "debug", "CORS_ORIGIN", "https://b.example", "EVENTS_NAMESPACE", "/y", "SHUTDOWN_TIMEOUT", "1m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != "127.0.0.1:7000" || c.logLevel != slog.LevelWarn || c.logFormat != "json" ||
+		!slices.Equal(c.corsOrigins, []string{"https://a.example"}) || c.namespace != "/x" || c.shutdownTimeout != 3*time.Second {
+		t.Fatalf("config %+v", c)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  env
+		want string
+	}{
+		{"production without a key", nil, mapEnv("DEV_MODE", "false"), "no JWT key is configured"},
+		{"--dev=false without a key", []string{"--dev=false"}, mapEnv(), "no JWT key is configured"},
+		{"conflicting secrets", nil, mapEnv("JWT_SECRET", secret, "JWT_ACCESS_SECRET", "other"), "JWT_SECRET and JWT_ACCESS_SECRET"},
+		{"conflicting CORS", nil, mapEnv("CORS_ORIGINS", "https://a", "CORS_ORIGIN", "https://b"), "CORS_ORIGINS and CORS_ORIGIN"},
+		{"two PEM sources", nil, mapEnv("JWT_PUBLIC_KEY", "x", "JWT_PUBLIC_KEY_FILE", "/x"), "both set"},
+		{"missing PEM file", nil, mapEnv("JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem"), "JWT_PUBLIC_KEY_FILE"},
+		{"bad port", nil, mapEnv("PORT", "http"), "PORT"},
+		{"bad level", nil, mapEnv("LOG_LEVEL", "loud"), "LOG_LEVEL"},
+		{"bad format", nil, mapEnv("LOG_FORMAT", "xml"), "LOG_FORMAT"},
+		{"bad duration", nil, mapEnv("SHUTDOWN_TIMEOUT", "soon"), "SHUTDOWN_TIMEOUT"},
+		{"bad leeway", nil, mapEnv("JWT_LEEWAY", "30"), "JWT_LEEWAY"},
+		{"bad integer", nil, mapEnv("MAX_BATCH_EVENTS", "-1"), "MAX_BATCH_EVENTS"},
+		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
+		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
+		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},
+		{"stray argument", []string{"now"}, mapEnv(), `unexpected argument "now"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadServeConfig(tc.args, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildPayload(t *testing.T) {
+	p, err := buildPayload([]byte(`{"invoiceId":"i","amount":12345678901234567890}`), "org-1", "u-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(p); got != `{"amount":12345678901234567890,"invoiceId":"i","organizationId":"org-1","userId":"u-1"}` {
+		t.Errorf("payload %s", got)
+	}
+	for _, tc := range []struct{ data, org, want string }{
+		{`[1]`, "o", "JSON object"},
+		{`null`, "o", "JSON object"},
+		{`{"a":1} {}`, "o", "after its JSON object"},
+		{`{"organizationId":"x"}`, "o", "flag says"},
+		{`{}`, "", "--org is required"},
+	} {
+		if _, err := buildPayload([]byte(tc.data), tc.org, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.data, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/httpapi"
+)
+
+// startupTimeout bounds the first JWKS fetch at startup.
+const startupTimeout = 15 * time.Second
+
+// serve runs the server until SIGINT or SIGTERM (or ctx ends), then shuts
+// it down gracefully.
+func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
+	cfg, err := loadServeConfig(args, e)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	cfg.auth.Logger = log
+	verifier, err := auth.New(sctx, cfg.auth)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer verifier.Close()
+
+	engine := &engineio.Options{Path: cfg.path, Logger: log}
+	if len(cfg.corsOrigins) > 0 {
+		engine.CORS = &engineio.CORS{Origins: cfg.corsOrigins, Credentials: cfg.corsCredentials}
+	}
+	gw, err := gateway.New(gateway.Config{
+		Verifier:      verifier,
+		Namespace:     cfg.namespace,
+		Engine:        engine,
+		ExpiryWarning: cfg.expiryWarning,
+		Logger:        log,
+		// Adapter: nil, single node in memory. The Redis adapter (issue 4)
+		// is wired here.
+	})
+	if err != nil {
+		return err
+	}
+
+	var devTokens *httpapi.DevTokens
+	if cfg.dev && cfg.auth.Secret != "" {
+		devTokens = &httpapi.DevTokens{Secret: cfg.auth.Secret}
+	} else if cfg.dev {
+		log.Warn("development mode without a JWT secret: POST /dev/token is disabled (it can only sign HS256 tokens)")
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Emitter:            gw,
+		APIKeys:            cfg.apiKeys,
+		MaxBodyBytes:       cfg.maxBody,
+		MaxBatch:           cfg.maxBatch,
+		IdempotencyTTL:     cfg.idemTTL,
+		IdempotencyMaxKeys: cfg.idemMaxKeys,
+		Ready:              gw.Ready,
+		DevTokens:          devTokens,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+	if len(cfg.apiKeys) == 0 {
+		log.Warn("no API_KEYS configured: the HTTP publish API answers 403")
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(gw.Path(), gw)
+	mux.Handle("/", api)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening",
+		"addr", ln.Addr().String(),
+		"path", gw.Path(),
+		"namespace", gw.Namespace().Name(),
+		"dev", cfg.dev,
+		"cors", cfg.corsOrigins,
+		"apiKeys", len(cfg.apiKeys),
+	)
+	if cfg.dev {
+		printDevBanner(stderr, cfg, ln.Addr(), gw)
+	}
+
+	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-sigCtx.Done():
+	}
+	stop() // a second signal kills the process
+
+	start := time.Now()
+	log.Info("shutting down", "connections", gw.ConnectionCount(), "timeout", cfg.shutdownTimeout.String())
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	// http.Server.Shutdown closes the listener and waits for requests in
+	// flight, but neither closes nor waits for WebSockets, and waits for
+	// long-polls until they end: the gateway's shutdown ends both, telling
+	// each client to reconnect (elsewhere).
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(dctx) }()
+	gwErr := gw.Shutdown(dctx)
+	httpErr := <-httpDone
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		httpErr = errors.Join(httpErr, err)
+	}
+	if err := errors.Join(gwErr, httpErr); err != nil {
+		log.Error("shutdown incomplete", "error", err, "connections", gw.ConnectionCount(), "duration", time.Since(start).String())
+		return err
+	}
+	log.Info("shutdown complete", "duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+func newLogger(cfg *serveConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// printDevBanner tells a developer, once, how to use a development server.
+// It prints the generated API key: development mode has nothing to protect.
+func printDevBanner(w io.Writer, cfg *serveConfig, addr net.Addr, gw *gateway.Gateway) {
+	port := "8080"
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		port = fmt.Sprint(tcp.Port)
+	}
+	base := "http://localhost:" + port
+	why := "DEV_MODE is set"
+	if cfg.secretGenerated {
+		why = "no JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is set"
+	}
+	key := cfg.apiKeys[0]
+	fmt.Fprintf(w, `
+  realtime: DEVELOPMENT MODE (%s)
+  Not for production: POST /dev/token mints a token for anyone who can reach this port.
+
+  Socket.IO  io(%q, { auth: { token } })   (path %s)
+  API key    %s%s
+  Token      realtime token --url %s --org org_demo --user user_demo
+  Publish    REALTIME_API_KEY=%s realtime emit invoice:created --url %s --org org_demo --data '{"invoiceId":"inv_1"}'
+
+`, why, base+gw.Namespace().Name(), gw.Path(), key, generatedNote(cfg.apiKeyGenerated), base, key, base)
+}
+
+func generatedNote(generated bool) string {
+	if generated {
+		return "   (generated; set API_KEYS to choose it)"
+	}
+	return ""
+}

@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/socketio"
+)
+
+// connectErrorData is the data of a refused connection's connect_error:
+// clients switch on code (refresh the token on TOKEN_EXPIRED, retry later
+// on AUTH_UNAVAILABLE, back to the login page otherwise).
+type connectErrorData struct {
+	Code auth.Code `json:"code"`
+}
+
+// errMalformedAuthToken is the detailed reason (for logs) of an auth.token
+// that is neither a string nor null.
+var errMalformedAuthToken = errors.New("CONNECT auth.token is not a string")
+
+// authenticate is the namespace's CONNECT middleware: it runs before the
+// socket is connected, so a socket without a valid token never joins a room
+// and never receives anything.
+func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
+	h := s.Handshake()
+	authTok, malformed := authToken(h.Auth)
+	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), h.Query)
+
+	var (
+		claims *auth.Claims
+		err    error
+	)
+	if malformed {
+		err = &auth.Error{Code: auth.CodeInvalidToken, Message: auth.CodeInvalidToken.Message(), Err: errMalformedAuthToken}
+		src = auth.SourceAuth
+	} else {
+		vctx, cancel := context.WithTimeout(ctx, g.authTimeout)
+		claims, err = g.verifier.Verify(vctx, token)
+		cancel()
+	}
+	if err != nil {
+		code := auth.CodeOf(err)
+		if code == "" {
+			code = auth.CodeInvalidToken
+		}
+		g.log.Info("gateway: connection refused",
+			"code", string(code),
+			"reason", err.Error(), // the detailed cause; never contains the token
+			"tokenSource", src.String(),
+			"address", h.Address,
+			"url", auth.RedactURL(h.URL),
+		)
+		return &socketio.ConnectError{Message: auth.MessageOf(err), Data: connectErrorData{Code: code}}
+	}
+
+	s.SetData(newSession(claims, src, g.verifier.ValidUntil(claims)))
+	s.Join(events.OrgRoom(claims.OrganizationID), events.UserRoom(claims.UserID))
+	return nil
+}
+
+// authToken reads the "token" member of the CONNECT payload. A token that is
+// present but neither a string nor null is malformed: it is refused as an
+// invalid token rather than ignored in favour of a header or query token.
+func authToken(raw json.RawMessage) (token string, malformed bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return "", false // not an object: no auth token
+	}
+	v, ok := m["token"]
+	if !ok || string(v) == "null" {
+		return "", false
+	}
+	if json.Unmarshal(v, &token) != nil {
+		return "", true
+	}
+	return token, false
+}
+
+// connectedPayload is the EventConnected payload.
+type connectedPayload struct {
+	Message        string `json:"message"`
+	UserID         string `json:"userId"`
+	OrganizationID string `json:"organizationId"`
+	ExpiresAt      string `json:"expiresAt,omitempty"`
+}
+
+func (g *Gateway) onConnection(s *socketio.Socket) {
+	sess := sessionOf(s)
+	if sess == nil { // cannot happen: authenticate sets it
+		s.Disconnect(false)
+		return
+	}
+	sess.mu.Lock()
+	g.armLocked(s, sess)
+	expiresAt := sess.expiresAt
+	sess.mu.Unlock()
+
+	if err := s.Emit(EventConnected, connectedPayload{
+		Message:        ConnectedMessage,
+		UserID:         sess.userID,
+		OrganizationID: sess.orgID,
+		ExpiresAt:      jsTime(expiresAt),
+	}); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
+		g.log.Warn("gateway: sending connected event", "sid", s.ID(), "error", err)
+	}
+	g.log.Info("gateway: client connected",
+		"sid", s.ID(),
+		"userId", sess.userID,
+		"organizationId", sess.orgID,
+		"tokenSource", sess.source.String(),
+		"transport", s.Transport(),
+		"address", s.Handshake().Address,
+	)
+}
+
+func (g *Gateway) onDisconnect(s *socketio.Socket, reason socketio.DisconnectReason) {
+	sess := sessionOf(s)
+	if sess == nil {
+		return
+	}
+	sess.mu.Lock()
+	sess.closed = true
+	g.stopLocked(sess)
+	sess.mu.Unlock()
+	g.log.Info("gateway: client disconnected",
+		"sid", s.ID(),
+		"userId", sess.userID,
+		"organizationId", sess.orgID,
+		"reason", string(reason),
+		"duration", time.Since(sess.connectedAt).Round(time.Millisecond).String(),
+	)
+}
+
+// jsTimeLayout formats like JavaScript's Date.prototype.toISOString().
+const jsTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// jsTime formats t as toISOString does, "" for the zero time.
+func jsTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(jsTimeLayout)
+}

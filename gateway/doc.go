@@ -1,0 +1,58 @@
+// Package gateway is the Operate events gateway: the Socket.IO namespace
+// ("/events" by default) that browsers connect to with a JWT, and the
+// in-process [events.Emitter] that delivers catalog events to them.
+//
+// # Connection and tenancy
+//
+// Authentication runs in the namespace's CONNECT middleware, before the
+// socket exists for anything else. The token is taken from the CONNECT
+// auth.token, else an "Authorization: Bearer" handshake header, else the
+// ?token= query parameter (see [auth.ExtractToken]) and verified by an
+// [auth.Verifier]. A refused connection gets a connect_error whose message
+// is the [auth.Code]'s message ("Unauthorized: Token expired", ...) and
+// whose data is {"code": "<CODE>"}. An accepted socket joins the rooms
+// "org:<organizationId>" and "user:<userId>" and receives [EventConnected].
+// Every other namespace, "/" included, is refused with "Invalid namespace".
+//
+// # Token expiry
+//
+// A connected socket stays authenticated only as long as its token would
+// still pass verification ([auth.Verifier.ValidUntil]: exp plus the
+// verifier's leeway). Shortly before that the socket receives
+// [EventAuthExpiring]; at that instant it receives [EventAuthExpired] and is
+// disconnected ("io server disconnect": socket.io-client does not reconnect
+// by itself, so a client never loops on a stale token). A client that sends
+// [EventAuthRefresh] with a fresh token of the same user and organization
+// before then keeps its connection, for as long as it keeps refreshing.
+//
+// # Subscriptions
+//
+// A socket that never subscribed receives every event of its organization
+// and of its user. [EventSubscribe] with {events: [...]} (event names,
+// "<domain>:*" wildcards, or "*") narrows that to exactly the subscribed
+// events, and further subscribes add to it; [EventUnsubscribe] removes
+// events from whatever the socket receives (from everything, if it never
+// subscribed). The filter runs on the server, once per recipient of each
+// broadcast (socketio.Namespace.SetDeliveryFilter), so unwanted events never
+// use the client's bandwidth. Control events (connected, auth:*) are never
+// filtered. Any other event a client sends is refused: with an
+// acknowledgement {success: false, error, code} when it asked for one, and
+// otherwise ignored.
+//
+// # Publishing
+//
+// [Gateway.Publish] implements [events.Emitter]: it broadcasts a validated
+// event to the rooms of its target (or to every socket for Target.All).
+// Business code publishes through an [events.EventsService] built on it
+// (in process) or on the HTTP API of package gateway/httpapi (from another
+// process). A multi-node deployment plugs a cluster adapter (Redis, issue 4)
+// into Config.Adapter; nothing else changes.
+//
+// # Concurrency
+//
+// Every exported method of Gateway is safe for concurrent use. Socket
+// handlers run on the socket's reading goroutine (see package socketio);
+// expiry timers run on their own goroutines and synchronize with refreshes
+// through the socket's session lock. The package holds no mutable
+// package-level state: several gateways can run in one process.
+package gateway

@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/socketio"
+)
+
+// ErrNoRecipients is returned by Publish for an event whose target names
+// nobody (the zero Target): EventsService always resolves one, so this is a
+// publisher bug, not something to deliver to everyone.
+var ErrNoRecipients = errors.New("gateway: event has no target")
+
+// Publish implements events.Emitter: it broadcasts ev.Payload, byte for
+// byte, as the single argument of the Socket.IO event ev.Name, to the rooms
+// of ev.Target ("org:<id>", "user:<id>"; a socket in both gets it once), or
+// to every socket of the namespace when Target.All is set. Through the
+// namespace's adapter this reaches every node of a cluster.
+//
+// Publish does not validate the payload: use an events.EventsService built
+// on the gateway, which does. It refuses names outside the catalog, so that
+// nothing can pose as a control event (auth:expired, ...).
+func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
+	if _, ok := g.catalog.bit[string(ev.Name)]; !ok {
+		return fmt.Errorf("gateway: publish %q (id %s): not a catalog event", ev.Name, ev.ID)
+	}
+	var op socketio.BroadcastOperator
+	switch rooms := ev.Target.Rooms(); {
+	case ev.Target.All:
+		op = g.nsp.Except() // every socket of the namespace
+	case len(rooms) > 0:
+		op = g.nsp.To(rooms...)
+	default:
+		return fmt.Errorf("publish %s (id %s): %w", ev.Name, ev.ID, ErrNoRecipients)
+	}
+	// NewPacket copies the payload into the encoded packet, so ev.Payload is
+	// not kept (the events.Emitter contract).
+	p, err := socketio.NewPacket(string(ev.Name), json.RawMessage(ev.Payload))
+	if err != nil {
+		return fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
+	}
+	if err := op.EmitPacket(ctx, p); err != nil {
+		return fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/socketio"
+)
+
+// Control events exchanged with clients, beside the catalog's business
+// events. Their names and payloads are part of the wire contract with the
+// web client.
+const (
+	// EventConnected (server → client) follows a successful connection:
+	// {message, userId, organizationId, expiresAt?}.
+	EventConnected = "connected"
+	// EventAuthExpiring (server → client) warns that the token expires soon:
+	// {message, expiresAt}. Answer with EventAuthRefresh.
+	EventAuthExpiring = "auth:expiring"
+	// EventAuthExpired (server → client) says the token expired; the socket
+	// is disconnected right after it: {message, code: "TOKEN_EXPIRED",
+	// expiresAt}.
+	EventAuthExpired = "auth:expired"
+	// EventAuthRefresh (client → server) replaces the socket's token:
+	// {token}, acknowledged {ok: true, expiresAt} or {ok: false, error, code}.
+	EventAuthRefresh = "auth:refresh"
+	// EventSubscribe (client → server) {events: [...]}, acknowledged
+	// {success: true, subscribedTo, subscriptions} or {success: false, error, code}.
+	EventSubscribe = "subscribe"
+	// EventUnsubscribe (client → server) {events: [...]}, acknowledged
+	// {success: true, unsubscribedFrom, subscriptions} or {success: false, error, code}.
+	EventUnsubscribe = "unsubscribe"
+)
+
+// ConnectedMessage is the message of the EventConnected payload, as the
+// NestJS gateway sent it.
+const ConnectedMessage = "Successfully connected to real-time updates"
+
+// Defaults applied by New for zero-valued Config fields.
+const (
+	DefaultNamespace     = "/events"
+	DefaultExpiryWarning = time.Minute
+	DefaultAuthTimeout   = 10 * time.Second
+	DefaultMaxPatterns   = 100
+)
+
+// Config configures a Gateway. Verifier is required; every other zero value
+// is documented beside its field.
+type Config struct {
+	// Verifier checks the connection tokens. Required.
+	Verifier *auth.Verifier
+	// Namespace is the Socket.IO namespace clients connect to. Zero means
+	// DefaultNamespace ("/events").
+	Namespace string
+	// Engine configures the Engine.IO layer: path (default "/socket.io/"),
+	// CORS, heartbeat, limits. Nil means its defaults.
+	Engine *engineio.Options
+	// Adapter creates the namespace's adapter. Nil means the in-memory,
+	// single-node adapter; a cluster adapter (Redis) plugs in here.
+	Adapter socketio.AdapterFactory
+	// ExpiryWarning is how long before its token stops being valid a socket
+	// is sent EventAuthExpiring; it is capped at half the remaining validity
+	// so that short-lived tokens are warned halfway. Zero means
+	// DefaultExpiryWarning (1 min); negative disables the warning.
+	ExpiryWarning time.Duration
+	// AuthTimeout bounds the verification of one token (only a JWKS refresh
+	// can make it wait). Zero means DefaultAuthTimeout (10 s).
+	AuthTimeout time.Duration
+	// MaxPatterns bounds the entries of one subscribe or unsubscribe
+	// request. Zero means DefaultMaxPatterns (100).
+	MaxPatterns int
+	// Logger receives connection-level logs (connections, refusals,
+	// expiries; never tokens, never one line per event). Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Gateway is the Operate events gateway. It is an http.Handler for its
+// Socket.IO path and an events.Emitter. Create it with New.
+type Gateway struct {
+	// Static after construction.
+	srv         *socketio.Server
+	nsp         *socketio.Namespace
+	verifier    *auth.Verifier
+	log         *slog.Logger
+	catalog     catalogIndex
+	warning     time.Duration
+	authTimeout time.Duration
+	maxPatterns int
+
+	closing atomic.Bool
+	// last memoizes the catalog index of the packet being broadcast, so
+	// that the delivery filter parses its event name once, not once per
+	// recipient.
+	last atomic.Pointer[packetIndex]
+}
+
+var _ events.Emitter = (*Gateway)(nil)
+
+// New builds a gateway and its Socket.IO server.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Verifier == nil {
+		return nil, errors.New("gateway: Config.Verifier is required")
+	}
+	name := cfg.Namespace
+	if name == "" {
+		name = DefaultNamespace
+	}
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	g := &Gateway{
+		verifier:    cfg.Verifier,
+		log:         cfg.Logger,
+		catalog:     newCatalogIndex(),
+		warning:     cfg.ExpiryWarning,
+		authTimeout: cfg.AuthTimeout,
+		maxPatterns: cfg.MaxPatterns,
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.warning == 0 {
+		g.warning = DefaultExpiryWarning
+	}
+	if g.authTimeout <= 0 {
+		g.authTimeout = DefaultAuthTimeout
+	}
+	if g.maxPatterns <= 0 {
+		g.maxPatterns = DefaultMaxPatterns
+	}
+	srv, err := socketio.NewServer(&socketio.Options{Engine: cfg.Engine, Adapter: cfg.Adapter, Logger: g.log})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: socket.io server: %w", err)
+	}
+	g.srv = srv
+
+	// NewServer always creates "/"; unknown namespaces are refused by the
+	// server itself, "/" must be refused here, with the same message.
+	if name != "/" {
+		srv.Of("/").Use(refuseNamespace)
+	}
+	nsp := srv.Of(name)
+	g.nsp = nsp
+	nsp.Use(g.authenticate)
+	nsp.SetDeliveryFilter(g.deliver)
+	nsp.OnConnection(g.onConnection)
+	nsp.OnDisconnect(g.onDisconnect)
+	nsp.OnEvent(EventSubscribe, g.onSubscribe)
+	nsp.OnEvent(EventUnsubscribe, g.onUnsubscribe)
+	nsp.OnEvent(EventAuthRefresh, g.onRefresh)
+	nsp.OnAnyEvent(g.onUnsupported)
+	return g, nil
+}
+
+// refuseNamespace answers what Socket.IO servers answer for a namespace
+// that does not exist.
+func refuseNamespace(context.Context, *socketio.Socket) error {
+	return &socketio.ConnectError{Message: "Invalid namespace"}
+}
+
+// ServeHTTP serves the Socket.IO path (Path).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+
+// Path returns the URL path of the Socket.IO endpoint, e.g. "/socket.io/".
+func (g *Gateway) Path() string { return g.srv.Path() }
+
+// Namespace returns the gateway's namespace.
+func (g *Gateway) Namespace() *socketio.Namespace { return g.nsp }
+
+// Server returns the underlying Socket.IO server.
+func (g *Gateway) Server() *socketio.Server { return g.srv }
+
+// ConnectionCount returns the number of sockets connected to this node.
+func (g *Gateway) ConnectionCount() int { return g.nsp.SocketCount() }
+
+// Ready reports whether the gateway accepts connections: nil until Shutdown
+// is called.
+func (g *Gateway) Ready() error {
+	if g.closing.Load() {
+		return errors.New("gateway: shutting down")
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and disconnects every client with
+// "server shutting down" (socket.io-client sees "transport close" and
+// reconnects, to another node behind a load balancer), delivering what is
+// already queued, and waits until they are gone or ctx ends. It is safe to
+// call more than once.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.closing.Store(true)
+	if err := g.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("gateway: shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+// Package httpapi is the HTTP API of the Operate events gateway: how services
+// that are not linked with the gateway publish catalog events, plus the
+// health endpoints and, in development mode only, a token-minting endpoint.
+//
+// # Endpoints
+//
+//	POST /api/v1/events        one event: {"event", "payload", "target"?}
+//	POST /api/v1/events/batch  a JSON array of events, all validated before any is published
+//	GET  /api/v1/schema        the JSON Schema of every event payload (no authentication)
+//	GET  /healthz              the process is alive
+//	GET  /readyz               the gateway accepts connections and publishes (503 while shutting down)
+//	POST /dev/token            development mode only: a token for {organizationId, userId}
+//
+// An event mirrors EventsService.Emit(event, payload, target): without a
+// target it goes to payload.organizationId, or to payload.userId for
+// user-audience events (notification:*) that have one; an explicit target is
+// {"organizationId"?, "userId"?, "all"?}, and an explicit organization must
+// be the payload's own. Every event goes through the same catalog validation
+// as the Go EventsService ([events.Validate]).
+//
+// # Answers
+//
+// 202 Accepted with {"id"} (or {"ids"} for a batch) once the events are
+// handed to the gateway's Emitter. Errors are JSON {"code", "message",
+// "field"?}: 400 for invalid input (field is a path such as
+// "payload.invoiceId", "target.organizationId" or, in a batch,
+// "[2].payload.invoiceId"), 401 without an API key, 403 with a wrong one (or
+// when no key is configured), 404/405 for unknown routes and methods, 413
+// for a body over the limit, 422 for an Idempotency-Key reused with another
+// body, 500 when the Emitter fails.
+//
+// # API keys and idempotency
+//
+// Requests carry "Authorization: Bearer <key>". Keys are compared in
+// constant time against SHA-256 digests of the configured keys, so neither
+// timing nor memory dumps reveal them. An optional Idempotency-Key header (1
+// to 255 visible ASCII characters) makes retries safe: the first successful
+// answer for a key (scoped to the API key and endpoint) is stored, in memory
+// and bounded in number and age, and replayed for retries with the same
+// body, with the header "Idempotent-Replayed: true"; a concurrent retry
+// waits for the first attempt. Failed attempts are not stored.
+//
+// # Concurrency
+//
+// A Handler is safe for concurrent use; so is a Client.
+package httpapi

@@ -1,0 +1,203 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/operate/realtime/gateway/events"
+)
+
+// Defaults applied by New for zero-valued Config fields.
+const (
+	DefaultMaxBodyBytes       = 1 << 20
+	DefaultMaxBatch           = 100
+	DefaultIdempotencyTTL     = 24 * time.Hour
+	DefaultIdempotencyMaxKeys = 10_000
+	DefaultPublishTimeout     = 10 * time.Second
+)
+
+// Config configures a Handler. Emitter is required.
+type Config struct {
+	// Emitter delivers the published events: the gateway itself in the
+	// realtime server.
+	Emitter events.Emitter
+	// APIKeys are the keys accepted on the publish endpoints, each at least
+	// MinAPIKeyLength characters. Empty disables publishing (403).
+	APIKeys []string
+	// MaxBodyBytes bounds a request body. Zero means DefaultMaxBodyBytes
+	// (1 MiB).
+	MaxBodyBytes int64
+	// MaxBatch bounds the events of one batch. Zero means DefaultMaxBatch
+	// (100).
+	MaxBatch int
+	// IdempotencyTTL is how long an answer is kept for replays. Zero means
+	// DefaultIdempotencyTTL (24 h).
+	IdempotencyTTL time.Duration
+	// IdempotencyMaxKeys bounds the number of answers kept. Zero means
+	// DefaultIdempotencyMaxKeys (10,000).
+	IdempotencyMaxKeys int
+	// PublishTimeout bounds handing one request's events to the Emitter.
+	// Zero means DefaultPublishTimeout (10 s).
+	PublishTimeout time.Duration
+	// Ready reports whether the server is ready to serve (GET /readyz).
+	// Nil means always ready.
+	Ready func() error
+	// DevTokens, when set, enables POST /dev/token. Set it in development
+	// mode only: anyone who can reach it can connect as anyone.
+	DevTokens *DevTokens
+	// ServiceOptions configure the EventsService that validates published
+	// events (clock, id generator); tests set them.
+	ServiceOptions []events.ServiceOption
+	// Logger receives errors and authentication failures, and one debug line
+	// per request. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the HTTP API. Create it with New.
+type Handler struct {
+	// Static after construction.
+	emitter        events.Emitter
+	keys           keyring
+	maxBody        int64
+	maxBatch       int
+	publishTimeout time.Duration
+	ready          func() error
+	dev            *DevTokens
+	svcOpts        []events.ServiceOption
+	log            *slog.Logger
+	idem           *idemCache
+	mux            *http.ServeMux
+}
+
+// New validates cfg and builds a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Emitter == nil {
+		return nil, errors.New("httpapi: Config.Emitter is required")
+	}
+	keys, err := newKeyring(cfg.APIKeys)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		emitter:        cfg.Emitter,
+		keys:           keys,
+		maxBody:        cfg.MaxBodyBytes,
+		maxBatch:       cfg.MaxBatch,
+		publishTimeout: cfg.PublishTimeout,
+		ready:          cfg.Ready,
+		dev:            cfg.DevTokens,
+		svcOpts:        cfg.ServiceOptions,
+		log:            cfg.Logger,
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.maxBatch <= 0 {
+		h.maxBatch = DefaultMaxBatch
+	}
+	if h.publishTimeout <= 0 {
+		h.publishTimeout = DefaultPublishTimeout
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	ttl, maxKeys := cfg.IdempotencyTTL, cfg.IdempotencyMaxKeys
+	if ttl <= 0 {
+		ttl = DefaultIdempotencyTTL
+	}
+	if maxKeys <= 0 {
+		maxKeys = DefaultIdempotencyMaxKeys
+	}
+	h.idem = newIdemCache(ttl, maxKeys, time.Now)
+	if h.dev != nil {
+		if err := h.dev.check(); err != nil {
+			return nil, err
+		}
+	}
+	h.routes()
+	return h, nil
+}
+
+func (h *Handler) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST "+PathEvents, h.serveEvents)
+	m.HandleFunc("POST "+PathBatch, h.serveBatch)
+	m.HandleFunc("GET "+PathSchema, h.serveSchema)
+	m.HandleFunc("GET /healthz", h.serveHealth)
+	m.HandleFunc("GET /readyz", h.serveReady)
+	allowed := map[string]string{PathEvents: "POST", PathBatch: "POST", PathSchema: "GET, HEAD", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD"}
+	if h.dev != nil {
+		m.HandleFunc("POST "+PathDevToken, h.serveDevToken)
+		allowed[PathDevToken] = "POST"
+	}
+	for path, methods := range allowed {
+		m.HandleFunc(path, methodNotAllowed(methods))
+	}
+	m.HandleFunc("/", notFound)
+	h.mux = m
+}
+
+// Paths of the API.
+const (
+	PathEvents   = "/api/v1/events"
+	PathBatch    = "/api/v1/events/batch"
+	PathSchema   = "/api/v1/schema"
+	PathDevToken = "/dev/token"
+)
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func methodNotAllowed(methods string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", methods)
+		writeError(w, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			fmt.Sprintf("%s %s is not allowed; use %s", r.Method, r.URL.Path, methods), ""))
+	}
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.URL.Path, ""))
+}
+
+func (h *Handler) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	writeResponse(w, jsonResponse(http.StatusOK, map[string]string{"status": "ok"}))
+}
+
+func (h *Handler) serveReady(w http.ResponseWriter, _ *http.Request) {
+	if h.ready != nil {
+		if err := h.ready(); err != nil {
+			writeResponse(w, jsonResponse(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()}))
+			return
+		}
+	}
+	writeResponse(w, jsonResponse(http.StatusOK, map[string]string{"status": "ready"}))
+}
+
+func (h *Handler) serveSchema(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/schema+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(events.Schema())
+}
+
+// readBody reads the whole body, at most maxBody bytes.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+		fmt.Sprintf("request body is larger than %d bytes", h.maxBody), "")
+	if r.ContentLength > h.maxBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, badRequest(CodeInvalidJSON, "reading the request body: "+err.Error(), "")
+	}
+	return body, nil
+}
