@@ -79,11 +79,20 @@ func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
 		s.srv.abort(w, false, codeBadRequest, "")
 		return
 	case len(s.queue) > 0:
+		// While closing, a close packet behind messages waits for the next
+		// GET, as in Node: socket.io-client handles a close at once but
+		// the messages before it a tick later, so in one payload the close
+		// would win (a server DISCONNECT would reach the app as "transport
+		// close", followed by a reconnection attempt's worth of confusion).
+		deferClose := s.queueHasMessageLocked()
 		body = s.pollPayloadLocked()
-		if s.state == stateClosing {
+		if s.state == stateClosing && !deferClose {
 			body = append(body, eio.Separator, '1')
 			finish = s.finishCloseLocked()
 		}
+	case s.state == stateClosing:
+		body = []byte{'1'}
+		finish = s.finishCloseLocked()
 	case s.state != stateOpen && !s.closedByClient:
 		body = []byte{'1'}
 	default:
@@ -100,6 +109,16 @@ func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
 		finish.close(closeNormal)
 	}
 	s.writePoll(w, body)
+}
+
+// queueHasMessageLocked reports whether a message packet is queued.
+func (s *Session) queueHasMessageLocked() bool {
+	for _, p := range s.queue {
+		if p.binary || p.frame[p.off] == '0'+byte(eio.Message) {
+			return true
+		}
+	}
+	return false
 }
 
 // pollPayloadLocked drains the queue into one payload.

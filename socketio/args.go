@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/protocol/eio"
@@ -117,7 +118,6 @@ func NewPacket(event string, args ...any) (*Packet, error) {
 	e.buf = append(e.buf, '[')
 	e.buf = sio.AppendString(e.buf, event)
 	for _, a := range args {
-		e.buf = append(e.buf, ',')
 		if err := e.arg(a); err != nil {
 			return nil, err
 		}
@@ -130,10 +130,7 @@ func NewPacket(event string, args ...any) (*Packet, error) {
 func encodeArray(args []any) ([]byte, [][]byte, error) {
 	var e argEncoder
 	e.buf = append(e.buf, '[')
-	for i, a := range args {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
+	for _, a := range args {
 		if err := e.arg(a); err != nil {
 			return nil, nil, err
 		}
@@ -147,7 +144,21 @@ type argEncoder struct {
 	bin [][]byte
 }
 
+// sep appends the comma that precedes an element, unless it is the first
+// of the array. Each element writes its own, so that spliced Args holding
+// no argument leave no stray comma.
+func (e *argEncoder) sep() {
+	if e.buf[len(e.buf)-1] != '[' {
+		e.buf = append(e.buf, ',')
+	}
+}
+
 func (e *argEncoder) arg(a any) error {
+	switch a.(type) {
+	case Args, *Args:
+	default:
+		e.sep()
+	}
 	switch v := a.(type) {
 	case []byte:
 		e.buf = sio.AppendPlaceholder(e.buf, len(e.bin))
@@ -180,10 +191,8 @@ func (e *argEncoder) arg(a any) error {
 // attachments precede them, which is the only case where bytes change.
 func (e *argEncoder) args(a Args) error {
 	base := len(e.bin)
-	for i, raw := range a.raw {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
+	for _, raw := range a.raw {
+		e.sep()
 		if base == 0 || len(a.bin) == 0 {
 			e.buf = append(e.buf, raw...)
 			continue
@@ -198,31 +207,125 @@ func (e *argEncoder) args(a Args) error {
 	return nil
 }
 
+// shiftPlaceholders adds by to the number of every placeholder object in
+// raw (an object whose "_placeholder" is true and whose "num" is a number,
+// as socket.io-parser recognises them). Every other byte is copied as is:
+// key order, number forms and string escapes must survive, or the client
+// would not get back what was sent. raw is valid JSON (it passed the
+// decoder's validation).
 func shiftPlaceholders(raw []byte, by int) ([]byte, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
+	sh := shifter{src: raw, out: make([]byte, 0, len(raw)+8), by: by}
+	i := sh.space(0)
+	if i >= len(raw) {
+		return nil, errors.New("socketio: empty argument")
 	}
-	var walk func(any) any
-	walk = func(x any) any {
-		switch t := x.(type) {
-		case []any:
-			for i := range t {
-				t[i] = walk(t[i])
-			}
-		case map[string]any:
-			if ph, _ := t["_placeholder"].(bool); ph {
-				if n, ok := t["num"].(float64); ok {
-					return map[string]any{"_placeholder": true, "num": int(n) + by}
-				}
-			}
-			for k := range t {
-				t[k] = walk(t[k])
+	i = sh.value(i)
+	sh.space(i)
+	return sh.out, nil
+}
+
+// shifter copies one JSON value from src to out, renumbering placeholders
+// on the way, in a single pass.
+type shifter struct {
+	src []byte
+	out []byte
+	by  int
+}
+
+// space copies whitespace from i and returns the index after it.
+func (sh *shifter) space(i int) int {
+	for i < len(sh.src) {
+		switch sh.src[i] {
+		case ' ', '\t', '\n', '\r':
+			sh.out = append(sh.out, sh.src[i])
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// value copies the value starting at src[i] and returns the index after it.
+func (sh *shifter) value(i int) int {
+	switch sh.src[i] {
+	case '{':
+		return sh.object(i)
+	case '[':
+		sh.out = append(sh.out, '[')
+		i = sh.space(i + 1)
+		for sh.src[i] != ']' {
+			i = sh.space(sh.value(i))
+			if sh.src[i] == ',' {
+				sh.out = append(sh.out, ',')
+				i = sh.space(i + 1)
 			}
 		}
-		return x
+		sh.out = append(sh.out, ']')
+		return i + 1
+	case '"':
+		end := jsonStringEnd(sh.src, i)
+		sh.out = append(sh.out, sh.src[i:end]...)
+		return end
 	}
-	return json.Marshal(walk(v))
+	end := i
+	for end < len(sh.src) {
+		c := sh.src[end]
+		if c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			break
+		}
+		end++
+	}
+	sh.out = append(sh.out, sh.src[i:end]...)
+	return end
+}
+
+// object copies the object at src[i]; a placeholder is replaced by its
+// renumbered form.
+func (sh *shifter) object(i int) int {
+	start := len(sh.out)
+	sh.out = append(sh.out, '{')
+	i = sh.space(i + 1)
+	placeholder := false
+	var num []byte
+	for sh.src[i] != '}' {
+		keyEnd := jsonStringEnd(sh.src, i)
+		key := sh.src[i:keyEnd]
+		sh.out = append(sh.out, key...)
+		i = sh.space(keyEnd)
+		sh.out = append(sh.out, ':') // src[i] is the colon
+		i = sh.space(i + 1)
+		v := i
+		i = sh.value(i)
+		switch name, _ := sio.UnquoteString(key); name {
+		case "_placeholder":
+			placeholder = string(sh.src[v:i]) == "true"
+		case "num":
+			num = sh.src[v:i]
+		}
+		i = sh.space(i)
+		if sh.src[i] == ',' {
+			sh.out = append(sh.out, ',')
+			i = sh.space(i + 1)
+		}
+	}
+	sh.out = append(sh.out, '}')
+	if placeholder && num != nil {
+		if n, err := strconv.ParseFloat(string(num), 64); err == nil {
+			sh.out = sio.AppendPlaceholder(sh.out[:start], int(n)+sh.by)
+		}
+	}
+	return i + 1
+}
+
+// jsonStringEnd returns the index just past the JSON string at b[i].
+func jsonStringEnd(b []byte, i int) int {
+	for i++; b[i] != '"'; i++ {
+		if b[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
 }
 
 // withOffset returns a copy of p whose data has offset appended as the last

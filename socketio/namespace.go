@@ -281,8 +281,17 @@ func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack
 	pkts := encode(sio.Event, n.name, true, id, p.Data, p.Attachments)
 	noCompress(pkts, opts.Flags.NoCompress)
 	recipients := n.recipients(nil, opts)
+	filter := n.filter.Load()
+	if opts.direct {
+		filter = nil
+	}
 	reached := recipients[:0]
 	for _, s := range recipients {
+		// The delivery filter applies to broadcasts with ack as to any
+		// broadcast; a socket filtered out is not waited for.
+		if filter != nil && !(*filter)(s, p) {
+			continue
+		}
 		if s.registerAck(id, func(a Args, err error) {
 			if err == nil {
 				ack(a)

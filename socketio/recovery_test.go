@@ -1,0 +1,441 @@
+package socketio_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/socketio"
+)
+
+// recoveryFixture is a server with connection state recovery, a counting
+// middleware that sets the socket data, and a "join" handler.
+type recoveryFixture struct {
+	ts      *testServer
+	nsp     *socketio.Namespace
+	conns   <-chan *socketio.Socket
+	discs   <-chan disconnection
+	mwCalls chan bool // each middleware call, with s.Recovered()
+}
+
+func newRecoveryFixture(t *testing.T, ro socketio.RecoveryOptions) *recoveryFixture {
+	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	nsp := ts.Of("/")
+	f := &recoveryFixture{ts: ts, nsp: nsp, mwCalls: make(chan bool, 64)}
+	nsp.Use(func(_ context.Context, s *socketio.Socket) error {
+		f.mwCalls <- s.Recovered()
+		user, _ := s.Handshake().AuthString("user")
+		s.SetData(map[string]any{"user": user, "n": 1})
+		return nil
+	})
+	nsp.OnEvent("join", func(s *socketio.Socket, e *socketio.Event) {
+		r, _ := e.Args.String(0)
+		s.Join(r)
+		_ = e.Ack()
+	})
+	// Registered before connections(): the test learns of a connection
+	// once its welcome is sent.
+	nsp.OnConnection(func(s *socketio.Socket) { _ = s.Emit("welcome", s.Recovered()) })
+	f.conns, f.discs = connections(nsp), disconnections(nsp)
+	return f
+}
+
+// dropAndHold closes the client's Engine.IO connection and keeps it from
+// reconnecting until the returned rule is released: the server has seen the
+// disconnection and the test may broadcast while the client is away.
+func (f *recoveryFixture) dropAndHold(t *testing.T, c *sioclient.Client, id string) *holdRule {
+	t.Helper()
+	hold := f.ts.holdRequests(isHandshake)
+	c.CloseEngine()
+	if r := c.WaitDisconnect(); r != "forced close" {
+		t.Errorf("client reason %q", r)
+	}
+	dc := recv(t, f.discs, "server-side disconnect")
+	if dc.id != id || dc.reason != socketio.ReasonTransportClose {
+		t.Errorf("server-side disconnect %+v", dc)
+	}
+	return hold
+}
+
+// nextEvent returns the next event with its offset removed.
+func nextEvent(t *testing.T, c *sioclient.Client) (name, args string) {
+	t.Helper()
+	ev := c.NextAny()
+	a, _ := withoutOffset(t, ev)
+	return ev.Name, joinRaw(a)
+}
+
+func TestRecovery(t *testing.T) {
+	for _, tc := range transportCases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRecoveryFixture(t, socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute})
+			nsp := f.nsp
+			d := startDriver(t)
+			c := d.Connect(f.ts.URL+"/", fastReconnect(sioclient.Options{Transports: tc.transports, Auth: map[string]any{"user": "u1"}}))
+			other := d.Connect(f.ts.URL+"/", sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u2"}})
+			first := c.WaitConnect()
+			if first.Recovered {
+				t.Error("first connection recovered")
+			}
+			other.WaitConnect()
+			s1 := recv(t, f.conns, "connection")
+			if s2 := recv(t, f.conns, "connection"); s2.ID() == first.SID {
+				s1 = s2
+			}
+			recv(t, f.mwCalls, "middleware")
+			recv(t, f.mwCalls, "middleware")
+			if name, args := nextEvent(t, c); name != "welcome" || args != "[false]" {
+				t.Fatalf("first event %s%s", name, args)
+			}
+			if _, err := c.EmitWithAck(waitTimeout, "join", "room1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := nsp.Emit("b1", 1); err != nil {
+				t.Fatal(err)
+			}
+			if name, args := nextEvent(t, c); name != "b1" || args != "[1]" {
+				t.Fatalf("b1: %s%s", name, args)
+			}
+			if tc.transports == nil {
+				c.WaitUpgrade()
+			}
+
+			hold := f.dropAndHold(t, c, first.SID)
+			// While the client is away.
+			mustEmit(t, nsp.To("room1").Emit("m1", "to-room"))
+			mustEmit(t, nsp.Emit("m2", map[string]any{"x": 1}))
+			mustEmit(t, nsp.To("room2").Emit("not-mine"))
+			mustEmit(t, nsp.Except("room1").Emit("excluded"))
+			mustEmit(t, nsp.Volatile().Emit("volatile")) // never replayed
+			mustEmit(t, nsp.To("room1", first.SID).Emit("m3", []byte{1, 2}, "bin"))
+			mustEmit(t, nsp.To(first.SID).Emit("m4"))
+
+			recv(t, hold.held, "the reconnection attempt")
+			f.ts.stopHolding(hold)
+			again := c.WaitConnect()
+			if !again.Recovered || again.SID != first.SID {
+				t.Fatalf("reconnection %+v, want recovered with sid %s", again, first.SID)
+			}
+			s2 := recv(t, f.conns, "recovered connection")
+			if !s2.Recovered() || s2.ID() != s1.ID() {
+				t.Errorf("server socket: recovered %v, id %s (was %s)", s2.Recovered(), s2.ID(), s1.ID())
+			}
+			if !s2.In("room1") || !slices.Equal(s2.Rooms(), []string{s2.ID(), "room1"}) {
+				t.Errorf("rooms after recovery: %v", s2.Rooms())
+			}
+			if want := map[string]any{"user": "u1", "n": 1}; !reflect.DeepEqual(s2.Data(), want) {
+				t.Errorf("data after recovery: %#v", s2.Data())
+			}
+			noValue(t, f.mwCalls, "middleware call on a recovered connection")
+
+			// The missed events, in order, before anything newer.
+			mustEmit(t, nsp.To("room1").Emit("after", "new"))
+			for _, want := range []struct{ name, args string }{
+				{"m1", `["to-room"]`},
+				{"m2", `[{"x":1}]`},
+				{"m3", `[{"$bin":"AQI="},"bin"]`},
+				{"m4", `[]`},
+				{"welcome", `[true]`},
+				{"after", `["new"]`},
+			} {
+				if name, args := nextEvent(t, c); name != want.name || args != want.args {
+					t.Errorf("got %s%s, want %s%s", name, args, want.name, want.args)
+				}
+			}
+			for _, ev := range []string{"b1", "not-mine", "excluded", "volatile", "m1", "m2", "m3", "m4"} {
+				c.NoEvent(ev, 0)
+			}
+			// The other client was not disturbed. (The volatile event may
+			// have been dropped for it: it follows others closely.)
+			for _, want := range []string{"welcome", "b1", "m2", "excluded"} {
+				if ev := other.NextAny(); ev.Name != want {
+					t.Errorf("other client got %s, want %s", ev, want)
+				}
+			}
+			// The recovered socket works as usual.
+			if _, err := c.EmitWithAck(waitTimeout, "join", "room3"); err != nil {
+				t.Fatal(err)
+			}
+			if !s2.In("room3") || nsp.RoomSize("room1") != 1 {
+				t.Errorf("rooms %v, room1 size %d", s2.Rooms(), nsp.RoomSize("room1"))
+			}
+		})
+	}
+}
+
+func mustEmit(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecoveryRunMiddlewares: with RunMiddlewares, middlewares run on a
+// recovered connection too, and see it as recovered.
+func TestRecoveryRunMiddlewares(t *testing.T) {
+	f := newRecoveryFixture(t, socketio.RecoveryOptions{RunMiddlewares: true})
+	d := startDriver(t)
+	c := d.Connect(f.ts.URL+"/", fastReconnect(sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u1"}}))
+	first := c.WaitConnect()
+	recv(t, f.conns, "connection")
+	if recv(t, f.mwCalls, "middleware") {
+		t.Error("first middleware call sees a recovered socket")
+	}
+	nextEvent(t, c) // welcome, which gives the client an offset
+	hold := f.dropAndHold(t, c, first.SID)
+	mustEmit(t, f.nsp.Emit("missed"))
+	f.ts.stopHolding(hold)
+	again := c.WaitConnect()
+	if !again.Recovered || again.SID != first.SID {
+		t.Fatalf("reconnection %+v", again)
+	}
+	if !recv(t, f.mwCalls, "middleware on the recovered connection") {
+		t.Error("middleware does not see the socket as recovered")
+	}
+	s := recv(t, f.conns, "recovered connection")
+	if user, _ := s.Handshake().AuthString("user"); user != "u1" {
+		t.Errorf("auth on recovery: %s", s.Handshake().Auth)
+	}
+	if name, _ := nextEvent(t, c); name != "missed" {
+		t.Errorf("first event after recovery: %s", name)
+	}
+}
+
+// TestRecoveryRefusedByMiddleware: with RunMiddlewares, a middleware may
+// refuse the recovered connection.
+func TestRecoveryRefusedByMiddleware(t *testing.T) {
+	ro := socketio.RecoveryOptions{RunMiddlewares: true}
+	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	nsp := ts.Of("/")
+	nsp.Use(func(_ context.Context, s *socketio.Socket) error {
+		if s.Recovered() {
+			return &socketio.ConnectError{Message: "no recovery for you", Data: "sorry"}
+		}
+		return nil
+	})
+	conns, discs := connections(nsp), disconnections(nsp)
+	nsp.OnConnection(func(s *socketio.Socket) { _ = s.Emit("welcome") })
+	d := startDriver(t)
+	c := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly, ReconnectionDelay: 50, ReconnectionDelayMax: 100})
+	c.WaitConnect()
+	recv(t, conns, "connection")
+	c.Next("welcome")
+	hold := ts.holdRequests(isHandshake)
+	c.CloseEngine()
+	c.WaitDisconnect()
+	recv(t, discs, "disconnect")
+	ts.stopHolding(hold)
+	if ce := c.WaitConnectError(); ce.Message != "no recovery for you" || string(ce.Data) != `"sorry"` {
+		t.Errorf("connect_error %+v", ce)
+	}
+	if nsp.SocketCount() != 0 {
+		t.Errorf("%d sockets after the refusal", nsp.SocketCount())
+	}
+}
+
+// TestRecoveryExpired: after MaxDisconnectionDuration the session is gone:
+// a new socket, the middlewares run, no rooms, no data.
+func TestRecoveryExpired(t *testing.T) {
+	const maxAge = 100 * time.Millisecond
+	f := newRecoveryFixture(t, socketio.RecoveryOptions{MaxDisconnectionDuration: maxAge})
+	d := startDriver(t)
+	c := d.Connect(f.ts.URL+"/", fastReconnect(sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u1"}}))
+	first := c.WaitConnect()
+	s1 := recv(t, f.conns, "connection")
+	recv(t, f.mwCalls, "middleware")
+	nextEvent(t, c)
+	if _, err := c.EmitWithAck(waitTimeout, "join", "room1"); err != nil {
+		t.Fatal(err)
+	}
+	s1.SetData("changed")
+	hold := f.dropAndHold(t, c, first.SID)
+	mustEmit(t, f.nsp.Emit("missed"))
+	// The expiry is a matter of time: let it pass.
+	time.Sleep(3 * maxAge)
+	f.ts.stopHolding(hold)
+	again := c.WaitConnect()
+	if again.Recovered || again.SID == first.SID {
+		t.Errorf("reconnection %+v after expiry, want a new session (first sid %s)", again, first.SID)
+	}
+	s2 := recv(t, f.conns, "connection")
+	if s2.Recovered() || s2.In("room1") || s2.ID() == s1.ID() {
+		t.Errorf("new socket: recovered %v, rooms %v", s2.Recovered(), s2.Rooms())
+	}
+	if want := map[string]any{"user": "u1", "n": 1}; !reflect.DeepEqual(s2.Data(), want) {
+		t.Errorf("data of the new socket: %#v (the middleware sets it)", s2.Data())
+	}
+	if recv(t, f.mwCalls, "middleware on the new connection") {
+		t.Error("middleware sees a recovered socket")
+	}
+	if name, args := nextEvent(t, c); name != "welcome" || args != "[false]" {
+		t.Errorf("first event %s%s, want welcome(false) and no replay", name, args)
+	}
+	c.NoEvent("missed", 0)
+}
+
+// TestRecoveryWithoutOption: without Recovery the CONNECT reply has no pid,
+// events carry no offset, and a reconnection is a new session.
+func TestRecoveryWithoutOption(t *testing.T) {
+	ts := newTestServer(t, nil)
+	conns := connections(ts.Of("/"))
+	d := startDriver(t)
+	c := d.Connect(ts.URL+"/", fastReconnect(sioclient.Options{Transports: wsOnly}))
+	first := c.WaitConnect()
+	s := recv(t, conns, "connection")
+	mustEmit(t, ts.Of("/").Emit("b", 1))
+	if ev := c.Next("b"); argsOf(ev) != "[1]" {
+		t.Errorf("broadcast without recovery carries %s", ev)
+	}
+	mustEmit(t, s.Emit("d", 2))
+	if ev := c.Next("d"); argsOf(ev) != "[2]" {
+		t.Errorf("emit without recovery carries %s", ev)
+	}
+	c.CloseEngine()
+	c.WaitDisconnect()
+	if again := c.WaitConnect(); again.Recovered || again.SID == first.SID {
+		t.Errorf("reconnection %+v", again)
+	}
+	// The raw CONNECT reply holds the sid only.
+	raw := dialWS(t, ts.Addr)
+	raw.send("40")
+	reply := raw.read()
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(reply[2:]), &keys); err != nil || len(keys) != 1 || keys["sid"] == nil {
+		t.Errorf("CONNECT reply %q, want only a sid", reply)
+	}
+}
+
+// TestRecoveryMultiplexed: each namespace of a Manager recovers its own
+// socket.
+func TestRecoveryMultiplexed(t *testing.T) {
+	ro := socketio.RecoveryOptions{}
+	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	var conns []<-chan *socketio.Socket
+	discs := make(chan disconnection, 4)
+	for _, n := range []string{"/", "/chat"} {
+		nsp := ts.Of(n)
+		conns = append(conns, connections(nsp))
+		nsp.OnConnection(func(s *socketio.Socket) { _ = s.Emit("welcome", s.Namespace().Name()) })
+		nsp.OnDisconnect(func(s *socketio.Socket, r socketio.DisconnectReason) { discs <- disconnection{s.ID(), r} })
+	}
+	d := startDriver(t)
+	opts := sioclient.Options{Manager: "m", Transports: wsOnly, ReconnectionDelay: 50, ReconnectionDelayMax: 100}
+	root, chat := d.Connect(ts.URL+"/", opts), d.Connect(ts.URL+"/chat", opts)
+	ir, ic := root.WaitConnect(), chat.WaitConnect()
+	recv(t, conns[0], "connection")
+	recv(t, conns[1], "connection")
+	nextEvent(t, root)
+	nextEvent(t, chat)
+
+	hold := ts.holdRequests(isHandshake)
+	root.CloseEngine()
+	root.WaitDisconnect()
+	chat.WaitDisconnect()
+	recv(t, discs, "disconnect")
+	recv(t, discs, "disconnect")
+	mustEmit(t, ts.Of("/").Emit("missed-root"))
+	mustEmit(t, ts.Of("/chat").Emit("missed-chat"))
+	ts.stopHolding(hold)
+	if a := root.WaitConnect(); !a.Recovered || a.SID != ir.SID {
+		t.Errorf("root: %+v", a)
+	}
+	if a := chat.WaitConnect(); !a.Recovered || a.SID != ic.SID {
+		t.Errorf("chat: %+v", a)
+	}
+	if n, _ := nextEvent(t, root); n != "missed-root" {
+		t.Errorf("root got %s", n)
+	}
+	if n, _ := nextEvent(t, chat); n != "missed-chat" {
+		t.Errorf("chat got %s", n)
+	}
+}
+
+// TestRecoveryRace: broadcasts racing with the reconnection are delivered
+// exactly once and in order, whether they fall before the session is taken,
+// during the replay or after it.
+func TestRecoveryRace(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		transports []string
+	}{{"websocket", wsOnly}, {"polling", pollingOnly}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRecoveryFixture(t, socketio.RecoveryOptions{})
+			nsp := f.nsp
+			d := startDriver(t)
+			c := d.Connect(f.ts.URL+"/", sioclient.Options{Transports: tc.transports, ReconnectionDelay: 20, ReconnectionDelayMax: 50})
+			first := c.WaitConnect()
+			s := recv(t, f.conns, "connection")
+			nextEvent(t, c) // welcome
+			s.Join("room")
+
+			// The broadcaster alternates room and namespace broadcasts.
+			stop := make(chan struct{})
+			sent := make(chan int, 1)
+			go func() {
+				i := 0
+				defer func() { sent <- i }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var err error
+					if i%2 == 0 {
+						err = nsp.To("room").Emit("seq", i)
+					} else {
+						err = nsp.Emit("seq", i)
+					}
+					if err != nil {
+						t.Errorf("emit %d: %v", i, err)
+						return
+					}
+					i++
+					if i%2 == 0 {
+						time.Sleep(time.Millisecond) // pacing, so that the client keeps up
+					}
+				}
+			}()
+
+			const rounds = 8
+			next := 0 // the next sequence number expected
+			expectSeq := func(upTo int) {
+				for next < upTo {
+					ev := c.Next("seq")
+					args, _ := withoutOffset(t, ev)
+					if got := joinRaw(args); got != "["+itoa(next)+"]" {
+						t.Fatalf("event %s, want seq %d", ev, next)
+					}
+					next++
+				}
+			}
+			for round := range rounds {
+				hold := f.dropAndHold(t, c, first.SID)
+				f.ts.stopHolding(hold)
+				info := c.WaitConnect()
+				if !info.Recovered || info.SID != first.SID {
+					t.Fatalf("round %d: reconnection %+v", round, info)
+				}
+				recv(t, f.conns, "recovered connection")
+				// Take what arrived so far, so that the next round starts
+				// with a recent offset.
+				expectSeq(next + 1)
+				c.Next("welcome")
+			}
+			close(stop)
+			total := recv(t, sent, "the broadcaster")
+			mustEmit(t, nsp.Emit("end"))
+			expectSeq(total)
+			ev := c.NextAny()
+			if ev.Name != "end" {
+				t.Errorf("after the last seq: %s", ev)
+			}
+			c.NoEvent("seq", 0)
+			t.Logf("%d events over %d reconnections", total, rounds)
+		})
+	}
+}
