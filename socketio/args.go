@@ -171,6 +171,9 @@ func (e *argEncoder) arg(a any) error {
 	case Args:
 		return e.args(v)
 	case *Args:
+		if v == nil {
+			return nil // no arguments to splice
+		}
 		return e.args(*v)
 	case string:
 		e.buf = sio.AppendString(e.buf, v)

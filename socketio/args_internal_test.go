@@ -53,6 +53,7 @@ func TestEncodeArgsSeparators(t *testing.T) {
 		{[]any{empty, 1}, `["ev",1]`},
 		{[]any{1, empty}, `["ev",1]`},
 		{[]any{1, empty, &empty, 2}, `["ev",1,2]`},
+		{[]any{1, (*Args)(nil), 2}, `["ev",1,2]`},
 		{[]any{two, empty, two}, `["ev",1,"a",1,"a"]`},
 		{[]any{[]byte{1}, empty, []byte{2}}, `["ev",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`},
 	} {

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -179,12 +180,16 @@ func (c *client) sendConnectError(nsp string, err error) {
 	if errors.As(err, &ce) {
 		body.Message, body.Data = ce.Message, ce.Data
 	}
-	data, mErr := json.Marshal(body)
-	if mErr != nil {
-		data, _ = json.Marshal(struct {
-			Message string `json:"message"`
-		}{body.Message})
+	// Encoded as JSON.stringify would: <, > and & are not escaped.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(body) != nil {
+		buf.Reset()
+		body.Data = nil // data that cannot be encoded is dropped, the message kept
+		_ = enc.Encode(body)
 	}
+	data := bytes.TrimRight(buf.Bytes(), "\n")
 	_ = c.send([]*engineio.Packet{engineio.BuildText(4, len(nsp)+len(data)+2, func(dst []byte) []byte {
 		dst = sio.AppendHeader(dst, sio.ConnectError, 0, nsp, false, 0)
 		return append(dst, data...)
