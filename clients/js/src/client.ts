@@ -1,0 +1,724 @@
+// createRealtimeClient: one Socket.IO connection to the gateway's namespace,
+// with token lookup and refresh, reconnection, typed events and server-side
+// subscriptions. It fixes what the seed's socket-client.ts and useWebSocket got
+// wrong (../../../docs/client.md): the URL is the origin plus the namespace,
+// every (re)connection asks getToken for the current token, socket listeners
+// are attached once per socket (never per connect), and failures surface as a
+// status and an error with a code.
+
+import { Manager, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { FATAL_AUTH_CODES, RealtimeError } from './errors.js';
+import { EVENT_NAMES, type EventName } from './generated/events.js';
+import type {
+  AckFailure,
+  ConnectedPayload,
+  RefreshResult,
+  ServerEventMap,
+  ServerEventName,
+  SubscribeResult,
+  SubscriptionPattern,
+  UnsubscribeResult,
+} from './protocol.js';
+import { ControlEvent } from './protocol.js';
+import { lookupToken } from './token.js';
+
+/** The connection's status. */
+export type ConnectionStatus =
+  /** Connecting, or reconnecting after a lost connection or an expired token. */
+  | 'connecting'
+  /** Connected and authenticated: events flow. */
+  | 'connected'
+  /** Not connected and not trying: before connect(), after disconnect(). */
+  | 'disconnected'
+  /** Not connected and not retrying: see error (refused token, reconnection gave up, ...). */
+  | 'error';
+
+/** A snapshot of the client's state. A new object whenever something changes. */
+export interface RealtimeState {
+  readonly status: ConnectionStatus;
+  /** status === 'connected'. */
+  readonly connected: boolean;
+  /**
+   * The last error, with its code; null once connected again. While status is
+   * 'connecting' it says why the client is retrying (error.retrying is true).
+   */
+  readonly error: RealtimeError | null;
+  /** Who the gateway says the connection belongs to (from `connected`). */
+  readonly identity: { readonly userId: string; readonly organizationId: string } | null;
+  /** When the connection's token expires, as the gateway reported it (`connected`, refreshes). */
+  readonly expiresAt: string | null;
+  /** The transport in use while connected. */
+  readonly transport: 'websocket' | 'polling' | null;
+  /**
+   * The server-side filter: the events the connection receives, in catalog
+   * order; null when it receives every event (it never subscribed, or
+   * subscribed to '*').
+   */
+  readonly subscriptions: readonly EventName[] | null;
+  /** The current reconnection attempt (1, 2, ...), 0 when not reconnecting. */
+  readonly reconnectAttempt: number;
+}
+
+/** Reconnection settings: exponential backoff with jitter. */
+export interface ReconnectionOptions extends BackoffOptions {
+  /** Attempts before giving up with RECONNECT_FAILED. Default Infinity. */
+  attempts?: number;
+}
+
+/** Where createRealtimeClient finds the token (see getToken). */
+export type TokenSource = () => string | null | undefined | Promise<string | null | undefined>;
+
+export interface RealtimeClientOptions {
+  /**
+   * The gateway's origin, e.g. `https://realtime.operate.example`. Only the
+   * origin is used: the namespace is added to it (a path such as `/api/v1` is
+   * ignored with a warning; behind a path prefix, set `path`). Default: the
+   * page's origin.
+   */
+  url?: string;
+  /** The Socket.IO namespace. Default '/events'. */
+  namespace?: string;
+  /** The Engine.IO path. Default '/socket.io/'. */
+  path?: string;
+  /**
+   * Returns the current token; called before every connection and
+   * reconnection, and by refreshToken(), so a refreshed token is always used.
+   * May be async. Default: lookupToken() with `token`, `tokenCookieNames` and
+   * `tokenStorageKeys` (explicit token, then a cookie, then localStorage).
+   */
+  getToken?: TokenSource;
+  /** An explicit token for the default lookup. */
+  token?: string | null;
+  /** Cookies the default lookup reads, in order. Default ['op_auth', 'access_token']. */
+  tokenCookieNames?: readonly string[];
+  /** localStorage keys the default lookup reads, in order. Default ['op_auth', 'access_token']. */
+  tokenStorageKeys?: readonly string[];
+  /** Connect at once. Default true (RealtimeProvider connects on mount instead). */
+  autoConnect?: boolean;
+  /**
+   * Reconnection after a lost connection, an unreachable server or an expired
+   * token: exponential backoff from `delay` (1 s) to `maxDelay` (30 s), ±`jitter`
+   * (0.5), `attempts` (Infinity). false disables it.
+   */
+  reconnection?: false | ReconnectionOptions;
+  /** Transports, in order of preference. Default ['websocket', 'polling']: WebSocket first, long-polling as a fallback. */
+  transports?: ReadonlyArray<'websocket' | 'polling'>;
+  /** Answer `auth:expiring` with refreshToken(). Default true. */
+  autoRefresh?: boolean;
+  /** How long to wait for an acknowledgement (subscribe, refresh), in ms. Default 10000. */
+  ackTimeout?: number;
+  /** How long one connection attempt may take, in ms. Default 20000. */
+  connectTimeout?: number;
+  /** Extra socket.io-client options (e.g. extraHeaders, withCredentials); they win over the above. */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  /** Where warnings go. Default console; null silences them. */
+  logger?: Pick<Console, 'warn' | 'error'> | null;
+}
+
+/** A handler of server event E. */
+export type EventHandler<E extends ServerEventName> = (payload: ServerEventMap[E]) => void;
+
+/** A handler of every server event. */
+export type AnyEventHandler = <E extends ServerEventName>(event: E, payload: ServerEventMap[E]) => void;
+
+/** A connection to the gateway. Its methods are bound: pass them around freely. */
+export interface RealtimeClient {
+  /** The Socket.IO URL: origin + namespace. */
+  readonly url: string;
+  /** The underlying socket, once connect() was called (for what this API lacks). */
+  readonly socket: Socket | null;
+  /** The current state; the same object until something changes. */
+  getState(): RealtimeState;
+  /** Calls listener after every state change; returns the function that stops it. */
+  onStateChange(listener: (state: RealtimeState, previous: RealtimeState) => void): () => void;
+  /**
+   * Calls handler with each `event` the server sends; returns the function that
+   * removes it. Any number of handlers may listen to the same event.
+   */
+  on<E extends ServerEventName>(event: E, handler: EventHandler<E>): () => void;
+  /** Calls handler with every event the server sends; returns the function that removes it. */
+  onAny(handler: AnyEventHandler): () => void;
+  /** The number of handlers of event, or of every event (on and onAny) without one. */
+  listenerCount(event?: ServerEventName): number;
+  /** Connects (again), with a token from getToken. Does nothing when connected or connecting. */
+  connect(): void;
+  /** Disconnects and stops reconnecting, until connect(). */
+  disconnect(): void;
+  /**
+   * Narrows (first call) or widens (later calls) the events the server sends:
+   * event names, domain wildcards (`invoice:*`) or '*'. Resolves with the
+   * server's answer; while disconnected, the request waits for the connection.
+   * The filter is restored after every reconnection.
+   */
+  subscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<SubscribeResult>;
+  /** Stops events from being sent: the reverse of subscribe. */
+  unsubscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<UnsubscribeResult>;
+  /**
+   * Replaces the connection's token (`auth:refresh`) with `token`, or with a
+   * fresh one from getToken, without reconnecting. Called automatically on
+   * `auth:expiring` unless autoRefresh is false.
+   */
+  refreshToken(token?: string): Promise<RefreshResult>;
+}
+
+type Op = {
+  kind: 'subscribe' | 'unsubscribe';
+  patterns: string[];
+  resolve: (ack: SubscribeResult | UnsubscribeResult) => void;
+};
+
+const CATALOG: ReadonlySet<string> = new Set(EVENT_NAMES);
+const MAX_PATTERNS = 100; // the gateway's limit per request
+
+const INITIAL_STATE: RealtimeState = Object.freeze({
+  status: 'disconnected',
+  connected: false,
+  error: null,
+  identity: null,
+  expiresAt: null,
+  transport: null,
+  subscriptions: null,
+  reconnectAttempt: 0,
+});
+
+/** Creates a client of the gateway's `/events` namespace. */
+export function createRealtimeClient(options: RealtimeClientOptions = {}): RealtimeClient {
+  return new Client(options);
+}
+
+/** Builds the Socket.IO URL: the origin of `url` (default the page's) plus the namespace. */
+export function buildUrl(url: string | undefined, namespace = '/events', warn?: (msg: string) => void): string {
+  const base = typeof location !== 'undefined' && location?.href ? location.href : undefined;
+  if (!url && !base) throw new Error('createRealtimeClient: `url` is required outside a browser');
+  const u = new URL(url || base!, base);
+  if (url && u.pathname !== '/' && u.pathname !== '') {
+    warn?.(
+      `realtime-client: ignoring the path ${JSON.stringify(u.pathname)} of url ${JSON.stringify(url)}: ` +
+        `the URL is the gateway's origin plus the namespace (${namespace}); a path would be read as another namespace. ` +
+        'Behind a path prefix, set the `path` option.',
+    );
+  }
+  const protocol = u.protocol === 'ws:' ? 'http:' : u.protocol === 'wss:' ? 'https:' : u.protocol;
+  const origin = `${protocol}//${u.host}`;
+  return origin + normalizeNamespace(namespace);
+}
+
+function normalizeNamespace(ns: string): string {
+  const n = ns.trim() || '/events';
+  return n.startsWith('/') ? n : '/' + n;
+}
+
+class Client implements RealtimeClient {
+  readonly url: string;
+  private readonly origin: string;
+  private readonly namespace: string;
+  private readonly opts: RealtimeClientOptions;
+  private readonly log: Pick<Console, 'warn' | 'error'> | null;
+  private readonly backoff: Backoff;
+  private readonly maxAttempts: number;
+  private readonly ackTimeout: number;
+
+  private sock: Socket | null = null;
+  private state: RealtimeState = INITIAL_STATE;
+  private readonly stateListeners = new Set<(s: RealtimeState, p: RealtimeState) => void>();
+  private readonly handlers = new Map<string, Set<(payload: unknown) => void>>();
+  private readonly anyHandlers = new Set<AnyEventHandler>();
+
+  /** The app wants a connection (connect() was called, disconnect() was not). */
+  private wanted = false;
+  /** Incremented by disconnect() and failures: pending token lookups are abandoned. */
+  private gen = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The token sent with the last connection attempt or accepted refresh. */
+  private currentToken: string | null = null;
+  /** A token the server refused as expired: sending it again is pointless. */
+  private expiredToken: string | null = null;
+  /** A token given to refreshToken(token) when there is no getToken. */
+  private explicitToken: string | null = null;
+  /** `auth:expired` arrived on the current connection. */
+  private expired = false;
+
+  /** The applied server-side filter; null: every event. */
+  private committed: EventName[] | null = null;
+  private committedSet: ReadonlySet<string> = new Set();
+  private readonly pending: Op[] = [];
+  private replayNeeded = false;
+  private replaying = false;
+  private pumping = false;
+
+  constructor(options: RealtimeClientOptions) {
+    this.opts = options;
+    this.log = options.logger === undefined ? console : options.logger;
+    this.namespace = normalizeNamespace(options.namespace ?? '/events');
+    this.url = buildUrl(options.url, this.namespace, (m) => this.log?.warn(m));
+    this.origin = this.url.slice(0, this.url.length - this.namespace.length);
+    const rec = options.reconnection === false ? {} : (options.reconnection ?? {});
+    this.backoff = new Backoff(rec);
+    this.maxAttempts = options.reconnection === false ? 0 : (rec.attempts ?? Infinity);
+    this.ackTimeout = options.ackTimeout ?? 10_000;
+    if (options.autoConnect ?? true) this.connect();
+  }
+
+  get socket(): Socket | null {
+    return this.sock;
+  }
+
+  // --- state -------------------------------------------------------------
+
+  getState = (): RealtimeState => this.state;
+
+  onStateChange = (listener: (state: RealtimeState, previous: RealtimeState) => void): (() => void) => {
+    this.stateListeners.add(listener);
+    return () => {
+      this.stateListeners.delete(listener);
+    };
+  };
+
+  private setState(patch: Partial<RealtimeState>): void {
+    const prev = this.state;
+    let changed = false;
+    for (const k of Object.keys(patch) as (keyof RealtimeState)[]) {
+      if (prev[k] !== patch[k]) {
+        changed = true;
+        break;
+      }
+    }
+    if (!changed) return;
+    const next = { ...prev, ...patch };
+    next.connected = next.status === 'connected';
+    this.state = Object.freeze(next);
+    for (const l of Array.from(this.stateListeners)) {
+      try {
+        l(this.state, prev);
+      } catch (err) {
+        report(err, this.log);
+      }
+    }
+  }
+
+  // --- handlers ----------------------------------------------------------
+
+  on = <E extends ServerEventName>(event: E, handler: EventHandler<E>): (() => void) => {
+    let set = this.handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
+    // A wrapper per registration: the same function registered twice is two
+    // registrations, each removed by its own unsubscribe function.
+    const h = (p: unknown) => handler(p as ServerEventMap[E]);
+    set.add(h);
+    return () => {
+      const s = this.handlers.get(event);
+      if (s?.delete(h) && s.size === 0) this.handlers.delete(event);
+    };
+  };
+
+  onAny = (handler: AnyEventHandler): (() => void) => {
+    const h: AnyEventHandler = (e, p) => handler(e, p);
+    this.anyHandlers.add(h);
+    return () => {
+      this.anyHandlers.delete(h);
+    };
+  };
+
+  listenerCount = (event?: ServerEventName): number => {
+    if (event !== undefined) return this.handlers.get(event)?.size ?? 0;
+    let n = this.anyHandlers.size;
+    for (const s of this.handlers.values()) n += s.size;
+    return n;
+  };
+
+  private dispatch(event: string, payload: unknown): void {
+    switch (event) {
+      case ControlEvent.CONNECTED: {
+        const p = payload as ConnectedPayload;
+        this.setState({
+          identity: { userId: p.userId, organizationId: p.organizationId },
+          expiresAt: p.expiresAt ?? null,
+        });
+        break;
+      }
+      case ControlEvent.AUTH_EXPIRING:
+        if (this.opts.autoRefresh ?? true) {
+          void this.refreshToken().then((res) => {
+            if (!res.ok && res.code !== 'NOT_CONNECTED') {
+              this.log?.warn(`realtime-client: token refresh refused (${res.code}): ${res.error}`);
+              this.setState({ error: new RealtimeError(res.code, res.error) });
+            }
+          });
+        }
+        break;
+      case ControlEvent.AUTH_EXPIRED:
+        this.expired = true;
+        break;
+    }
+    // Until the filter is restored after a reconnection, drop what it excludes.
+    if (this.replaying && this.committed !== null && CATALOG.has(event) && !this.committedSet.has(event)) return;
+    const set = this.handlers.get(event);
+    if (set) {
+      for (const h of Array.from(set)) {
+        try {
+          h(payload);
+        } catch (err) {
+          report(err, this.log);
+        }
+      }
+    }
+    for (const h of Array.from(this.anyHandlers)) {
+      try {
+        h(event as ServerEventName, payload as never);
+      } catch (err) {
+        report(err, this.log);
+      }
+    }
+  }
+
+  // --- connection --------------------------------------------------------
+
+  connect = (): void => {
+    this.wanted = true;
+    this.clearRetry();
+    const s = this.ensureSocket();
+    if (s.connected || s.active) return; // connected, or connecting/reconnecting
+    this.setState({ status: 'connecting', reconnectAttempt: 0 });
+    this.backoff.reset();
+    s.connect();
+  };
+
+  disconnect = (): void => {
+    this.wanted = false;
+    this.clearRetry();
+    this.gen++;
+    this.sock?.disconnect();
+    this.setState({ status: 'disconnected', transport: null, reconnectAttempt: 0 });
+  };
+
+  private ensureSocket(): Socket {
+    if (this.sock) return this.sock;
+    const o = this.opts;
+    const transports = [...(o.transports ?? ['websocket', 'polling'])];
+    // A Manager of our own (not io()): no cache shared with other clients of
+    // the same URL, and nothing global to clean up.
+    const manager = new Manager(this.origin, {
+      path: o.path ?? '/socket.io/',
+      autoConnect: false,
+      reconnection: o.reconnection !== false,
+      reconnectionAttempts: this.maxAttempts,
+      reconnectionDelay: this.backoff.delay,
+      reconnectionDelayMax: this.backoff.maxDelay,
+      randomizationFactor: this.backoff.jitter,
+      timeout: o.connectTimeout ?? 20_000,
+      transports,
+      tryAllTransports: transports.length > 1,
+      ...o.socketOptions,
+    });
+    const socket = manager.socket(this.namespace, {
+      ...o.socketOptions,
+      // Called before every CONNECT, so every (re)connection uses a current token.
+      auth: (cb) => this.authenticate(cb),
+    });
+    // Listeners are attached once, for the socket's whole life.
+    socket.on('connect', () => this.onConnect(socket));
+    socket.on('connect_error', (err) => this.onConnectError(socket, err));
+    socket.on('disconnect', (reason) => this.onDisconnect(socket, reason));
+    socket.onAny((event: string, payload: unknown) => this.dispatch(event, payload));
+    manager.on('reconnect_attempt', (attempt) => {
+      if (this.wanted) this.setState({ status: 'connecting', reconnectAttempt: attempt });
+    });
+    manager.on('reconnect_failed', () => {
+      this.fail(new RealtimeError('RECONNECT_FAILED', `could not reconnect after ${this.maxAttempts} attempts`));
+    });
+    this.sock = socket;
+    return socket;
+  }
+
+  private async resolveToken(): Promise<string | null> {
+    const raw = this.opts.getToken
+      ? await this.opts.getToken()
+      : lookupToken({
+          token: this.explicitToken ?? this.opts.token,
+          cookieNames: this.opts.tokenCookieNames,
+          storageKeys: this.opts.tokenStorageKeys,
+        });
+    return typeof raw === 'string' && raw.trim() !== '' ? raw.trim() : null;
+  }
+
+  private authenticate(cb: (data: object) => void): void {
+    const gen = this.gen;
+    this.resolveToken().then(
+      (token) => {
+        if (gen !== this.gen || !this.wanted) return; // disconnected meanwhile
+        if (!token) {
+          this.fail(new RealtimeError('NO_TOKEN', 'No token: getToken returned none (log in first)'));
+        } else if (token === this.expiredToken) {
+          this.fail(new RealtimeError('TOKEN_EXPIRED', 'Unauthorized: Token expired (and no newer token is available)'));
+        } else {
+          this.currentToken = token;
+          cb({ token });
+        }
+      },
+      (err: unknown) => {
+        if (gen !== this.gen || !this.wanted) return;
+        this.retryLater(
+          new RealtimeError('GET_TOKEN_FAILED', `getToken failed: ${err instanceof Error ? err.message : String(err)}`, {
+            cause: err,
+            retrying: true,
+          }),
+        );
+      },
+    );
+  }
+
+  private onConnect(socket: Socket): void {
+    this.backoff.reset();
+    this.expiredToken = null;
+    this.expired = false;
+    const engine = socket.io.engine;
+    const transport = transportName(engine?.transport?.name);
+    engine?.once('upgrade', (t: { name?: string }) => {
+      if (this.sock === socket && socket.connected) this.setState({ transport: transportName(t.name) });
+    });
+    this.replayNeeded = this.committed !== null;
+    this.replaying = this.replayNeeded;
+    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport });
+    void this.pump();
+  }
+
+  private onConnectError(socket: Socket, err: Error & { data?: unknown }): void {
+    if (!this.wanted) return;
+    const data = err.data && typeof err.data === 'object' ? (err.data as { code?: unknown }) : undefined;
+    let code = typeof data?.code === 'string' ? data.code : undefined;
+    if (!code && err.message === 'Invalid namespace') code = 'INVALID_NAMESPACE';
+    if (socket.active) {
+      // Transport-level failure: the manager retries with backoff.
+      this.setState({
+        status: 'connecting',
+        error: new RealtimeError('TRANSPORT_ERROR', err.message, { cause: err, retrying: true }),
+      });
+      return;
+    }
+    // Refused by the server: socket.io-client does not retry by itself.
+    if (code === 'TOKEN_EXPIRED') {
+      // Retry with a fresh token, unless getToken can only return this one.
+      this.expiredToken = this.currentToken;
+      this.retryLater(new RealtimeError(code, err.message, { cause: err, retrying: true }));
+    } else if (code === 'AUTH_UNAVAILABLE') {
+      this.retryLater(new RealtimeError(code, err.message, { cause: err, retrying: true }));
+    } else {
+      this.fail(new RealtimeError(code ?? 'CONNECT_ERROR', err.message, { cause: err }));
+      if (code && !FATAL_AUTH_CODES.has(code) && code !== 'INVALID_NAMESPACE') {
+        this.log?.warn(`realtime-client: connection refused (${code}): ${err.message}`);
+      }
+    }
+  }
+
+  private onDisconnect(socket: Socket, reason: Socket.DisconnectReason): void {
+    this.replaying = false;
+    if (reason === 'io client disconnect' || !this.wanted) {
+      this.setState({ status: 'disconnected', transport: null });
+      return;
+    }
+    if (reason === 'io server disconnect') {
+      if (this.expired) {
+        // The token expired before a refresh replaced it: reconnect with a new one.
+        this.expiredToken = this.currentToken;
+        this.retryLater(new RealtimeError('TOKEN_EXPIRED', 'Unauthorized: Token expired', { retrying: true }));
+      } else {
+        this.fail(new RealtimeError('SERVER_DISCONNECT', 'the server closed the connection'));
+      }
+      return;
+    }
+    // Lost connection: the manager reconnects, unless reconnection is off.
+    if (this.opts.reconnection === false || !socket.active) {
+      this.fail(new RealtimeError('CONNECTION_LOST', `connection lost: ${reason}`));
+      return;
+    }
+    this.setState({
+      status: 'connecting',
+      transport: null,
+      error: new RealtimeError('CONNECTION_LOST', `connection lost: ${reason}`, { retrying: true }),
+    });
+  }
+
+  /** Stops trying: status 'error' until connect() is called again. */
+  private fail(error: RealtimeError): void {
+    this.clearRetry();
+    this.gen++;
+    this.sock?.disconnect();
+    this.setState({ status: 'error', error, transport: null, reconnectAttempt: 0 });
+  }
+
+  /** Reconnects after a backoff delay (for refusals socket.io-client does not retry). */
+  private retryLater(error: RealtimeError): void {
+    if (!this.wanted) return;
+    if (this.backoff.attempts >= this.maxAttempts) {
+      this.fail(new RealtimeError(error.code, error.message, { cause: error.cause }));
+      return;
+    }
+    this.clearRetry();
+    this.gen++;
+    this.sock?.disconnect(); // stop anything in progress; the timer connects again
+    const delay = this.backoff.next();
+    this.setState({ status: 'connecting', error, transport: null, reconnectAttempt: this.backoff.attempts });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      const s = this.sock;
+      if (this.wanted && s && !s.connected && !s.active) s.connect();
+    }, delay);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+  }
+
+  // --- requests ----------------------------------------------------------
+
+  subscribe = (patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<SubscribeResult> =>
+    this.enqueue('subscribe', patterns) as Promise<SubscribeResult>;
+
+  unsubscribe = (patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<UnsubscribeResult> =>
+    this.enqueue('unsubscribe', patterns) as Promise<UnsubscribeResult>;
+
+  private enqueue(
+    kind: Op['kind'],
+    patterns: SubscriptionPattern | readonly SubscriptionPattern[],
+  ): Promise<SubscribeResult | UnsubscribeResult> {
+    const list: string[] = typeof patterns === 'string' ? [patterns] : [...patterns];
+    if (list.length === 0 || list.length > MAX_PATTERNS) {
+      return Promise.resolve(failure('invalid_request', `${kind} needs 1 to ${MAX_PATTERNS} events, got ${list.length}`));
+    }
+    return new Promise((resolve) => {
+      this.pending.push({ kind, patterns: list, resolve });
+      void this.pump();
+    });
+  }
+
+  /**
+   * Sends the queued subscription requests, one at a time, after restoring
+   * the filter on a new connection. A request interrupted by a disconnection
+   * stays queued and is sent again after the reconnection.
+   */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const s = this.sock;
+        if (!s || !s.connected) return;
+        if (this.replayNeeded) {
+          this.replayNeeded = false;
+          const done = await this.replay(s);
+          if (!done && !s.connected) {
+            this.replayNeeded = true; // next connection
+            return;
+          }
+          this.replaying = false;
+          continue;
+        }
+        const op = this.pending[0];
+        if (!op) return;
+        let ack: SubscribeResult | UnsubscribeResult;
+        try {
+          ack = await s.timeout(this.ackTimeout).emitWithAck(op.kind, { events: op.patterns });
+        } catch {
+          if (!s.connected) return; // disconnected: sent again after the reconnection
+          ack = failure('timeout', `no answer to ${op.kind} within ${this.ackTimeout} ms`);
+        }
+        this.pending.shift();
+        if (ack && ack.success) {
+          this.commit(op.kind === 'subscribe' && op.patterns.includes('*') ? null : ack.subscriptions);
+        }
+        op.resolve(ack);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Restores the committed filter on a new connection (a new socket receives everything). */
+  private async replay(s: Socket): Promise<boolean> {
+    const list = this.committed;
+    if (list === null) return true;
+    const requests: [Op['kind'], string[]][] =
+      list.length === 0
+        ? [['unsubscribe', ['*']]]
+        : chunk(list, MAX_PATTERNS).map((c) => ['subscribe', c] as [Op['kind'], string[]]);
+    let last: SubscribeResult | UnsubscribeResult | undefined;
+    for (const [kind, events] of requests) {
+      let ack: SubscribeResult | UnsubscribeResult;
+      try {
+        ack = await s.timeout(this.ackTimeout).emitWithAck(kind, { events });
+      } catch {
+        return false;
+      }
+      if (!ack.success) {
+        this.log?.warn(`realtime-client: restoring subscriptions failed (${ack.code}): ${ack.error}`);
+        return false;
+      }
+      last = ack;
+    }
+    if (last?.success) this.commit(last.subscriptions);
+    return true;
+  }
+
+  private commit(list: EventName[] | null): void {
+    this.committed = list;
+    this.committedSet = new Set(list ?? []);
+    this.setState({ subscriptions: list === null ? null : Object.freeze([...list]) });
+  }
+
+  refreshToken = async (token?: string): Promise<RefreshResult> => {
+    const s = this.sock;
+    if (!s || !s.connected) {
+      return { ok: false, code: 'NOT_CONNECTED', error: 'not connected: the next connection asks getToken for a token' };
+    }
+    let next: string | null;
+    try {
+      next = token?.trim() || (await this.resolveToken());
+    } catch (err) {
+      return { ok: false, code: 'GET_TOKEN_FAILED', error: `getToken failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (!next) return { ok: false, code: 'NO_TOKEN', error: 'No token: getToken returned none' };
+    let ack: RefreshResult;
+    try {
+      ack = await s.timeout(this.ackTimeout).emitWithAck(ControlEvent.AUTH_REFRESH, { token: next });
+    } catch {
+      return s.connected
+        ? { ok: false, code: 'timeout', error: `no answer to auth:refresh within ${this.ackTimeout} ms` }
+        : { ok: false, code: 'NOT_CONNECTED', error: 'disconnected before the refresh was answered' };
+    }
+    if (ack.ok) {
+      this.currentToken = next;
+      if (token && !this.opts.getToken) this.explicitToken = next; // also for later reconnections
+      this.expired = false;
+      this.setState({ expiresAt: ack.expiresAt ?? null });
+    }
+    return ack;
+  };
+}
+
+function failure(code: string, error: string): AckFailure {
+  return { success: false, code, error };
+}
+
+function chunk<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
+function transportName(name: string | undefined): RealtimeState['transport'] {
+  return name === 'websocket' || name === 'polling' ? name : null;
+}
+
+function report(err: unknown, log: Pick<Console, 'error'> | null): void {
+  const g = globalThis as { reportError?: (e: unknown) => void };
+  if (typeof g.reportError === 'function') g.reportError(err);
+  else log?.error(err);
+}

@@ -1,0 +1,150 @@
+// The gateway's wire contract beside the event catalog: control events,
+// client requests and their acknowledgements, error codes (docs/gateway.md).
+// The catalog's business events are generated (./generated/events.ts).
+
+import type { EventDomain, EventName, EventPayloadMap } from './generated/events.js';
+
+/** Names of the control events exchanged with the gateway. */
+export const ControlEvent = {
+  /** server → client, after a successful connection. */
+  CONNECTED: 'connected',
+  /** server → client, some time before the token expires: answer with AUTH_REFRESH. */
+  AUTH_EXPIRING: 'auth:expiring',
+  /** server → client, when the token expired; the server disconnects right after it. */
+  AUTH_EXPIRED: 'auth:expired',
+  /** client → server: replace the connection's token. */
+  AUTH_REFRESH: 'auth:refresh',
+  /** client → server: receive only (or also) these events. */
+  SUBSCRIBE: 'subscribe',
+  /** client → server: stop receiving these events. */
+  UNSUBSCRIBE: 'unsubscribe',
+} as const;
+
+/** Payload of `connected`. */
+export interface ConnectedPayload {
+  message: string;
+  userId: string;
+  organizationId: string;
+  /** The token's `exp`, absent for a token without one. */
+  expiresAt?: string;
+}
+
+/** Payload of `auth:expiring`. */
+export interface AuthExpiringPayload {
+  message: string;
+  expiresAt?: string;
+}
+
+/** Payload of `auth:expired`. */
+export interface AuthExpiredPayload {
+  message: string;
+  code: 'TOKEN_EXPIRED';
+  expiresAt?: string;
+}
+
+/** The control events the server sends, with their payloads. */
+export interface ControlEventMap {
+  connected: ConnectedPayload;
+  'auth:expiring': AuthExpiringPayload;
+  'auth:expired': AuthExpiredPayload;
+}
+
+/** Every event the server sends, with its payload: the catalog's and the control events. */
+export type ServerEventMap = EventPayloadMap & ControlEventMap;
+
+/** The name of an event the server sends. */
+export type ServerEventName = keyof ServerEventMap;
+
+/** The payload of server event E. */
+export type ServerEventPayload<E extends ServerEventName> = ServerEventMap[E];
+
+/**
+ * An entry of a subscribe or unsubscribe request: an event name, a domain wildcard
+ * (`invoice:*`) or `*` (every event).
+ */
+export type SubscriptionPattern = EventName | `${EventDomain}:*` | '*';
+
+/** A refused request: `{success: false, error, code}`. */
+export interface AckFailure {
+  success: false;
+  error: string;
+  /**
+   * `invalid_request`, `unknown_event`, `unsupported_event` (server), or `timeout`
+   * (client: no answer in time).
+   */
+  code: string;
+}
+
+/** Successful answer to `subscribe`. */
+export interface SubscribeSuccess {
+  success: true;
+  /** The request's entries, echoed. */
+  subscribedTo: string[];
+  /** Every event the connection receives now, in catalog order. */
+  subscriptions: EventName[];
+}
+
+/** Successful answer to `unsubscribe`. */
+export interface UnsubscribeSuccess {
+  success: true;
+  /** The request's entries, echoed. */
+  unsubscribedFrom: string[];
+  /** Every event the connection receives now, in catalog order. */
+  subscriptions: EventName[];
+}
+
+export type SubscribeResult = SubscribeSuccess | AckFailure;
+export type UnsubscribeResult = UnsubscribeSuccess | AckFailure;
+
+/** Answer to `auth:refresh`. */
+export type RefreshResult =
+  | { ok: true; expiresAt?: string | null }
+  | { ok: false; error: string; code: string };
+
+/** Request of `subscribe` and `unsubscribe`. */
+export interface SubscriptionRequest {
+  events: SubscriptionPattern[];
+}
+
+/** The requests a client may send, with their payloads and answers. */
+export interface ClientRequestMap {
+  subscribe: { request: SubscriptionRequest; ack: SubscribeResult };
+  unsubscribe: { request: SubscriptionRequest; ack: UnsubscribeResult };
+  'auth:refresh': { request: { token: string }; ack: RefreshResult };
+}
+
+/** The name of a request a client may send. */
+export type ClientRequestName = keyof ClientRequestMap;
+
+/**
+ * Codes the gateway sends in `connect_error` (`err.data.code`) and in refused
+ * `auth:refresh` answers.
+ */
+export type AuthErrorCode =
+  | 'NO_TOKEN'
+  | 'INVALID_TOKEN'
+  | 'TOKEN_EXPIRED'
+  | 'NO_ORGANIZATION'
+  | 'NO_USER'
+  | 'AUTH_UNAVAILABLE'
+  | 'IDENTITY_MISMATCH';
+
+/** Codes this client gives to errors that do not come with a server code. */
+export type ClientErrorCode =
+  /** "Invalid namespace": the URL or namespace is wrong. */
+  | 'INVALID_NAMESPACE'
+  /** The server could not be reached or the connection broke; the client retries. */
+  | 'TRANSPORT_ERROR'
+  /** The connection was lost; the client retries. */
+  | 'CONNECTION_LOST'
+  /** Reconnection gave up after the configured number of attempts. */
+  | 'RECONNECT_FAILED'
+  /** getToken threw or rejected; the client retries with backoff. */
+  | 'GET_TOKEN_FAILED'
+  /** The server disconnected the client for another reason than token expiry. */
+  | 'SERVER_DISCONNECT'
+  /** Any other refused connection. */
+  | 'CONNECT_ERROR';
+
+/** The code of a RealtimeError. */
+export type RealtimeErrorCode = AuthErrorCode | ClientErrorCode;

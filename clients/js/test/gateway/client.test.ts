@@ -1,0 +1,406 @@
+// createRealtimeClient against a real gateway process.
+
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
+
+import {
+  createRealtimeClient,
+  InvoiceEvent,
+  type InvoicePayload,
+  type RealtimeClient,
+  type RealtimeClientOptions,
+  type RealtimeState,
+} from '../../src/index.js';
+import { Gateway, sleep, startNoWebSocketProxy, uid, waitFor } from '../support/gateway.js';
+
+let gw: Gateway;
+const clients: RealtimeClient[] = [];
+
+beforeAll(async () => {
+  gw = await Gateway.start();
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.disconnect();
+});
+
+function client(options: RealtimeClientOptions): RealtimeClient {
+  const c = createRealtimeClient({
+    url: gw.url,
+    reconnection: { delay: 50, maxDelay: 300 },
+    logger: null,
+    ...options,
+  });
+  clients.push(c);
+  return c;
+}
+
+async function waitStatus(c: RealtimeClient, status: RealtimeState['status'], timeoutMs = 5_000): Promise<RealtimeState> {
+  return waitFor(() => (c.getState().status === status ? c.getState() : null), timeoutMs, `status ${status} (now ${c.getState().status}, error ${c.getState().error?.code})`);
+}
+
+describe('createRealtimeClient', () => {
+  it('connects to origin + /events and receives typed events of its organization', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const getToken = vi.fn(() => gw.token({ sub: user, orgId: org }));
+    // A URL with a path (the seed's NEXT_PUBLIC_API_URL=…/api/v1): only the origin is used.
+    const c = client({ url: `${gw.url}/api/v1`, getToken });
+    expect(c.url).toBe(`${gw.url}/events`);
+
+    const received: InvoicePayload[] = [];
+    const off = c.on(InvoiceEvent.PAID, (p) => {
+      expectTypeOf(p).toEqualTypeOf<InvoicePayload>();
+      received.push(p);
+    });
+    const state = await waitStatus(c, 'connected');
+    expect(state.connected).toBe(true);
+    expect(state.error).toBeNull();
+    expect(state.transport).toBe('websocket');
+    expect(getToken).toHaveBeenCalledTimes(1);
+    await waitFor(() => c.getState().identity, 2_000, 'identity');
+    expect(c.getState().identity).toEqual({ userId: user, organizationId: org });
+    expect(c.getState().expiresAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+    await gw.publish('invoice:paid', { organizationId: uid('other_org'), invoiceId: 'inv_other' });
+    await gw.publish('invoice:paid', { organizationId: org, invoiceId: 'inv_1', amount: 12.5, currency: 'EUR' });
+    await waitFor(() => received.length === 1, 2_000, 'invoice:paid');
+    await sleep(100);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ organizationId: org, invoiceId: 'inv_1', amount: 12.5, currency: 'EUR' });
+    expect(received[0]!.timestamp).toMatch(/Z$/);
+
+    off();
+    expect(c.listenerCount(InvoiceEvent.PAID)).toBe(0);
+    await gw.publish('invoice:paid', { organizationId: org, invoiceId: 'inv_2' });
+    await sleep(150);
+    expect(received).toHaveLength(1);
+  });
+
+  it('falls back to long-polling when WebSocket is blocked', async () => {
+    const proxy = await startNoWebSocketProxy(gw);
+    try {
+      const org = uid('org');
+      const c = client({ url: proxy.url, getToken: () => gw.token({ sub: 'u', orgId: org }) });
+      const state = await waitStatus(c, 'connected', 10_000);
+      expect(state.transport).toBe('polling');
+      const got: string[] = [];
+      c.on('expense:created', (p) => got.push(p.expenseId));
+      await gw.publish('expense:created', { organizationId: org, expenseId: 'exp_1' });
+      await waitFor(() => got.length === 1, 3_000, 'expense over polling');
+      c.disconnect();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('gives every handler of an event its events, and isolates a throwing handler', async () => {
+    const org = uid('org');
+    const errors: unknown[] = [];
+    const g = globalThis as { reportError?: unknown };
+    const saved = g.reportError;
+    delete g.reportError; // as in Node: errors go to the logger
+    try {
+      const c = client({
+        getToken: () => gw.token({ sub: 'u', orgId: org }),
+        logger: { warn: () => {}, error: (e: unknown) => errors.push(e) },
+      });
+      const a: string[] = [];
+      const b: string[] = [];
+      const all: string[] = [];
+      c.on('document:uploaded', () => {
+        throw new Error('boom');
+      });
+      c.on('document:uploaded', (p) => a.push(p.documentId));
+      c.on('document:uploaded', (p) => b.push(p.documentId));
+      c.onAny((event) => all.push(event));
+      await waitStatus(c, 'connected');
+      await gw.publish('document:uploaded', { organizationId: org, documentId: 'doc_1' });
+      await waitFor(() => a.length === 1 && b.length === 1, 2_000, 'both handlers');
+      expect(all).toContain('connected');
+      expect(all).toContain('document:uploaded');
+      expect(errors).toHaveLength(1);
+      expect((errors[0] as Error).message).toBe('boom');
+    } finally {
+      if (saved !== undefined) g.reportError = saved;
+    }
+  });
+
+  it('filters on the server with subscribe/unsubscribe and their acknowledgements', async () => {
+    const org = uid('org');
+    const c = client({ getToken: () => gw.token({ sub: 'u', orgId: org }) });
+    const got: string[] = [];
+    c.onAny((event) => {
+      if (event.includes(':') && !event.startsWith('auth:')) got.push(event);
+    });
+    await waitStatus(c, 'connected');
+    expect(c.getState().subscriptions).toBeNull();
+
+    const ack = await c.subscribe(['invoice:*', 'bank:sync_error']);
+    expect(ack).toMatchObject({ success: true, subscribedTo: ['invoice:*', 'bank:sync_error'] });
+    if (!ack.success) throw new Error('unreachable');
+    expect(ack.subscriptions).toContain('invoice:paid');
+    expect(ack.subscriptions).toContain('bank:sync_error');
+    expect(ack.subscriptions).not.toContain('expense:created');
+    expect(c.getState().subscriptions).toEqual(ack.subscriptions);
+
+    const un = await c.unsubscribe('invoice:overdue');
+    expect(un).toMatchObject({ success: true, unsubscribedFrom: ['invoice:overdue'] });
+
+    const bad = await c.subscribe(['nope:thing' as never]);
+    expect(bad).toMatchObject({ success: false, code: 'unknown_event' });
+
+    await gw.publish('expense:created', { organizationId: org, expenseId: 'e1' });
+    await gw.publish('invoice:overdue', { organizationId: org, invoiceId: 'i0' });
+    await gw.publish('invoice:created', { organizationId: org, invoiceId: 'i1' });
+    await gw.publish('bank:sync_error', { organizationId: org, error: 'x' });
+    await waitFor(() => got.length >= 2, 2_000, 'filtered events');
+    await sleep(150);
+    expect(got).toEqual(['invoice:created', 'bank:sync_error']);
+
+    const back = await c.subscribe('*');
+    expect(back.success).toBe(true);
+    expect(c.getState().subscriptions).toBeNull();
+  });
+
+  it('queues a subscription made before the connection and applies it once connected', async () => {
+    const org = uid('org');
+    const c = client({ getToken: () => gw.token({ sub: 'u', orgId: org }), autoConnect: false });
+    const pending = c.subscribe('tax:*');
+    c.connect();
+    const ack = await pending;
+    expect(ack.success).toBe(true);
+    const got: string[] = [];
+    c.onAny((e) => got.push(e));
+    await gw.publish('hr:employee_added', { organizationId: org });
+    await gw.publish('tax:return_submitted', { organizationId: org, returnId: 'r1' });
+    await waitFor(() => got.includes('tax:return_submitted'), 2_000, 'tax event');
+    expect(got).not.toContain('hr:employee_added');
+  });
+
+  it('reports an invalid token as status error with code INVALID_TOKEN, and does not retry', async () => {
+    const getToken = vi.fn(() => 'not-a-jwt');
+    const c = client({ getToken });
+    const state = await waitStatus(c, 'error');
+    expect(state.error?.code).toBe('INVALID_TOKEN');
+    expect(state.error?.message).toBe('Unauthorized: Invalid token');
+    expect(state.connected).toBe(false);
+    await sleep(300);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(c.getState().status).toBe('error');
+  });
+
+  it('reports the other refusals with their codes', async () => {
+    const noOrg = client({ getToken: () => gw.token({ sub: 'u' }) });
+    expect((await waitStatus(noOrg, 'error')).error?.code).toBe('NO_ORGANIZATION');
+
+    // No token anywhere: the default lookup finds nothing; nothing is sent.
+    const none = client({});
+    expect((await waitStatus(none, 'error')).error?.code).toBe('NO_TOKEN');
+
+    // A wrong namespace.
+    const ns = client({ namespace: '/nope', getToken: () => gw.token({ sub: 'u', orgId: 'o' }) });
+    expect((await waitStatus(ns, 'error')).error?.code).toBe('INVALID_NAMESPACE');
+  });
+
+  it('retries an expired token with a fresh one from getToken, and stops when there is none', async () => {
+    const org = uid('org');
+    const expired = gw.token({ sub: 'u', orgId: org }, -120);
+    const tokens = [expired, gw.token({ sub: 'u', orgId: org })];
+    const getToken = vi.fn(() => tokens.shift() ?? expired);
+    const c = client({ getToken });
+    await waitStatus(c, 'connected');
+    expect(getToken).toHaveBeenCalledTimes(2);
+
+    // A static expired token: TOKEN_EXPIRED, and no loop.
+    const stale = client({ token: expired });
+    const state = await waitStatus(stale, 'error');
+    expect(state.error?.code).toBe('TOKEN_EXPIRED');
+  });
+
+  it('uses the default token lookup: an explicit token, a cookie, then localStorage (the token inside JSON)', async () => {
+    const org = uid('org');
+    const token = gw.token({ sub: 'u_cookie', orgId: org });
+    document.cookie = `op_auth=${encodeURIComponent(JSON.stringify({ a: token, r: 'refresh' }))}; path=/`;
+    try {
+      const c = client({});
+      await waitStatus(c, 'connected');
+      await waitFor(() => c.getState().identity?.userId === 'u_cookie', 2_000, 'identity');
+    } finally {
+      document.cookie = 'op_auth=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+    }
+    localStorage.setItem('op_auth', JSON.stringify({ a: gw.token({ sub: 'u_storage', orgId: org }) }));
+    try {
+      const c = client({});
+      await waitStatus(c, 'connected');
+      await waitFor(() => c.getState().identity?.userId === 'u_storage', 2_000, 'identity');
+    } finally {
+      localStorage.removeItem('op_auth');
+    }
+  });
+
+  it('disconnect() stops, connect() starts again with a new token', async () => {
+    const org = uid('org');
+    const getToken = vi.fn(() => gw.token({ sub: 'u', orgId: org }));
+    const c = client({ getToken });
+    await waitStatus(c, 'connected');
+    c.disconnect();
+    expect(c.getState().status).toBe('disconnected');
+    await sleep(200);
+    expect(c.getState().status).toBe('disconnected');
+    c.connect();
+    await waitStatus(c, 'connected');
+    expect(getToken).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('token refresh', () => {
+  let short: Gateway;
+  beforeAll(async () => {
+    // No leeway: a token stops being accepted at its exp; the warning comes
+    // halfway through a short token's life.
+    short = await Gateway.start({ env: { JWT_LEEWAY: '-1s', TOKEN_EXPIRY_WARNING: '1m' } });
+  });
+  afterAll(async () => {
+    await short?.stop();
+  });
+
+  it('answers auth:expiring with a fresh token from getToken and stays connected past the first expiry', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const ttls = [2, 3600];
+    const getToken = vi.fn(() => short.token({ sub: user, orgId: org }, ttls.shift() ?? 3600));
+    const c = createRealtimeClient({ url: short.url, getToken, logger: null, reconnection: { delay: 50, maxDelay: 300 } });
+    clients.push(c);
+    const seen: string[] = [];
+    c.on('auth:expiring', () => seen.push('expiring'));
+    c.on('auth:expired', () => seen.push('expired'));
+    const disconnects: RealtimeState[] = [];
+    c.onStateChange((s, p) => {
+      if (p.connected && !s.connected) disconnects.push(s);
+    });
+    await waitStatus(c, 'connected');
+    const firstExpiry = await waitFor(() => c.getState().expiresAt, 2_000, 'expiresAt');
+
+    await waitFor(() => seen.includes('expiring'), 3_000, 'auth:expiring');
+    await waitFor(() => c.getState().expiresAt !== firstExpiry, 2_000, 'a refreshed expiresAt');
+    expect(getToken).toHaveBeenCalledTimes(2);
+    await sleep(2_500); // past the first token's exp
+    expect(c.getState().status).toBe('connected');
+    expect(seen).toEqual(['expiring']);
+    expect(disconnects).toHaveLength(0);
+    await short.waitLog('gateway: client connected', { userId: user });
+    expect(short.logsOf('gateway: client connected', { userId: user })).toHaveLength(1);
+
+    // Events still flow on the same connection.
+    const got: string[] = [];
+    c.on('hr:leave_requested', (p) => got.push(p.leaveRequestId ?? ''));
+    await short.publish('hr:leave_requested', { organizationId: org, leaveRequestId: 'lr_1' });
+    await waitFor(() => got.length === 1, 2_000, 'event after refresh');
+  });
+
+  it('refreshToken() replaces the token; a token of another user is refused with IDENTITY_MISMATCH', async () => {
+    const org = uid('org');
+    const c = createRealtimeClient({ url: short.url, getToken: () => short.token({ sub: 'u1', orgId: org }, 600), logger: null });
+    clients.push(c);
+    await waitStatus(c, 'connected');
+    const first = await waitFor(() => c.getState().expiresAt, 2_000, 'expiresAt');
+    const res = await c.refreshToken(short.token({ sub: 'u1', orgId: org }, 7200));
+    expect(res.ok).toBe(true);
+    expect(c.getState().expiresAt).not.toBe(first);
+    expect(Date.parse(c.getState().expiresAt!)).toBeGreaterThan(Date.now() + 3_600_000);
+
+    const other = await c.refreshToken(short.token({ sub: 'u2', orgId: org }, 7200));
+    expect(other).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
+    expect(c.getState().status).toBe('connected');
+
+    c.disconnect();
+    expect(await c.refreshToken()).toMatchObject({ ok: false, code: 'NOT_CONNECTED' });
+  });
+
+  it('reconnects with a new token after auth:expired when refreshing was not possible', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const ttls = [1.5, 3600];
+    const getToken = vi.fn(() => short.token({ sub: user, orgId: org }, ttls.shift() ?? 3600));
+    const c = createRealtimeClient({
+      url: short.url,
+      getToken,
+      autoRefresh: false,
+      logger: null,
+      reconnection: { delay: 50, maxDelay: 300 },
+    });
+    clients.push(c);
+    const seen: string[] = [];
+    c.on('auth:expired', (p) => seen.push(p.code));
+    await waitStatus(c, 'connected');
+    await waitFor(() => seen.length === 1, 4_000, 'auth:expired');
+    expect(seen).toEqual(['TOKEN_EXPIRED']);
+    await short.waitLog('gateway: client connected', { userId: user }, 2);
+    await waitStatus(c, 'connected');
+    expect(getToken).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('server restart', () => {
+  it('reconnects with a fresh token and restores its subscriptions', async () => {
+    const restartable = await Gateway.start();
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const getToken = vi.fn(() => restartable.token({ sub: user, orgId: org }));
+      const c = createRealtimeClient({ url: restartable.url, getToken, logger: null, reconnection: { delay: 100, maxDelay: 500 } });
+      clients.push(c);
+      const got: string[] = [];
+      c.onAny((event, p) => {
+        if (event.startsWith('integration:') || event.startsWith('invoice:')) got.push(`${event} ${(p as { integrationName?: string }).integrationName ?? ''}`.trim());
+      });
+      const statuses: string[] = [];
+      c.onStateChange((s) => statuses.push(s.status));
+      await waitStatus(c, 'connected');
+      expect((await c.subscribe('integration:*')).success).toBe(true);
+
+      await restartable.restart();
+      await waitFor(() => statuses.includes('connecting') && c.getState().status === 'connected', 15_000, 'reconnection');
+      await restartable.waitLog('gateway: client connected', { userId: user });
+      expect(getToken).toHaveBeenCalledTimes(2);
+      // The new server knows nothing of the old subscription: the client restored it.
+      await waitFor(() => c.getState().subscriptions !== null, 2_000, 'subscriptions');
+
+      await restartable.publish('invoice:created', { organizationId: org, invoiceId: 'i1' });
+      await restartable.publish('integration:sync_started', { organizationId: org, integrationName: 'datev' });
+      await waitFor(() => got.length >= 1, 2_000, 'event after restart');
+      await sleep(150);
+      expect(got).toEqual(['integration:sync_started datev']);
+    } finally {
+      await restartable.stop();
+    }
+  });
+
+  it('reports TRANSPORT_ERROR while the server is down and keeps retrying', async () => {
+    const g = await Gateway.start();
+    const port = g.port;
+    const c = createRealtimeClient({
+      url: g.url,
+      getToken: () => g.token({ sub: 'u', orgId: 'o' }),
+      logger: null,
+      reconnection: { delay: 50, maxDelay: 200 },
+    });
+    clients.push(c);
+    try {
+      await waitStatus(c, 'connected');
+      await g.stop();
+      await waitFor(() => c.getState().error?.code === 'TRANSPORT_ERROR', 5_000, 'TRANSPORT_ERROR');
+      expect(c.getState().status).toBe('connecting');
+      expect(c.getState().error?.retrying).toBe(true);
+      await waitFor(() => c.getState().reconnectAttempt >= 2, 5_000, 'attempts');
+      await g.restart();
+      expect(g.port).toBe(port);
+      await waitStatus(c, 'connected', 10_000);
+      expect(c.getState().error).toBeNull();
+    } finally {
+      await g.stop();
+    }
+  });
+});
