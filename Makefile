@@ -3,8 +3,9 @@
 GO        ?= go
 NPM       ?= npm
 NODE_DEPS := tests/node/node_modules/.package-lock.json
+JS_DEPS   := clients/js/node_modules/.package-lock.json
 
-.PHONY: all run test test-go vet deps generate generate-check bench bench-full fuzz conformance clean
+.PHONY: all run test test-js vet deps generate generate-check console bench bench-full fuzz conformance clean
 
 all: test
 
@@ -20,9 +21,15 @@ $(NODE_DEPS): tests/node/package-lock.json tests/node/package.json
 	$(NPM) ci --prefix tests/node --no-audit --no-fund
 	@touch $@
 
-## test: the whole test suite (vet, generated code check, race detector)
+## test: the whole test suite (vet, generated code, race detector, the TypeScript
+## client against a real gateway, the console in headless Chromium)
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	scripts/test-js.sh
+
+## test-js: only the client and console tests (installs chromium and npm packages when missing)
+test-js:
+	scripts/test-js.sh
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -31,6 +38,14 @@ vet:
 ## generate: regenerate code from the event catalog
 generate:
 	$(GO) generate ./gateway/events
+
+## console: rebuild the development console embedded in the binary (commit gateway/console/)
+console: $(JS_DEPS)
+	$(NPM) run --prefix clients/js console
+
+$(JS_DEPS): clients/js/package-lock.json clients/js/package.json
+	$(NPM) ci --prefix clients/js --no-audit --no-fund
+	@touch $@
 
 generate-check:
 	$(GO) test -count=1 -run 'TestGenerated' ./gateway/events/internal/gen
@@ -52,4 +67,4 @@ conformance:
 	scripts/conformance.sh $(SUITES)
 
 clean:
-	rm -rf tests/node/node_modules bin artifacts
+	rm -rf tests/node/node_modules clients/js/node_modules clients/js/dist bin artifacts

@@ -15,6 +15,7 @@ import (
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/console"
 	"github.com/operate/realtime/gateway/httpapi"
 )
 
@@ -29,6 +30,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	startPprof(e("REALTIME_PPROF_ADDR"), log)
 
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	cfg.auth.Logger = log
@@ -80,9 +82,16 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		log.Warn("no API_KEYS configured: the HTTP publish API answers 403")
 	}
 
+	var root http.Handler = api
+	if cfg.dev {
+		// The development console at / (gateway/console), in front of the API.
+		if root, err = console.New(api, cfg.apiKeys[0]); err != nil {
+			return err
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle(gw.Path(), gw)
-	mux.Handle("/", api)
+	mux.Handle("/", root)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -163,12 +172,13 @@ func printDevBanner(w io.Writer, cfg *serveConfig, addr net.Addr, gw *gateway.Ga
   realtime: DEVELOPMENT MODE (%s)
   Not for production: POST /dev/token mints a token for anyone who can reach this port.
 
+  Console    %s/   (open it in a browser: pick an organization and a user, watch events live)
   Socket.IO  io(%q, { auth: { token } })   (path %s)
   API key    %s%s
   Token      realtime token --url %s --org org_demo --user user_demo
   Publish    REALTIME_API_KEY=%s realtime emit invoice:created --url %s --org org_demo --data '{"invoiceId":"inv_1"}'
 
-`, why, base+gw.Namespace().Name(), gw.Path(), key, generatedNote(cfg.apiKeyGenerated), base, key, base)
+`, why, base, base+gw.Namespace().Name(), gw.Path(), key, generatedNote(cfg.apiKeyGenerated), base, key, base)
 }
 
 func generatedNote(generated bool) string {
