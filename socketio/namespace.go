@@ -390,6 +390,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 	}
 	s.setConnected()
 	n.sockets.add(s)
+	n.socketAdded(s)
 	c.addSocket(s)
 	s.sendConnect()
 	c.connected()
@@ -408,6 +409,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	s.setConnected()
 	s.SetData(st.Data)
 	n.sockets.add(s)
+	n.socketAdded(s)
 	for _, r := range st.Rooms {
 		if r != s.id {
 			s.Join(r)
@@ -476,6 +478,7 @@ func safeMiddleware(ctx context.Context, m Middleware, s *Socket) (err error) {
 // remove forgets a disconnected socket.
 func (n *Namespace) remove(s *Socket) {
 	n.sockets.remove(s)
+	n.socketRemoved(s)
 	if n.parent != nil && n.server.opts.CleanupEmptyChildNamespaces && n.sockets.count() == 0 {
 		n.server.removeChild(n)
 	}
