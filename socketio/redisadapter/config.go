@@ -1,0 +1,397 @@
+package redisadapter
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Mode selects the Redis Pub/Sub flavour, which every server of a cluster
+// must share.
+type Mode uint8
+
+const (
+	// Classic is @socket.io/redis-adapter's createAdapter: PUBLISH,
+	// SUBSCRIBE and PSUBSCRIBE; every server receives every broadcast.
+	Classic Mode = iota
+	// Sharded is createShardedAdapter: Redis 7 SPUBLISH and SSUBSCRIBE,
+	// with per-room channels (see SubscriptionMode).
+	Sharded
+)
+
+func (m Mode) String() string {
+	if m == Sharded {
+		return "sharded"
+	}
+	return "classic"
+}
+
+// SubscriptionMode is the sharded adapter's subscriptionMode: which rooms
+// get a channel of their own, so that a server only receives the
+// broadcasts of rooms it has members in.
+type SubscriptionMode uint8
+
+const (
+	// Dynamic (Node's default): one channel per public room (not a socket
+	// id); broadcasts to exactly one such room use it.
+	Dynamic SubscriptionMode = iota
+	// Static: only the namespace channel and the server's response
+	// channel; every server receives every broadcast.
+	Static
+	// DynamicPrivate: like Dynamic, for socket-id rooms too.
+	DynamicPrivate
+)
+
+func (s SubscriptionMode) String() string {
+	switch s {
+	case Static:
+		return "static"
+	case DynamicPrivate:
+		return "dynamic-private"
+	}
+	return "dynamic"
+}
+
+// Config configures a Cluster. Only Addr is required; every other zero
+// value means the default written beside it (Node's, where Node has one).
+type Config struct {
+	// Addr is the Redis server, host:port. Redis Cluster and Sentinel are
+	// not supported; a managed Redis behind one endpoint is.
+	Addr string
+	// Username and Password authenticate (AUTH); both may be empty.
+	Username string
+	Password string
+	// DB is the database number (SELECT). Pub/Sub ignores it, but it is
+	// honoured for completeness.
+	DB int
+	// TLS, when set, connects over TLS with this configuration.
+	TLS *tls.Config
+
+	// KeyPrefix prefixes every channel: Node's "key" option (classic) and
+	// "channelPrefix" (sharded). Zero means "socket.io".
+	KeyPrefix string
+	// Mode is Classic (the zero value) or Sharded.
+	Mode Mode
+	// SubscriptionMode applies to Sharded. Zero means Dynamic.
+	SubscriptionMode SubscriptionMode
+	// RequestsTimeout bounds cluster-wide requests (fetchSockets,
+	// serverSideEmit with ack, allRooms). Zero means 5 s (Node's
+	// requestsTimeout).
+	RequestsTimeout time.Duration
+	// PublishOnSpecificResponseChannel sends responses to the requester's
+	// own response channel instead of the common one (classic mode; Node's
+	// option of the same name). Responses to serverSideEmit always use the
+	// common channel, as in Node.
+	PublishOnSpecificResponseChannel bool
+
+	// PublishTimeout bounds one publish; a broadcast that cannot reach
+	// Redis in time fails with ErrUnavailable. Zero means 2 s.
+	PublishTimeout time.Duration
+	// DialTimeout bounds connecting to Redis. Zero means 2 s.
+	DialTimeout time.Duration
+	// MinRetryDelay and MaxRetryDelay bound the exponential backoff (with
+	// jitter) between reconnection attempts. Zero means 100 ms and 5 s.
+	MinRetryDelay time.Duration
+	MaxRetryDelay time.Duration
+	// ProbeInterval is how often a probe is published on the server's own
+	// probe channel: when a probe does not come back within an interval,
+	// the subscription is considered silently broken and is rebuilt.
+	// Zero means 5 s; a negative value disables probing.
+	ProbeInterval time.Duration
+
+	// Workers is the number of goroutines that handle received messages.
+	// The messages of one publishing server (and of one channel) are
+	// always handled by the same worker, so their order is kept; different
+	// publishers are handled in parallel. Zero means GOMAXPROCS. One gives
+	// a single total order, as a Node server has.
+	Workers int
+	// QueueSize bounds each worker's queue of received messages. When a
+	// queue is full, messages are dropped and counted (Stats.Dropped):
+	// the Redis connection is never blocked. Zero means 8192.
+	QueueSize int
+
+	// Logger receives connection state changes (never per message). Nil
+	// means slog.Default().
+	Logger *slog.Logger
+
+	// AdjustClientOption, when set, adjusts the rueidis options built from
+	// the fields above (pipelining, buffer sizes, ...).
+	AdjustClientOption func(*rueidis.ClientOption)
+}
+
+// withDefaults returns a copy with every zero value resolved.
+func (c Config) withDefaults() Config {
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "socket.io"
+	}
+	if c.RequestsTimeout <= 0 {
+		c.RequestsTimeout = 5 * time.Second
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 2 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 2 * time.Second
+	}
+	if c.MinRetryDelay <= 0 {
+		c.MinRetryDelay = 100 * time.Millisecond
+	}
+	if c.MaxRetryDelay <= 0 {
+		c.MaxRetryDelay = 5 * time.Second
+	}
+	if c.MaxRetryDelay < c.MinRetryDelay {
+		c.MaxRetryDelay = c.MinRetryDelay
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 5 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = max(1, runtimeGOMAXPROCS())
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 8192
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Addr == "" {
+		return errors.New("redisadapter: Config.Addr is empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("redisadapter: Config.Addr %q: %w", c.Addr, err)
+	}
+	if c.Mode > Sharded {
+		return fmt.Errorf("redisadapter: unknown mode %d", c.Mode)
+	}
+	if c.SubscriptionMode > DynamicPrivate {
+		return fmt.Errorf("redisadapter: unknown subscription mode %d", c.SubscriptionMode)
+	}
+	if c.DB < 0 {
+		return fmt.Errorf("redisadapter: negative database %d", c.DB)
+	}
+	return nil
+}
+
+// ClientOption returns the rueidis options for this configuration, for
+// other clients of the same Redis (a redisemitter.Emitter, for example).
+func (c Config) ClientOption() rueidis.ClientOption {
+	c = c.withDefaults()
+	o := rueidis.ClientOption{
+		InitAddress:       []string{c.Addr},
+		Username:          c.Username,
+		Password:          c.Password,
+		SelectDB:          c.DB,
+		TLSConfig:         c.TLS,
+		ForceSingleClient: true,
+		DisableCache:      true,
+		Dialer:            net.Dialer{Timeout: c.DialTimeout, KeepAlive: time.Second},
+		// Detect a dead peer within a few seconds even while writing.
+		ConnWriteTimeout: 5 * time.Second,
+	}
+	if c.AdjustClientOption != nil {
+		c.AdjustClientOption(&o)
+	}
+	return o
+}
+
+// Environment variables read by ConfigFromEnv.
+const (
+	EnvURL              = "REDIS_URL"      // redis://[user:pass@]host[:port][/db], rediss:// for TLS
+	EnvHost             = "REDIS_HOST"     // host name or address
+	EnvPort             = "REDIS_PORT"     // default 6379
+	EnvUsername         = "REDIS_USERNAME" // overrides the URL's
+	EnvPassword         = "REDIS_PASSWORD" // overrides the URL's
+	EnvDB               = "REDIS_DB"       // database number, default 0
+	EnvTLS              = "REDIS_TLS"      // true: connect over TLS
+	EnvTLSCAFile        = "REDIS_TLS_CA_FILE"
+	EnvTLSServerName    = "REDIS_TLS_SERVER_NAME"
+	EnvTLSInsecure      = "REDIS_TLS_INSECURE_SKIP_VERIFY"
+	EnvKeyPrefix        = "REDIS_KEY_PREFIX"        // default socket.io
+	EnvMode             = "REDIS_ADAPTER_MODE"      // classic (default) or sharded
+	EnvSubscriptionMode = "REDIS_SUBSCRIPTION_MODE" // dynamic (default), static, dynamic-private
+	EnvRequestsTimeout  = "REDIS_REQUESTS_TIMEOUT"  // Go duration, default 5s
+	EnvEnabled          = "REDIS_ENABLED"           // false: ignore the other variables
+)
+
+// ConfigFromEnv builds a Config from environment variables (getenv is
+// os.Getenv or a test double). ok is false when Redis is not configured:
+// neither REDIS_URL nor REDIS_HOST is set, or REDIS_ENABLED is false; the
+// server then runs single-node with the in-memory adapter. An error means
+// the variables are set but invalid.
+//
+// REDIS_URL, when set, gives the address, credentials, database and TLS
+// (rediss://); REDIS_HOST and REDIS_PORT are then ignored, while
+// REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB and REDIS_TLS override it when
+// set. The other variables are listed with the Env constants.
+func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) {
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	if v := get(EnvEnabled); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, false, fmt.Errorf("redisadapter: %s=%q: not a boolean", EnvEnabled, v)
+		}
+		if !on {
+			return Config{}, false, nil
+		}
+	}
+	rawURL, host := get(EnvURL), get(EnvHost)
+	if rawURL == "" && host == "" {
+		return Config{}, false, nil
+	}
+	useTLS := false
+	if rawURL != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return Config{}, false, fmt.Errorf("redisadapter: %s: %w", EnvURL, err)
+		}
+		switch u.Scheme {
+		case "redis":
+		case "rediss":
+			useTLS = true
+		default:
+			return Config{}, false, fmt.Errorf("redisadapter: %s: scheme %q, want redis or rediss", EnvURL, u.Scheme)
+		}
+		if u.Hostname() == "" {
+			return Config{}, false, fmt.Errorf("redisadapter: %s has no host", EnvURL)
+		}
+		port := u.Port()
+		if port == "" {
+			port = "6379"
+		}
+		cfg.Addr = net.JoinHostPort(u.Hostname(), port)
+		if u.User != nil {
+			cfg.Username = u.User.Username()
+			cfg.Password, _ = u.User.Password()
+		}
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			db, err := strconv.Atoi(p)
+			if err != nil || db < 0 {
+				return Config{}, false, fmt.Errorf("redisadapter: %s: database %q is not a number", EnvURL, p)
+			}
+			cfg.DB = db
+		}
+		if v := u.Query().Get("db"); v != "" {
+			db, err := strconv.Atoi(v)
+			if err != nil || db < 0 {
+				return Config{}, false, fmt.Errorf("redisadapter: %s: db=%q is not a number", EnvURL, v)
+			}
+			cfg.DB = db
+		}
+	} else {
+		port := get(EnvPort)
+		if port == "" {
+			port = "6379"
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a port", EnvPort, port)
+		}
+		cfg.Addr = net.JoinHostPort(host, port)
+	}
+	if v := getenv(EnvUsername); v != "" {
+		cfg.Username = v
+	}
+	if v := getenv(EnvPassword); v != "" {
+		cfg.Password = v
+	}
+	if v := get(EnvDB); v != "" {
+		db, err := strconv.Atoi(v)
+		if err != nil || db < 0 {
+			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a database number", EnvDB, v)
+		}
+		cfg.DB = db
+	}
+	if v := get(EnvTLS); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, false, fmt.Errorf("redisadapter: %s=%q: not a boolean", EnvTLS, v)
+		}
+		useTLS = on
+	}
+	if useTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: get(EnvTLSServerName)}
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
+		}
+		if v := get(EnvTLSInsecure); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return Config{}, false, fmt.Errorf("redisadapter: %s=%q: not a boolean", EnvTLSInsecure, v)
+			}
+			tc.InsecureSkipVerify = on
+		}
+		if f := get(EnvTLSCAFile); f != "" {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return Config{}, false, fmt.Errorf("redisadapter: %s: %w", EnvTLSCAFile, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return Config{}, false, fmt.Errorf("redisadapter: %s: no PEM certificate in %s", EnvTLSCAFile, f)
+			}
+			tc.RootCAs = pool
+		}
+		cfg.TLS = tc
+	}
+	cfg.KeyPrefix = get(EnvKeyPrefix)
+	switch v := strings.ToLower(get(EnvMode)); v {
+	case "", "classic", "pubsub":
+		cfg.Mode = Classic
+	case "sharded":
+		cfg.Mode = Sharded
+	default:
+		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want classic or sharded", EnvMode, v)
+	}
+	switch v := strings.ToLower(get(EnvSubscriptionMode)); v {
+	case "", "dynamic":
+		cfg.SubscriptionMode = Dynamic
+	case "static":
+		cfg.SubscriptionMode = Static
+	case "dynamic-private":
+		cfg.SubscriptionMode = DynamicPrivate
+	default:
+		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want dynamic, static or dynamic-private", EnvSubscriptionMode, v)
+	}
+	if v := get(EnvRequestsTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a positive duration", EnvRequestsTimeout, v)
+		}
+		cfg.RequestsTimeout = d
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, false, err
+	}
+	return cfg, true, nil
+}
+
+// Redacted describes the configuration for logs, without secrets.
+func (c Config) Redacted() string {
+	c = c.withDefaults()
+	var b strings.Builder
+	fmt.Fprintf(&b, "addr=%s mode=%s", c.Addr, c.Mode)
+	if c.Mode == Sharded {
+		fmt.Fprintf(&b, " subscription=%s", c.SubscriptionMode)
+	}
+	fmt.Fprintf(&b, " prefix=%s db=%d tls=%t", c.KeyPrefix, c.DB, c.TLS != nil)
+	if c.Username != "" {
+		fmt.Fprintf(&b, " user=%s", c.Username)
+	}
+	if c.Password != "" {
+		b.WriteString(" password=set")
+	}
+	return b.String()
+}
