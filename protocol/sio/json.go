@@ -13,7 +13,7 @@ func jsonKind(data []byte) (byte, bool) {
 	if !json.Valid(data) {
 		return 0, false
 	}
-	c := data[skipSpace(data, 0)]
+	c := data[SkipSpace(data, 0)]
 	switch {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return '0', true
@@ -22,16 +22,19 @@ func jsonKind(data []byte) (byte, bool) {
 	}
 }
 
-func skipSpace(b []byte, i int) int {
+// SkipSpace returns the index of the first non-whitespace byte of b at or
+// after i.
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// valueEnd returns the index just past the JSON value starting at b[i].
-// b must be valid JSON (checked by jsonKind).
-func valueEnd(b []byte, i int) int {
+// ValueEnd returns the index just past the JSON value starting at b[i].
+// b must be valid JSON: the scanners of this package and of the Redis wire
+// formats trust input that a decoder has validated once.
+func ValueEnd(b []byte, i int) int {
 	switch b[i] {
 	case '"':
 		i++
@@ -47,7 +50,7 @@ func valueEnd(b []byte, i int) int {
 		for ; ; i++ {
 			switch b[i] {
 			case '"':
-				i = valueEnd(b, i) - 1
+				i = ValueEnd(b, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -68,36 +71,36 @@ func valueEnd(b []byte, i int) int {
 
 // FirstElement returns the first element of a valid JSON array.
 func FirstElement(arr []byte) ([]byte, bool) {
-	i := skipSpace(arr, 0)
+	i := SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return nil, false
 	}
-	i = skipSpace(arr, i+1)
+	i = SkipSpace(arr, i+1)
 	if arr[i] == ']' {
 		return nil, false
 	}
-	return arr[i:valueEnd(arr, i)], true
+	return arr[i:ValueEnd(arr, i)], true
 }
 
 // SplitArray appends the elements of a JSON array to dst, as slices of arr.
 // arr must have passed validation (Decode does it for every payload).
 func SplitArray(dst [][]byte, arr []byte) ([][]byte, bool) {
-	i := skipSpace(arr, 0)
+	i := SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return dst, false
 	}
-	i = skipSpace(arr, i+1)
+	i = SkipSpace(arr, i+1)
 	if arr[i] == ']' {
 		return dst, true
 	}
 	for {
-		end := valueEnd(arr, i)
+		end := ValueEnd(arr, i)
 		dst = append(dst, arr[i:end])
-		i = skipSpace(arr, end)
+		i = SkipSpace(arr, end)
 		if arr[i] == ']' {
 			return dst, true
 		}
-		i = skipSpace(arr, i+1) // the comma
+		i = SkipSpace(arr, i+1) // the comma
 	}
 }
 
@@ -221,7 +224,7 @@ func placeholdersValid(v any, n int) bool {
 // PlaceholderNum returns N when raw is exactly a placeholder object
 // {"_placeholder":true,"num":N} (in any key order or spacing).
 func PlaceholderNum(raw []byte) (int, bool) {
-	i := skipSpace(raw, 0)
+	i := SkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return 0, false
 	}

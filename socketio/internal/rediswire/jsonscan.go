@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/operate/realtime/protocol/sio"
 )
 
 // A small scanner over JSON that has already been validated, for the hot
@@ -11,104 +13,49 @@ import (
 // encoding/json would validate each nested level again and allocate a
 // struct per level.
 
-// valueEnd returns the index just past the JSON value starting at b[i];
-// b must be valid JSON.
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		i++
-		for b[i] != '"' {
-			if b[i] == '\\' {
-				i++
-			}
-			i++
-		}
-		return i + 1
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = valueEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	default:
-		for i < len(b) && b[i] != ',' && b[i] != ']' && b[i] != '}' &&
-			b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-			i++
-		}
-		return i
-	}
-}
-
 // eachField calls fn with each key (unquoted when it has no escapes) and
 // raw value of a valid JSON object; it returns false if obj is not an
 // object.
 func eachField(obj []byte, fn func(key string, val []byte)) bool {
-	i := skipWS(obj, 0)
+	i := sio.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return false
 	}
-	i = skipWS(obj, i+1)
+	i = sio.SkipSpace(obj, i+1)
 	for i < len(obj) && obj[i] != '}' {
-		kEnd := valueEnd(obj, i)
+		kEnd := sio.ValueEnd(obj, i)
 		key := obj[i+1 : kEnd-1]
-		i = skipWS(obj, kEnd)
-		i = skipWS(obj, i+1) // the colon
-		vEnd := valueEnd(obj, i)
+		i = sio.SkipSpace(obj, kEnd)
+		i = sio.SkipSpace(obj, i+1) // the colon
+		vEnd := sio.ValueEnd(obj, i)
 		fn(string(key), obj[i:vEnd])
-		i = skipWS(obj, vEnd)
+		i = sio.SkipSpace(obj, vEnd)
 		if i < len(obj) && obj[i] == ',' {
-			i = skipWS(obj, i+1)
+			i = sio.SkipSpace(obj, i+1)
 		}
 	}
 	return true
 }
 
-// jsonString unquotes a raw JSON string value ("" when it is not one).
-func jsonString(v []byte) (string, bool) {
-	if len(v) < 2 || v[0] != '"' {
-		return "", false
-	}
-	inner := v[1 : len(v)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				return "", false
-			}
-			return s, true
-		}
-	}
-	return string(inner), true
-}
-
 // jsonStrings reads an array of strings (numbers in their decimal form);
 // null or anything else reads as none.
 func jsonStrings(v []byte) []string {
-	i := skipWS(v, 0)
+	i := sio.SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '[' {
 		return nil
 	}
-	i = skipWS(v, i+1)
+	i = sio.SkipSpace(v, i+1)
 	var out []string
 	for i < len(v) && v[i] != ']' {
-		end := valueEnd(v, i)
-		if s, ok := jsonString(v[i:end]); ok {
+		end := sio.ValueEnd(v, i)
+		if s, ok := sio.UnquoteString(v[i:end]); ok {
 			out = append(out, s)
 		} else {
 			out = append(out, string(v[i:end]))
 		}
-		i = skipWS(v, end)
+		i = sio.SkipSpace(v, end)
 		if i < len(v) && v[i] == ',' {
-			i = skipWS(v, i+1)
+			i = sio.SkipSpace(v, i+1)
 		}
 	}
 	if out == nil {
@@ -161,9 +108,9 @@ func DecodeCluster(js []byte) (m ClusterMessage, d ClusterData, err error) {
 	if !eachField(js, func(k string, val []byte) {
 		switch k {
 		case "uid":
-			m.UID, _ = jsonString(val)
+			m.UID, _ = sio.UnquoteString(val)
 		case "nsp":
-			m.Nsp, _ = jsonString(val)
+			m.Nsp, _ = sio.UnquoteString(val)
 		case "type":
 			if t, err := strconv.Atoi(string(val)); err == nil {
 				m.Type = t
@@ -184,7 +131,7 @@ func DecodeCluster(js []byte) (m ClusterMessage, d ClusterData, err error) {
 		case "opts":
 			d.Opts = jsonOpts(val)
 		case "requestId":
-			if s, ok := jsonString(val); ok {
+			if s, ok := sio.UnquoteString(val); ok {
 				d.RequestID = &s
 			}
 		case "rooms":

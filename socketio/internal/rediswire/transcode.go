@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/operate/realtime/protocol/sio"
 )
 
 // BinaryMode says how msgpack bin values are written as JSON.
@@ -382,12 +384,12 @@ func AppendJSONString(dst, s []byte) []byte {
 // exact value (JavaScript would round those above 2^53).
 func AppendJSONAsMsgpack(dst, src []byte, attachments [][]byte) ([]byte, error) {
 	e := jsonTranscoder{src: src, atts: attachments}
-	e.i = skipWS(src, 0)
+	e.i = sio.SkipSpace(src, 0)
 	dst, err := e.value(dst, 0)
 	if err != nil {
 		return dst, err
 	}
-	if skipWS(src, e.i) != len(src) {
+	if sio.SkipSpace(src, e.i) != len(src) {
 		return dst, ErrMalformed
 	}
 	return dst, nil
@@ -397,13 +399,6 @@ type jsonTranscoder struct {
 	src  []byte
 	i    int
 	atts [][]byte
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 func (e *jsonTranscoder) value(dst []byte, depth int) ([]byte, error) {
@@ -523,7 +518,7 @@ func (e *jsonTranscoder) str() ([]byte, error) {
 // in the rare case of 16 or more elements, so that the output is the
 // smallest form, as notepack writes it.
 func (e *jsonTranscoder) array(dst []byte, depth int) ([]byte, error) {
-	e.i = skipWS(e.src, e.i+1)
+	e.i = sio.SkipSpace(e.src, e.i+1)
 	pos := len(dst)
 	dst = append(dst, 0x90)
 	n := 0
@@ -537,13 +532,13 @@ func (e *jsonTranscoder) array(dst []byte, depth int) ([]byte, error) {
 			return dst, err
 		}
 		n++
-		e.i = skipWS(e.src, e.i)
+		e.i = sio.SkipSpace(e.src, e.i)
 		if e.i >= len(e.src) {
 			return dst, ErrTruncated
 		}
 		switch e.src[e.i] {
 		case ',':
-			e.i = skipWS(e.src, e.i+1)
+			e.i = sio.SkipSpace(e.src, e.i+1)
 			continue
 		case ']':
 			e.i++
@@ -554,7 +549,7 @@ func (e *jsonTranscoder) array(dst []byte, depth int) ([]byte, error) {
 }
 
 func (e *jsonTranscoder) object(dst []byte, depth int) ([]byte, error) {
-	e.i = skipWS(e.src, e.i+1)
+	e.i = sio.SkipSpace(e.src, e.i+1)
 	pos := len(dst)
 	dst = append(dst, 0x80)
 	n := 0
@@ -571,22 +566,22 @@ func (e *jsonTranscoder) object(dst []byte, depth int) ([]byte, error) {
 			return dst, err
 		}
 		dst = AppendStringBytes(dst, k)
-		e.i = skipWS(e.src, e.i)
+		e.i = sio.SkipSpace(e.src, e.i)
 		if e.i >= len(e.src) || e.src[e.i] != ':' {
 			return dst, ErrMalformed
 		}
-		e.i = skipWS(e.src, e.i+1)
+		e.i = sio.SkipSpace(e.src, e.i+1)
 		if dst, err = e.value(dst, depth+1); err != nil {
 			return dst, err
 		}
 		n++
-		e.i = skipWS(e.src, e.i)
+		e.i = sio.SkipSpace(e.src, e.i)
 		if e.i >= len(e.src) {
 			return dst, ErrTruncated
 		}
 		switch e.src[e.i] {
 		case ',':
-			e.i = skipWS(e.src, e.i+1)
+			e.i = sio.SkipSpace(e.src, e.i+1)
 			continue
 		case '}':
 			e.i++
@@ -620,27 +615,27 @@ func patchHeader(dst []byte, pos, n int, fix, code16, code32 byte) []byte {
 // placeholderAt recognises {"_placeholder":true,"num":N} (keys in either
 // order, any spacing) at src[i] and returns N and the index after it.
 func placeholderAt(src []byte, i int) (n, end int, ok bool) {
-	j := skipWS(src, i+1)
+	j := sio.SkipSpace(src, i+1)
 	seenPH, seenNum := false, false
 	for k := 0; k < 2; k++ {
 		switch {
 		case bytes.HasPrefix(src[j:], []byte(`"_placeholder"`)):
-			j = skipWS(src, j+len(`"_placeholder"`))
+			j = sio.SkipSpace(src, j+len(`"_placeholder"`))
 			if j >= len(src) || src[j] != ':' {
 				return 0, 0, false
 			}
-			j = skipWS(src, j+1)
+			j = sio.SkipSpace(src, j+1)
 			if !bytes.HasPrefix(src[j:], []byte("true")) {
 				return 0, 0, false
 			}
 			j += 4
 			seenPH = true
 		case bytes.HasPrefix(src[j:], []byte(`"num"`)):
-			j = skipWS(src, j+len(`"num"`))
+			j = sio.SkipSpace(src, j+len(`"num"`))
 			if j >= len(src) || src[j] != ':' {
 				return 0, 0, false
 			}
-			j = skipWS(src, j+1)
+			j = sio.SkipSpace(src, j+1)
 			start := j
 			for j < len(src) && src[j] >= '0' && src[j] <= '9' {
 				j++
@@ -654,7 +649,7 @@ func placeholderAt(src []byte, i int) (n, end int, ok bool) {
 		default:
 			return 0, 0, false
 		}
-		j = skipWS(src, j)
+		j = sio.SkipSpace(src, j)
 		if j >= len(src) {
 			return 0, 0, false
 		}
@@ -662,7 +657,7 @@ func placeholderAt(src []byte, i int) (n, end int, ok bool) {
 			if src[j] != ',' {
 				return 0, 0, false
 			}
-			j = skipWS(src, j+1)
+			j = sio.SkipSpace(src, j+1)
 		}
 	}
 	if !seenPH || !seenNum || j >= len(src) || src[j] != '}' {
