@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -30,6 +31,11 @@ type BroadcastFlags struct {
 	// Timeout bounds a broadcast with acknowledgements.
 	Timeout time.Duration
 }
+
+// ErrClusterUnavailable is wrapped by the errors of cluster adapters that
+// could not reach the other servers. The local part of the operation was
+// done: a broadcast reached this server's sockets, not the others'.
+var ErrClusterUnavailable = errors.New("socketio: cluster unavailable")
 
 // SessionState is what connection state recovery keeps of a disconnected
 // socket.

@@ -17,6 +17,8 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/console"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/socketio"
+	"github.com/operate/realtime/socketio/redisadapter"
 )
 
 // startupTimeout bounds the first JWKS fetch at startup.
@@ -41,6 +43,28 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	}
 	defer verifier.Close()
 
+	// Several nodes share rooms over Redis when it is configured
+	// (REDIS_URL or REDIS_HOST); otherwise the server is single-node. The
+	// cluster never makes startup wait for Redis: it keeps retrying, and
+	// /readyz says when it is connected.
+	rcfg, clustered, err := redisadapter.ConfigFromEnv(e)
+	if err != nil {
+		return fmt.Errorf("redis configuration: %w", err)
+	}
+	var (
+		cluster *redisadapter.Cluster
+		adapter socketio.AdapterFactory
+	)
+	if clustered {
+		rcfg.Logger = log
+		if cluster, err = redisadapter.New(rcfg); err != nil {
+			return err
+		}
+		defer cluster.Close()
+		adapter = cluster.Adapter
+		log.Info("redis adapter", "redis", rcfg.Redacted())
+	}
+
 	engine := &engineio.Options{Path: cfg.path, Logger: log}
 	if len(cfg.corsOrigins) > 0 {
 		engine.CORS = &engineio.CORS{Origins: cfg.corsOrigins, Credentials: cfg.corsCredentials}
@@ -51,11 +75,21 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		Engine:        engine,
 		ExpiryWarning: cfg.expiryWarning,
 		Logger:        log,
-		// Adapter: nil, single node in memory. The Redis adapter (issue 4)
-		// is wired here.
+		Adapter:       adapter, // nil: single node, in memory
 	})
 	if err != nil {
 		return err
+	}
+
+	// Ready: not shutting down, and connected to Redis when clustered.
+	ready := func() error {
+		if err := gw.Ready(); err != nil {
+			return err
+		}
+		if cluster != nil {
+			return cluster.Ready()
+		}
+		return nil
 	}
 
 	var devTokens *httpapi.DevTokens
@@ -71,7 +105,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		MaxBatch:           cfg.maxBatch,
 		IdempotencyTTL:     cfg.idemTTL,
 		IdempotencyMaxKeys: cfg.idemMaxKeys,
-		Ready:              gw.Ready,
+		Ready:              ready,
 		DevTokens:          devTokens,
 		Logger:             log,
 	})

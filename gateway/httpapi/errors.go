@@ -23,6 +23,7 @@ const (
 	CodeMethodNotAllowed      = "method_not_allowed"      // 405
 	CodePublishFailed         = "publish_failed"          // 500: the Emitter failed
 	CodeUnavailable           = "unavailable"             // 503: shutting down, or the request was abandoned
+	CodeClusterUnavailable    = "cluster_unavailable"     // 503: delivered on this node only (Redis down)
 )
 
 // ErrorBody is the JSON body of every error answer.

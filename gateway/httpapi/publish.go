@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/socketio"
 )
 
 // PublishRequest is one event of the HTTP API.
@@ -119,14 +120,30 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, keyID st
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.publishTimeout)
 	defer cancel()
 	ids := make([]string, 0, len(stage.events))
+	var clusterErr error
 	for _, ev := range stage.events {
-		if err := h.emitter.Publish(pctx, ev); err != nil {
+		err := h.emitter.Publish(pctx, ev)
+		if err != nil && errors.Is(err, socketio.ErrClusterUnavailable) {
+			// Delivered to this node's clients only. Local delivery goes on
+			// for the rest of the batch; the answer says what happened.
+			clusterErr = err
+			ids = append(ids, ev.ID)
+			continue
+		}
+		if err != nil {
 			h.log.Error("httpapi: publish failed", "event", string(ev.Name), "id", ev.ID, "error", err, "published", len(ids), "apiKey", keyID)
 			e := newError(http.StatusInternalServerError, CodePublishFailed, "publishing "+string(ev.Name)+" failed: "+err.Error(), "")
 			e.body.IDs = ids
 			return e.response()
 		}
 		ids = append(ids, ev.ID)
+	}
+	if clusterErr != nil {
+		h.log.Warn("httpapi: published to this node only", "events", len(ids), "error", clusterErr, "apiKey", keyID)
+		e := newError(http.StatusServiceUnavailable, CodeClusterUnavailable,
+			"published to this node's clients only: the other nodes cannot be reached ("+clusterErr.Error()+"); retrying may repeat the event for this node's clients", "")
+		e.body.IDs = ids
+		return e.response()
 	}
 	h.log.Debug("httpapi: published", "events", len(ids), "apiKey", keyID)
 	if batch {

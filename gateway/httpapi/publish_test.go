@@ -11,6 +11,7 @@ import (
 
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/socketio"
 )
 
 const invoice = `{"organizationId":"org-1","invoiceId":"inv-1"}`
@@ -179,6 +180,25 @@ func TestPublishFailure(t *testing.T) {
 	if r.status != http.StatusInternalServerError || e.Code != httpapi.CodePublishFailed || !strings.Contains(e.Message, "boom") ||
 		len(e.IDs) != 1 || len(got) != 1 || got[0].ID != e.IDs[0] {
 		t.Fatalf("answer %d %s; published %v", r.status, r.body, got)
+	}
+}
+
+// TestPublishClusterUnavailable: when the cluster cannot be reached the
+// events still go to this node's clients, and the answer is a 503 that says
+// so and lists every id.
+func TestPublishClusterUnavailable(t *testing.T) {
+	var calls int
+	rec := &recorder{fail: func(int, events.Event) error {
+		calls++
+		return fmt.Errorf("adapter: %w", socketio.ErrClusterUnavailable)
+	}}
+	url, _ := newAPI(t, httpapi.Config{Emitter: rec})
+	body := `[` + strings.Repeat(`{"event":"invoice:paid","payload":`+invoice+`},`, 2) + `{"event":"invoice:paid","payload":` + invoice + `}]`
+	r := post(t, url, httpapi.PathBatch, body)
+	e := r.errorBody(t)
+	if r.status != http.StatusServiceUnavailable || e.Code != httpapi.CodeClusterUnavailable ||
+		!strings.Contains(e.Message, "this node") || len(e.IDs) != 3 || calls != 3 {
+		t.Fatalf("answer %d %s after %d publish calls", r.status, r.body, calls)
 	}
 }
 

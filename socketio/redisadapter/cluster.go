@@ -22,8 +22,9 @@ import (
 var (
 	// ErrUnavailable wraps every failure to reach Redis: a broadcast that
 	// could not be published, a cluster-wide request that could not be
-	// sent. Local sockets were still served. An HTTP API answers 503.
-	ErrUnavailable = errors.New("redisadapter: redis unavailable")
+	// sent. Local sockets were still served. An HTTP API answers 503. It
+	// wraps socketio.ErrClusterUnavailable.
+	ErrUnavailable = fmt.Errorf("redisadapter: redis unavailable: %w", socketio.ErrClusterUnavailable)
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("redisadapter: closed")
 	// ErrTimeout is returned by cluster-wide requests that did not get
