@@ -365,27 +365,27 @@ func (n *Namespace) LocalRooms() []string {
 
 // connect runs the CONNECT of a client to this namespace (protocol §2.5).
 func (n *Namespace) connect(c *client, auth []byte) {
-	opts := n.server.opts
-	var (
-		restored *SessionState
-		offset   string
-	)
-	if opts.Recovery != nil {
-		var pid string
-		pid, offset = recoveryFields(auth)
-		if pid != "" && offset != "" {
-			restored, _ = n.adapter.TakeSession(pid, offset)
+	if opts := n.server.opts.Recovery; opts != nil {
+		if pid, offset := recoveryFields(auth); pid != "" && offset != "" {
+			if st, ok := n.adapter.TakeSession(pid, offset); ok {
+				s := newSocket(n, c, auth, st)
+				if opts.RunMiddlewares {
+					if err := n.runMiddlewares(s); err != nil {
+						c.sendConnectError(n.name, err)
+						return
+					}
+				}
+				if n.connectRecovered(s, st, offset) {
+					return
+				}
+				// The missed packets are gone after all: connect as a new
+				// socket, authenticated like any other.
+			}
 		}
 	}
-	s := newSocket(n, c, auth, restored)
-	if restored == nil || opts.Recovery.RunMiddlewares {
-		if err := n.runMiddlewares(s); err != nil {
-			c.sendConnectError(n.name, err)
-			return
-		}
-	}
-	if restored != nil {
-		n.connectRecovered(s, restored, offset)
+	s := newSocket(n, c, auth, nil)
+	if err := n.runMiddlewares(s); err != nil {
+		c.sendConnectError(n.name, err)
 		return
 	}
 	s.setConnected()
@@ -403,8 +403,10 @@ func (n *Namespace) connect(c *client, auth []byte) {
 // deliveries buffered) before the missed packets are read, so nothing
 // broadcast meanwhile is lost; then the missed packets go out before the
 // CONNECT reply, as Node sends them, and the buffer is flushed without
-// duplicates.
-func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) {
+// duplicates. It returns false, with the socket unregistered again, when
+// the missed packets can no longer be read (the log moved past the
+// offset in between): claiming a recovery then would hide a gap.
+func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) bool {
 	s.buffering.Store(true)
 	s.setConnected()
 	s.SetData(st.Data)
@@ -417,14 +419,16 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	}
 	s.client.addSocket(s)
 	missed, ok := n.adapter.MissedPackets(offset, st.Rooms)
+	if !ok {
+		s.abandon()
+		return false
+	}
 	sent := make(map[string]struct{}, len(missed))
 	filter := n.filter.Load()
-	if ok {
-		for _, p := range missed {
-			sent[p.Offset] = struct{}{}
-			if filter == nil || p.direct || (*filter)(s, p) {
-				_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
-			}
+	for _, p := range missed {
+		sent[p.Offset] = struct{}{}
+		if filter == nil || p.direct || (*filter)(s, p) {
+			_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
 		}
 	}
 	s.sendConnect()
@@ -433,6 +437,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	for _, f := range n.load().connection {
 		f(s)
 	}
+	return true
 }
 
 func recoveryFields(auth []byte) (pid, offset string) {

@@ -23,7 +23,11 @@ type recoveryFixture struct {
 }
 
 func newRecoveryFixture(t *testing.T, ro socketio.RecoveryOptions) *recoveryFixture {
-	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	return newRecoveryFixtureWith(t, &socketio.Options{Recovery: &ro})
+}
+
+func newRecoveryFixtureWith(t *testing.T, opts *socketio.Options) *recoveryFixture {
+	ts := newTestServer(t, opts)
 	nsp := ts.Of("/")
 	f := &recoveryFixture{ts: ts, nsp: nsp, mwCalls: make(chan bool, 64)}
 	nsp.Use(func(_ context.Context, s *socketio.Socket) error {
@@ -438,4 +442,53 @@ func TestRecoveryRace(t *testing.T) {
 			t.Logf("%d events over %d reconnections", total, rounds)
 		})
 	}
+}
+
+// lostLogAdapter keeps sessions but loses its packet log between
+// TakeSession and MissedPackets, as a log trimmed at that moment would.
+type lostLogAdapter struct{ socketio.Adapter }
+
+func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, bool) { return nil, false }
+
+// TestRecoveryLogLost: when the missed packets cannot be read after the
+// session was taken, the client is not told it recovered (that would hide a
+// gap): it gets a new socket, authenticated by the middlewares.
+func TestRecoveryLogLost(t *testing.T) {
+	f := newRecoveryFixtureWith(t, &socketio.Options{
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
+		Adapter:  func(n *socketio.Namespace) socketio.Adapter { return lostLogAdapter{socketio.NewMemoryAdapter(n)} },
+	})
+	d := startDriver(t)
+	c := d.Connect(f.ts.URL+"/", fastReconnect(sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u1"}}))
+	first := c.WaitConnect()
+	s1 := recv(t, f.conns, "connection")
+	recv(t, f.mwCalls, "middleware")
+	nextEvent(t, c)
+	if _, err := c.EmitWithAck(waitTimeout, "join", "room1"); err != nil {
+		t.Fatal(err)
+	}
+	hold := f.dropAndHold(t, c, first.SID)
+	mustEmit(t, f.nsp.Emit("missed"))
+	f.ts.stopHolding(hold)
+	again := c.WaitConnect()
+	if again.Recovered || again.SID == first.SID {
+		t.Errorf("reconnection %+v, want a new session (first sid %s)", again, first.SID)
+	}
+	s2 := recv(t, f.conns, "connection")
+	if s2.Recovered() || s2.In("room1") || s2.ID() == s1.ID() {
+		t.Errorf("new socket: recovered %v, id %s, rooms %v", s2.Recovered(), s2.ID(), s2.Rooms())
+	}
+	if recv(t, f.mwCalls, "middleware on the new connection") {
+		t.Error("middleware sees a recovered socket")
+	}
+	if _, ok := f.nsp.Socket(s1.ID()); ok {
+		t.Errorf("the abandoned socket %s is still registered", s1.ID())
+	}
+	if n := f.nsp.RoomSize("room1"); n != 0 {
+		t.Errorf("room1 has %d members after the abandoned recovery", n)
+	}
+	if name, args := nextEvent(t, c); name != "welcome" || args != "[false]" {
+		t.Errorf("first event %s%s, want welcome(false)", name, args)
+	}
+	c.NoEvent("missed", 0)
 }

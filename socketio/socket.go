@@ -528,6 +528,27 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	}
 }
 
+// abandon undoes the registration of a socket whose recovery failed before
+// it was announced: no handler ran and the client was told nothing, so
+// neither disconnect handlers nor session persistence apply.
+func (s *Socket) abandon() {
+	s.mu.Lock()
+	s.state = stateClosed
+	rooms := s.rooms
+	s.rooms = nil
+	s.buffer = nil
+	s.mu.Unlock()
+	s.buffering.Store(false)
+	o, observe := s.nsp.adapter.(RoomObserver)
+	for _, r := range rooms {
+		if s.nsp.rooms.remove(r, s) && observe {
+			o.RoomDeleted(r)
+		}
+	}
+	s.nsp.remove(s)
+	s.client.removeSocket(s)
+}
+
 // describe returns the socket as FetchSockets reports it.
 func (s *Socket) describe() *RemoteSocket {
 	return &RemoteSocket{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: s.Data(), nsp: s.nsp, local: s}
