@@ -1,9 +1,11 @@
 package engineio
 
 import (
+	"errors"
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -89,15 +91,7 @@ func (s *Session) flushWS(w *flushWorker) {
 		s.mu.Lock()
 		c := s.ws
 		if c == nil || len(s.queue) == 0 {
-			s.flushing = false
-			var fin *wsConn
-			if s.state == stateClosing {
-				fin = s.finishCloseLocked()
-			}
-			s.mu.Unlock()
-			if fin != nil {
-				fin.close(closeNormal)
-			}
+			s.stopFlushing()
 			return
 		}
 		w.batch = s.takeQueueLocked(w.batch[:0])
@@ -118,7 +112,7 @@ func (s *Session) flushWS(w *flushWorker) {
 		s.srv.stats.Writes.Add(1)
 		s.srv.stats.BytesOut.Add(int64(written))
 		if err != nil {
-			s.closeWith(ReasonTransportError, false)
+			s.writeFailed(err)
 			return
 		}
 		if written < total {
@@ -161,21 +155,13 @@ func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int) {
 			s.mu.Lock()
 			s.flushing = false
 			s.mu.Unlock()
-			s.closeWith(ReasonTransportError, false)
+			s.writeFailed(err)
 			return
 		}
 		s.mu.Lock()
 		s.queueBytes -= queued
 		if len(s.queue) == 0 || s.ws != c {
-			s.flushing = false
-			var fin *wsConn
-			if s.state == stateClosing {
-				fin = s.finishCloseLocked()
-			}
-			s.mu.Unlock()
-			if fin != nil {
-				fin.close(closeNormal)
-			}
+			s.stopFlushing()
 			return
 		}
 		batch := s.takeQueueLocked(nil)
@@ -186,4 +172,30 @@ func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int) {
 			pending = append(pending, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
 		}
 	}
+}
+
+// stopFlushing gives up the flushing flag and unlocks s.mu, which the
+// caller holds. A closing session whose queue is drained is finished here.
+func (s *Session) stopFlushing() {
+	s.flushing = false
+	var fin *wsConn
+	if s.state == stateClosing {
+		fin = s.finishCloseLocked()
+	}
+	s.mu.Unlock()
+	if fin != nil {
+		fin.close(closeNormal)
+	}
+}
+
+// writeFailed closes the session after a failed write. A client that
+// closed or reset its connection is a "transport close", as Node reports
+// it (its reader usually notices first); anything else, such as the write
+// deadline of a client that stopped reading, is a "transport error".
+func (s *Session) writeFailed(err error) {
+	reason := ReasonTransportError
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		reason = ReasonTransportClose
+	}
+	s.closeWith(reason, false)
 }
