@@ -3,11 +3,8 @@ package redisadapter_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/internal/testutil/leakcheck"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
@@ -25,54 +23,9 @@ import (
 // -race on a loaded 2-core machine, and only a bug makes a wait this long.
 const waitTimeout = 20 * time.Second
 
-// TestMain checks that the tests left no goroutine behind: every cluster,
-// server and process they started is gone.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := waitForLeaks(15 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutine leak: still running after the tests:\n\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitForLeaks(patience time.Duration) string {
-	deadline := time.Now().Add(patience)
-	for {
-		leaked := interestingGoroutines()
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func interestingGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		g = strings.TrimSpace(g)
-		if g == "" || strings.Contains(g, "redisadapter_test.TestMain") || strings.Contains(g, "testing.(*M).") ||
-			strings.Contains(g, "os/signal.") {
-			continue
-		}
-		out = append(out, g)
-	}
-	return out
-}
+// TestMain fails the package when its tests leave goroutines behind
+// (clusters, servers, processes).
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // testLogger sends logs to the test log (shown with -v or on failure).
 func testLogger(t testing.TB) *slog.Logger {

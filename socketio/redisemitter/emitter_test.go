@@ -5,17 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/operate/realtime/internal/testutil/leakcheck"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
@@ -25,38 +23,8 @@ import (
 
 const waitTimeout = 20 * time.Second
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			leaked := leakedGoroutines()
-			if leaked == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goroutine leak:\n\n%s\n", leaked)
-				code = 1
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	os.Exit(code)
-}
-
-func leakedGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "redisemitter_test.TestMain") || strings.Contains(g, "testing.(*M).") || strings.TrimSpace(g) == "" {
-			continue
-		}
-		out = append(out, g)
-	}
-	return strings.Join(out, "\n\n")
-}
+// TestMain fails the package when its tests leave goroutines behind.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
