@@ -30,17 +30,18 @@ import (
 )
 
 // Cross-node delivery benchmark: events published on node A are delivered
-// through Redis to the WebSocket clients of node B. The clients live in a
-// child process (this test binary re-executed) that timestamps every
-// delivery, so the figures are:
+// through Redis to the WebSocket clients of nodes B and C (half on each).
+// The clients live in a child process (this test binary re-executed) that
+// timestamps every delivery, so the figures are:
 //
 //   - deliveries/s: client deliveries per second of wall time;
-//   - cpu-µs/delivery: CPU of both servers (this process: A publishing, B
-//     receiving, decoding and fanning out) per delivery;
+//   - cpu-µs/delivery: CPU of the three servers (this process: A
+//     publishing, B and C receiving, decoding and fanning out) per delivery;
 //   - redis-cpu-µs/msg: redis-server's CPU per published message;
 //   - p50-ms, p99-ms: publish-to-client latency.
 //
-// The same run measures a Node.js pair (socket.io 4.8 + redis-adapter 8.3,
+// The same run measures a two-node Node.js cluster (socket.io 4.8 +
+// redis-adapter 8.3, publishing on one node to the clients of the other,
 // CPU of both Node processes) with the same clients, for comparison.
 //
 //	go test -run '^$' -bench CrossNode -benchtime 2000x ./socketio/redisadapter
@@ -75,16 +76,18 @@ func benchGo(b *testing.B, mode redisadapter.Mode, fanout int) {
 	r := redistest.Start(b)
 	cfg := redisadapter.Config{Addr: r.Addr, Mode: mode, Logger: slog.New(slog.DiscardHandler)}
 	a := startBenchNode(b, cfg)
-	bn := startBenchNode(b, cfg)
-	child := startBenchChild(b, strings.TrimPrefix(bn.URL, "http://"), fanout)
+	bn, cn := startBenchNode(b, cfg), startBenchNode(b, cfg)
+	child := startBenchChild(b, strings.TrimPrefix(bn.URL, "http://")+","+strings.TrimPrefix(cn.URL, "http://"), fanout)
 	deadline := time.Now().Add(time.Minute)
-	for bn.srv.Of("/").RoomSize("org:1") < fanout {
+	joined := func() int { return bn.srv.Of("/").RoomSize("org:1") + cn.srv.Of("/").RoomSize("org:1") }
+	for joined() < fanout {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d clients joined", bn.srv.Of("/").RoomSize("org:1"), fanout)
+			b.Fatalf("%d of %d clients joined", joined(), fanout)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	waitSubscribed(b, bn.cluster)
+	waitSubscribed(b, cn.cluster)
 	nsp := a.srv.Of("/").To("org:1")
 
 	b.ResetTimer()
@@ -112,9 +115,10 @@ func benchGo(b *testing.B, mode redisadapter.Mode, fanout int) {
 	if failed.Load() > 0 {
 		b.Errorf("%d publishes failed", failed.Load())
 	}
-	st := bn.cluster.Stats()
-	if st.Dropped > 0 {
-		b.Logf("receiver dropped %d messages (queue full)", st.Dropped)
+	for _, n := range []*goNode{bn, cn} {
+		if st := n.cluster.Stats(); st.Dropped > 0 {
+			b.Logf("a receiver dropped %d messages (queue full)", st.Dropped)
+		}
 	}
 	report(b, res, wall, cpu, redisCPU)
 }
@@ -291,7 +295,8 @@ func (c *benchChild) expect(tb testing.TB, total int64) benchResult {
 	return r
 }
 
-// runBenchChild opens n Socket.IO WebSocket clients joined to a room and
+// runBenchChild opens n Socket.IO WebSocket clients joined to a room, spread
+// over the servers of a comma-separated address list, and
 // records the latency of each "bench" event; "expect <total>" answers
 // "done <received> <p50 µs> <p99 µs>" once total events have arrived (or
 // after 2 minutes).
@@ -300,7 +305,7 @@ func runBenchChild(spec string) error {
 	if len(f) != 3 {
 		return fmt.Errorf("bad spec %q", spec)
 	}
-	addr, room := f[0], f[2]
+	addrs, room := strings.Split(f[0], ","), f[2]
 	n, err := strconv.Atoi(f[1])
 	if err != nil {
 		return err
@@ -320,7 +325,7 @@ func runBenchChild(spec string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := dialSIO(addr, room)
+			c, err := dialSIO(addrs[i%len(addrs)], room)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
