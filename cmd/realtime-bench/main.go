@@ -1,0 +1,285 @@
+// Command realtime-bench is the benchmark harness that puts our server (the
+// real `realtime` binary) beside Node's socket.io 4.8 (bench/node) in the
+// same run, on the same machine, and reports both with their ratio.
+//
+//	realtime-bench [run] [flags]   run the scenarios (quick by default; --full for the full set)
+//	realtime-bench report FILE     rebuild a run's report from its results.json
+//	realtime-bench worker          a load-generator process (started by run; JSON lines on stdin/stdout)
+//
+// The load generator speaks Engine.IO v4 / Socket.IO v5 over WebSocket (and
+// long-polling for --polling-percent of the clients), each client with its
+// own HS256 JWT minted with the servers' secret, spread over many
+// organizations. Connections are spread over several worker processes (this
+// binary re-executed: at most --per-worker connections each, under the
+// per-process open-file limit) and several source addresses in 127.0.0.0/8
+// (28k ephemeral ports per source/destination pair).
+//
+// Scenarios (docs/benchmarks.md describes method and results):
+//
+//	idle     memory per idle connection (RSS from /proc), connect rate, server CPU per connection;
+//	         projections to 50k and 100k connections
+//	storm    every client reconnects at once (JWT verified on each): rate, CPU per handshake
+//	fanout   one organization of N clients, and N clients over N/10 organizations, at rising publish
+//	         rates until saturation (loss or p99 >= 1 s): deliveries/s, latency, CPU per delivery
+//	burst    100 events in one request into a room of 10k
+//	redis    cross-node through Redis: two servers of each kind, publish on one
+//
+// Every process started is killed by its PID when the run ends.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "worker":
+		if err := runWorker(); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+	case "run":
+		cfg, err := parseFlags(args)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "realtime-bench:", err)
+			os.Exit(2)
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			<-sig
+			fmt.Fprintln(os.Stderr, "realtime-bench: interrupted, stopping every process started")
+			killAll()
+			os.Exit(130)
+		}()
+		if cfg.maxDuration > 0 {
+			time.AfterFunc(cfg.maxDuration, func() {
+				fmt.Fprintf(os.Stderr, "realtime-bench: --max-duration %v reached, stopping every process started\n", cfg.maxDuration)
+				killAll()
+				os.Exit(3)
+			})
+		}
+		err = run(cfg)
+		killAll()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "realtime-bench:", err)
+			os.Exit(1)
+		}
+	case "report":
+		if len(args) != 1 {
+			fmt.Fprintln(os.Stderr, "usage: realtime-bench report results.json")
+			os.Exit(2)
+		}
+		b, err := os.ReadFile(args[0])
+		var rf resultsFile
+		if err == nil {
+			err = json.Unmarshal(b, &rf)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "realtime-bench report:", err)
+			os.Exit(1)
+		}
+		fmt.Print(buildReport(&config{full: rf.Full, repeat: rf.Repeat}, rf.Machine, rf.Results))
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "realtime-bench: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+}
+
+const usage = `realtime-bench: our server beside Node's socket.io 4.8, same run, same machine
+
+Usage:
+  realtime-bench [run] [--full] [--scenarios idle,storm,fanout,burst,redis] [--servers ours,node]
+                 [--repeat N] [--out DIR] [--realtime BIN] [flags...]
+  realtime-bench report results.json     rebuild report.md from a run's results
+  realtime-bench worker     (internal: a load-generator process)
+
+Run "realtime-bench run -h" for every flag.
+`
+
+// config is a run's configuration.
+type config struct {
+	full      bool
+	scenarios map[string]bool
+	servers   []string
+	repeat    int
+	out       string
+	realtime  string
+	nodeDir   string
+	redisBin  string
+	sources   []string
+	perWorker int
+	secret    string
+	apiKey    string
+	event     string
+	polling   int
+	pprof     bool
+
+	maxDuration time.Duration
+
+	idleConns   []int
+	idleServers int
+	connectConc int
+	settle      time.Duration
+
+	stormConc   int
+	stormRounds int
+
+	fanoutClients int
+	orgSize       int
+	step          time.Duration
+	rampFactor    float64
+	refine        int
+	oneOrgStart   float64
+	manyOrgStart  float64
+	maxSteps      int
+	pubConc       int
+
+	burstRoom   int
+	burstEvents int
+	burstRounds int
+
+	redisClients int
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("realtime-bench run", flag.ContinueOnError)
+	full := fs.Bool("full", false, "the full run (default: quick, under 5 minutes)")
+	scen := fs.String("scenarios", "", "comma-separated: idle, storm, fanout, burst, redis (default: all but redis in quick mode, all in full)")
+	servers := fs.String("servers", "node,ours", "servers to measure, in this order (Node first: ours is then also measured at Node's saturation rate)")
+	repeat := fs.Int("repeat", 0, "repetitions of each scenario; medians are reported (default 1 quick, 3 full)")
+	out := fs.String("out", "", "output directory (default artifacts/bench/<time>)")
+	realtime := fs.String("realtime", "", "the realtime binary (default: go build ./cmd/realtime into the output directory)")
+	nodeDir := fs.String("node-dir", "bench/node", "the Node peer (npm ci there first)")
+	redisBin := fs.String("redis-server", "/usr/bin/redis-server", "redis-server binary, for the redis scenario")
+	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5", "client source addresses (each gives 28k ports toward one server address)")
+	perWorker := fs.Int("per-worker", 10000, "most connections per load-generator process (open files are capped at 20,000 per process)")
+	polling := fs.Int("polling-percent", 0, "percentage of clients on HTTP long-polling instead of WebSocket")
+	pprofOn := fs.Bool("pprof", false, "profile our server (CPU during the saturation step, heap when idle) through REALTIME_PPROF_ADDR")
+	maxDuration := fs.Duration("max-duration", 0, "kill everything and stop after this long (default 10m quick, 3h full)")
+	idle := fs.String("idle-conns", "", "idle connection levels measured in one server (default 10000 quick; 10000,19000 full)")
+	idleServers := fs.Int("idle-servers", 1, "server processes of each kind in the idle and storm scenarios (clients round-robin): more than ~19,500 connections need several")
+	connectConc := fs.Int("connect-concurrency", 200, "handshakes in flight while ramping up connections (all workers together)")
+	settle := fs.Duration("settle", 0, "wait after connecting before reading RSS (default 3s quick, 10s full)")
+	stormConc := fs.Int("storm-concurrency", 2000, "handshakes in flight during a reconnection storm (all workers together)")
+	stormRounds := fs.Int("storm-rounds", 0, "storms per run (default 1 quick, 2 full)")
+	fanoutClients := fs.Int("fanout-clients", 10000, "clients in the fan-out scenarios")
+	orgSize := fs.Int("org-size", 10, "clients per organization in the many-organizations fan-out")
+	step := fs.Duration("step", 0, "duration of one publish-rate step (default 2s quick, 5s full)")
+	rampFactor := fs.Float64("ramp-factor", 2, "publish rate multiplier between steps")
+	refine := fs.Int("refine", -1, "bisection steps between the last passing and first failing rate (default 1 quick, 2 full)")
+	oneOrgStart := fs.Float64("one-org-start", 1, "first publish rate (events/s) into one organization")
+	manyOrgStart := fs.Float64("many-orgs-start", 1000, "first publish rate (events/s) over many organizations")
+	maxSteps := fs.Int("max-steps", 12, "most steps of a ramp")
+	pubConc := fs.Int("publish-concurrency", 8, "HTTP publish requests in flight")
+	burstRoom := fs.Int("burst-room", 10000, "room size of the burst scenario")
+	burstEvents := fs.Int("burst-events", 100, "events per burst (one batch request)")
+	burstRounds := fs.Int("burst-rounds", 0, "bursts per run (default 2 quick, 5 full)")
+	redisClients := fs.Int("redis-clients", 10000, "clients of the redis scenario, half on each server")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c := &config{
+		full: *full, repeat: *repeat, out: *out, realtime: *realtime, nodeDir: *nodeDir, redisBin: *redisBin,
+		perWorker: *perWorker, polling: *polling, pprof: *pprofOn, connectConc: *connectConc, settle: *settle,
+		stormConc: *stormConc, stormRounds: *stormRounds, fanoutClients: *fanoutClients, orgSize: *orgSize,
+		step: *step, rampFactor: *rampFactor, refine: *refine, oneOrgStart: *oneOrgStart,
+		manyOrgStart: *manyOrgStart, maxSteps: *maxSteps, pubConc: *pubConc, burstRoom: *burstRoom,
+		burstEvents: *burstEvents, burstRounds: *burstRounds, redisClients: *redisClients,
+		event: "invoice:created", maxDuration: *maxDuration, idleServers: *idleServers,
+	}
+	pick := func(quick, fullV int) int {
+		if c.full {
+			return fullV
+		}
+		return quick
+	}
+	if c.repeat <= 0 {
+		c.repeat = pick(1, 3)
+	}
+	if c.maxDuration <= 0 {
+		c.maxDuration = time.Duration(pick(10, 180)) * time.Minute
+	}
+	if c.settle <= 0 {
+		c.settle = time.Duration(pick(3, 10)) * time.Second
+	}
+	if c.stormRounds <= 0 {
+		c.stormRounds = pick(1, 2)
+	}
+	if c.step <= 0 {
+		c.step = time.Duration(pick(2, 5)) * time.Second
+	}
+	if c.refine < 0 {
+		c.refine = pick(1, 2)
+	}
+	if c.burstRounds <= 0 {
+		c.burstRounds = pick(2, 5)
+	}
+	if *idle == "" {
+		*idle = "10000"
+		if c.full {
+			*idle = "10000,19000"
+		}
+	}
+	for _, s := range strings.Split(*idle, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n <= 0 {
+			return nil, fmt.Errorf("--idle-conns: bad level %q", s)
+		}
+		if len(c.idleConns) > 0 && n <= c.idleConns[len(c.idleConns)-1] {
+			return nil, fmt.Errorf("--idle-conns: levels must increase")
+		}
+		c.idleConns = append(c.idleConns, n)
+	}
+	if *scen == "" {
+		*scen = "idle,storm,fanout,burst"
+		if c.full {
+			*scen += ",redis"
+		}
+	}
+	c.scenarios = map[string]bool{}
+	for _, s := range strings.Split(*scen, ",") {
+		s = strings.TrimSpace(s)
+		switch s {
+		case "idle", "storm", "fanout", "burst", "redis":
+			c.scenarios[s] = true
+		default:
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q", s)
+		}
+	}
+	for _, s := range strings.Split(*servers, ",") {
+		s = strings.TrimSpace(s)
+		if s != kindOurs && s != kindNode {
+			return nil, fmt.Errorf("--servers: unknown server %q (ours, node)", s)
+		}
+		c.servers = append(c.servers, s)
+	}
+	for _, s := range strings.Split(*sources, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.sources = append(c.sources, s)
+		}
+	}
+	if len(c.sources) == 0 {
+		return nil, fmt.Errorf("--sources: at least one address")
+	}
+	if c.perWorker <= 0 || c.perWorker > 19500 {
+		return nil, fmt.Errorf("--per-worker must be in 1..19500 (open-file limit)")
+	}
+	c.secret = "bench-secret-" + randomHex(16)
+	c.apiKey = "bench_" + randomHex(16)
+	return c, nil
+}

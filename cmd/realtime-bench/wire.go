@@ -1,0 +1,58 @@
+package main
+
+import "time"
+
+// The orchestrator drives its worker processes (this binary re-executed as
+// `realtime-bench worker`) with one JSON command per line on the worker's
+// stdin; the worker answers each with one JSON line on stdout, in order.
+
+// Cmd is a command to a worker.
+type Cmd struct {
+	ID int    `json:"id"`
+	Op string `json:"op"` // setup, connect, drop, reset, stats, quit
+
+	// setup: the worker's clients are the global indices [First, First+Count).
+	// Client g connects to Targets[g%len(Targets)] from the source address
+	// Sources[g%len(Sources)], as user u<g> of organization Org(g%Orgs), and
+	// uses long-polling when PollingPercent > g%100.
+	Secret         string        `json:"secret,omitempty"`
+	Namespace      string        `json:"nsp,omitempty"`
+	Event          string        `json:"event,omitempty"`
+	Targets        []string      `json:"targets,omitempty"`
+	Sources        []string      `json:"sources,omitempty"`
+	First          int           `json:"first,omitempty"`
+	Count          int           `json:"count,omitempty"`
+	Orgs           int           `json:"orgs,omitempty"`
+	PollingPercent int           `json:"polling,omitempty"`
+	TokenTTL       time.Duration `json:"ttl,omitempty"`
+
+	// connect: open the connections of the clients [From, To) of this
+	// worker's range (relative indices; To 0 means all) that are not
+	// connected, at most Concurrency handshakes in flight.
+	From        int `json:"from,omitempty"`
+	To          int `json:"to,omitempty"`
+	Concurrency int `json:"conc,omitempty"`
+}
+
+// Reply answers a Cmd.
+type Reply struct {
+	ID  int    `json:"id"`
+	Err string `json:"err,omitempty"`
+
+	// connect
+	Connected   int      `json:"connected,omitempty"`
+	Failed      int      `json:"failed,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
+	ElapsedNS   int64    `json:"elapsedNs,omitempty"`
+	ConnectHist Hist     `json:"connectHist,omitempty"`
+	ConnectCPU  int64    `json:"connectCpuNs,omitempty"` // the worker's CPU time during the connect
+
+	// stats (counters since the last reset)
+	Alive     int   `json:"alive"`
+	Received  int64 `json:"received,omitempty"`  // bench events
+	Welcomes  int64 `json:"welcomes,omitempty"`  // "connected" events
+	Closed    int64 `json:"closed,omitempty"`    // connections the server ended
+	Malformed int64 `json:"malformed,omitempty"` // frames not understood
+	Latency   Hist  `json:"latency,omitempty"`   // publish → receipt of bench events
+	CPUNS     int64 `json:"cpuNs,omitempty"`     // the worker's own CPU time, since start
+}

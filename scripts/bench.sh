@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark harness: our server (the real `realtime` binary) beside Node's socket.io 4.8 (bench/node), same run,
+# same machine, with ratios. See docs/benchmarks.md.
+#
+#   scripts/bench.sh [quick|full|micro] [realtime-bench flags...]
+#
+#   quick  (default; full when BENCH_FULL is set) every scenario at reduced size, one repetition:
+#          under 5 minutes on a 2-core box
+#   full   10k and 19k idle connections, finer ramps, 3 repetitions (medians), Redis cluster scenario: ~25-40 min
+#   micro  the Go micro-benchmarks of the hot paths (codec, packet building, write path; seconds)
+#
+# Results go to artifacts/bench/<time>-<mode>/ (report.md, results.json, server logs, profiles with --pprof).
+# Every process started is killed by its PID when the run ends, however it ends.
+# Measure on a quiet machine: the load average should be below ~1 (the script waits up to BENCH_WAIT_LOAD
+# seconds, default 0, for it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+default_mode=quick
+[ -n "${BENCH_FULL:-}" ] && default_mode=full
+mode=${1:-$default_mode}
+[ $# -gt 0 ] && shift
+
+GO=${GO:-go}
+
+if [ "$mode" = micro ]; then
+  exec "$GO" test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-1s}" \
+    ./protocol/eio ./protocol/sio ./socketio ./engineio ./gateway/auth
+fi
+
+case "$mode" in
+  quick) full=() ;;
+  full) full=(--full) ;;
+  *) echo "usage: scripts/bench.sh [quick|full|micro] [flags...]" >&2; exit 2 ;;
+esac
+
+command -v node >/dev/null || { echo "node not found: install Node.js 20" >&2; exit 1; }
+if [ ! -f bench/node/node_modules/.package-lock.json ] || [ bench/node/package-lock.json -nt bench/node/node_modules/.package-lock.json ]; then
+  npm ci --prefix bench/node --no-audit --no-fund
+fi
+
+wait_load=${BENCH_WAIT_LOAD:-0}
+while :; do
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  if awk -v l="$load" 'BEGIN { exit !(l < 1) }'; then break; fi
+  if [ "$wait_load" -le 0 ]; then
+    echo "bench: load average is $load (>= 1): figures will be noisy; set BENCH_WAIT_LOAD=600 to wait for a quiet machine" >&2
+    break
+  fi
+  sleep 10
+  wait_load=$((wait_load - 10))
+done
+
+out=${BENCH_OUT:-artifacts/bench/$(date +%Y%m%d-%H%M%S)-$mode}
+mkdir -p "$out"
+"$GO" build -o "$out/realtime" ./cmd/realtime
+"$GO" build -o "$out/realtime-bench" ./cmd/realtime-bench
+exec "$out/realtime-bench" run ${full[@]+"${full[@]}"} --realtime "$out/realtime" --out "$out" "$@"
