@@ -5,7 +5,7 @@ NPM       ?= npm
 NODE_DEPS := tests/node/node_modules/.package-lock.json
 JS_DEPS   := clients/js/node_modules/.package-lock.json
 
-.PHONY: all run test test-js vet deps generate generate-check console bench bench-full fuzz conformance clean
+.PHONY: all run test test-js vet deps generate generate-check console bench bench-core bench-redis bench-full bench-micro fuzz conformance clean
 
 all: test
 
@@ -50,10 +50,24 @@ $(JS_DEPS): clients/js/package-lock.json clients/js/package.json
 generate-check:
 	$(GO) test -count=1 -run 'TestGenerated' ./gateway/events/internal/gen
 
-## bench: the quick benchmarks (a few minutes); see docs/benchmarks.md
-bench:
+## bench: the quick benchmarks (< 5 minutes): the core's hot paths, cross-node delivery over
+## Redis, then our server beside Node's socket.io 4.8 (docs/benchmarks.md).
+## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~25 minutes).
+bench: bench-core bench-redis
+	scripts/bench.sh $(if $(BENCH_FULL),full,quick)
+
+bench-core:
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./internal/corebench
 	$(GO) test -run '^$$' -bench 'Broadcast|Burst' ./internal/corebench
+
+bench-redis: deps
+	$(GO) test -run '^$$' -bench 'CrossNode/(go-classic|go-sharded|node-classic)/fanout=1000$$' -benchtime 2000x ./socketio/redisadapter
+
+bench-full:
+	scripts/bench.sh full
+
+bench-micro:
+	scripts/bench.sh micro
 
 ## fuzz: run each fuzz target briefly (FUZZTIME=30s by default)
 FUZZTIME ?= 30s
@@ -67,4 +81,4 @@ conformance:
 	scripts/conformance.sh $(SUITES)
 
 clean:
-	rm -rf tests/node/node_modules clients/js/node_modules clients/js/dist bin artifacts
+	rm -rf tests/node/node_modules clients/js/node_modules clients/js/dist bench/node/node_modules bin artifacts
