@@ -40,7 +40,7 @@ func TestHandshakePolling(t *testing.T) {
 		t.Errorf("Session(%q) = %v, %v", m[1], s, ok)
 	}
 	r := e.h.session(t, m[1])
-	if r.sess.Request().Query.Get("t") != "N1x2y3" || r.sess.Request().RemoteAddr != "127.0.0.1" {
+	if r.sess.Request().Query().Get("t") != "N1x2y3" || r.sess.Request().RemoteAddr != "127.0.0.1" {
 		t.Errorf("Request() = %+v", r.sess.Request())
 	}
 }
@@ -267,5 +267,33 @@ func TestPacketEncoding(t *testing.T) {
 		if string(p.Data()) != "4"+data || p.Len() != hdr+n+1 {
 			t.Errorf("BuildText of %d bytes: len %d, want %d", n, p.Len(), hdr+n+1)
 		}
+	}
+}
+
+// TestHandshakeRequestKept: a session keeps the handshake's headers, minus
+// those that only served the handshake, and parses its query on demand.
+func TestHandshakeRequestKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	c := e.dialWS("EIO=4&transport=websocket&token=abc&room=r1", func(d *ws.Dialer) {
+		d.Header = ws.HandshakeHeaderHTTP(http.Header{"User-Agent": {"bench/1"}, "Authorization": {"Bearer x"}})
+	})
+	_, data := c.read()
+	p := string(data)
+	m := handshakeRE.FindStringSubmatch(p)
+	if m == nil {
+		t.Fatalf("handshake %q", p)
+	}
+	req := e.h.session(t, m[1]).sess.Request()
+	for _, dropped := range []string{"Sec-Websocket-Key", "Sec-Websocket-Version", "Connection", "Upgrade"} {
+		if _, ok := req.Header[dropped]; ok {
+			t.Errorf("header %s kept", dropped)
+		}
+	}
+	if req.Header.Get("User-Agent") != "bench/1" || req.Header.Get("Authorization") != "Bearer x" || req.Header.Get("Host") == "" {
+		t.Errorf("headers %v", req.Header)
+	}
+	if q := req.Query(); q.Get("token") != "abc" || q.Get("room") != "r1" || q.Get("EIO") != "4" {
+		t.Errorf("query %v from %q", q, req.URL)
 	}
 }

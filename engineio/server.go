@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,7 @@ type Server struct {
 	log      *slog.Logger
 	wheel    *wheel
 	flush    *flusher
+	poller   *poller // nil: every WebSocket has a reader goroutine
 	pingPkt  *Packet
 	noopPkt  *Packet
 	closePkt *Packet
@@ -140,6 +142,11 @@ func NewServer(h Handler, opts *Options) (*Server, error) {
 	tick = max(5*time.Millisecond, min(tick, 250*time.Millisecond))
 	s.wheel = newWheel(tick, max(o.PingInterval, o.PingTimeout))
 	s.flush = newFlusher(s)
+	if p, err := newPoller(); err != nil {
+		o.Logger.Warn("engineio: no epoll poller, one reader goroutine per WebSocket", "error", err)
+	} else {
+		s.poller = p
+	}
 	return s, nil
 }
 
@@ -206,6 +213,9 @@ func (s *Server) stopWorkers() {
 	s.stopOnce.Do(func() {
 		s.wheel.close()
 		s.flush.close()
+		if s.poller != nil {
+			s.poller.close()
+		}
 	})
 }
 
@@ -341,7 +351,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		s.abort(w, transport == "websocket", codeBadRequest, "")
 		return
 	}
-	sess := newSession(s, id, newRequest(r, q))
+	sess := newSession(s, id, newRequest(r))
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -423,25 +433,61 @@ func (s *Server) NewID() string {
 	return id
 }
 
-// Request is what a session keeps of its handshake request.
+// Request is what a session keeps of its handshake request: little, since
+// it lives as long as the connection.
 type Request struct {
+	// Header holds the handshake's headers, except those that only served
+	// the handshake itself (see droppedHeaders).
 	Header     http.Header
-	Query      url.Values
 	RemoteAddr string // host, without port
-	URL        string // the request URI
+	URL        string // the request URI, query included
 	Secure     bool
 	XDomain    bool // the request carried an Origin header
 	Time       time.Time
 }
 
-func newRequest(r *http.Request, q url.Values) *Request {
+// Query parses the handshake's query string. It is not kept parsed: a
+// session rarely needs it after the handshake.
+func (r *Request) Query() url.Values { return queryOf(r.URL) }
+
+func queryOf(uri string) url.Values {
+	_, raw, _ := strings.Cut(uri, "?")
+	q, _ := url.ParseQuery(raw)
+	return q
+}
+
+// droppedHeaders served the HTTP or WebSocket handshake only; keeping them
+// for the life of every connection would cost memory for nothing.
+var droppedHeaders = map[string]bool{
+	"Connection": true, "Upgrade": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
+	"Sec-Websocket-Extensions": true, "Sec-Websocket-Protocol": true, "Pragma": true, "Cache-Control": true,
+	"Accept-Encoding": true, "Content-Length": true, "Content-Type": true,
+}
+
+func newRequest(r *http.Request) *Request {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
+	kept := 0
+	for k := range r.Header {
+		if !droppedHeaders[k] {
+			kept++
+		}
+	}
+	h := make(http.Header, kept+1)
+	for k, v := range r.Header {
+		if !droppedHeaders[k] {
+			h[k] = v
+		}
+	}
+	if r.Host != "" {
+		// net/http moves Host out of the header map; Node's handshake
+		// headers have it.
+		h["Host"] = []string{r.Host}
+	}
 	return &Request{
-		Header:     r.Header,
-		Query:      q,
+		Header:     h,
 		RemoteAddr: host,
 		URL:        r.URL.RequestURI(),
 		Secure:     r.TLS != nil,

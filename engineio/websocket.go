@@ -55,6 +55,14 @@ type wsConn struct {
 	sess    *Session
 	deflate bool
 
+	// polled: readability comes from the server's poller (no reader
+	// goroutine); fd is the descriptor it watches. Static after start.
+	polled bool
+	fd     int
+	// Guarded by the poller's mutex.
+	pollID        uint64
+	pollForgotten bool
+
 	// wmu serializes writes to conn (flushes, pongs, the close frame).
 	wmu       sync.Mutex
 	closeOnce sync.Once
@@ -117,7 +125,7 @@ func (s *Session) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request
 	if schedule {
 		s.srv.flush.schedule(s)
 	}
-	go c.readLoop(pre)
+	c.start(pre)
 }
 
 // serveUpgrade starts the upgrade of a polling session: the new WebSocket
@@ -153,7 +161,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			c.close(0)
 		}
 	})
-	go c.readLoop(pre)
+	c.start(pre)
 }
 
 // acceptWebSocket performs the HTTP upgrade. pre holds bytes the client
@@ -173,8 +181,9 @@ func (s *Session) acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsCo
 			c.raw = raw
 		}
 	}
-	c.peekFn = c.peekReadable
 	c.readFn = c.readNonBlocking
+	// Decided before c is visible to other goroutines (close reads it).
+	c.polled = s.srv.poller != nil && c.raw != nil && c.raw.Control(func(fd uintptr) { c.fd = int(fd) }) == nil
 	return c, buffered(rw), nil
 }
 
@@ -197,6 +206,9 @@ func (c *wsConn) close(code int) {
 			_, _ = c.conn.Write(ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), ""))))
 			c.wmu.Unlock()
 		}
+		if c.polled {
+			c.srv.poller.forget(c) // before the descriptor can be reused
+		}
 		_ = c.conn.Close()
 	})
 }
@@ -211,13 +223,75 @@ func (c *wsConn) writeDirect(frame []byte) error {
 	return err
 }
 
-// readLoop reads and dispatches frames until the connection ends.
-func (c *wsConn) readLoop(pre []byte) {
+// start begins reading: bytes the HTTP server had already buffered are
+// handled first. On Linux the connection then waits in the server's poller
+// and costs no goroutine while idle; otherwise (or without a descriptor,
+// as with TLS) a reader goroutine waits for it.
+func (c *wsConn) start(pre []byte) {
 	if len(pre) > 0 {
 		c.rbuf = append(make([]byte, 0, max(len(pre), readBufSize)), pre...)
 		c.rbuf = c.rbuf[:cap(c.rbuf)]
 		c.w = len(pre)
 	}
+	if c.polled {
+		c.serveReadable()
+		return
+	}
+	c.peekFn = c.peekReadable
+	go c.readLoop()
+}
+
+// serveReadable reads and handles everything the socket has without
+// blocking, then hands the connection back to the poller; on end of stream
+// or error it ends the connection. At most one runs per connection: the
+// poller's registration is one-shot and only re-armed here.
+func (c *wsConn) serveReadable() {
+	err := c.drain()
+	if err == nil {
+		if err = c.srv.poller.arm(c); err == nil {
+			return
+		}
+	}
+	c.releaseBuf()
+	c.readerDone(err)
+}
+
+// drain parses what is buffered and reads until the socket would block.
+// The read buffer is released when no partial frame remains.
+func (c *wsConn) drain() error {
+	for {
+		if err := c.parse(); err != nil {
+			return err
+		}
+		if c.rbuf == nil {
+			c.takeBuf()
+		}
+		c.compact()
+		c.readDst = c.rbuf[c.w:]
+		if err := c.raw.Read(c.readFn); err != nil {
+			return err
+		}
+		c.readDst = nil
+		switch {
+		case c.readErr == syscall.EAGAIN:
+			if c.r == c.w {
+				c.releaseBuf()
+			}
+			return nil
+		case c.readErr == syscall.EINTR:
+			continue
+		case c.readErr != nil:
+			return c.readErr
+		case c.readN == 0:
+			return io.EOF
+		}
+		c.w += c.readN
+	}
+}
+
+// readLoop reads and dispatches frames until the connection ends, for
+// connections the poller does not watch.
+func (c *wsConn) readLoop() {
 	var err error
 	for err == nil {
 		if err = c.parse(); err == nil {
@@ -491,15 +565,15 @@ func (c *wsConn) message(op byte, compressed bool, data []byte) error {
 	if c.probing {
 		return c.probePacket(p)
 	}
-	if p.Type != eio.Message {
+	if p.Type != eio.Message || c.polled {
+		// A polled connection is read by a short-lived goroutine already.
 		c.sess.dispatch(p)
 		return nil
 	}
 	// Handlers may run deep (decoding, application code). Running them on a
-	// short-lived goroutine keeps this long-lived reader's stack at its
-	// minimum: 2 KiB per idle connection instead of 4 KiB or more, measured
-	// in internal/corebench. Inbound messages are rare next to deliveries,
-	// so the goroutine start is cheap where it matters.
+	// short-lived goroutine keeps a long-lived reader's stack at its
+	// minimum (2 KiB instead of 4 KiB or more). Inbound messages are rare
+	// next to deliveries, so the goroutine start is cheap where it matters.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

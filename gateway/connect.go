@@ -28,7 +28,7 @@ var errMalformedAuthToken = errors.New("CONNECT auth.token is not a string")
 func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 	h := s.Handshake()
 	authTok, malformed := authToken(h.Auth)
-	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), h.Query)
+	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), h.Query())
 
 	var (
 		claims *auth.Claims

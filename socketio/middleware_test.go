@@ -40,8 +40,8 @@ func TestMiddlewareSeesHandshake(t *testing.T) {
 			if got := h.Header.Get("X-Tenant"); got != "acme" {
 				t.Errorf("header X-Tenant = %q (headers %v)", got, h.Header)
 			}
-			if h.Query.Get("room") != "r1" || h.Query.Get("lang") != "fr" || h.Query.Get("EIO") != "4" {
-				t.Errorf("query = %v", h.Query)
+			if h.Query().Get("room") != "r1" || h.Query().Get("lang") != "fr" || h.Query().Get("EIO") != "4" {
+				t.Errorf("query = %v", h.Query())
 			}
 			if tok, ok := h.AuthString("token"); !ok || tok != "t0k3n" {
 				t.Errorf("auth token = %q, %v (auth %s)", tok, ok, h.Auth)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,13 +27,19 @@ var (
 // socket.handshake does.
 type Handshake struct {
 	Header  http.Header
-	Query   url.Values
 	Auth    json.RawMessage // the CONNECT payload, {} when absent
 	Address string          // remote IP address
 	Time    time.Time
-	URL     string
+	URL     string // the request URI, query included
 	Secure  bool
 	XDomain bool
+}
+
+// Query parses the handshake's query string (it is not kept parsed).
+func (h *Handshake) Query() url.Values {
+	_, raw, _ := strings.Cut(h.URL, "?")
+	q, _ := url.ParseQuery(raw)
+	return q
 }
 
 // AuthString returns a string field of the CONNECT payload.
@@ -100,7 +107,7 @@ func newSocket(n *Namespace, c *client, auth []byte, restored *SessionState) *So
 		nsp:    n,
 		client: c,
 		handshake: &Handshake{
-			Header: req.Header, Query: req.Query, Auth: auth, Address: req.RemoteAddr,
+			Header: req.Header, Auth: auth, Address: req.RemoteAddr,
 			Time: req.Time, URL: req.URL, Secure: req.Secure, XDomain: req.XDomain,
 		},
 	}

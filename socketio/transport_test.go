@@ -58,8 +58,8 @@ func TestSingleTransport(t *testing.T) {
 			if s.ID() != info.SID {
 				t.Errorf("server socket id %q, client sid %q", s.ID(), info.SID)
 			}
-			if s.Handshake().Query.Get("transport") != tc.name {
-				t.Errorf("handshake query %v", s.Handshake().Query)
+			if s.Handshake().Query().Get("transport") != tc.name {
+				t.Errorf("handshake query %v", s.Handshake().Query())
 			}
 			for i, tag := range []string{"one", "two", "three"} {
 				roundTrip(t, c, s, tag)

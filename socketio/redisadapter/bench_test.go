@@ -173,7 +173,7 @@ func startBenchNode(b *testing.B, cfg redisadapter.Config) *goNode {
 		b.Fatal(err)
 	}
 	srv.Of("/").Use(func(_ context.Context, s *socketio.Socket) error {
-		if r := s.Handshake().Query.Get("rooms"); r != "" {
+		if r := s.Handshake().Query().Get("rooms"); r != "" {
 			s.Join(strings.Split(r, ",")...)
 		}
 		return nil

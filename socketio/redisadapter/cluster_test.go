@@ -176,7 +176,7 @@ func TestFetchSocketsJoinLeaveDisconnect(t *testing.T) {
 			names := []string{}
 			for _, s := range org1 {
 				names = append(names, dataName(t, s))
-				if s.Handshake == nil || s.Handshake.Query.Get("rooms") == "" || s.Handshake.Address == "" {
+				if s.Handshake == nil || s.Handshake.Query().Get("rooms") == "" || s.Handshake.Address == "" {
 					t.Errorf("socket %s handshake %+v", s.ID, s.Handshake)
 				}
 				if !slices.Contains(s.Rooms, s.ID) || !slices.Contains(s.Rooms, "org:1") {

@@ -103,7 +103,7 @@ func startGoNodeCluster(t testing.TB, name string, c *redisadapter.Cluster, wait
 	for _, nspName := range nsps {
 		nsp := srv.Of(nspName)
 		nsp.Use(func(_ context.Context, s *socketio.Socket) error {
-			q := s.Handshake().Query
+			q := s.Handshake().Query()
 			if r := q.Get("rooms"); r != "" {
 				s.Join(strings.Split(r, ",")...)
 			}

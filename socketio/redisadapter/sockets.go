@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"strings"
 	"time"
 
@@ -47,6 +46,7 @@ func describeSocket(rs *socketio.RemoteSocket) nodeSocket {
 	if h == nil {
 		h = &socketio.Handshake{}
 	}
+	query := h.Query()
 	ns.Handshake = nodeHandshake{
 		Headers: make(map[string]any, len(h.Header)),
 		Time:    h.Time.UTC().Format(jsDateLayout),
@@ -55,7 +55,7 @@ func describeSocket(rs *socketio.RemoteSocket) nodeSocket {
 		Secure:  h.Secure,
 		Issued:  h.Time.UnixMilli(),
 		URL:     h.URL,
-		Query:   make(map[string]any, len(h.Query)),
+		Query:   make(map[string]any, len(query)),
 		Auth:    h.Auth,
 	}
 	for k, v := range h.Header {
@@ -69,7 +69,7 @@ func describeSocket(rs *socketio.RemoteSocket) nodeSocket {
 			ns.Handshake.Headers[k] = strings.Join(v, ", ") // as Node's http joins repeats
 		}
 	}
-	for k, v := range h.Query {
+	for k, v := range query {
 		if len(v) == 1 {
 			ns.Handshake.Query[k] = v[0]
 		} else {
@@ -112,18 +112,15 @@ func parseSocket(nsp *socketio.Namespace, raw json.RawMessage, atts [][]byte) (*
 	if json.Unmarshal(raw, &ns) != nil || ns.ID == "" {
 		return nil, false
 	}
-	h := &socketio.Handshake{Header: http.Header{}, Query: url.Values{}}
+	// The query is not read: Handshake.Query parses it from the URL, which
+	// holds it as it does in Node's handshake.
+	h := &socketio.Handshake{Header: http.Header{}}
 	hs := ns.Handshake
 	var headers map[string]json.RawMessage
 	_ = json.Unmarshal(hs["headers"], &headers)
 	for k, v := range headers {
 		ck := textproto.CanonicalMIMEHeaderKey(k)
 		h.Header[ck] = append(h.Header[ck], stringsOf(v)...)
-	}
-	var query map[string]json.RawMessage
-	_ = json.Unmarshal(hs["query"], &query)
-	for k, v := range query {
-		h.Query[k] = append(h.Query[k], stringsOf(v)...)
 	}
 	_ = json.Unmarshal(hs["address"], &h.Address)
 	_ = json.Unmarshal(hs["url"], &h.URL)

@@ -142,7 +142,7 @@ func startGoNode(t *testing.T, cfg redisadapter.Config, nsps ...string) *goNode 
 	for _, name := range append([]string{"/"}, nsps...) {
 		nsp := srv.Of(name)
 		nsp.Use(func(_ context.Context, s *socketio.Socket) error {
-			if r := s.Handshake().Query.Get("rooms"); r != "" {
+			if r := s.Handshake().Query().Get("rooms"); r != "" {
 				s.Join(strings.Split(r, ",")...)
 			}
 			return nil
