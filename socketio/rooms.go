@@ -18,14 +18,21 @@ type roomIndex struct {
 
 type roomShard struct {
 	mu    sync.RWMutex
-	rooms map[string]map[*Socket]struct{}
+	rooms map[string]roomMembers
 	_     [40]byte // keep shards on separate cache lines
+}
+
+// roomMembers holds a room's sockets. Most rooms of the gateway (one per
+// user) have a single member, kept without a map of its own.
+type roomMembers struct {
+	one  *Socket
+	many map[*Socket]struct{}
 }
 
 func newRoomIndex() *roomIndex {
 	ri := &roomIndex{seed: maphash.MakeSeed()}
 	for i := range ri.shards {
-		ri.shards[i].rooms = make(map[string]map[*Socket]struct{})
+		ri.shards[i].rooms = make(map[string]roomMembers)
 	}
 	return ri
 }
@@ -40,12 +47,16 @@ func (ri *roomIndex) add(room string, s *Socket) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	m, ok := sh.rooms[room]
-	if !ok {
-		m = make(map[*Socket]struct{}, 1)
-		sh.rooms[room] = m
+	switch {
+	case !ok:
+		sh.rooms[room] = roomMembers{one: s}
+		return true
+	case m.many != nil:
+		m.many[s] = struct{}{}
+	case m.one != s:
+		sh.rooms[room] = roomMembers{many: map[*Socket]struct{}{m.one: {}, s: {}}}
 	}
-	m[s] = struct{}{}
-	return !ok
+	return false
 }
 
 // remove removes s from room and reports whether the room was deleted.
@@ -57,8 +68,15 @@ func (ri *roomIndex) remove(room string, s *Socket) bool {
 	if !ok {
 		return false
 	}
-	delete(m, s)
-	if len(m) == 0 {
+	if m.many == nil {
+		if m.one != s {
+			return false
+		}
+		delete(sh.rooms, room)
+		return true
+	}
+	delete(m.many, s)
+	if len(m.many) == 0 {
 		delete(sh.rooms, room)
 		return true
 	}
@@ -70,7 +88,11 @@ func (ri *roomIndex) remove(room string, s *Socket) bool {
 func (ri *roomIndex) appendMembers(dst []*Socket, room string) []*Socket {
 	sh := ri.shard(room)
 	sh.mu.RLock()
-	for s := range sh.rooms[room] {
+	m := sh.rooms[room]
+	if m.one != nil {
+		dst = append(dst, m.one)
+	}
+	for s := range m.many {
 		dst = append(dst, s)
 	}
 	sh.mu.RUnlock()
@@ -81,7 +103,14 @@ func (ri *roomIndex) size(room string) int {
 	sh := ri.shard(room)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return len(sh.rooms[room])
+	m, ok := sh.rooms[room]
+	switch {
+	case !ok:
+		return 0
+	case m.many == nil:
+		return 1
+	}
+	return len(m.many)
 }
 
 // names returns every room that has members.
