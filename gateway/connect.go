@@ -59,7 +59,31 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 
 	s.SetData(newSession(claims, src, g.verifier.ValidUntil(claims)))
 	s.Join(events.OrgRoom(claims.OrganizationID), events.UserRoom(claims.UserID))
+	// A socket lives for days: it should not carry its bearer token in
+	// memory all that time, nor show it to FetchSockets across the cluster.
+	h.Auth = withoutToken(h.Auth)
+	h.URL = auth.RedactURL(h.URL)
 	return nil
+}
+
+// withoutToken returns the CONNECT payload without its "token" member.
+func withoutToken(raw json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	if _, ok := m["token"]; !ok {
+		return raw
+	}
+	delete(m, "token")
+	if len(m) == 0 {
+		return json.RawMessage("{}")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
 }
 
 // authToken reads the "token" member of the CONNECT payload. A token that is

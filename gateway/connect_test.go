@@ -249,3 +249,33 @@ func TestLogsNeverContainTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectedSocketForgetsItsToken: once authenticated, a socket keeps
+// neither its token in the CONNECT payload nor the query's token in its
+// URL (the rest of the payload stays).
+func TestConnectedSocketForgetsItsToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, tc := range []struct {
+		name string
+		opts sioclient.Options
+		auth string
+	}{
+		{"auth", sioclient.Options{Auth: map[string]any{"token": e.token("org-1", "user-1", time.Hour), "app": "web"}}, `{"app":"web"}`},
+		{"query", sioclient.Options{Query: map[string]string{"token": e.token("org-1", "user-2", time.Hour)}}, `{}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Transports = []string{"websocket"}
+			c := e.connect(tc.opts)
+			info := c.WaitConnect()
+			s, ok := e.gw.Namespace().Socket(info.SID)
+			if !ok {
+				t.Fatal("socket not on the server")
+			}
+			h := s.Handshake()
+			if string(h.Auth) != tc.auth || strings.Contains(h.URL, "eyJhbGciOiJIUzI1NiIs") {
+				t.Errorf("handshake keeps credentials: auth %s, url %s", h.Auth, h.URL)
+			}
+			c.Close()
+		})
+	}
+}
