@@ -3,6 +3,7 @@ package engineio_test
 import (
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -286,7 +287,7 @@ func TestHandshakeRequestKept(t *testing.T) {
 	}
 	req := e.h.session(t, m[1]).sess.Request()
 	for _, dropped := range []string{"Sec-Websocket-Key", "Sec-Websocket-Version", "Connection", "Upgrade"} {
-		if _, ok := req.Header[dropped]; ok {
+		if req.Header.Get(dropped) != "" {
 			t.Errorf("header %s kept", dropped)
 		}
 	}
@@ -295,5 +296,20 @@ func TestHandshakeRequestKept(t *testing.T) {
 	}
 	if q := req.Query(); q.Get("token") != "abc" || q.Get("room") != "r1" || q.Get("EIO") != "4" {
 		t.Errorf("query %v from %q", q, req.URL)
+	}
+}
+
+// TestHeader: the compact header answers like http.Header.
+func TestHeader(t *testing.T) {
+	src := http.Header{"X-Multi": {"a", "b"}, "User-Agent": {"ua"}, "Authorization": {"Bearer t"}}
+	h := engineio.NewHeader(src)
+	if h.Get("user-agent") != "ua" || h.Get("AUTHORIZATION") != "Bearer t" || h.Get("Missing") != "" {
+		t.Errorf("Get: %v", h)
+	}
+	if v := h.Values("x-multi"); len(v) != 2 || v[0] != "a" || v[1] != "b" {
+		t.Errorf("Values = %v", v)
+	}
+	if !reflect.DeepEqual(h.HTTP(), src) {
+		t.Errorf("HTTP() = %v, want %v", h.HTTP(), src)
 	}
 }

@@ -438,7 +438,7 @@ func (s *Server) NewID() string {
 type Request struct {
 	// Header holds the handshake's headers, except those that only served
 	// the handshake itself (see droppedHeaders).
-	Header     http.Header
+	Header     Header
 	RemoteAddr string // host, without port
 	URL        string // the request URI, query included
 	Secure     bool
@@ -469,22 +469,25 @@ func newRequest(r *http.Request) *Request {
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	kept := 0
-	for k := range r.Header {
-		if !droppedHeaders[k] {
-			kept++
-		}
-	}
-	h := make(http.Header, kept+1)
+	n := 1 // Host
 	for k, v := range r.Header {
 		if !droppedHeaders[k] {
-			h[k] = v
+			n += len(v)
 		}
 	}
+	h := make(Header, 0, 2*n)
 	if r.Host != "" {
 		// net/http moves Host out of the header map; Node's handshake
 		// headers have it.
-		h["Host"] = []string{r.Host}
+		h = append(h, "Host", r.Host)
+	}
+	for k, v := range r.Header {
+		if droppedHeaders[k] {
+			continue
+		}
+		for _, x := range v {
+			h = append(h, k, x)
+		}
 	}
 	return &Request{
 		Header:     h,

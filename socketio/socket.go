@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,7 +25,7 @@ var (
 // Handshake describes the connection of a socket, as Node's
 // socket.handshake does.
 type Handshake struct {
-	Header  http.Header
+	Header  engineio.Header // compact: a socket keeps it as long as it lives
 	Auth    json.RawMessage // the CONNECT payload, {} when absent
 	Address string          // remote IP address
 	Time    time.Time

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/internal/rediswire"
 )
@@ -48,7 +49,7 @@ func describeSocket(rs *socketio.RemoteSocket) nodeSocket {
 	}
 	query := h.Query()
 	ns.Handshake = nodeHandshake{
-		Headers: make(map[string]any, len(h.Header)),
+		Headers: make(map[string]any, len(h.Header)/2),
 		Time:    h.Time.UTC().Format(jsDateLayout),
 		Address: h.Address,
 		XDomain: h.XDomain,
@@ -58,7 +59,7 @@ func describeSocket(rs *socketio.RemoteSocket) nodeSocket {
 		Query:   make(map[string]any, len(query)),
 		Auth:    h.Auth,
 	}
-	for k, v := range h.Header {
+	for k, v := range h.Header.HTTP() {
 		k = strings.ToLower(k)
 		switch {
 		case len(v) == 1:
@@ -114,14 +115,16 @@ func parseSocket(nsp *socketio.Namespace, raw json.RawMessage, atts [][]byte) (*
 	}
 	// The query is not read: Handshake.Query parses it from the URL, which
 	// holds it as it does in Node's handshake.
-	h := &socketio.Handshake{Header: http.Header{}}
+	h := &socketio.Handshake{}
+	header := http.Header{}
 	hs := ns.Handshake
 	var headers map[string]json.RawMessage
 	_ = json.Unmarshal(hs["headers"], &headers)
 	for k, v := range headers {
 		ck := textproto.CanonicalMIMEHeaderKey(k)
-		h.Header[ck] = append(h.Header[ck], stringsOf(v)...)
+		header[ck] = append(header[ck], stringsOf(v)...)
 	}
+	h.Header = engineio.NewHeader(header)
 	_ = json.Unmarshal(hs["address"], &h.Address)
 	_ = json.Unmarshal(hs["url"], &h.URL)
 	_ = json.Unmarshal(hs["secure"], &h.Secure)
