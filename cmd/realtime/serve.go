@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
+
+// defaultGCPercent is the server's GOGC unless the environment sets one.
+const defaultGCPercent = 50
 
 // startupTimeout bounds the first JWKS fetch at startup.
 const startupTimeout = 15 * time.Second
@@ -33,6 +37,13 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	startPprof(e("REALTIME_PPROF_ADDR"), log)
+	if e("GOGC") == "" {
+		// The heap is mostly long-lived connection state, and broadcasts do
+		// not allocate per recipient: collecting at +50% instead of +100%
+		// cuts idle memory per connection by ~13% (docs/benchmarks.md) for
+		// ~10% more CPU per handshake. GOGC overrides it.
+		debug.SetGCPercent(defaultGCPercent)
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	cfg.auth.Logger = log
