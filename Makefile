@@ -13,8 +13,10 @@ all: test
 run:
 	$(GO) run ./cmd/realtime
 
-## deps: install what the tests need (Node packages for the real socket.io-client)
+## deps: install what the tests need (redis-server when missing, the Node packages
+## of the real socket.io-client and Node servers); chromium: scripts/test-js.sh
 deps: $(NODE_DEPS)
+	scripts/deps-system.sh
 
 $(NODE_DEPS): tests/node/package-lock.json tests/node/package.json
 	@command -v node >/dev/null || { echo "node not found: install Node.js 20 (https://nodejs.org or apt-get install nodejs)"; exit 1; }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/operate/realtime/internal/wsclient"
 )
 
 const handshakeTimeout = 30 * time.Second
@@ -49,7 +50,7 @@ func (w *worker) runWS(cl *client, connected func()) error {
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	var buf []byte
 	// Engine.IO open packet.
-	if buf, err = readFrame(r, buf[:0]); err != nil {
+	if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
 		c.Close()
 		return fmt.Errorf("open packet: %w", err)
 	}
@@ -57,18 +58,18 @@ func (w *worker) runWS(cl *client, connected func()) error {
 		c.Close()
 		return fmt.Errorf("open packet: %q", buf)
 	}
-	if err := writeText(c, cl.connect); err != nil {
+	if err := wsclient.WriteText(c, cl.connect); err != nil {
 		c.Close()
 		return fmt.Errorf("CONNECT: %w", err)
 	}
 	for {
-		if buf, err = readFrame(r, buf[:0]); err != nil {
+		if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
 			c.Close()
 			return fmt.Errorf("CONNECT reply: %w", err)
 		}
 		switch w.handle(cl, buf) {
 		case pktPing:
-			_ = writeText(c, pong)
+			_ = wsclient.WriteText(c, pong)
 			continue
 		case pktConnectError:
 			c.Close()
@@ -90,12 +91,12 @@ func (w *worker) runWS(cl *client, connected func()) error {
 	connected()
 	defer w.detach(cl, c)
 	for {
-		if buf, err = readFrame(r, buf[:0]); err != nil {
+		if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
 			return nil
 		}
 		switch w.handle(cl, buf) {
 		case pktPing:
-			if writeText(c, pong) != nil {
+			if wsclient.WriteText(c, pong) != nil {
 				return nil
 			}
 		case pktClose:
@@ -108,56 +109,6 @@ func (w *worker) runWS(cl *client, connected func()) error {
 }
 
 var pong = []byte("3")
-
-// writeText writes a masked text frame.
-func writeText(c net.Conn, p []byte) error {
-	return ws.WriteFrame(c, ws.MaskFrame(ws.NewTextFrame(p)))
-}
-
-// readFrame appends the payload of the next data message to dst. Server
-// frames are not masked; control frames other than close are skipped.
-func readFrame(r *bufio.Reader, dst []byte) ([]byte, error) {
-	for {
-		var h [10]byte
-		if _, err := io.ReadFull(r, h[:2]); err != nil {
-			return dst, err
-		}
-		fin, op := h[0]&0x80 != 0, h[0]&0x0f
-		n := int(h[1] & 0x7f)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(r, h[2:4]); err != nil {
-				return dst, err
-			}
-			n = int(binary.BigEndian.Uint16(h[2:4]))
-		case 127:
-			if _, err := io.ReadFull(r, h[2:10]); err != nil {
-				return dst, err
-			}
-			n = int(binary.BigEndian.Uint64(h[2:10]))
-		}
-		if h[1]&0x80 != 0 {
-			return dst, errors.New("masked server frame")
-		}
-		if op >= 8 { // control frame
-			if _, err := r.Discard(n); err != nil {
-				return dst, err
-			}
-			if op == 8 {
-				return dst, io.EOF
-			}
-			continue
-		}
-		start := len(dst)
-		dst = append(dst, make([]byte, n)...)
-		if _, err := io.ReadFull(r, dst[start:]); err != nil {
-			return dst, err
-		}
-		if fin {
-			return dst, nil
-		}
-	}
-}
 
 // runPolling is a Socket.IO client over HTTP long-polling that never
 // upgrades (transports: ["polling"]). It keeps one keep-alive connection and

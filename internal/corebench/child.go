@@ -12,9 +12,7 @@ package corebench
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -23,7 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
+	"github.com/operate/realtime/internal/wsclient"
 )
 
 // childEnv selects child mode: the process opens connections to the parent's
@@ -46,6 +44,7 @@ func runChild(spec string) error {
 	}
 	var received atomic.Int64
 	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -55,23 +54,23 @@ func runChild(spec string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := dialClient(mode, addr)
+			c, r, err := dialClient(mode, addr)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
 			}
-			conns[i] = c
+			conns[i], readers[i] = c, r
 		}()
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return err
 	}
-	for _, c := range conns {
+	for i, c := range conns {
 		if mode == "raw" {
 			go countBytes(c, &received)
 		} else {
-			go countEvents(c, &received)
+			go countEvents(readers[i], &received)
 		}
 	}
 	fmt.Println("ready")
@@ -90,69 +89,22 @@ func runChild(spec string) error {
 	return nil
 }
 
-func dialClient(mode, addr string) (net.Conn, error) {
+func dialClient(mode, addr string) (net.Conn, *bufio.Reader, error) {
 	if mode == "raw" {
-		return net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", addr)
+		return c, nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, br, _, err := ws.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
-	if err != nil {
-		return nil, err
-	}
-	var r io.Reader = c
-	if br != nil {
-		r = io.MultiReader(br, c)
-	}
-	if _, err := readFrame(r); err != nil { // Engine.IO open
-		return nil, err
-	}
-	if err := ws.WriteFrame(c, ws.MaskFrame(ws.NewTextFrame([]byte("40")))); err != nil {
-		return nil, err
-	}
-	p, err := readFrame(r) // CONNECT reply
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasPrefix(string(p), "40{") {
-		return nil, fmt.Errorf("unexpected CONNECT reply %q", p)
-	}
-	if br != nil && br.Buffered() > 0 {
-		return nil, fmt.Errorf("unexpected data after CONNECT")
-	}
-	return c, nil
-}
-
-// readFrame reads one unmasked server frame and returns its payload.
-func readFrame(r io.Reader) ([]byte, error) {
-	var h [10]byte
-	if _, err := io.ReadFull(r, h[:2]); err != nil {
-		return nil, err
-	}
-	n := int(h[1] & 0x7f)
-	switch n {
-	case 126:
-		if _, err := io.ReadFull(r, h[2:4]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint16(h[2:4]))
-	case 127:
-		if _, err := io.ReadFull(r, h[2:10]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint64(h[2:10]))
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(r, p)
-	return p, err
+	return wsclient.Dial(ctx, addr, "")
 }
 
 // countEvents counts Socket.IO EVENT packets ("42...") on a connection.
-func countEvents(c net.Conn, received *atomic.Int64) {
-	r := bufio.NewReaderSize(c, 32<<10)
+func countEvents(r *bufio.Reader, received *atomic.Int64) {
+	var p []byte
 	for {
-		p, err := readFrame(r)
-		if err != nil {
+		var err error
+		if p, err = wsclient.ReadMessage(r, p[:0]); err != nil {
 			return
 		}
 		if len(p) >= 2 && p[0] == '4' && p[1] == '2' {

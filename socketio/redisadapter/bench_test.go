@@ -3,7 +3,6 @@ package redisadapter_test
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,10 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/internal/testutil/redistest"
+	"github.com/operate/realtime/internal/wsclient"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -316,6 +314,7 @@ func runBenchChild(spec string) error {
 		lat      []int32
 	)
 	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	var firstErr atomic.Value
@@ -325,19 +324,22 @@ func runBenchChild(spec string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := dialSIO(addrs[i%len(addrs)], room)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, r, err := wsclient.Dial(ctx, addrs[i%len(addrs)], "rooms="+room)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
 			}
-			conns[i] = c
+			conns[i], readers[i] = c, r
 		}()
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return err
 	}
-	for _, c := range conns {
+	for i, c := range conns {
+		r := readers[i]
 		go func() {
 			local := make([]int32, 0, 1024)
 			flush := func() {
@@ -346,10 +348,10 @@ func runBenchChild(spec string) error {
 				mu.Unlock()
 				local = local[:0]
 			}
-			r := bufio.NewReaderSize(c, 64<<10)
+			var p []byte
 			for {
-				p, err := readFrame(r)
-				if err != nil {
+				var err error
+				if p, err = wsclient.ReadMessage(r, p[:0]); err != nil {
 					flush()
 					return
 				}
@@ -360,7 +362,7 @@ func runBenchChild(spec string) error {
 						flush()
 					}
 				} else if string(p) == "2" { // Engine.IO ping
-					_ = ws.WriteFrame(c, ws.MaskFrame(ws.NewTextFrame([]byte("3"))))
+					_ = wsclient.WriteText(c, []byte("3"))
 				}
 			}
 		}()
@@ -406,60 +408,4 @@ func benchTimestamp(p []byte) (int64, bool) {
 	}
 	f, err := strconv.ParseFloat(string(rest[:end]), 64)
 	return int64(f), err == nil
-}
-
-func dialSIO(addr, room string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, br, _, err := ws.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket&rooms="+room)
-	if err != nil {
-		return nil, err
-	}
-	var r io.Reader = c
-	if br != nil {
-		r = io.MultiReader(br, c)
-	}
-	if _, err := readFrame(r); err != nil { // Engine.IO open
-		return nil, err
-	}
-	if err := ws.WriteFrame(c, ws.MaskFrame(ws.NewTextFrame([]byte("40")))); err != nil {
-		return nil, err
-	}
-	for {
-		p, err := readFrame(r) // the CONNECT reply
-		if err != nil {
-			return nil, err
-		}
-		if strings.HasPrefix(string(p), "40{") {
-			break
-		}
-	}
-	if br != nil && br.Buffered() > 0 {
-		return nil, fmt.Errorf("unexpected data after CONNECT")
-	}
-	return c, nil
-}
-
-// readFrame reads one unmasked server frame and returns its payload.
-func readFrame(r io.Reader) ([]byte, error) {
-	var h [10]byte
-	if _, err := io.ReadFull(r, h[:2]); err != nil {
-		return nil, err
-	}
-	n := int(h[1] & 0x7f)
-	switch n {
-	case 126:
-		if _, err := io.ReadFull(r, h[2:4]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint16(h[2:4]))
-	case 127:
-		if _, err := io.ReadFull(r, h[2:10]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint64(h[2:10]))
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(r, p)
-	return p, err
 }
