@@ -89,6 +89,17 @@ type Adapter interface {
 	Close() error
 }
 
+// NoRecovery is embedded by adapters that cannot keep sessions for
+// connection state recovery (over Redis Pub/Sub, as in Node): a client that
+// reconnects gets a new socket.
+type NoRecovery struct{}
+
+func (NoRecovery) PersistSession(*SessionState) {}
+
+func (NoRecovery) TakeSession(string, string) (*SessionState, bool) { return nil, false }
+
+func (NoRecovery) MissedPackets(string, []string) ([]*Packet, bool) { return nil, false }
+
 // RoomObserver is implemented by adapters that track which rooms exist on
 // this server (for example to subscribe to per-room channels).
 type RoomObserver interface {

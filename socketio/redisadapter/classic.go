@@ -18,6 +18,10 @@ import (
 // wire-compatible with @socket.io/redis-adapter 8.3's RedisAdapter
 // (lib/index.ts): see the protocol notes §5.2.
 type classicAdapter struct {
+	// Connection state recovery is not supported over Redis Pub/Sub
+	// (Node's RedisAdapter has no-op persist/restore too).
+	socketio.NoRecovery
+
 	// Static after construction.
 	c   *Cluster
 	nsp *socketio.Namespace
@@ -303,19 +307,6 @@ func (a *classicAdapter) ServerSideEmitWithAck(ctx context.Context, p *socketio.
 // channel, one per server.
 func (a *classicAdapter) ServerCount(ctx context.Context) (int, error) {
 	return a.c.numSub(ctx, a.ch.Request)
-}
-
-// Connection state recovery is not supported over Redis Pub/Sub (Node's
-// RedisAdapter has no-op persist/restore too): sessions are not kept and a
-// reconnecting client gets a new socket.
-func (a *classicAdapter) PersistSession(*socketio.SessionState) {}
-
-func (a *classicAdapter) TakeSession(string, string) (*socketio.SessionState, bool) {
-	return nil, false
-}
-
-func (a *classicAdapter) MissedPackets(string, []string) ([]*socketio.Packet, bool) {
-	return nil, false
 }
 
 // Close unsubscribes the namespace's channels and ends its pending

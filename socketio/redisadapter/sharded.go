@@ -16,6 +16,10 @@ import (
 // (lib/sharded-adapter.ts on socket.io-adapter's ClusterAdapter): see the
 // protocol notes §5.4.
 type shardedAdapter struct {
+	// Connection state recovery is not supported over Redis Pub/Sub
+	// (Node's RedisAdapter has no-op persist/restore too).
+	socketio.NoRecovery
+
 	// Static after construction.
 	c               *Cluster
 	nsp             *socketio.Namespace
@@ -266,17 +270,6 @@ func (a *shardedAdapter) ServerSideEmitWithAck(ctx context.Context, p *socketio.
 // (PUBSUB SHARDNUMSUB), one per server.
 func (a *shardedAdapter) ServerCount(ctx context.Context) (int, error) {
 	return a.c.numSub(ctx, a.channel)
-}
-
-// Connection state recovery is not supported (see classicAdapter).
-func (a *shardedAdapter) PersistSession(*socketio.SessionState) {}
-
-func (a *shardedAdapter) TakeSession(string, string) (*socketio.SessionState, bool) {
-	return nil, false
-}
-
-func (a *shardedAdapter) MissedPackets(string, []string) ([]*socketio.Packet, bool) {
-	return nil, false
 }
 
 // Close unsubscribes every channel of the namespace.
