@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -402,6 +403,17 @@ func jsonType(c byte) string {
 		return "null"
 	}
 	return "number"
+}
+
+// JSONType names the JSON type of a valid JSON value ("object", "array",
+// "string", "boolean", "null", "number"), or "nothing" for empty input:
+// how error messages describe what was sent instead.
+func JSONType(v []byte) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	return jsonType(v[0])
 }
 
 func quote(s string) string { return strconv.Quote(s) }

@@ -240,7 +240,7 @@ func parseEvent(raw json.RawMessage, prefix, msgPrefix string) (PublishRequest, 
 		return PublishRequest{}, badRequest(code, msgPrefix+msg, path)
 	}
 	if raw[0] != '{' {
-		return fail(CodeInvalidRequest, `an event must be a JSON object {"event", "payload", "target"?}, got `+jsonType(raw), "")
+		return fail(CodeInvalidRequest, `an event must be a JSON object {"event", "payload", "target"?}, got `+events.JSONType(raw), "")
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -256,7 +256,7 @@ func parseEvent(raw json.RawMessage, prefix, msgPrefix string) (PublishRequest, 
 	case !ok || isNull(v):
 		return fail(events.CodeMissingField, `required field "event" is missing`, "event")
 	case v[0] != '"':
-		return fail(events.CodeInvalidType, `field "event" must be a string, got `+jsonType(v), "event")
+		return fail(events.CodeInvalidType, `field "event" must be a string, got `+events.JSONType(v), "event")
 	default:
 		_ = json.Unmarshal(v, &req.Event)
 		if req.Event == "" {
@@ -267,7 +267,7 @@ func parseEvent(raw json.RawMessage, prefix, msgPrefix string) (PublishRequest, 
 	case !ok || isNull(v):
 		return fail(events.CodeMissingField, `required field "payload" is missing`, "payload")
 	case v[0] != '{':
-		return fail(events.CodeInvalidType, `field "payload" must be a JSON object, got `+jsonType(v), "payload")
+		return fail(events.CodeInvalidType, `field "payload" must be a JSON object, got `+events.JSONType(v), "payload")
 	default:
 		req.Payload = v
 	}
@@ -284,7 +284,7 @@ func parseEvent(raw json.RawMessage, prefix, msgPrefix string) (PublishRequest, 
 // parseTarget decodes {"organizationId"?, "userId"?, "all"?}.
 func parseTarget(raw json.RawMessage) (events.Target, *apiError) {
 	if raw[0] != '{' {
-		return events.Target{}, badRequest(events.CodeInvalidType, `field "target" must be a JSON object, got `+jsonType(raw), "target")
+		return events.Target{}, badRequest(events.CodeInvalidType, `field "target" must be a JSON object, got `+events.JSONType(raw), "target")
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -300,7 +300,7 @@ func parseTarget(raw json.RawMessage) (events.Target, *apiError) {
 			}
 			var s string
 			if v[0] != '"' || json.Unmarshal(v, &s) != nil {
-				return events.Target{}, badRequest(events.CodeInvalidType, fmt.Sprintf("field %q must be a string, got %s", field, jsonType(v)), field)
+				return events.Target{}, badRequest(events.CodeInvalidType, fmt.Sprintf("field %q must be a string, got %s", field, events.JSONType(v)), field)
 			}
 			if s == "" {
 				return events.Target{}, badRequest(events.CodeInvalidTarget, fmt.Sprintf("field %q must not be empty (leave it out instead)", field), field)
@@ -315,7 +315,7 @@ func parseTarget(raw json.RawMessage) (events.Target, *apiError) {
 				continue
 			}
 			if err := json.Unmarshal(v, &t.All); err != nil {
-				return events.Target{}, badRequest(events.CodeInvalidType, fmt.Sprintf("field %q must be a boolean, got %s", field, jsonType(v)), field)
+				return events.Target{}, badRequest(events.CodeInvalidType, fmt.Sprintf("field %q must be a boolean, got %s", field, events.JSONType(v)), field)
 			}
 		default:
 			return events.Target{}, badRequest(CodeInvalidRequest,
@@ -339,24 +339,3 @@ func onlyNulls(m map[string]json.RawMessage) bool {
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
-
-// jsonType names the JSON type of a valid JSON value.
-func jsonType(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "nothing"
-	}
-	switch v[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
