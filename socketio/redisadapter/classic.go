@@ -325,17 +325,26 @@ func (a *classicAdapter) Close() error {
 // ---------------------------------------------------------------------------
 // Requests from other servers
 
-// onRequest handles a message of the request channel (JSON, or msgpack
-// for broadcasts with ack and for messages carrying binary).
-func (a *classicAdapter) onRequest(channel string, payload []byte) {
+// decodeRequest decodes a message of the request or a response channel;
+// a message it cannot read is counted and logged, and ok is false.
+func (a *classicAdapter) decodeRequest(channel string, payload []byte) (q rediswire.Request, atts [][]byte, ok bool) {
 	js, atts, err := rediswire.DecodeMessage(payload)
-	var q rediswire.Request
 	if err == nil {
 		err = json.Unmarshal(js, &q)
 	}
 	if err != nil {
 		a.c.stats.decodeErrors.Add(1)
 		a.c.log.decodeError(channel, err)
+		return q, nil, false
+	}
+	return q, atts, true
+}
+
+// onRequest handles a message of the request channel (JSON, or msgpack
+// for broadcasts with ack and for messages carrying binary).
+func (a *classicAdapter) onRequest(channel string, payload []byte) {
+	q, atts, ok := a.decodeRequest(channel, payload)
+	if !ok {
 		return
 	}
 	ctx := context.Background()
@@ -501,14 +510,8 @@ func (a *classicAdapter) publishErr(ctx context.Context, channel string, msg []b
 
 // onResponse handles a message of a response channel.
 func (a *classicAdapter) onResponse(channel string, payload []byte) {
-	js, atts, err := rediswire.DecodeMessage(payload)
-	var q rediswire.Request
-	if err == nil {
-		err = json.Unmarshal(js, &q)
-	}
-	if err != nil {
-		a.c.stats.decodeErrors.Add(1)
-		a.c.log.decodeError(channel, err)
+	q, atts, ok := a.decodeRequest(channel, payload)
+	if !ok {
 		return
 	}
 	if ack := a.reqs.ack(q.RequestID); ack != nil {
