@@ -71,11 +71,15 @@ bench-full:
 bench-micro:
 	scripts/bench.sh micro
 
-## fuzz: run each fuzz target briefly (FUZZTIME=30s by default)
+## fuzz: run every fuzz target briefly (FUZZTIME=30s each by default); a failing
+## input is written to the package's testdata/fuzz and kept there as a regression case
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodePayload -fuzztime $(FUZZTIME) ./protocol/eio
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocol/sio
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./protocol/eio
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocol/sio
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONScanners$$' -fuzztime $(FUZZTIME) ./protocol/sio
+	$(GO) test -run '^$$' -fuzz '^FuzzTranscode$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./gateway/events
 
 ## conformance: run the official suites against examples/conformance
 ## (SUITES=<dir holding engine.io-protocol/ and socket.io-protocol/ checkouts>)
