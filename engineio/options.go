@@ -47,6 +47,13 @@ type Options struct {
 	PerMessageDeflate bool
 	DeflateThreshold  int
 
+	// Long-polling responses of at least HTTPCompressionThreshold bytes
+	// (zero means 1024) are compressed with gzip or deflate when the client
+	// accepts it, as Node does by default; DisableHTTPCompression turns
+	// that off (to save CPU behind a proxy that compresses, say).
+	DisableHTTPCompression   bool
+	HTTPCompressionThreshold int
+
 	// CORS, when set, adds CORS headers to every response and answers
 	// preflight requests. Nil sends no CORS headers (same-origin only).
 	CORS *CORS
@@ -106,6 +113,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.DeflateThreshold <= 0 {
 		c.DeflateThreshold = 1024
+	}
+	if c.HTTPCompressionThreshold <= 0 {
+		c.HTTPCompressionThreshold = 1024
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

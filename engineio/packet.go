@@ -110,8 +110,9 @@ func controlFrame(op byte, payload []byte) *Packet {
 	return &Packet{frame: buf, off: 2, binary: true}
 }
 
-// SetNoCompress excludes the packet from permessage-deflate. Call it before
-// sending the packet.
+// SetNoCompress excludes the packet from permessage-deflate, and from the
+// HTTP compression of a polling response unless another packet of that
+// response allows it (as Node decides). Call it before sending the packet.
 func (p *Packet) SetNoCompress() { p.noCompress = true }
 
 // Binary reports whether p is a binary message.

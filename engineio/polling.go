@@ -71,8 +71,11 @@ func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pollWake = nil
 	s.getActive = false
-	var body []byte
-	var finish *wsConn
+	var (
+		body         []byte
+		compressible bool
+		finish       *wsConn
+	)
 	switch {
 	case upgraded:
 		s.mu.Unlock()
@@ -85,7 +88,7 @@ func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
 		// would win (a server DISCONNECT would reach the app as "transport
 		// close", followed by a reconnection attempt's worth of confusion).
 		deferClose := s.queueHasMessageLocked()
-		body = s.pollPayloadLocked()
+		body, compressible = s.pollPayloadLocked()
 		if s.state == stateClosing && !deferClose {
 			body = append(body, eio.Separator, '1')
 			finish = s.finishCloseLocked()
@@ -108,7 +111,7 @@ func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
 	if finish != nil {
 		finish.close(closeNormal)
 	}
-	s.writePoll(w, body)
+	s.writePoll(w, r, body, compressible)
 }
 
 // queueHasMessageLocked reports whether a message packet is queued.
@@ -121,13 +124,16 @@ func (s *Session) queueHasMessageLocked() bool {
 	return false
 }
 
-// pollPayloadLocked drains the queue into one payload.
-func (s *Session) pollPayloadLocked() []byte {
+// pollPayloadLocked drains the queue into one payload; compressible
+// reports whether some packet of it allows HTTP compression (Node
+// compresses a payload when any of its packets has the compress option).
+func (s *Session) pollPayloadLocked() (body []byte, compressible bool) {
 	n := 0
 	for _, p := range s.queue {
 		n += p.pollingLen() + 1
+		compressible = compressible || !p.noCompress
 	}
-	body := make([]byte, 0, n)
+	body = make([]byte, 0, n)
 	for i, p := range s.queue {
 		if i > 0 {
 			body = append(body, eio.Separator)
@@ -137,13 +143,21 @@ func (s *Session) pollPayloadLocked() []byte {
 	clear(s.queue)
 	s.queue = s.queue[:0]
 	s.queueBytes = 0
-	return body
+	return body, compressible
 }
 
-func (s *Session) writePoll(w http.ResponseWriter, body []byte) {
+// writePoll answers a GET with a payload, compressed when the client
+// accepts it and the payload is worth it (see httpcompress.go).
+func (s *Session) writePoll(w http.ResponseWriter, r *http.Request, body []byte, compressible bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
+	if compressible && !s.srv.opts.DisableHTTPCompression && len(body) >= s.srv.opts.HTTPCompressionThreshold {
+		if coding := negotiateCoding(r.Header.Get("Accept-Encoding")); coding != "" {
+			body = compressBody(body, coding)
+			h.Set("Content-Encoding", coding)
+		}
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)

@@ -147,6 +147,43 @@ describe.skipIf(skip)('development console in Chromium', () => {
     await page.close();
   });
 
+  it('sends long-polling payloads gzip-compressed, and the browser decodes them', async () => {
+    // The Engine.IO long-polling protocol spoken by the page's own fetch:
+    // Chromium sends its Accept-Encoding and decodes the response, as it
+    // does for socket.io-client's polling transport.
+    const org = uid('org_poll');
+    const page = await context.newPage();
+    const codings: string[] = [];
+    page.on('response', (r) => {
+      if (r.url().includes('transport=polling') && r.request().method() === 'GET') codings.push(r.headers()['content-encoding'] ?? '');
+    });
+    await page.goto(`${gw.url}/`);
+    const sid = await page.evaluate(async (token) => {
+      const base = '/socket.io/?EIO=4&transport=polling';
+      const open = await (await fetch(base)).text();
+      const id = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+      const res = await fetch(`${base}&sid=${id}`, { method: 'POST', body: '40/events,' + JSON.stringify({ token }) });
+      if (res.status !== 200) throw new Error(`CONNECT: ${res.status}`);
+      return id;
+    }, gw.token({ sub: 'user_poll', orgId: org }));
+    const poll = () => page.evaluate(async (id) => (await fetch(`/socket.io/?EIO=4&transport=polling&sid=${id}`)).text(), sid);
+
+    let received = '';
+    while (!received.includes('"connected"')) received += await poll();
+    const ids = Array.from({ length: 10 }, () => uid('inv'));
+    for (const invoiceId of ids) {
+      await gw.publish('invoice:created', { organizationId: org, invoiceId, invoiceNumber: `INV-${invoiceId}`, amount: 99.5, currency: 'EUR' });
+    }
+    const before = codings.length;
+    received = '';
+    while (!ids.every((id) => received.includes(id))) received += await poll();
+
+    const payloadCodings = codings.slice(before);
+    expect(payloadCodings).toContain('gzip'); // ten events: well over the 1 KiB threshold
+    expect(received.split('\x1e').filter((p) => p.startsWith('42/events,["invoice:created"')).length).toBe(10);
+    await page.close();
+  });
+
   it('logged no page errors, CSP violations or warnings', () => {
     expect(problems).toEqual([]);
   });
