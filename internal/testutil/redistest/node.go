@@ -2,19 +2,16 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/nodeproc"
 )
 
 // Node is a Node.js script from tests/node driven over JSON lines: the
@@ -32,18 +29,14 @@ type Node struct {
 
 	t     testing.TB
 	label string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
+	proc  *nodeproc.Proc
 
-	writeMu sync.Mutex
 	mu      sync.Mutex
 	nextID  int64
 	pending map[int64]chan nodeMsg
 	events  []json.RawMessage
 	changed chan struct{}
-	tail    []string
-	closed  bool
-	dead    chan struct{}
+	dead    chan struct{} // closed when stdout ends: no reply or event will come
 }
 
 type nodeMsg struct {
@@ -59,74 +52,13 @@ type nodeMsg struct {
 // message.
 func StartNode(t testing.TB, script string, args ...string) *Node {
 	t.Helper()
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("redistest: node is not on PATH: install Node.js 20: %v", err)
-	}
-	dir := filepath.Join(sioclient.RepoRoot(t), "tests", "node")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@socket.io", "redis-adapter", "package.json")); err != nil {
-		t.Fatalf("redistest: %s/node_modules is missing: run `make deps` (npm ci --prefix tests/node)", dir)
-	}
-	cmd := exec.Command(nodeBin, append([]string{filepath.Join(dir, script)}, args...)...)
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redistest: starting %s: %v", script, err)
-	}
 	n := &Node{
-		Timeout: 10 * time.Second, t: t, label: script, cmd: cmd, stdin: stdin,
+		Timeout: 10 * time.Second, t: t, label: script,
 		pending: make(map[int64]chan nodeMsg), changed: make(chan struct{}), dead: make(chan struct{}),
 	}
 	ready := make(chan json.RawMessage, 1)
-	var readers sync.WaitGroup
-	readers.Add(2)
-	go func() {
-		defer readers.Done()
-		n.readStdout(stdout, ready)
-	}()
-	go func() {
-		defer readers.Done()
-		br := bufio.NewReader(stderr)
-		for {
-			line, err := br.ReadString('\n')
-			if line = strings.TrimRight(line, "\r\n"); line != "" {
-				n.note(line)
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	exited := make(chan struct{})
-	go func() {
-		readers.Wait()
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		n.mu.Lock()
-		n.closed = true
-		n.mu.Unlock()
-		n.writeMu.Lock()
-		_ = stdin.Close()
-		n.writeMu.Unlock()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	n.proc = nodeproc.Start(t, script, "@socket.io/redis-adapter", script, args, func(p *nodeproc.Proc, r io.Reader) {
+		n.readStdout(p, r, ready)
 	})
 	select {
 	case r := <-ready:
@@ -136,24 +68,24 @@ func StartNode(t testing.TB, script string, args ...string) *Node {
 			n.URL = fmt.Sprintf("http://127.0.0.1:%d", m.Port)
 		}
 	case <-n.dead:
-		t.Fatalf("redistest: %s exited during startup: %s", script, n.diagnostics())
+		t.Fatalf("redistest: %s exited during startup: %s", script, n.proc.Diagnostics(time.Second))
 	case <-time.After(30 * time.Second):
-		t.Fatalf("redistest: %s not ready within 30s: %s", script, n.diagnostics())
+		t.Fatalf("redistest: %s not ready within 30s: %s", script, n.proc.Diagnostics(0))
 	}
 	return n
 }
 
-func (n *Node) readStdout(r io.Reader, ready chan<- json.RawMessage) {
+func (n *Node) readStdout(p *nodeproc.Proc, r io.Reader, ready chan<- json.RawMessage) {
 	defer close(n.dead)
 	br := bufio.NewReaderSize(r, 1<<16)
 	first := true
 	for {
 		line, err := br.ReadBytes('\n')
-		if len(strings.TrimSpace(string(line))) > 0 {
+		if len(bytes.TrimSpace(line)) > 0 {
 			raw := json.RawMessage(append([]byte(nil), line...))
 			var m nodeMsg
 			if json.Unmarshal(raw, &m) != nil {
-				n.note("stdout (not JSON): " + string(line))
+				p.Note("stdout (not JSON): " + string(line))
 			} else if first && m.Type == "ready" {
 				first = false
 				ready <- raw
@@ -179,27 +111,6 @@ func (n *Node) readStdout(r io.Reader, ready chan<- json.RawMessage) {
 	}
 }
 
-func (n *Node) note(line string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.tail = append(n.tail, line)
-	if len(n.tail) > 40 {
-		n.tail = n.tail[len(n.tail)-40:]
-	}
-	if !n.closed {
-		n.t.Logf("%s: %s", n.label, line)
-	}
-}
-
-func (n *Node) diagnostics() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.tail) == 0 {
-		return "nothing on stderr"
-	}
-	return "last stderr lines:\n\t" + strings.Join(n.tail, "\n\t")
-}
-
 // Call sends a command and waits for its reply.
 func (n *Node) Call(cmd map[string]any) (json.RawMessage, error) {
 	n.mu.Lock()
@@ -217,10 +128,7 @@ func (n *Node) Call(cmd map[string]any) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.writeMu.Lock()
-	_, err = n.stdin.Write(append(line, '\n'))
-	n.writeMu.Unlock()
-	if err != nil {
+	if err := n.proc.Write(append(line, '\n')); err != nil {
 		return nil, fmt.Errorf("%s: writing command: %w", n.label, err)
 	}
 	select {
@@ -230,7 +138,7 @@ func (n *Node) Call(cmd map[string]any) (json.RawMessage, error) {
 		}
 		return m.Result, nil
 	case <-n.dead:
-		return nil, fmt.Errorf("%s died: %s", n.label, n.diagnostics())
+		return nil, fmt.Errorf("%s died: %s", n.label, n.proc.Diagnostics(time.Second))
 	case <-time.After(n.Timeout):
 		return nil, fmt.Errorf("%s: no reply to %s within %v", n.label, line, n.Timeout)
 	}
@@ -266,7 +174,7 @@ func (n *Node) NextEvent(match func(json.RawMessage) bool) json.RawMessage {
 		select {
 		case <-ch:
 		case <-n.dead:
-			n.t.Fatalf("redistest: %s died while waiting for an event: %s", n.label, n.diagnostics())
+			n.t.Fatalf("redistest: %s died while waiting for an event: %s", n.label, n.proc.Diagnostics(time.Second))
 		case <-deadline.C:
 			n.t.Fatalf("redistest: %s: no matching event within %v", n.label, n.Timeout)
 		}
@@ -274,4 +182,4 @@ func (n *Node) NextEvent(match func(json.RawMessage) bool) json.RawMessage {
 }
 
 // PID returns the Node.js process id, for CPU accounting in benchmarks.
-func (n *Node) PID() int { return n.cmd.Process.Pid }
+func (n *Node) PID() int { return n.proc.PID() }

@@ -157,7 +157,7 @@ func (c *Client) fail(what string, timeout time.Duration, start int, dead bool) 
 	writeList(&b, "arrived during the wait", meanwhile)
 	writeList(&b, "still queued (not consumed by earlier waits)", queued)
 	if dead {
-		b.WriteString("\n\t" + c.d.proc.diagnostics(time.Second))
+		b.WriteString("\n\t" + c.d.proc.Diagnostics(time.Second))
 	}
 	c.d.t.Fatal(b.String())
 }
@@ -272,7 +272,7 @@ func (c *Client) NoEvent(event string, within time.Duration) {
 		c.d.t.Fatalf("sioclient: client %s: unexpected event %s", c.name, toEvent(m))
 	case dead:
 		c.d.t.Fatalf("sioclient: client %s: driver died while checking that no %q event arrives: %s",
-			c.name, event, c.d.proc.diagnostics(time.Second))
+			c.name, event, c.d.proc.Diagnostics(time.Second))
 	}
 }
 

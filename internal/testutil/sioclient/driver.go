@@ -32,6 +32,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/operate/realtime/internal/testutil/nodeproc"
 )
 
 // DefaultTimeout is the default bound of every wait.
@@ -44,7 +46,7 @@ type Driver struct {
 	Timeout time.Duration
 
 	t    testing.TB
-	proc *nodeProc
+	proc *nodeproc.Proc
 
 	mu         sync.Mutex
 	nextID     int64
@@ -91,21 +93,21 @@ func Start(t testing.TB) *Driver {
 		ready:   make(chan struct{}),
 		dead:    make(chan struct{}),
 	}
-	d.proc = startNode(t, "driver", "driver.mjs", nil, d.readStdout)
+	d.proc = nodeproc.Start(t, "driver", "socket.io-client", "driver.mjs", nil, d.readStdout)
 	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
 	select {
 	case <-d.ready:
 	case <-d.dead:
-		t.Fatalf("sioclient: driver exited during startup: %s", d.proc.diagnostics(time.Second))
+		t.Fatalf("sioclient: driver exited during startup: %s", d.proc.Diagnostics(time.Second))
 	case <-timer.C:
-		t.Fatalf("sioclient: driver not ready within %v: %s", startTimeout, d.proc.diagnostics(0))
+		t.Fatalf("sioclient: driver not ready within %v: %s", startTimeout, d.proc.Diagnostics(0))
 	}
 	return d
 }
 
 // readStdout runs on its own goroutine: it decodes the driver's JSON lines and dispatches them.
-func (d *Driver) readStdout(p *nodeProc, r io.Reader) {
+func (d *Driver) readStdout(p *nodeproc.Proc, r io.Reader) {
 	defer close(d.dead)
 	br := bufio.NewReader(r)
 	for {
@@ -119,10 +121,10 @@ func (d *Driver) readStdout(p *nodeProc, r io.Reader) {
 	}
 }
 
-func (d *Driver) dispatch(p *nodeProc, line []byte) {
+func (d *Driver) dispatch(p *nodeproc.Proc, line []byte) {
 	m := new(wireMsg)
 	if err := json.Unmarshal(line, m); err != nil {
-		p.note(fmt.Sprintf("non-JSON line on stdout: %s", truncate(string(line), 300)))
+		p.Note(fmt.Sprintf("non-JSON line on stdout: %s", truncate(string(line), 300)))
 		return
 	}
 	m.raw = string(line)
@@ -148,7 +150,7 @@ func (d *Driver) dispatch(p *nodeProc, line []byte) {
 		if c != nil {
 			c.push(m)
 		} else if m.Client == "" {
-			p.note("driver: " + truncate(m.raw, 300))
+			p.Note("driver: " + truncate(m.raw, 300))
 		}
 		// Messages for a client that was closed are dropped.
 	}
@@ -176,9 +178,9 @@ func (d *Driver) call(wait time.Duration, cmd map[string]any) (json.RawMessage, 
 		forget()
 		d.t.Fatalf("sioclient: encoding command %s for client %v: %v", cmd["cmd"], cmd["client"], err)
 	}
-	if err := d.proc.write(append(line, '\n')); err != nil {
+	if err := d.proc.Write(append(line, '\n')); err != nil {
 		forget()
-		d.t.Fatalf("sioclient: sending command %s: %v; %s", cmd["cmd"], err, d.proc.diagnostics(time.Second))
+		d.t.Fatalf("sioclient: sending command %s: %v; %s", cmd["cmd"], err, d.proc.Diagnostics(time.Second))
 	}
 
 	timer := time.NewTimer(wait)
@@ -192,7 +194,7 @@ func (d *Driver) call(wait time.Duration, cmd map[string]any) (json.RawMessage, 
 		case m = <-ch:
 		default:
 			forget()
-			d.t.Fatalf("sioclient: driver died before answering %s: %s", truncate(string(line), 200), d.proc.diagnostics(time.Second))
+			d.t.Fatalf("sioclient: driver died before answering %s: %s", truncate(string(line), 200), d.proc.Diagnostics(time.Second))
 		}
 	case <-timer.C:
 		forget()

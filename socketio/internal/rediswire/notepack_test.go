@@ -6,11 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/nodeproc"
 )
 
 // notepackScript reads lines "<json>\t<hex of our msgpack>" and answers, per
@@ -33,10 +32,7 @@ rl.on("line", (line) => {
 // encoding of a JSON value must equal notepack's encoding of JSON.parse of
 // it, and notepack must decode ours back to the same JSON.
 func TestAgainstNotepack(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not on PATH: install Node.js 20: %v", err)
-	}
+	node, dir := nodeproc.Dir(t, "notepack.io")
 	values := []string{
 		`0`, `1`, `-1`, `127`, `128`, `255`, `256`, `65535`, `65536`, `4294967295`, `4294967296`,
 		`-31`, `-32`, `-33`, `-128`, `-129`, `-32768`, `-32769`, `-2147483648`, `-2147483649`,
@@ -60,7 +56,7 @@ func TestAgainstNotepack(t *testing.T) {
 		in.WriteString(v + "\t" + hex.EncodeToString(mp) + "\n")
 	}
 	cmd := exec.Command(node, "--input-type=module", "-e", notepackScript)
-	cmd.Dir = filepath.Join(sioclient.RepoRoot(t), "tests", "node")
+	cmd.Dir = dir
 	cmd.Stdin = &in
 	out, err := cmd.Output()
 	if err != nil {
