@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -66,6 +67,10 @@ type wsConn struct {
 	// wmu serializes writes to conn (flushes, pongs, the close frame).
 	wmu       sync.Mutex
 	closeOnce sync.Once
+	// closedFor is why the reader closed conn, set before it does: a write
+	// that fails on the closed conn may reach the session's close first
+	// and must report the same reason.
+	closedFor atomic.Pointer[CloseReason]
 
 	// Owned by the reader goroutine.
 	probing  bool
@@ -324,6 +329,7 @@ func (c *wsConn) readerDone(err error) {
 	// 1002, 1007, 1009...) before closing the session: the session's close
 	// would close the connection without a frame, and closeOnce would then
 	// drop this one.
+	c.closedFor.Store(&reason)
 	c.close(code)
 	if active {
 		s.closeWith(reason, false)

@@ -112,7 +112,7 @@ func (s *Session) flushWS(w *flushWorker) {
 		s.srv.stats.Writes.Add(1)
 		s.srv.stats.BytesOut.Add(int64(written))
 		if err != nil {
-			s.writeFailed(err)
+			s.writeFailed(c, err)
 			return
 		}
 		if written < total {
@@ -155,7 +155,7 @@ func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int) {
 			s.mu.Lock()
 			s.flushing = false
 			s.mu.Unlock()
-			s.writeFailed(err)
+			s.writeFailed(c, err)
 			return
 		}
 		s.mu.Lock()
@@ -188,14 +188,21 @@ func (s *Session) stopFlushing() {
 	}
 }
 
-// writeFailed closes the session after a failed write. A client that
+// writeFailed closes the session after a failed write on c. A client that
 // closed or reset its connection is a "transport close", as Node reports
-// it (its reader usually notices first); anything else, such as the write
-// deadline of a client that stopped reading, is a "transport error".
-func (s *Session) writeFailed(err error) {
+// it (its reader usually notices first); a connection the reader closed
+// under the write keeps the reader's reason (the client's close frame, or
+// the protocol error it found); anything else, such as the write deadline
+// of a client that stopped reading, is a "transport error".
+func (s *Session) writeFailed(c *wsConn, err error) {
 	reason := ReasonTransportError
-	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+	switch {
+	case errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET):
 		reason = ReasonTransportClose
+	case errors.Is(err, net.ErrClosed):
+		if r := c.closedFor.Load(); r != nil {
+			reason = *r
+		}
 	}
 	s.closeWith(reason, false)
 }
