@@ -220,8 +220,6 @@ func (a *classicAdapter) FetchSockets(ctx context.Context, opts *socketio.Broadc
 		return local, err
 	}
 	err = a.reqs.wait(ctx, id, p, a.c.cfg.RequestsTimeout, "fetchSockets")
-	a.reqs.mu.Lock()
-	defer a.reqs.mu.Unlock()
 	return p.sockets, err
 }
 
@@ -247,8 +245,6 @@ func (a *classicAdapter) AllRooms(ctx context.Context) ([]string, error) {
 		return local, err
 	}
 	err = a.reqs.wait(ctx, id, p, a.c.cfg.RequestsTimeout, "allRooms")
-	a.reqs.mu.Lock()
-	defer a.reqs.mu.Unlock()
 	out := make([]string, 0, len(p.rooms))
 	for r := range p.rooms {
 		out = append(out, r)
@@ -298,8 +294,6 @@ func (a *classicAdapter) ServerSideEmitWithAck(ctx context.Context, p *socketio.
 		return nil, err
 	}
 	err = a.reqs.wait(ctx, id, pr, a.c.cfg.RequestsTimeout, "serverSideEmit")
-	a.reqs.mu.Lock()
-	defer a.reqs.mu.Unlock()
 	return pr.answers, err
 }
 

@@ -79,7 +79,9 @@ func (r *requests) answer(id string, f func(p *pending)) bool {
 }
 
 // wait waits for a request's answers until timeout or ctx, and forgets it.
-// On timeout it returns ErrTimeout; the request keeps what came.
+// On timeout it returns ErrTimeout; the request keeps what came. Once wait
+// returns the request is finished, so nothing writes to p any more and the
+// caller reads its results without the lock.
 func (r *requests) wait(ctx context.Context, id string, p *pending, timeout time.Duration, what string) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()

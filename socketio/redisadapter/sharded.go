@@ -222,8 +222,6 @@ func (a *shardedAdapter) FetchSockets(ctx context.Context, opts *socketio.Broadc
 		return local, err
 	}
 	err = a.reqs.wait(ctx, id, p, a.c.cfg.RequestsTimeout, "fetchSockets")
-	a.reqs.mu.Lock()
-	defer a.reqs.mu.Unlock()
 	return p.sockets, err
 }
 
@@ -261,8 +259,6 @@ func (a *shardedAdapter) ServerSideEmitWithAck(ctx context.Context, p *socketio.
 		return nil, err
 	}
 	err = a.reqs.wait(ctx, id, pr, a.c.cfg.RequestsTimeout, "serverSideEmit")
-	a.reqs.mu.Lock()
-	defer a.reqs.mu.Unlock()
 	return pr.answers, err
 }
 
