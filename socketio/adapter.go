@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -118,6 +119,14 @@ type AdapterFactory func(nsp *Namespace) Adapter
 type MemoryAdapter struct {
 	nsp      *Namespace
 	sessions *sessionStore // nil without recovery
+
+	// logOrder makes logging a packet and queueing it to its recipients
+	// one step. A client reports the offset of the last packet it got, and
+	// everything logged after that offset is replayed to it; if two
+	// broadcasts were queued in another order than they were logged, the
+	// client would hold a packet logged after the offset it reports and
+	// get it twice.
+	logOrder sync.Mutex
 }
 
 var _ Adapter = (*MemoryAdapter)(nil)
@@ -133,6 +142,8 @@ func NewMemoryAdapter(nsp *Namespace) Adapter {
 
 func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts *BroadcastOptions) error {
 	if a.sessions != nil && !opts.Flags.Volatile {
+		a.logOrder.Lock()
+		defer a.logOrder.Unlock()
 		p = a.sessions.record(p, opts)
 	}
 	a.nsp.LocalBroadcast(p, opts)

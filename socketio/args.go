@@ -92,6 +92,10 @@ type Packet struct {
 	Offset string
 
 	direct bool // see BroadcastOptions.direct
+	// seq is the packet's position in this server's recovery log (0 when
+	// it is not logged); positions only grow, so a recovered socket can
+	// tell a replayed packet from a later one.
+	seq uint64
 }
 
 // Event returns the packet's event name.
@@ -333,13 +337,13 @@ func jsonStringEnd(b []byte, i int) int {
 
 // withOffset returns a copy of p whose data has offset appended as the last
 // argument: how connection state recovery tells clients their position.
-func (p *Packet) withOffset(offset string) *Packet {
+func (p *Packet) withOffset(offset string, seq uint64) *Packet {
 	d := make([]byte, 0, len(p.Data)+len(offset)+3)
 	d = append(d, p.Data[:len(p.Data)-1]...)
 	d = append(d, ',')
 	d = sio.AppendString(d, offset)
 	d = append(d, ']')
-	return &Packet{Data: d, Attachments: p.Attachments, Offset: offset}
+	return &Packet{Data: d, Attachments: p.Attachments, Offset: offset, seq: seq}
 }
 
 // encode builds the Engine.IO packets of a Socket.IO packet of type t

@@ -254,7 +254,7 @@ func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
 		if filter != nil && !(*filter)(s, p) {
 			continue
 		}
-		if s.deliver(pkts, p.Offset, opts.Flags.Volatile) {
+		if s.deliver(pkts, p, opts.Flags.Volatile) {
 			count++
 		}
 	}
@@ -296,7 +296,7 @@ func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack
 			if err == nil {
 				ack(a)
 			}
-		}) && s.deliver(pkts, "", opts.Flags.Volatile) {
+		}) && s.deliver(pkts, nil, opts.Flags.Volatile) {
 			reached = append(reached, s)
 		} else {
 			s.dropAck(id)
@@ -424,13 +424,18 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		return false
 	}
 	sent := make(map[string]struct{}, len(missed))
+	var through uint64
 	filter := n.filter.Load()
 	for _, p := range missed {
 		sent[p.Offset] = struct{}{}
+		through = max(through, p.seq)
 		if filter == nil || p.direct || (*filter)(s, p) {
 			_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
 		}
 	}
+	// Set before the buffer is flushed, so that a replayed broadcast still
+	// on its way here is dropped whether it arrives before or after.
+	s.replayedThrough.Store(through)
 	s.sendConnect()
 	s.flushBuffer(sent)
 	s.client.connected()

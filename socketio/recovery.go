@@ -84,7 +84,7 @@ func (st *sessionStore) record(p *Packet, opts *BroadcastOptions) *Packet {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.seq++
-	withOffset := p.withOffset(st.offset(st.seq))
+	withOffset := p.withOffset(st.offset(st.seq), st.seq)
 	withOffset.direct = opts.direct
 	st.packets = append(st.packets, storedPacket{
 		seq: st.seq, at: now,

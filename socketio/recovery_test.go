@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -441,6 +443,49 @@ func TestRecoveryRace(t *testing.T) {
 			c.NoEvent("seq", 0)
 			t.Logf("%d events over %d reconnections", total, rounds)
 		})
+	}
+}
+
+// TestRecoveryOffsetsArriveInLogOrder: concurrent broadcasts reach a
+// client in the order their offsets were given out. The client reports the
+// last offset it received and is replayed everything logged after it, so an
+// offset arriving before a smaller one would be delivered twice.
+func TestRecoveryOffsetsArriveInLogOrder(t *testing.T) {
+	f := newRecoveryFixture(t, socketio.RecoveryOptions{})
+	d := startDriver(t)
+	c := d.Connect(f.ts.URL+"/", sioclient.Options{Transports: wsOnly})
+	c.WaitConnect()
+	recv(t, f.conns, "connection")
+	c.Next("welcome")
+
+	const broadcasters, each = 4, 250
+	errs := make(chan error, broadcasters)
+	for g := range broadcasters {
+		go func() {
+			var err error
+			for i := 0; i < each && err == nil; i++ {
+				err = f.nsp.Emit("burst", g, i)
+			}
+			errs <- err
+		}()
+	}
+	for range broadcasters {
+		if err := recv(t, errs, "a broadcaster"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last uint64
+	for i := range broadcasters * each {
+		_, offset := withoutOffset(t, c.Next("burst"))
+		_, pos, _ := strings.Cut(offset, ".")
+		seq, err := strconv.ParseUint(pos, 36, 64)
+		if err != nil {
+			t.Fatalf("offset %q: %v", offset, err)
+		}
+		if seq <= last {
+			t.Fatalf("event %d: offset %q (position %d) arrived after position %d", i, offset, seq, last)
+		}
+		last = seq
 	}
 }
 

@@ -66,6 +66,11 @@ type Socket struct {
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
+	// replayedThrough is the highest log position a recovery replayed. A
+	// broadcast logged before the replay read the log can still be on its
+	// way to this socket after the buffer was flushed; its position says
+	// the client already has it.
+	replayedThrough atomic.Uint64
 
 	// data is read on every delivery by namespace filters, so it is an
 	// atomic rather than guarded by mu.
@@ -93,8 +98,8 @@ const (
 )
 
 type buffered struct {
-	pkts   []*engineio.Packet
-	offset string
+	pkts []*engineio.Packet
+	p    *Packet // nil for a broadcast with ack, which is never logged
 }
 
 func newSocket(n *Namespace, c *client, auth []byte, restored *SessionState) *Socket {
@@ -406,18 +411,22 @@ func (s *Socket) sendConnect() {
 	})}...)
 }
 
-// deliver queues a broadcast packet. Volatile packets are dropped when the
-// connection is not ready for them. It reports whether the packet was
-// queued.
-func (s *Socket) deliver(pkts []*engineio.Packet, offset string, volatile bool) bool {
+// deliver queues a broadcast packet p, encoded as pkts (p is nil for a
+// broadcast with ack). Volatile packets are dropped when the connection is
+// not ready for them. It reports whether the packet was queued, or had
+// already reached the client by a recovery's replay.
+func (s *Socket) deliver(pkts []*engineio.Packet, p *Packet, volatile bool) bool {
 	if s.buffering.Load() {
 		s.mu.Lock()
 		if s.buffering.Load() {
-			s.buffer = append(s.buffer, buffered{pkts, offset})
+			s.buffer = append(s.buffer, buffered{pkts, p})
 			s.mu.Unlock()
 			return true
 		}
 		s.mu.Unlock()
+	}
+	if p != nil && p.seq != 0 && p.seq <= s.replayedThrough.Load() {
+		return true
 	}
 	if volatile && !s.client.conn.Writable() {
 		return false
@@ -426,13 +435,21 @@ func (s *Socket) deliver(pkts []*engineio.Packet, offset string, volatile bool) 
 }
 
 // flushBuffer sends what was delivered while the socket was being
-// recovered, skipping what the replay already sent.
+// recovered, skipping what the replay already sent: packets of this
+// server's log up to replayedThrough, and those of an adapter's own log
+// by their offset.
 func (s *Socket) flushBuffer(sent map[string]struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	through := s.replayedThrough.Load()
 	for _, b := range s.buffer {
-		if _, dup := sent[b.offset]; dup && b.offset != "" {
-			continue
+		if b.p != nil {
+			if b.p.seq != 0 && b.p.seq <= through {
+				continue
+			}
+			if _, dup := sent[b.p.Offset]; dup && b.p.Offset != "" {
+				continue
+			}
 		}
 		_ = s.client.send(b.pkts)
 	}
