@@ -369,17 +369,21 @@ func (n *Namespace) connect(c *client, auth []byte) {
 		if pid, offset := recoveryFields(auth); pid != "" && offset != "" {
 			if st, ok := n.adapter.TakeSession(pid, offset); ok {
 				s := newSocket(n, c, auth, st)
+				var err error
 				if opts.RunMiddlewares {
-					if err := n.runMiddlewares(s); err != nil {
-						c.sendConnectError(n.name, err)
-						return
-					}
+					err = n.runMiddlewares(s)
 				}
-				if n.connectRecovered(s, st, offset) {
+				switch {
+				case errors.Is(err, ErrDeclineRecovery):
+					// Connect as a new socket, authenticated afresh.
+				case err != nil:
+					c.sendConnectError(n.name, err)
+					return
+				case n.connectRecovered(s, st, offset):
 					return
 				}
-				// The missed packets are gone after all: connect as a new
-				// socket, authenticated like any other.
+				// Otherwise the missed packets are gone after all: connect
+				// as a new socket, authenticated like any other.
 			}
 		}
 	}
@@ -409,7 +413,6 @@ func (n *Namespace) connect(c *client, auth []byte) {
 func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) bool {
 	s.buffering.Store(true)
 	s.setConnected()
-	s.SetData(st.Data)
 	n.sockets.add(s)
 	n.socketAdded(s)
 	for _, r := range st.Rooms {

@@ -3,6 +3,7 @@ package socketio
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,14 +19,25 @@ type RecoveryOptions struct {
 	// may miss are kept. Zero means 2 minutes.
 	MaxDisconnectionDuration time.Duration
 	// RunMiddlewares runs the connect middlewares on a recovered
-	// connection too. By default (false) they are skipped, as in Node
-	// (skipMiddlewares: true).
+	// connection too; they see it as Recovered, with its restored Data,
+	// which they may replace or decline (ErrDeclineRecovery). By default
+	// (false) they are skipped, as in Node (skipMiddlewares: true).
 	RunMiddlewares bool
 	// MaxPackets bounds the number of packets kept for replay; older ones
 	// are dropped (their sessions then fail to recover and start afresh).
 	// Zero means 100,000.
 	MaxPackets int
 }
+
+// ErrDeclineRecovery, returned by a connect middleware for a recovered
+// socket (with RecoveryOptions.RunMiddlewares), connects the client as a
+// new socket instead: the session is dropped, nothing is replayed, and the
+// middlewares run again on the new socket. It is how a middleware refuses
+// to hand a session to a different identity (the client kept its private
+// session id across a change of user) without refusing the connection.
+// For a socket that is not recovered it refuses the connection like any
+// other error.
+var ErrDeclineRecovery = errors.New("socketio: recovery declined")
 
 // sessionStore is the in-memory recovery store of one namespace, the
 // equivalent of Node's SessionAwareAdapter: persisted sessions by private id,

@@ -211,6 +211,87 @@ func TestRecoveryRunMiddlewares(t *testing.T) {
 	}
 }
 
+// TestRecoveryDeclinedByMiddleware: with RunMiddlewares, a middleware sees
+// the restored data and may decline the recovery (here: the client now
+// authenticates as someone else); the client is then connected as a new
+// socket and gets nothing of the old session.
+func TestRecoveryDeclinedByMiddleware(t *testing.T) {
+	ro := socketio.RecoveryOptions{RunMiddlewares: true}
+	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	nsp := ts.Of("/")
+	type call struct {
+		recovered bool
+		restored  any
+	}
+	calls := make(chan call, 8)
+	nsp.Use(func(_ context.Context, s *socketio.Socket) error {
+		user, _ := s.Handshake().AuthString("user")
+		calls <- call{s.Recovered(), s.Data()}
+		if s.Recovered() && s.Data() != user {
+			return socketio.ErrDeclineRecovery
+		}
+		s.SetData(user)
+		return nil
+	})
+	conns, discs := connections(nsp), disconnections(nsp)
+	nsp.OnConnection(func(s *socketio.Socket) { _ = s.Emit("welcome", s.Data()) })
+	d := startDriver(t)
+	c := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u1"}, ReconnectionDelay: 50, ReconnectionDelayMax: 100})
+	first := c.WaitConnect()
+	recv(t, conns, "connection").Join("room")
+	recv(t, calls, "middleware")
+	c.Next("welcome") // gives the client an offset
+
+	// Same identity: recovered, and the middleware saw the restored data.
+	hold := ts.holdRequests(isHandshake)
+	c.CloseEngine()
+	c.WaitDisconnect()
+	recv(t, discs, "disconnect")
+	mustEmit(t, nsp.To("room").Emit("missed", 1))
+	ts.stopHolding(hold)
+	if info := c.WaitConnect(); !info.Recovered || info.SID != first.SID {
+		t.Fatalf("reconnection as u1: %+v", info)
+	}
+	if got := recv(t, calls, "middleware on recovery"); !got.recovered || got.restored != "u1" {
+		t.Errorf("middleware saw %+v, want the recovered socket with data u1", got)
+	}
+	recv(t, conns, "recovered connection")
+	if n, args := nextEvent(t, c); n != "missed" || args != "[1]" {
+		t.Errorf("after recovery: %s%s", n, args)
+	}
+	c.Next("welcome")
+
+	// Another identity: declined, connected afresh, nothing replayed.
+	hold = ts.holdRequests(isHandshake)
+	c.CloseEngine()
+	c.WaitDisconnect()
+	recv(t, discs, "disconnect")
+	mustEmit(t, nsp.To("room").Emit("missed", 2))
+	c.SetAuth(map[string]any{"user": "u2"})
+	ts.stopHolding(hold)
+	info := c.WaitConnect()
+	if info.Recovered || info.SID == first.SID {
+		t.Fatalf("reconnection as u2: %+v", info)
+	}
+	if got := recv(t, calls, "middleware on the declined recovery"); !got.recovered || got.restored != "u1" {
+		t.Errorf("first middleware call %+v, want the recovered socket with data u1", got)
+	}
+	if got := recv(t, calls, "middleware on the new socket"); got.recovered || got.restored != nil {
+		t.Errorf("second middleware call %+v, want a new socket without data", got)
+	}
+	s := recv(t, conns, "new connection")
+	if s.Rooms()[0] != s.ID() || len(s.Rooms()) != 1 {
+		t.Errorf("new socket rooms %v", s.Rooms())
+	}
+	if n, args := nextEvent(t, c); n != "welcome" || args != `["u2"]` {
+		t.Errorf("first event of the new socket: %s%s", n, args)
+	}
+	c.NoEvent("missed", 100*time.Millisecond)
+	if nsp.SocketCount() != 1 {
+		t.Errorf("%d sockets, want 1", nsp.SocketCount())
+	}
+}
+
 // TestRecoveryRefusedByMiddleware: with RunMiddlewares, a middleware may
 // refuse the recovered connection.
 func TestRecoveryRefusedByMiddleware(t *testing.T) {

@@ -118,6 +118,9 @@ func newSocket(n *Namespace, c *client, auth []byte, restored *SessionState) *So
 	switch {
 	case restored != nil:
 		s.id, s.pid, s.recovered = restored.SID, restored.PID, true
+		// Restored before the middlewares run, so that they can read
+		// and replace it, as in Node.
+		s.SetData(restored.Data)
 	default:
 		s.id = n.server.engine.NewID()
 		if n.server.opts.Recovery != nil {
