@@ -57,7 +57,20 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		return &socketio.ConnectError{Message: auth.MessageOf(err), Data: connectErrorData{Code: code}}
 	}
 
-	s.SetData(newSession(claims, src, g.verifier.ValidUntil(claims)))
+	sess := newSession(claims, src, g.verifier.ValidUntil(claims))
+	if s.Recovered() {
+		// The session and the events missed since belong to the identity
+		// that disconnected; a client that kept its session id across a
+		// change of user starts afresh instead.
+		prev := sessionOf(s)
+		if prev == nil || prev.userID != claims.UserID || prev.orgID != claims.OrganizationID {
+			g.log.Info("gateway: recovery declined: the token names another user or organization",
+				"sid", s.ID(), "address", h.Address)
+			return socketio.ErrDeclineRecovery
+		}
+		sess.subs.Store(prev.subs.Load())
+	}
+	s.SetData(sess)
 	s.Join(events.OrgRoom(claims.OrganizationID), events.UserRoom(claims.UserID))
 	// A socket lives for days: it should not carry its bearer token in
 	// memory all that time, nor show it to FetchSockets across the cluster.

@@ -78,6 +78,15 @@ type Config struct {
 	// MaxPatterns bounds the entries of one subscribe or unsubscribe
 	// request. Zero means DefaultMaxPatterns (100).
 	MaxPatterns int
+	// Recovery enables connection state recovery: a client that reconnects
+	// within Recovery.MaxDisconnectionDuration gets the events it missed,
+	// in order and once each, and keeps its subscriptions. Its token is
+	// verified again (RunMiddlewares is always on) and must name the same
+	// user and organization, or the client connects afresh without the old
+	// session. Recovery needs an adapter that keeps sessions: the in-memory
+	// one does; the Redis Pub/Sub adapters do not (as Node's), so with them
+	// clients always connect afresh. Nil disables it.
+	Recovery *socketio.RecoveryOptions
 	// Logger receives connection-level logs (connections, refusals,
 	// expiries; never tokens, never one line per event). Nil means
 	// slog.Default().
@@ -138,7 +147,13 @@ func New(cfg Config) (*Gateway, error) {
 	if g.maxPatterns <= 0 {
 		g.maxPatterns = DefaultMaxPatterns
 	}
-	srv, err := socketio.NewServer(&socketio.Options{Engine: cfg.Engine, Adapter: cfg.Adapter, Logger: g.log})
+	var recovery *socketio.RecoveryOptions
+	if cfg.Recovery != nil {
+		r := *cfg.Recovery
+		r.RunMiddlewares = true // a recovered session is only as good as the token presented now
+		recovery = &r
+	}
+	srv, err := socketio.NewServer(&socketio.Options{Engine: cfg.Engine, Adapter: cfg.Adapter, Recovery: recovery, Logger: g.log})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: socket.io server: %w", err)
 	}

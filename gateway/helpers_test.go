@@ -14,6 +14,7 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/socketio"
 )
 
 const testSecret = "gateway-test-secret-0123456789abcdef"
@@ -33,6 +34,7 @@ type envOptions struct {
 	authConfig    auth.Config // Secret defaults to testSecret
 	expiryWarning time.Duration
 	maxPatterns   int
+	recovery      *socketio.RecoveryOptions
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -52,6 +54,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Verifier:      v,
 		ExpiryWarning: o.expiryWarning,
 		MaxPatterns:   o.maxPatterns,
+		Recovery:      o.recovery,
 		Logger:        logger,
 	})
 	if err != nil {

@@ -284,7 +284,7 @@ func TestDevelopmentMode(t *testing.T) {
 func TestProductionMode(t *testing.T) {
 	const secret = "production-secret-0123456789abcdef"
 	const key = "production-key-0123456789abcdef"
-	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug"))
+	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m"))
 	if strings.Contains(srv.output(), "DEVELOPMENT") {
 		t.Fatalf("development banner in production:\n%s", srv.output())
 	}
@@ -332,8 +332,30 @@ func TestProductionMode(t *testing.T) {
 	if !strings.Contains(string(ev.Args[0]), `"userId":"user-7"`) {
 		t.Errorf("received %s (id %s)", ev, id)
 	}
+
+	// RECOVERY_WINDOW: a client that drops and comes back gets what it
+	// missed, on the same socket.
+	r := d.Connect(srv.url+"/events", sioclient.Options{Auth: map[string]any{"token": tok}, Transports: []string{"websocket"}, Reconnection: new(false)})
+	sid := r.WaitConnect().SID
+	r.Next("connected") // carries an offset: the client can recover from here
+	srv.waitLog(`"msg":"connection state recovery","window":"1m0s"`)
+	r.CloseEngine()
+	r.WaitDisconnect()
+	srv.waitLog(`"msg":"gateway: client disconnected","sid":"` + sid + `"`)
+	if _, stderr, code := runCLI(t, baseEnv("API_KEYS", key), "emit", "invoice:paid", "--url", srv.url, "--org", "org-7", "--data", `{"invoiceId":"inv-1"}`); code != 0 {
+		t.Fatalf("emit: exit %d: %s", code, stderr)
+	}
+	r.Connect()
+	if info := r.WaitConnect(); !info.Recovered || info.SID != sid {
+		t.Fatalf("reconnection %+v, want socket %s recovered", info, sid)
+	}
+	if ev := r.Next("invoice:paid"); !strings.Contains(string(ev.Args[0]), `"invoiceId":"inv-1"`) {
+		t.Errorf("missed event %s", ev)
+	}
+
 	c.Close()
 	bad.Close()
+	r.Close()
 	srv.stop()
 	if strings.Contains(srv.output(), tok[strings.LastIndexByte(tok, '.')+1:]) {
 		t.Errorf("the token appears in the logs:\n%s", srv.output())

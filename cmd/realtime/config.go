@@ -17,6 +17,10 @@ import (
 	"github.com/operate/realtime/gateway/httpapi"
 )
 
+// defaultRecoveryEvents bounds the events kept for connection state
+// recovery when RECOVERY_MAX_EVENTS is unset.
+const defaultRecoveryEvents = 100_000
+
 // serveConfig is the configuration of `realtime serve`, from flags and the
 // environment (flags win).
 type serveConfig struct {
@@ -34,6 +38,8 @@ type serveConfig struct {
 	namespace       string
 	path            string
 	expiryWarning   time.Duration
+	recoveryWindow  time.Duration // 0: connection state recovery off
+	recoveryEvents  int
 	shutdownTimeout time.Duration
 	maxBody         int64
 	maxBatch        int
@@ -245,6 +251,13 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	}
 	c.path, _ = get.first("SOCKETIO_PATH")
 	c.expiryWarning, err = get.duration("TOKEN_EXPIRY_WARNING", 0)
+	check(err)
+	c.recoveryWindow, err = get.duration("RECOVERY_WINDOW", 0)
+	check(err)
+	if c.recoveryWindow < 0 {
+		check(fmt.Errorf("RECOVERY_WINDOW must not be negative, got %s (0 turns recovery off)", c.recoveryWindow))
+	}
+	c.recoveryEvents, err = get.integer("RECOVERY_MAX_EVENTS", defaultRecoveryEvents)
 	check(err)
 
 	// HTTP API.

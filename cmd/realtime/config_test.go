@@ -27,7 +27,7 @@ func TestConfigDevelopmentDefaults(t *testing.T) {
 	}
 	if !c.dev || !c.secretGenerated || !c.apiKeyGenerated || c.addr != ":8080" || len(c.auth.Secret) != 64 ||
 		len(c.apiKeys) != 1 || !strings.HasPrefix(c.apiKeys[0], "dev_") || !slices.Equal(c.corsOrigins, []string{"*"}) ||
-		c.logFormat != "text" || c.logLevel != slog.LevelInfo || c.namespace != "/events" || c.shutdownTimeout != 30*time.Second {
+		c.logFormat != "text" || c.logLevel != slog.LevelInfo || c.namespace != "/events" || c.shutdownTimeout != 30*time.Second || c.recoveryWindow != 0 {
 		t.Fatalf("config %+v", c)
 	}
 	// Each start generates its own secret and key.
@@ -59,6 +59,8 @@ func TestConfigProduction(t *testing.T) {
 		"IDEMPOTENCY_TTL", "1h",
 		"IDEMPOTENCY_MAX_KEYS", "50",
 		"TOKEN_EXPIRY_WARNING", "2m",
+		"RECOVERY_WINDOW", "90s",
+		"RECOVERY_MAX_EVENTS", "5000",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +74,7 @@ func TestConfigProduction(t *testing.T) {
 	if len(c.apiKeys) != 2 || !slices.Equal(c.corsOrigins, []string{"https://app.operate.example", "https://admin.operate.example"}) ||
 		!c.corsCredentials || c.logLevel != slog.LevelDebug || c.logFormat != "json" || c.namespace != "/rt" || c.path != "/ws/" ||
 		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
-		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute {
+		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -129,6 +131,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad duration", nil, mapEnv("SHUTDOWN_TIMEOUT", "soon"), "SHUTDOWN_TIMEOUT"},
 		{"bad leeway", nil, mapEnv("JWT_LEEWAY", "30"), "JWT_LEEWAY"},
 		{"bad integer", nil, mapEnv("MAX_BATCH_EVENTS", "-1"), "MAX_BATCH_EVENTS"},
+		{"negative recovery window", nil, mapEnv("RECOVERY_WINDOW", "-1m"), "RECOVERY_WINDOW must not be negative"},
+		{"bad recovery bound", nil, mapEnv("RECOVERY_MAX_EVENTS", "lots"), "RECOVERY_MAX_EVENTS"},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},

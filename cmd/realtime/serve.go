@@ -80,8 +80,19 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if len(cfg.corsOrigins) > 0 {
 		engine.CORS = &engineio.CORS{Origins: cfg.corsOrigins, Credentials: cfg.corsCredentials}
 	}
+	// Connection state recovery needs sessions kept by the adapter: the
+	// in-memory one does, the Redis Pub/Sub adapters (like Node's) do not.
+	var recovery *socketio.RecoveryOptions
+	switch {
+	case cfg.recoveryWindow > 0 && clustered:
+		log.Warn("RECOVERY_WINDOW is ignored with Redis: the Redis Pub/Sub adapters keep no sessions, clients reconnect afresh")
+	case cfg.recoveryWindow > 0:
+		recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.recoveryWindow, MaxPackets: cfg.recoveryEvents}
+		log.Info("connection state recovery", "window", cfg.recoveryWindow.String(), "maxEvents", cfg.recoveryEvents)
+	}
 	gw, err := gateway.New(gateway.Config{
 		Verifier:      verifier,
+		Recovery:      recovery,
 		Namespace:     cfg.namespace,
 		Engine:        engine,
 		ExpiryWarning: cfg.expiryWarning,

@@ -1,0 +1,146 @@
+package gateway_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/socketio"
+)
+
+func newRecoveryEnv(t *testing.T) *env {
+	return newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
+}
+
+// emitTo publishes one catalog event for org (and user, when not empty).
+func emitTo(t *testing.T, e *env, name events.Name, org, user string, seq int) {
+	t.Helper()
+	if _, err := e.svc.Emit(context.Background(), name, payload(t, name, org, user, seq), events.Target{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drop closes c's connection the way a network failure does (the server
+// sees "transport close", a recoverable reason) and waits until the
+// server has let the socket go; c does not reconnect by itself.
+func drop(t *testing.T, e *env, c *sioclient.Client, remaining int) {
+	t.Helper()
+	c.CloseEngine()
+	c.WaitDisconnect()
+	waitFor(t, "the server to see the disconnection", func() bool { return e.gw.ConnectionCount() == remaining })
+}
+
+// TestRecoveryReplaysMissedEvents: with recovery on, a client that comes
+// back gets the events of its organization and user that it missed, once
+// each, in order, filtered by the subscriptions it had, and nothing of
+// another organization.
+func TestRecoveryReplaysMissedEvents(t *testing.T) {
+	e := newRecoveryEnv(t)
+	a := e.join("org-1", "user-1", sioclient.Options{})
+	other := e.join("org-2", "user-2", sioclient.Options{})
+	var sub subscribeResult
+	ack(t, a, gateway.EventSubscribe, map[string]any{"events": []string{"invoice:*", "notification:*"}}, &sub)
+	if !sub.Success {
+		t.Fatalf("subscribe: %+v", sub)
+	}
+	first := a.State().SID
+	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+	if got := seqOf(t, a.Next(string(events.InvoiceCreated))); got != 1 {
+		t.Fatalf("live event seq %d", got)
+	}
+
+	drop(t, e, a, 1)
+	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+	emitTo(t, e, events.ExpenseCreated, "org-1", "", 3) // not subscribed
+	emitTo(t, e, events.NotificationNew, "org-1", "user-1", 4)
+	emitTo(t, e, events.NotificationNew, "org-1", "user-9", 5) // another user
+	emitTo(t, e, events.InvoiceCreated, "org-2", "", 6)        // another organization
+	emitTo(t, e, events.InvoiceSent, "org-1", "", 7)
+
+	a.Connect()
+	info := a.WaitConnect()
+	if !info.Recovered || info.SID != first {
+		t.Fatalf("reconnection %+v, want the recovered socket %s", info, first)
+	}
+	if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-1" || got.OrganizationID != "org-1" {
+		t.Errorf("connected %+v", got)
+	}
+	emitTo(t, e, events.InvoiceOverdue, "org-1", "", 8) // live again
+	expectSeqs(t, a, []events.Name{events.InvoicePaid, events.NotificationNew, events.InvoiceSent, events.InvoiceOverdue}, []int{2, 4, 7, 8})
+	expectSeqs(t, other, []events.Name{events.InvoiceCreated}, []int{6})
+}
+
+// expectSeqs checks that the catalog events c received since the last
+// check are exactly names, with the seq fields seqs, in order.
+func expectSeqs(t *testing.T, c *sioclient.Client, names []events.Name, seqs []int) {
+	t.Helper()
+	settle(t, c)
+	for i, w := range names {
+		ev := c.NextAny()
+		if ev.Name != string(w) || seqOf(t, ev) != seqs[i] {
+			t.Fatalf("%s: event %d is %s, want %s with seq %d", c.Name(), i, ev, w, seqs[i])
+		}
+	}
+	noMoreEvents(t, c)
+}
+
+// TestRecoveryAnotherIdentityStartsAfresh: a client that kept its session
+// id but now presents another user's token (a logout and login in the same
+// tab) is connected as a new socket, and gets nothing the previous user
+// missed.
+func TestRecoveryAnotherIdentityStartsAfresh(t *testing.T) {
+	e := newRecoveryEnv(t)
+	a := e.join("org-1", "user-1", sioclient.Options{})
+	first := a.State().SID
+	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+	a.Next(string(events.InvoiceCreated)) // the client now holds an offset
+
+	drop(t, e, a, 0)
+	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+	emitTo(t, e, events.NotificationNew, "org-1", "user-1", 3)
+	a.SetAuth(map[string]any{"token": e.token("org-2", "user-2", time.Hour)})
+	a.Connect()
+	info := a.WaitConnect()
+	if info.Recovered || info.SID == first {
+		t.Fatalf("reconnection %+v, want a new socket", info)
+	}
+	if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-2" || got.OrganizationID != "org-2" {
+		t.Errorf("connected %+v", got)
+	}
+	emitTo(t, e, events.InvoiceSent, "org-2", "", 4)
+	expectSeqs(t, a, []events.Name{events.InvoiceSent}, []int{4})
+	if !strings.Contains(e.logs.String(), "recovery declined") {
+		t.Error("the declined recovery is not logged")
+	}
+}
+
+// TestRecoveryVerifiesTheTokenAgain: a recovered session is only as good as
+// the token presented now: an expired one is refused, with its code.
+func TestRecoveryVerifiesTheTokenAgain(t *testing.T) {
+	e := newRecoveryEnv(t)
+	a := e.join("org-1", "user-1", sioclient.Options{})
+	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+	a.Next(string(events.InvoiceCreated))
+
+	drop(t, e, a, 0)
+	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+	expired, err := auth.Mint(testSecret, auth.MintClaims{OrganizationID: "org-1", UserID: "user-1"}, time.Hour, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetAuth(map[string]any{"token": expired})
+	a.Connect()
+	ce := a.WaitConnectError()
+	if ce.Message != "Unauthorized: Token expired" || string(ce.Data) != `{"code":"TOKEN_EXPIRED"}` {
+		t.Errorf("connect_error %+v", ce)
+	}
+	a.NoEvent(string(events.InvoicePaid), 100*time.Millisecond)
+	if n := e.gw.ConnectionCount(); n != 0 {
+		t.Errorf("%d connections after the refusal", n)
+	}
+}
