@@ -149,6 +149,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		"userId", sess.userID,
 		"organizationId", sess.orgID,
 		"tokenSource", sess.source.String(),
+		"recovered", s.Recovered(),
 		"transport", s.Transport(),
 		"address", s.Handshake().Address,
 	)

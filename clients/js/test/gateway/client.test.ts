@@ -10,7 +10,7 @@ import {
   type RealtimeClientOptions,
   type RealtimeState,
 } from '../../src/index.js';
-import { Gateway, sleep, startNoWebSocketProxy, uid, waitFor } from '../support/gateway.js';
+import { Gateway, sleep, startCuttableProxy, startNoWebSocketProxy, uid, waitFor } from '../support/gateway.js';
 
 let gw: Gateway;
 const clients: RealtimeClient[] = [];
@@ -375,6 +375,42 @@ describe('server restart', () => {
       expect(got).toEqual(['integration:sync_started datev']);
     } finally {
       await restartable.stop();
+    }
+  });
+
+  it('loses no event across a dropped connection when the server keeps a recovery window', async () => {
+    const g = await Gateway.start({ env: { RECOVERY_WINDOW: '1m' } });
+    const proxy = await startCuttableProxy(g);
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const c = createRealtimeClient({ url: proxy.url, getToken: () => g.token({ sub: user, orgId: org }), logger: null, reconnection: { delay: 50, maxDelay: 200 } });
+      clients.push(c);
+      const got: string[] = [];
+      c.onAny((event, p) => got.push(`${event} ${(p as { invoiceId?: string }).invoiceId ?? ''}`.trim()));
+      await waitStatus(c, 'connected');
+      expect((await c.subscribe('invoice:*')).success).toBe(true);
+      await g.publish('invoice:created', { organizationId: org, invoiceId: 'i1' });
+      await waitFor(() => got.includes('invoice:created i1'), 2_000, 'the first event');
+
+      proxy.cut();
+      await g.waitLog('gateway: client disconnected', { userId: user, reason: 'transport close' });
+      await g.publish('invoice:paid', { organizationId: org, invoiceId: 'i2' });
+      await g.publish('expense:created', { organizationId: org, expenseId: 'e1' }); // not subscribed
+      await g.publish('invoice:paid', { organizationId: uid('other_org'), invoiceId: 'x1' });
+      await g.publish('invoice:sent', { organizationId: org, invoiceId: 'i3' });
+      proxy.restore();
+
+      await g.waitLog('gateway: client connected', { userId: user, recovered: true }, 1, 10_000);
+      await waitStatus(c, 'connected');
+      await g.publish('invoice:overdue', { organizationId: org, invoiceId: 'i4' });
+      await waitFor(() => got.includes('invoice:overdue i4'), 2_000, 'the live event after recovery');
+      await sleep(100);
+      const catalogEvents = got.filter((e) => e.includes(':') && !e.startsWith('auth:') && !e.startsWith('connected'));
+      expect(catalogEvents).toEqual(['invoice:created i1', 'invoice:paid i2', 'invoice:sent i3', 'invoice:overdue i4']);
+    } finally {
+      await proxy.close();
+      await g.stop();
     }
   });
 

@@ -216,3 +216,47 @@ export async function startNoWebSocketProxy(target: Gateway): Promise<{ url: str
       }),
   };
 }
+
+/**
+ * A TCP proxy in front of a gateway whose link can be cut, as a network
+ * failure would: cut() drops every connection and refuses new ones (clients
+ * keep retrying) until restore().
+ */
+export async function startCuttableProxy(target: Gateway): Promise<{ url: string; cut: () => void; restore: () => void; close: () => Promise<void> }> {
+  const net = await import('node:net');
+  const open = new Set<import('node:net').Socket>();
+  let down = false;
+  const server = net.createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(target.port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut: () => {
+      down = true;
+      for (const s of open) s.destroy();
+    },
+    restore: () => {
+      down = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
