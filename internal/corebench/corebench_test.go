@@ -23,9 +23,15 @@ var payload = json.RawMessage(`{"timestamp":"2026-11-26T06:33:12.123Z","organiza
 // startServer serves a Socket.IO server whose sockets all join "org:1".
 // Heartbeats are pushed out of the measurement window.
 func startServer(tb testing.TB) (*socketio.Server, string) {
+	return startServerWith(tb, nil)
+}
+
+// startServerWith is startServer with connection state recovery (nil: off).
+func startServerWith(tb testing.TB, recovery *socketio.RecoveryOptions) (*socketio.Server, string) {
 	tb.Helper()
 	srv, err := socketio.NewServer(&socketio.Options{
-		Engine: &engineio.Options{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 8 << 20},
+		Engine:   &engineio.Options{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 8 << 20},
+		Recovery: recovery,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -113,9 +119,18 @@ func BenchmarkBroadcast10k(b *testing.B) {
 
 // BenchmarkBurst10k: bursts of 100 events into a room of 10,000 clients;
 // queued frames are merged into fewer writes.
-func BenchmarkBurst10k(b *testing.B) {
+func BenchmarkBurst10k(b *testing.B) { benchBurst(b, nil) }
+
+// BenchmarkBurst10kRecovery is BenchmarkBurst10k with connection state
+// recovery on: every event is logged, carries its offset, and is queued
+// under the namespace's log-order lock.
+func BenchmarkBurst10kRecovery(b *testing.B) {
+	benchBurst(b, &socketio.RecoveryOptions{})
+}
+
+func benchBurst(b *testing.B, recovery *socketio.RecoveryOptions) {
 	const burst = 100
-	srv, addr := startServer(b)
+	srv, addr := startServerWith(b, recovery)
 	c := startChild(b, "sio", addr, conns)
 	nsp := srv.Of("/")
 	waitSockets(b, nsp, conns)
