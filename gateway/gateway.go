@@ -107,10 +107,6 @@ type Gateway struct {
 	maxPatterns int
 
 	closing atomic.Bool
-	// last memoizes the catalog index of the packet being broadcast, so
-	// that the delivery filter parses its event name once, not once per
-	// recipient.
-	last atomic.Pointer[packetIndex]
 }
 
 var _ events.Emitter = (*Gateway)(nil)
@@ -167,7 +163,7 @@ func New(cfg Config) (*Gateway, error) {
 	nsp := srv.Of(name)
 	g.nsp = nsp
 	nsp.Use(g.authenticate)
-	nsp.SetDeliveryFilter(g.deliver)
+	nsp.SetDeliveryFilter(g.deliveryFilter)
 	nsp.OnConnection(g.onConnection)
 	nsp.OnDisconnect(g.onDisconnect)
 	nsp.OnEvent(EventSubscribe, g.onSubscribe)

@@ -77,42 +77,23 @@ func (c catalogIndex) list(s *eventSet) []events.Name {
 	return out
 }
 
-// packetIndex is the catalog index of a broadcast packet's event, -1 when it
-// is not a catalog event.
-type packetIndex struct {
-	p   *socketio.Packet
-	bit int
-}
-
-// eventBit returns the catalog index of p's event, -1 for other events. A
-// broadcast calls the filter once per recipient with the same packet, so
-// the answer for the last packet is kept.
-func (g *Gateway) eventBit(p *socketio.Packet) int {
-	if m := g.last.Load(); m != nil && m.p == p {
-		return m.bit
-	}
+// deliveryFilter is the namespace's delivery filter, run on every node: the
+// event's catalog index is looked up once per broadcast, and the test of
+// each recipient is a bit of its subscriptions, or one atomic load for the
+// sockets that never subscribed.
+func (g *Gateway) deliveryFilter(p *socketio.Packet) func(*socketio.Socket) bool {
 	bit, ok := g.catalog.bit[p.Event()]
 	if !ok {
-		bit = -1
+		return nil // control events are never filtered
 	}
-	g.last.Store(&packetIndex{p: p, bit: bit})
-	return bit
-}
-
-// deliver is the namespace's delivery filter: it runs for each recipient of
-// each broadcast, on every node, and must stay cheap: sockets that never
-// subscribed are accepted on one atomic load.
-func (g *Gateway) deliver(s *socketio.Socket, p *socketio.Packet) bool {
-	sess := sessionOf(s)
-	if sess == nil {
-		return true
+	return func(s *socketio.Socket) bool {
+		sess := sessionOf(s)
+		if sess == nil {
+			return true
+		}
+		subs := sess.subs.Load()
+		return subs == nil || subs.has(bit)
 	}
-	subs := sess.subs.Load()
-	if subs == nil {
-		return true
-	}
-	bit := g.eventBit(p)
-	return bit < 0 || subs.has(bit) // control events are never filtered
 }
 
 // subscribeAck answers a successful subscribe or unsubscribe.

@@ -11,11 +11,11 @@ import (
 )
 
 // secretFilter delivers "secret*" events to admins only.
-func secretFilter(s *socketio.Socket, p *socketio.Packet) bool {
-	if strings.HasPrefix(p.Event(), "secret") {
-		return s.Data() == "admin"
+func secretFilter(p *socketio.Packet) func(*socketio.Socket) bool {
+	if !strings.HasPrefix(p.Event(), "secret") {
+		return nil
 	}
-	return true
+	return func(s *socketio.Socket) bool { return s.Data() == "admin" }
 }
 
 // TestDeliveryFilter: the filter applies to broadcasts (with or without
@@ -126,28 +126,42 @@ func TestDeliveryFilter(t *testing.T) {
 	}
 }
 
-// TestDeliveryFilterSeesPacket: the filter gets each recipient and the
-// packet, event name and data included, once per recipient.
+// TestDeliveryFilterSeesPacket: the filter gets the packet, event name and
+// data included, once per broadcast, and its test each recipient.
 func TestDeliveryFilterSeesPacket(t *testing.T) {
 	ts := newTestServer(t, nil)
 	nsp := ts.Of("/")
 	conns := connections(nsp)
 	type call struct{ id, event, data string }
-	calls := make(chan call, 16)
-	nsp.SetDeliveryFilter(func(s *socketio.Socket, p *socketio.Packet) bool {
-		calls <- call{s.ID(), p.Event(), string(p.Data)}
-		return true
+	packets := make(chan call, 16)
+	tests := make(chan string, 16)
+	nsp.SetDeliveryFilter(func(p *socketio.Packet) func(*socketio.Socket) bool {
+		packets <- call{"", p.Event(), string(p.Data)}
+		return func(s *socketio.Socket) bool {
+			tests <- s.ID()
+			return true
+		}
 	})
 	d := startDriver(t)
-	c := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly})
-	c.WaitConnect()
-	s := recv(t, conns, "connection")
+	c1 := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly})
+	c1.WaitConnect()
+	s1 := recv(t, conns, "connection")
+	c2 := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly})
+	c2.WaitConnect()
+	s2 := recv(t, conns, "connection")
 	mustEmit(t, nsp.Emit("ev", 1, "x"))
-	if got := recv(t, calls, "filter call"); got != (call{s.ID(), "ev", `["ev",1,"x"]`}) {
+	if got := recv(t, packets, "filter call"); got != (call{"", "ev", `["ev",1,"x"]`}) {
 		t.Errorf("filter saw %+v", got)
 	}
-	c.Next("ev")
-	mustEmit(t, s.Emit("direct"))
-	c.Next("direct")
-	noValue(t, calls, "filter call for a direct emit")
+	noValue(t, packets, "a second filter call for one broadcast")
+	tested := []string{recv(t, tests, "recipient test"), recv(t, tests, "recipient test")}
+	slices.Sort(tested)
+	if want := []string{s1.ID(), s2.ID()}; !slices.Equal(tested, slices.Sorted(slices.Values(want))) {
+		t.Errorf("recipients tested %v, want %v", tested, want)
+	}
+	c1.Next("ev")
+	c2.Next("ev")
+	mustEmit(t, s1.Emit("direct"))
+	c1.Next("direct")
+	noValue(t, packets, "filter call for a direct emit")
 }

@@ -31,11 +31,14 @@ type Namespace struct {
 	filter atomic.Pointer[DeliveryFilter]
 }
 
-// DeliveryFilter decides, for each recipient of a broadcast, whether the
-// packet is delivered. It runs once per recipient on the broadcasting
-// goroutine (on every server of a cluster), so it must be cheap and must
-// not block.
-type DeliveryFilter func(s *Socket, p *Packet) bool
+// DeliveryFilter selects the recipients of a broadcast. It is called once
+// per broadcast with its packet (on the broadcasting goroutine, on every
+// server of a cluster) and returns the test each recipient must pass, or
+// nil when every recipient gets the packet. What depends on the packet
+// alone (such as parsing its event name) is thus done once, not once per
+// recipient; the returned test runs for each recipient, so it must be
+// cheap. Neither may block or broadcast.
+type DeliveryFilter func(p *Packet) (keep func(s *Socket) bool)
 
 // SetDeliveryFilter installs a filter applied to every broadcast of the
 // namespace (including recovery replays); nil removes it. Direct emits to
@@ -46,6 +49,16 @@ func (n *Namespace) SetDeliveryFilter(f DeliveryFilter) {
 		return
 	}
 	n.filter.Store(&f)
+}
+
+// recipientTest returns the delivery filter's test for p, nil when every
+// recipient gets it (no filter, or a direct emit).
+func (n *Namespace) recipientTest(p *Packet, direct bool) func(*Socket) bool {
+	f := n.filter.Load()
+	if f == nil || direct {
+		return nil
+	}
+	return (*f)(p)
 }
 
 func newNamespace(srv *Server, name string, h *handlers, parent *ParentNamespace) *Namespace {
@@ -245,13 +258,10 @@ func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
 	noCompress(pkts, opts.Flags.NoCompress)
 	buf := socketBufPool.Get().(*[]*Socket)
 	recipients := n.recipients((*buf)[:0], opts)
-	filter := n.filter.Load()
-	if opts.direct {
-		filter = nil
-	}
+	keep := n.recipientTest(p, opts.direct)
 	count := 0
 	for _, s := range recipients {
-		if filter != nil && !(*filter)(s, p) {
+		if keep != nil && !keep(s) {
 			continue
 		}
 		if s.deliver(pkts, p, opts.Flags.Volatile) {
@@ -281,15 +291,12 @@ func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack
 	pkts := encode(sio.Event, n.name, true, id, p.Data, p.Attachments)
 	noCompress(pkts, opts.Flags.NoCompress)
 	recipients := n.recipients(nil, opts)
-	filter := n.filter.Load()
-	if opts.direct {
-		filter = nil
-	}
+	keep := n.recipientTest(p, opts.direct)
 	reached := recipients[:0]
 	for _, s := range recipients {
 		// The delivery filter applies to broadcasts with ack as to any
 		// broadcast; a socket filtered out is not waited for.
-		if filter != nil && !(*filter)(s, p) {
+		if keep != nil && !keep(s) {
 			continue
 		}
 		if s.registerAck(id, func(a Args, err error) {
@@ -428,11 +435,10 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	}
 	sent := make(map[string]struct{}, len(missed))
 	var through uint64
-	filter := n.filter.Load()
 	for _, p := range missed {
 		sent[p.Offset] = struct{}{}
 		through = max(through, p.seq)
-		if filter == nil || p.direct || (*filter)(s, p) {
+		if keep := n.recipientTest(p, p.direct); keep == nil || keep(s) {
 			_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
 		}
 	}
