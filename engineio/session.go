@@ -44,6 +44,9 @@ type Session struct {
 	// write is in progress.
 	queue      []*Packet
 	queueBytes int
+	// cutOff: the queue overflowed and the session is being closed as a
+	// slow consumer; Send refuses everything meanwhile.
+	cutOff bool
 
 	// WebSocket transport (nil while polling).
 	ws       *wsConn
@@ -126,10 +129,19 @@ func (s *Session) enqueue(ps []*Packet, inline bool) (bool, error) {
 		s.mu.Unlock()
 		return false, ErrSessionClosed
 	}
+	if s.cutOff {
+		s.mu.Unlock()
+		return false, ErrSlowConsumer
+	}
 	if s.queueBytes+n > s.srv.opts.MaxQueueBytes {
+		s.cutOff = true
 		s.mu.Unlock()
 		s.srv.stats.SlowConsumers.Add(1)
-		s.closeWith(ReasonSlowConsumer, false)
+		// Closed on its own goroutine: Send runs inside broadcasts, which
+		// must neither wait for a close (socket I/O) nor run the handler's
+		// Closed (disconnect handlers, which may broadcast themselves) in
+		// their midst.
+		go s.closeWith(ReasonSlowConsumer, false)
 		return false, ErrSlowConsumer
 	}
 	s.queue = append(s.queue, ps...)

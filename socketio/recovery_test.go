@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
 )
@@ -567,6 +568,47 @@ func TestRecoveryOffsetsArriveInLogOrder(t *testing.T) {
 			t.Fatalf("event %d: offset %q (position %d) arrived after position %d", i, offset, seq, last)
 		}
 		last = seq
+	}
+}
+
+// TestRecoveryBroadcastFromDisconnectHandler: a broadcast that cuts off a
+// slow consumer runs that socket's disconnect handlers, and a handler that
+// broadcasts in turn (presence: "user left") must not wait for the first
+// broadcast to finish: with recovery on, broadcasts of a namespace are
+// ordered by a lock.
+func TestRecoveryBroadcastFromDisconnectHandler(t *testing.T) {
+	ts := newTestServer(t, &socketio.Options{
+		Recovery: &socketio.RecoveryOptions{},
+		Engine:   &engineio.Options{MaxQueueBytes: 4096},
+	})
+	nsp := ts.Of("/")
+	conns := connections(nsp)
+	left := make(chan string, 4)
+	nsp.OnDisconnect(func(s *socketio.Socket, reason socketio.DisconnectReason) {
+		left <- string(reason)
+		if err := nsp.Emit("left", s.ID()); err != nil {
+			t.Errorf("broadcast from the disconnect handler: %v", err)
+		}
+	})
+	d := startDriver(t)
+	stays := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly})
+	stays.WaitConnect()
+	recv(t, conns, "connection")
+	goes := d.Connect(ts.URL+"/", sioclient.Options{Transports: wsOnly, Reconnection: new(false)})
+	goes.WaitConnect()
+	s := recv(t, conns, "connection")
+	s.Join("big")
+
+	done := make(chan error, 1)
+	go func() { done <- nsp.To("big").Emit("big", strings.Repeat("x", 8192)) }()
+	if err := recv(t, done, "the broadcast that overflows a queue"); err != nil {
+		t.Fatal(err)
+	}
+	if reason := recv(t, left, "the disconnect handler"); reason != "slow consumer" {
+		t.Errorf("disconnect reason %q, want slow consumer", reason)
+	}
+	if ev := stays.Next("left"); !strings.Contains(ev.String(), s.ID()) {
+		t.Errorf("left event %s", ev)
 	}
 }
 
