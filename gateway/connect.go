@@ -54,6 +54,7 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 			"address", h.Address,
 			"url", auth.RedactURL(h.URL),
 		)
+		g.stats.refuse(code)
 		return &socketio.ConnectError{Message: auth.MessageOf(err), Data: connectErrorData{Code: code}}
 	}
 
@@ -66,6 +67,7 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		if prev == nil || prev.userID != claims.UserID || prev.orgID != claims.OrganizationID {
 			g.log.Info("gateway: recovery declined: the token names another user or organization",
 				"sid", s.ID(), "address", h.Address)
+			g.stats.recoveryDeclined.Add(1)
 			return socketio.ErrDeclineRecovery
 		}
 		sess.subs.Store(prev.subs.Load())
@@ -135,6 +137,10 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	g.armLocked(s, sess)
 	expiresAt := sess.expiresAt
 	sess.mu.Unlock()
+	g.stats.accepted.Add(1)
+	if s.Recovered() {
+		g.stats.recovered.Add(1)
+	}
 
 	if err := s.Emit(EventConnected, connectedPayload{
 		Message:        ConnectedMessage,

@@ -25,7 +25,9 @@ var ErrNoRecipients = errors.New("gateway: event has no target")
 // on the gateway, which does. It refuses names outside the catalog, so that
 // nothing can pose as a control event (auth:expired, ...).
 func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
-	if _, ok := g.catalog.bit[string(ev.Name)]; !ok {
+	bit, ok := g.catalog.bit[string(ev.Name)]
+	if !ok {
+		g.stats.publishFailed.Add(1)
 		return fmt.Errorf("gateway: publish %q (id %s): not a catalog event", ev.Name, ev.ID)
 	}
 	var op socketio.BroadcastOperator
@@ -35,16 +37,19 @@ func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
 	case len(rooms) > 0:
 		op = g.nsp.To(rooms...)
 	default:
+		g.stats.publishFailed.Add(1)
 		return fmt.Errorf("publish %s (id %s): %w", ev.Name, ev.ID, ErrNoRecipients)
 	}
 	// NewPacket copies the payload into the encoded packet, so ev.Payload is
 	// not kept (the events.Emitter contract).
 	p, err := socketio.NewPacket(string(ev.Name), json.RawMessage(ev.Payload))
+	if err == nil {
+		err = op.EmitPacket(ctx, p)
+	}
 	if err != nil {
+		g.stats.publishFailed.Add(1)
 		return fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
 	}
-	if err := op.EmitPacket(ctx, p); err != nil {
-		return fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
-	}
+	g.stats.published[bit].Add(1)
 	return nil
 }

@@ -97,6 +97,7 @@ func (g *Gateway) fire(s *socketio.Socket, sess *session, gen uint64, phase time
 	// A namespace disconnect ("io server disconnect"): socket.io-client does
 	// not reconnect on its own, so it cannot loop on the expired token.
 	s.Disconnect(false)
+	g.stats.expired.Add(1)
 	g.log.Info("gateway: token expired, client disconnected",
 		"sid", s.ID(), "userId", sess.userID, "organizationId", sess.orgID)
 }
@@ -153,10 +154,12 @@ func (g *Gateway) onRefresh(s *socketio.Socket, ev *socketio.Event) {
 			code = auth.CodeInvalidToken
 		}
 		ack = refreshAck{Error: auth.MessageOf(err), Code: code}
+		g.stats.refreshRefused.Add(1)
 		g.log.Info("gateway: token refresh refused",
 			"sid", s.ID(), "userId", sess.userID, "organizationId", sess.orgID,
 			"code", string(code), "reason", err.Error())
 	} else {
+		g.stats.refreshed.Add(1)
 		g.log.Debug("gateway: token refreshed", "sid", s.ID(), "userId", sess.userID, "expiresAt", jsTime(claims.ExpiresAt))
 	}
 	_ = ev.Ack(ack)

@@ -107,6 +107,7 @@ type Gateway struct {
 	maxPatterns int
 
 	closing atomic.Bool
+	stats   *stats
 }
 
 var _ events.Emitter = (*Gateway)(nil)
@@ -131,6 +132,7 @@ func New(cfg Config) (*Gateway, error) {
 		authTimeout: cfg.AuthTimeout,
 		maxPatterns: cfg.MaxPatterns,
 	}
+	g.stats = newStats(len(g.catalog.names))
 	if g.log == nil {
 		g.log = slog.Default()
 	}

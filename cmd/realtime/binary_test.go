@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -257,6 +258,14 @@ func TestDevelopmentMode(t *testing.T) {
 	}
 	c.NoEvent("invoice:paid", 100*time.Millisecond)
 
+	// Metrics, on the main listener by default.
+	code, body := get(t, srv.url+"/metrics")
+	for _, want := range []string{"realtime_connections 1\n", `realtime_events_published_total{event="invoice:paid"} 1` + "\n", "realtime_engine_bytes_out_total "} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics: %d, lacks %q:\n%s", code, strings.TrimSpace(want), body)
+		}
+	}
+
 	// Graceful shutdown: the client is told to reconnect (an Engine.IO
 	// close: "transport close"), not "io server disconnect".
 	srv.stop()
@@ -284,7 +293,8 @@ func TestDevelopmentMode(t *testing.T) {
 func TestProductionMode(t *testing.T) {
 	const secret = "production-secret-0123456789abcdef"
 	const key = "production-key-0123456789abcdef"
-	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m"))
+	metricsAddr := freeAddr(t)
+	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m", "METRICS_ADDR", metricsAddr))
 	if strings.Contains(srv.output(), "DEVELOPMENT") {
 		t.Fatalf("development banner in production:\n%s", srv.output())
 	}
@@ -323,6 +333,14 @@ func TestProductionMode(t *testing.T) {
 		t.Errorf("bad token: %+v", ce)
 	}
 	srv.waitLog(`"msg":"gateway: connection refused"`, `"code":"INVALID_TOKEN"`, `token=eyJhbG…`)
+
+	// METRICS_ADDR: metrics on their own listener, not on the public one.
+	if code, _ := get(t, srv.url+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the main listener with METRICS_ADDR: %d, want 404", code)
+	}
+	if code, body := get(t, "http://"+metricsAddr+"/metrics"); code != http.StatusOK || !strings.Contains(body, `realtime_connections_refused_total{code="INVALID_TOKEN"} 1`) {
+		t.Errorf("GET /metrics on METRICS_ADDR: %d:\n%s", code, body)
+	}
 
 	id, stderr, code := runCLI(t, baseEnv("API_KEYS", key), "emit", "hr:leave_approved", "--url", srv.url, "--org", "org-7", "--user", "user-7", "--target-user", "user-7")
 	if code != 0 {
@@ -393,4 +411,16 @@ func TestCommandErrors(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "realtime emit EVENT") {
 		t.Errorf("help: exit %d: %s", code, out)
 	}
+}
+
+// freeAddr returns a loopback address with a port free at the time of the
+// call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

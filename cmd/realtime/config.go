@@ -35,11 +35,14 @@ type serveConfig struct {
 	corsOrigins     []string
 	corsCredentials bool
 
-	namespace       string
-	path            string
-	expiryWarning   time.Duration
-	recoveryWindow  time.Duration // 0: connection state recovery off
-	recoveryEvents  int
+	namespace      string
+	path           string
+	expiryWarning  time.Duration
+	recoveryWindow time.Duration // 0: connection state recovery off
+	recoveryEvents int
+	// metricsAddr: "" serves /metrics on the main listener, "off" not at
+	// all, anything else on a listener of its own at that address.
+	metricsAddr     string
 	shutdownTimeout time.Duration
 	maxBody         int64
 	maxBatch        int
@@ -259,6 +262,7 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	}
 	c.recoveryEvents, err = get.integer("RECOVERY_MAX_EVENTS", defaultRecoveryEvents)
 	check(err)
+	c.metricsAddr, _ = get.first("METRICS_ADDR")
 
 	// HTTP API.
 	maxBody, err := get.integer("MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes)

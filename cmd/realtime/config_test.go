@@ -61,6 +61,7 @@ func TestConfigProduction(t *testing.T) {
 		"TOKEN_EXPIRY_WARNING", "2m",
 		"RECOVERY_WINDOW", "90s",
 		"RECOVERY_MAX_EVENTS", "5000",
+		"METRICS_ADDR", "127.0.0.1:9100",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestConfigProduction(t *testing.T) {
 	if len(c.apiKeys) != 2 || !slices.Equal(c.corsOrigins, []string{"https://app.operate.example", "https://admin.operate.example"}) ||
 		!c.corsCredentials || c.logLevel != slog.LevelDebug || c.logFormat != "json" || c.namespace != "/rt" || c.path != "/ws/" ||
 		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
-		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 {
+		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" {
 		t.Fatalf("config %+v", c)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/console"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/gateway/metrics"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -148,6 +149,18 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle(gw.Path(), gw)
 	mux.Handle("/", root)
+	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster)})
+	switch cfg.metricsAddr {
+	case "":
+		mux.Handle("GET /metrics", metricsHandler)
+	case "off":
+	default:
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, metricsHandler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,4 +255,28 @@ func generatedNote(generated bool) string {
 		return "   (generated; set API_KEYS to choose it)"
 	}
 	return ""
+}
+
+// clusterReady is the metrics' view of the Redis cluster; nil when the node
+// runs alone.
+func clusterReady(c *redisadapter.Cluster) func() error {
+	if c == nil {
+		return nil
+	}
+	return c.Ready
+}
+
+// serveMetrics serves /metrics on a listener of its own (METRICS_ADDR), so
+// that it can stay on an internal network; the returned function stops it.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on METRICS_ADDR %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }

@@ -1,0 +1,121 @@
+// Package metrics exposes a gateway's figures in the Prometheus text
+// format: its connection, authentication and publishing counters, the
+// Engine.IO layer's transport counters, and the Go runtime's and the
+// process's own figures.
+//
+// Everything is read from counters the gateway and the engine keep anyway,
+// at scrape time: metrics cost nothing per delivered event.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/operate/realtime/gateway"
+)
+
+// Options configures Handler.
+type Options struct {
+	// ClusterReady, when set, is exported as realtime_cluster_ready (1 when
+	// it returns nil): whether this node reaches the other nodes (Redis).
+	ClusterReady func() error
+}
+
+// Handler returns the /metrics handler of gw, with its own registry (no
+// package-level state: several gateways in one process do not collide).
+func Handler(gw *gateway.Gateway, opts Options) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{gw: gw, opts: opts},
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("realtime_"+name, help, labels, nil)
+}
+
+var (
+	connectionsDesc      = desc("connections", "Sockets connected to this node's events namespace.")
+	acceptedDesc         = desc("connections_accepted_total", "Connections that passed authentication, recovered ones included.")
+	recoveredDesc        = desc("connections_recovered_total", "Connections that recovered their session and the events they missed.")
+	recoveryDeclinedDesc = desc("recoveries_declined_total", "Recoveries not granted because the token named another user or organization.")
+	refusedDesc          = desc("connections_refused_total", "Connections refused by authentication, by connect_error code.", "code")
+	tokenExpiriesDesc    = desc("token_expiries_total", "Sockets disconnected because their token expired.")
+	refreshesDesc        = desc("token_refreshes_total", "auth:refresh requests, by result.", "result")
+	publishedDesc        = desc("events_published_total", "Catalog events published through this node, by event.", "event")
+	publishFailuresDesc  = desc("publish_failures_total", "Publish calls that failed (unknown event, no target, cluster unavailable).")
+	sessionsDesc         = desc("engine_sessions", "Open Engine.IO sessions.")
+	sessionsOpenedDesc   = desc("engine_sessions_opened_total", "Engine.IO sessions opened.")
+	upgradesDesc         = desc("engine_upgrades_total", "Sessions upgraded from long-polling to WebSocket.")
+	slowConsumersDesc    = desc("engine_slow_consumers_total", "Sessions closed because their client did not read fast enough.")
+	heartbeatsLostDesc   = desc("engine_heartbeats_lost_total", "Sessions closed because their client stopped answering pings.")
+	packetsOutDesc       = desc("engine_packets_out_total", "Engine.IO packets queued to sessions.")
+	writesDesc           = desc("engine_writes_total", "Socket writes (WebSocket) and poll responses; packets_out/writes is the merging factor.")
+	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
+	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
+	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
+)
+
+// collector reads the counters at scrape time.
+type collector struct {
+	gw   *gateway.Gateway
+	opts Options
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+	if c.opts.ClusterReady != nil {
+		ch <- clusterReadyDesc
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+
+	st := c.gw.Stats()
+	gauge(connectionsDesc, float64(c.gw.ConnectionCount()))
+	counter(acceptedDesc, st.Accepted)
+	counter(recoveredDesc, st.Recovered)
+	counter(recoveryDeclinedDesc, st.RecoveriesDeclined)
+	for code, n := range st.Refused {
+		counter(refusedDesc, n, string(code))
+	}
+	counter(tokenExpiriesDesc, st.TokenExpiries)
+	counter(refreshesDesc, st.Refreshes, "ok")
+	counter(refreshesDesc, st.RefreshesRefused, "refused")
+	for name, n := range st.Published {
+		counter(publishedDesc, n, string(name))
+	}
+	counter(publishFailuresDesc, st.PublishFailures)
+
+	es := c.gw.Server().Engine().Stats()
+	gauge(sessionsDesc, float64(es.Sessions.Load()))
+	counter(sessionsOpenedDesc, es.Opened.Load())
+	counter(upgradesDesc, es.Upgrades.Load())
+	counter(slowConsumersDesc, es.SlowConsumers.Load())
+	counter(heartbeatsLostDesc, es.HeartbeatsLost.Load())
+	counter(packetsOutDesc, es.PacketsOut.Load())
+	counter(writesDesc, es.Writes.Load())
+	counter(bytesOutDesc, es.BytesOut.Load())
+
+	if c.opts.ClusterReady != nil {
+		ready := 0.0
+		if c.opts.ClusterReady() == nil {
+			ready = 1
+		}
+		gauge(clusterReadyDesc, ready)
+	}
+}

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/events"
+)
+
+// stats are the gateway's counters. Each is bumped once per connection,
+// refusal, refresh or publish, never per delivery.
+type stats struct {
+	accepted         atomic.Int64
+	recovered        atomic.Int64
+	recoveryDeclined atomic.Int64
+	expired          atomic.Int64
+	refreshed        atomic.Int64
+	refreshRefused   atomic.Int64
+	publishFailed    atomic.Int64
+	published        []atomic.Int64 // by catalog index
+
+	mu      sync.Mutex
+	refused map[auth.Code]int64
+}
+
+func newStats(catalogSize int) *stats {
+	return &stats{published: make([]atomic.Int64, catalogSize), refused: make(map[auth.Code]int64)}
+}
+
+func (s *stats) refuse(code auth.Code) {
+	s.mu.Lock()
+	s.refused[code]++
+	s.mu.Unlock()
+}
+
+// Stats is a snapshot of the gateway's counters since it started.
+type Stats struct {
+	// Accepted counts connections that passed authentication, recovered
+	// ones included; Recovered those that recovered a session, and
+	// RecoveriesDeclined those whose session was not handed over because
+	// the token named another identity.
+	Accepted, Recovered, RecoveriesDeclined int64
+	// Refused counts refused connections by the code of their
+	// connect_error.
+	Refused map[auth.Code]int64
+	// TokenExpiries counts sockets disconnected when their token expired;
+	// Refreshes and RefreshesRefused count auth:refresh answers.
+	TokenExpiries, Refreshes, RefreshesRefused int64
+	// Published counts events handed to the cluster by Publish, by name;
+	// PublishFailures the calls that failed.
+	Published       map[events.Name]int64
+	PublishFailures int64
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	st := g.stats
+	out := Stats{
+		Accepted:           st.accepted.Load(),
+		Recovered:          st.recovered.Load(),
+		RecoveriesDeclined: st.recoveryDeclined.Load(),
+		TokenExpiries:      st.expired.Load(),
+		Refreshes:          st.refreshed.Load(),
+		RefreshesRefused:   st.refreshRefused.Load(),
+		PublishFailures:    st.publishFailed.Load(),
+		Published:          make(map[events.Name]int64, len(st.published)),
+		Refused:            make(map[auth.Code]int64),
+	}
+	for i := range st.published {
+		out.Published[g.catalog.names[i]] = st.published[i].Load()
+	}
+	st.mu.Lock()
+	for code, n := range st.refused {
+		out.Refused[code] = n
+	}
+	st.mu.Unlock()
+	return out
+}
