@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
@@ -87,6 +89,15 @@ type Config struct {
 	// one does; the Redis Pub/Sub adapters do not (as Node's), so with them
 	// clients always connect afresh. Nil disables it.
 	Recovery *socketio.RecoveryOptions
+	// ClientEventRate is how many requests (subscribe, unsubscribe,
+	// auth:refresh, anything else) one connection may send per second on
+	// average, and ClientEventBurst how many at once. Beyond, requests are
+	// refused with code rate_limited (RATE_LIMITED for auth:refresh), and a
+	// client that keeps sending anyway is disconnected. Zero means
+	// DefaultClientEventRate (10/s) and DefaultClientEventBurst (30);
+	// a negative rate disables the limit.
+	ClientEventRate  float64
+	ClientEventBurst int
 	// Logger receives connection-level logs (connections, refusals,
 	// expiries; never tokens, never one line per event). Nil means
 	// slog.Default().
@@ -105,6 +116,9 @@ type Gateway struct {
 	warning     time.Duration
 	authTimeout time.Duration
 	maxPatterns int
+
+	eventRate  rate.Limit
+	eventBurst int
 
 	closing atomic.Bool
 	stats   *stats
@@ -133,6 +147,18 @@ func New(cfg Config) (*Gateway, error) {
 		maxPatterns: cfg.MaxPatterns,
 	}
 	g.stats = newStats(len(g.catalog.names))
+	switch {
+	case cfg.ClientEventRate < 0:
+		g.eventRate = rate.Inf
+	case cfg.ClientEventRate == 0:
+		g.eventRate = DefaultClientEventRate
+	default:
+		g.eventRate = rate.Limit(cfg.ClientEventRate)
+	}
+	g.eventBurst = cfg.ClientEventBurst
+	if g.eventBurst <= 0 {
+		g.eventBurst = DefaultClientEventBurst
+	}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -168,10 +194,10 @@ func New(cfg Config) (*Gateway, error) {
 	nsp.SetDeliveryFilter(g.deliveryFilter)
 	nsp.OnConnection(g.onConnection)
 	nsp.OnDisconnect(g.onDisconnect)
-	nsp.OnEvent(EventSubscribe, g.onSubscribe)
-	nsp.OnEvent(EventUnsubscribe, g.onUnsubscribe)
-	nsp.OnEvent(EventAuthRefresh, g.onRefresh)
-	nsp.OnAnyEvent(g.onUnsupported)
+	nsp.OnEvent(EventSubscribe, g.rateLimited(g.onSubscribe, subscribeRateLimited))
+	nsp.OnEvent(EventUnsubscribe, g.rateLimited(g.onUnsubscribe, subscribeRateLimited))
+	nsp.OnEvent(EventAuthRefresh, g.rateLimited(g.onRefresh, refreshRateLimited))
+	nsp.OnAnyEvent(g.rateLimited(g.onUnsupported, subscribeRateLimited))
 	return g, nil
 }
 

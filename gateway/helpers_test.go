@@ -35,6 +35,8 @@ type envOptions struct {
 	expiryWarning time.Duration
 	maxPatterns   int
 	recovery      *socketio.RecoveryOptions
+	eventRate     float64
+	eventBurst    int
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -51,11 +53,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	t.Cleanup(v.Close)
 	gw, err := gateway.New(gateway.Config{
-		Verifier:      v,
-		ExpiryWarning: o.expiryWarning,
-		MaxPatterns:   o.maxPatterns,
-		Recovery:      o.recovery,
-		Logger:        logger,
+		Verifier:         v,
+		ExpiryWarning:    o.expiryWarning,
+		MaxPatterns:      o.maxPatterns,
+		Recovery:         o.recovery,
+		ClientEventRate:  o.eventRate,
+		ClientEventBurst: o.eventBurst,
+		Logger:           logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/socketio"
 )
@@ -65,6 +67,9 @@ type session struct {
 	warned     bool   // EventAuthExpiring sent for the current token
 	expired    bool   // EventAuthExpired sent: refreshes are too late
 	closed     bool   // the socket disconnected
+
+	limiter       *rate.Limiter // the request budget, from the first request on
+	refusedInARow int
 }
 
 func newSession(c *auth.Claims, src auth.Source, validUntil time.Time) *session {

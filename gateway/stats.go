@@ -18,6 +18,7 @@ type stats struct {
 	refreshed        atomic.Int64
 	refreshRefused   atomic.Int64
 	publishFailed    atomic.Int64
+	rateLimited      atomic.Int64
 	published        []atomic.Int64 // by catalog index
 
 	mu      sync.Mutex
@@ -51,6 +52,9 @@ type Stats struct {
 	// PublishFailures the calls that failed.
 	Published       map[events.Name]int64
 	PublishFailures int64
+	// RateLimited counts client requests refused for exceeding the
+	// connection's budget.
+	RateLimited int64
 }
 
 // Stats returns the gateway's counters.
@@ -64,6 +68,7 @@ func (g *Gateway) Stats() Stats {
 		Refreshes:          st.refreshed.Load(),
 		RefreshesRefused:   st.refreshRefused.Load(),
 		PublishFailures:    st.publishFailed.Load(),
+		RateLimited:        st.rateLimited.Load(),
 		Published:          make(map[events.Name]int64, len(st.published)),
 		Refused:            make(map[auth.Code]int64),
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,8 @@ type serveConfig struct {
 	expiryWarning  time.Duration
 	recoveryWindow time.Duration // 0: connection state recovery off
 	recoveryEvents int
+	requestRate    float64 // 0: the gateway's default; negative: unlimited
+	requestBurst   int
 	// metricsAddr: "" serves /metrics on the main listener, "off" not at
 	// all, anything else on a listener of its own at that address.
 	metricsAddr     string
@@ -263,6 +266,19 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	c.recoveryEvents, err = get.integer("RECOVERY_MAX_EVENTS", defaultRecoveryEvents)
 	check(err)
 	c.metricsAddr, _ = get.first("METRICS_ADDR")
+	switch v := strings.TrimSpace(get("CLIENT_REQUEST_RATE")); v {
+	case "":
+	case "off":
+		c.requestRate = -1
+	default:
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || math.IsInf(r, 0) {
+			check(fmt.Errorf("CLIENT_REQUEST_RATE=%q: give requests per second per connection (such as 10 or 0.5), or off", v))
+		}
+		c.requestRate = r
+	}
+	c.requestBurst, err = get.integer("CLIENT_REQUEST_BURST", gateway.DefaultClientEventBurst)
+	check(err)
 
 	// HTTP API.
 	maxBody, err := get.integer("MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/operate/realtime/gateway"
 )
 
 func mapEnv(kv ...string) env {
@@ -29,6 +31,12 @@ func TestConfigDevelopmentDefaults(t *testing.T) {
 		len(c.apiKeys) != 1 || !strings.HasPrefix(c.apiKeys[0], "dev_") || !slices.Equal(c.corsOrigins, []string{"*"}) ||
 		c.logFormat != "text" || c.logLevel != slog.LevelInfo || c.namespace != "/events" || c.shutdownTimeout != 30*time.Second || c.recoveryWindow != 0 {
 		t.Fatalf("config %+v", c)
+	}
+	if c.requestRate != 0 || c.requestBurst != gateway.DefaultClientEventBurst || c.metricsAddr != "" {
+		t.Errorf("request limit %v/%d, metrics %q: want the gateway's defaults, metrics on the main listener", c.requestRate, c.requestBurst, c.metricsAddr)
+	}
+	if off, err := loadServeConfig(nil, mapEnv("CLIENT_REQUEST_RATE", "off")); err != nil || off.requestRate >= 0 {
+		t.Errorf("CLIENT_REQUEST_RATE=off: rate %v, %v", off.requestRate, err)
 	}
 	// Each start generates its own secret and key.
 	c2, _ := loadServeConfig(nil, mapEnv())
@@ -62,6 +70,8 @@ func TestConfigProduction(t *testing.T) {
 		"RECOVERY_WINDOW", "90s",
 		"RECOVERY_MAX_EVENTS", "5000",
 		"METRICS_ADDR", "127.0.0.1:9100",
+		"CLIENT_REQUEST_RATE", "2.5",
+		"CLIENT_REQUEST_BURST", "5",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +85,8 @@ func TestConfigProduction(t *testing.T) {
 	if len(c.apiKeys) != 2 || !slices.Equal(c.corsOrigins, []string{"https://app.operate.example", "https://admin.operate.example"}) ||
 		!c.corsCredentials || c.logLevel != slog.LevelDebug || c.logFormat != "json" || c.namespace != "/rt" || c.path != "/ws/" ||
 		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
-		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" {
+		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" ||
+		c.requestRate != 2.5 || c.requestBurst != 5 {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -134,6 +145,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad integer", nil, mapEnv("MAX_BATCH_EVENTS", "-1"), "MAX_BATCH_EVENTS"},
 		{"negative recovery window", nil, mapEnv("RECOVERY_WINDOW", "-1m"), "RECOVERY_WINDOW must not be negative"},
 		{"bad recovery bound", nil, mapEnv("RECOVERY_MAX_EVENTS", "lots"), "RECOVERY_MAX_EVENTS"},
+		{"bad request rate", nil, mapEnv("CLIENT_REQUEST_RATE", "-3"), "CLIENT_REQUEST_RATE"},
+		{"bad request burst", nil, mapEnv("CLIENT_REQUEST_BURST", "0"), "CLIENT_REQUEST_BURST"},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},

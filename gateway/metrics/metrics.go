@@ -50,6 +50,7 @@ var (
 	refreshesDesc        = desc("token_refreshes_total", "auth:refresh requests, by result.", "result")
 	publishedDesc        = desc("events_published_total", "Catalog events published through this node, by event.", "event")
 	publishFailuresDesc  = desc("publish_failures_total", "Publish calls that failed (unknown event, no target, cluster unavailable).")
+	rateLimitedDesc      = desc("client_requests_limited_total", "Client requests refused because their connection exceeded its request budget.")
 	sessionsDesc         = desc("engine_sessions", "Open Engine.IO sessions.")
 	sessionsOpenedDesc   = desc("engine_sessions_opened_total", "Engine.IO sessions opened.")
 	upgradesDesc         = desc("engine_upgrades_total", "Sessions upgraded from long-polling to WebSocket.")
@@ -59,7 +60,7 @@ var (
 	writesDesc           = desc("engine_writes_total", "Socket writes (WebSocket) and poll responses; packets_out/writes is the merging factor.")
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
-	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
+	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -100,6 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(publishedDesc, n, string(name))
 	}
 	counter(publishFailuresDesc, st.PublishFailures)
+	counter(rateLimitedDesc, st.RateLimited)
 
 	es := c.gw.Server().Engine().Stats()
 	gauge(sessionsDesc, float64(es.Sessions.Load()))

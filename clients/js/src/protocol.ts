@@ -69,8 +69,8 @@ export interface AckFailure {
   success: false;
   error: string;
   /**
-   * `invalid_request`, `unknown_event`, `unsupported_event` (server), or `timeout`
-   * (client: no answer in time).
+   * `invalid_request`, `unknown_event`, `unsupported_event`, `rate_limited` (server: the
+   * connection sent too many requests; slow down), or `timeout` (client: no answer in time).
    */
   code: string;
 }
@@ -127,7 +127,9 @@ export type AuthErrorCode =
   | 'NO_ORGANIZATION'
   | 'NO_USER'
   | 'AUTH_UNAVAILABLE'
-  | 'IDENTITY_MISMATCH';
+  | 'IDENTITY_MISMATCH'
+  /** auth:refresh only: the connection sent too many requests; try again later. */
+  | 'RATE_LIMITED';
 
 /** Codes this client gives to errors that do not come with a server code. */
 export type ClientErrorCode =
