@@ -105,7 +105,10 @@ func clone(b []byte) []byte {
 }
 
 // fail closes the connection after a packet Node's server would not accept.
-func (c *client) fail() { c.conn.CloseWith(engineio.ReasonParseError, false) }
+// What is queued goes out first, as Node's conn.close() drains its write
+// buffer: a client whose socket the server just disconnected may still
+// send a few events on it, and must get the DISCONNECT before the close.
+func (c *client) fail() { c.conn.CloseWith(engineio.ReasonParseError, true) }
 
 // handle routes a complete packet (protocol §2.4). p.Data may alias the
 // read buffer: whatever is kept is copied.
