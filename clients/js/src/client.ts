@@ -59,6 +59,12 @@ export interface RealtimeState {
   readonly subscriptions: readonly EventName[] | null;
   /** The current reconnection attempt (1, 2, ...), 0 when not reconnecting. */
   readonly reconnectAttempt: number;
+  /**
+   * Whether the current (or last) connection recovered the previous one's session: the gateway
+   * (with its RECOVERY_WINDOW) replayed every event missed meanwhile. False after a reconnection
+   * means events may have been missed: reload what the page shows.
+   */
+  readonly recovered: boolean;
 }
 
 /** Reconnection settings: exponential backoff with jitter. */
@@ -181,6 +187,7 @@ const INITIAL_STATE: RealtimeState = Object.freeze({
   transport: null,
   subscriptions: null,
   reconnectAttempt: 0,
+  recovered: false,
 });
 
 /** Creates a client of the gateway's `/events` namespace. */
@@ -483,7 +490,8 @@ class Client implements RealtimeClient {
     });
     this.replayNeeded = this.committed !== null;
     this.replaying = this.replayNeeded;
-    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport });
+    // socket.io-client leaves `recovered` undefined when the server offers no recovery.
+    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport, recovered: socket.recovered === true });
     void this.pump();
   }
 

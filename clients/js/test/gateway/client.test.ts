@@ -58,6 +58,7 @@ describe('createRealtimeClient', () => {
     expect(state.connected).toBe(true);
     expect(state.error).toBeNull();
     expect(state.transport).toBe('websocket');
+    expect(state.recovered).toBe(false);
     expect(getToken).toHaveBeenCalledTimes(1);
     await waitFor(() => c.getState().identity, 2_000, 'identity');
     expect(c.getState().identity).toEqual({ userId: user, organizationId: org });
@@ -365,6 +366,7 @@ describe('server restart', () => {
       await waitFor(() => statuses.includes('connecting') && c.getState().status === 'connected', 15_000, 'reconnection');
       await restartable.waitLog('gateway: client connected', { userId: user });
       expect(getToken).toHaveBeenCalledTimes(2);
+      expect(c.getState().recovered).toBe(false); // a new server: events may have been missed
       // The new server knows nothing of the old subscription: the client restored it.
       await waitFor(() => c.getState().subscriptions !== null, 2_000, 'subscriptions');
 
@@ -403,6 +405,7 @@ describe('server restart', () => {
 
       await g.waitLog('gateway: client connected', { userId: user, recovered: true }, 1, 10_000);
       await waitStatus(c, 'connected');
+      expect(c.getState().recovered).toBe(true);
       await g.publish('invoice:overdue', { organizationId: org, invoiceId: 'i4' });
       await waitFor(() => got.includes('invoice:overdue i4'), 2_000, 'the live event after recovery');
       await sleep(100);
