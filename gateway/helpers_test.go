@@ -239,6 +239,15 @@ func payload(t testing.TB, name events.Name, org, user string, seq int) json.Raw
 	return b
 }
 
+// emitTo publishes one catalog event for org (and user, when not empty)
+// through the EventsService, with seq in its payload.
+func emitTo(t *testing.T, e *env, name events.Name, org, user string, seq int) {
+	t.Helper()
+	if _, err := e.svc.Emit(context.Background(), name, payload(t, name, org, user, seq), events.Target{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // seqOf returns the seq field of a received catalog event.
 func seqOf(t testing.TB, ev sioclient.Event) int {
 	t.Helper()

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +14,6 @@ import (
 
 func newRecoveryEnv(t *testing.T) *env {
 	return newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
-}
-
-// emitTo publishes one catalog event for org (and user, when not empty).
-func emitTo(t *testing.T, e *env, name events.Name, org, user string, seq int) {
-	t.Helper()
-	if _, err := e.svc.Emit(context.Background(), name, payload(t, name, org, user, seq), events.Target{}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // drop closes c's connection the way a network failure does (the server

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -33,9 +32,7 @@ func publishProbes(t *testing.T, e *env) {
 		if name == events.NotificationNew {
 			user = "user-1" // to the user's room
 		}
-		if _, err := e.svc.Emit(context.Background(), name, payload(t, name, "org-1", user, i), events.Target{}); err != nil {
-			t.Fatal(err)
-		}
+		emitTo(t, e, name, "org-1", user, i)
 	}
 }
 
