@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -68,7 +67,10 @@ type server struct {
 	stderr bytes.Buffer
 }
 
-var listening = regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
+var (
+	listening        = regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
+	metricsListening = regexp.MustCompile(`"msg":"metrics","addr":"([^"]+)"`)
+)
 
 // startServer runs the binary with a JSON log on a free local port and
 // waits until it listens.
@@ -293,8 +295,13 @@ func TestDevelopmentMode(t *testing.T) {
 func TestProductionMode(t *testing.T) {
 	const secret = "production-secret-0123456789abcdef"
 	const key = "production-key-0123456789abcdef"
-	metricsAddr := freeAddr(t)
-	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m", "METRICS_ADDR", metricsAddr))
+	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m", "METRICS_ADDR", "127.0.0.1:0"))
+	// The metrics listener is opened, and logged, before the main one.
+	m := metricsListening.FindStringSubmatch(srv.output())
+	if m == nil {
+		t.Fatalf("no metrics listener in the log:\n%s", srv.output())
+	}
+	metricsAddr := m[1]
 	if strings.Contains(srv.output(), "DEVELOPMENT") {
 		t.Fatalf("development banner in production:\n%s", srv.output())
 	}
@@ -411,16 +418,4 @@ func TestCommandErrors(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "realtime emit EVENT") {
 		t.Errorf("help: exit %d: %s", code, out)
 	}
-}
-
-// freeAddr returns a loopback address with a port free at the time of the
-// call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
