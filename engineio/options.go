@@ -69,6 +69,10 @@ type Options struct {
 	// Logger receives connection-level logs (never per message).
 	// Nil means slog.Default().
 	Logger *slog.Logger
+
+	// readerGoroutines reads every WebSocket on a goroutine of its own, as
+	// where epoll is unavailable; set by tests so Linux covers that path.
+	readerGoroutines bool
 }
 
 // Cookie configures the sticky-session cookie. Zero fields mean Node's

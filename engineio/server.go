@@ -142,10 +142,12 @@ func NewServer(h Handler, opts *Options) (*Server, error) {
 	tick = max(5*time.Millisecond, min(tick, 250*time.Millisecond))
 	s.wheel = newWheel(tick, max(o.PingInterval, o.PingTimeout))
 	s.flush = newFlusher(s)
-	if p, err := newPoller(); err != nil {
-		o.Logger.Warn("engineio: no epoll poller, one reader goroutine per WebSocket", "error", err)
-	} else {
-		s.poller = p
+	if !o.readerGoroutines {
+		if p, err := newPoller(); err != nil {
+			o.Logger.Warn("engineio: no epoll poller, one reader goroutine per WebSocket", "error", err)
+		} else {
+			s.poller = p
+		}
 	}
 	return s, nil
 }

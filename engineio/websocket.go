@@ -19,9 +19,9 @@ import (
 	"github.com/operate/realtime/protocol/eio"
 )
 
-// readBufSize is the pooled read buffer. An idle connection holds none:
-// the reader waits for readability without a buffer and takes one from the
-// pool only while bytes are being parsed.
+// readBufSize is the pooled read buffer. An idle connection the poller
+// watches holds none: it takes one from the pool only while bytes are being
+// read and parsed.
 const readBufSize = 4096
 
 var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
@@ -73,21 +73,18 @@ type wsConn struct {
 	closedFor atomic.Pointer[CloseReason]
 
 	// Owned by the reader goroutine.
-	probing  bool
-	rbuf     []byte // nil when idle
-	pooled   *[]byte
-	r, w     int
-	msg      []byte // fragments of a message in progress
-	msgOp    byte
-	msgDefl  bool
-	inMsg    bool
-	peek     [1]byte
-	peekFn   func(fd uintptr) bool
-	readFn   func(fd uintptr) bool
-	readDst  []byte
-	readN    int
-	readErr  error
-	readWant bool
+	probing bool
+	rbuf    []byte // nil when idle
+	pooled  *[]byte
+	r, w    int
+	msg     []byte // fragments of a message in progress
+	msgOp   byte
+	msgDefl bool
+	inMsg   bool
+	readFn  func(fd uintptr) bool
+	readDst []byte
+	readN   int
+	readErr error
 }
 
 func (s *Session) upgrader(r *http.Request) (ws.HTTPUpgrader, *wsflate.Extension) {
@@ -242,7 +239,6 @@ func (c *wsConn) start(pre []byte) {
 		c.serveReadable()
 		return
 	}
-	c.peekFn = c.peekReadable
 	go c.readLoop()
 }
 
@@ -336,61 +332,10 @@ func (c *wsConn) readerDone(err error) {
 	}
 }
 
-// fill reads at least one more byte into rbuf.
+// fill reads at least one more byte into rbuf, blocking in the runtime's
+// netpoller. Only connections the poller does not watch read this way, and
+// they hold their read buffer while idle.
 func (c *wsConn) fill() error {
-	if c.raw == nil {
-		return c.fillBlocking()
-	}
-	for {
-		if c.rbuf == nil {
-			// Idle: wait without holding a buffer.
-			if err := c.raw.Read(c.peekFn); err != nil {
-				return err
-			}
-			c.takeBuf()
-		}
-		c.compact()
-		c.readDst = c.rbuf[c.w:]
-		c.readWant = false
-		if err := c.raw.Read(c.readFn); err != nil {
-			return err
-		}
-		c.readDst = nil
-		switch {
-		case c.readErr == syscall.EAGAIN:
-			if c.r == c.w {
-				c.releaseBuf()
-			} else if err := c.raw.Read(c.peekFn); err != nil {
-				return err
-			}
-		case c.readErr != nil:
-			return c.readErr
-		case c.readN == 0:
-			return io.EOF
-		default:
-			c.w += c.readN
-			return nil
-		}
-	}
-}
-
-// peekReadable waits for readability with a one-byte MSG_PEEK: it leaves
-// the data in the socket and needs no buffer.
-func (c *wsConn) peekReadable(fd uintptr) bool {
-	_, _, err := syscall.Recvfrom(int(fd), c.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN
-}
-
-func (c *wsConn) readNonBlocking(fd uintptr) bool {
-	n, err := syscall.Read(int(fd), c.readDst)
-	if n < 0 {
-		n = 0
-	}
-	c.readN, c.readErr = n, err
-	return true
-}
-
-func (c *wsConn) fillBlocking() error {
 	if c.rbuf == nil {
 		c.takeBuf()
 	}
@@ -404,6 +349,15 @@ func (c *wsConn) fillBlocking() error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+func (c *wsConn) readNonBlocking(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), c.readDst)
+	if n < 0 {
+		n = 0
+	}
+	c.readN, c.readErr = n, err
+	return true
 }
 
 func (c *wsConn) takeBuf() {

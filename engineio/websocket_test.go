@@ -12,236 +12,265 @@ import (
 	"github.com/operate/realtime/engineio"
 )
 
+// forEachReader runs test once for each way a WebSocket is read: by the
+// server's epoll poller (Linux) and by a goroutine per connection (other
+// systems, TLS, or where epoll is unavailable). Tests that exercise the frame
+// reader use it, each on fresh Options.
+func forEachReader(t *testing.T, test func(t *testing.T, o *engineio.Options)) {
+	t.Run("poller", func(t *testing.T) {
+		t.Parallel()
+		test(t, &engineio.Options{})
+	})
+	t.Run("goroutine", func(t *testing.T) {
+		t.Parallel()
+		o := &engineio.Options{}
+		engineio.UseReaderGoroutines(o)
+		test(t, o)
+	})
+}
+
 // §1.6: one packet per frame; a binary frame is a message without type byte.
 func TestWebSocketEcho(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.sendText("4hello")
-	c.expectText("4hello")
-	c.send(ws.OpBinary, []byte{1, 2, 3})
-	if op, data := c.read(); op != ws.OpBinary || !bytes.Equal(data, []byte{1, 2, 3}) {
-		t.Fatalf("got %v %x", op, data)
-	}
-	c.sendText(`42["message",1,"2",{"3":[false]}]`)
-	c.expectText(`42["message",1,"2",{"3":[false]}]`)
-	c.send(ws.OpBinary, nil)
-	if op, data := c.read(); op != ws.OpBinary || len(data) != 0 {
-		t.Fatalf("got %v %x", op, data)
-	}
-	// Larger than the pooled read buffer and than a 16-bit length.
-	big := "4" + strings.Repeat("é", 40000)
-	c.sendText(big)
-	c.expectText(big)
-	got := r.messages()
-	if len(got) != 5 || got[0] != (message{"hello", false}) || got[1] != (message{"\x01\x02\x03", true}) ||
-		got[3] != (message{"", true}) || got[4].data != big[1:] {
-		t.Fatalf("messages %v", got)
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.sendText("4hello")
+		c.expectText("4hello")
+		c.send(ws.OpBinary, []byte{1, 2, 3})
+		if op, data := c.read(); op != ws.OpBinary || !bytes.Equal(data, []byte{1, 2, 3}) {
+			t.Fatalf("got %v %x", op, data)
+		}
+		c.sendText(`42["message",1,"2",{"3":[false]}]`)
+		c.expectText(`42["message",1,"2",{"3":[false]}]`)
+		c.send(ws.OpBinary, nil)
+		if op, data := c.read(); op != ws.OpBinary || len(data) != 0 {
+			t.Fatalf("got %v %x", op, data)
+		}
+		// Larger than the pooled read buffer and than a 16-bit length.
+		big := "4" + strings.Repeat("é", 40000)
+		c.sendText(big)
+		c.expectText(big)
+		got := r.messages()
+		if len(got) != 5 || got[0] != (message{"hello", false}) || got[1] != (message{"\x01\x02\x03", true}) ||
+			got[3] != (message{"", true}) || got[4].data != big[1:] {
+			t.Fatalf("messages %v", got)
+		}
+	})
 }
 
 // Many small messages written in one burst arrive in order.
 func TestWebSocketBurst(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, newRecorder(false))
-	c, _, r := e.openWS()
-	var buf bytes.Buffer
-	const n = 500
-	for i := range n {
-		_ = ws.WriteFrame(&buf, maskedFrame(ws.OpText, true, []byte("4m"+strings.Repeat("x", i%50))))
-	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(readTimeout))
-	if _, err := c.conn.Write(buf.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	got := r.waitMessages(t, n)
-	for i, m := range got {
-		if m.data != "m"+strings.Repeat("x", i%50) {
-			t.Fatalf("message %d: %v", i, m)
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, newRecorder(false))
+		c, _, r := e.openWS()
+		var buf bytes.Buffer
+		const n = 500
+		for i := range n {
+			_ = ws.WriteFrame(&buf, maskedFrame(ws.OpText, true, []byte("4m"+strings.Repeat("x", i%50))))
 		}
-	}
+		_ = c.conn.SetWriteDeadline(time.Now().Add(readTimeout))
+		if _, err := c.conn.Write(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		got := r.waitMessages(t, n)
+		for i, m := range got {
+			if m.data != "m"+strings.Repeat("x", i%50) {
+				t.Fatalf("message %d: %v", i, m)
+			}
+		}
+	})
 }
 
 // §1.6: a message over MaxPayload closes the connection with 1009.
 func TestWebSocketMaxPayload(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, &engineio.Options{MaxPayload: 1000}, nil)
-	c, sid, r := e.openWS()
-	c.sendText("4" + strings.Repeat("a", 999)) // exactly MaxPayload
-	c.expectText("4" + strings.Repeat("a", 999))
-	c.sendText("4" + strings.Repeat("a", 1000))
-	c.expectClose(1009)
-	if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
-		t.Errorf("reason %q", reason)
-	}
-	if _, ok := e.srv.Session(sid); ok {
-		t.Error("session still registered")
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		o.MaxPayload = 1000
+		e := newEnv(t, o, nil)
+		c, sid, r := e.openWS()
+		c.sendText("4" + strings.Repeat("a", 999)) // exactly MaxPayload
+		c.expectText("4" + strings.Repeat("a", 999))
+		c.sendText("4" + strings.Repeat("a", 1000))
+		c.expectClose(1009)
+		if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
+			t.Errorf("reason %q", reason)
+		}
+		if _, ok := e.srv.Session(sid); ok {
+			t.Error("session still registered")
+		}
 
-	// The limit applies to the reassembled message too.
-	c2, _, r2 := e.openWS()
-	c2.writeFrame(maskedFrame(ws.OpText, false, []byte("4"+strings.Repeat("b", 600))))
-	c2.writeFrame(maskedFrame(ws.OpContinuation, true, []byte(strings.Repeat("b", 600))))
-	c2.expectClose(1009)
-	r2.waitClosed(t)
-	if len(r2.messages()) != 0 {
-		t.Errorf("messages %v", r2.messages())
-	}
+		// The limit applies to the reassembled message too.
+		c2, _, r2 := e.openWS()
+		c2.writeFrame(maskedFrame(ws.OpText, false, []byte("4"+strings.Repeat("b", 600))))
+		c2.writeFrame(maskedFrame(ws.OpContinuation, true, []byte(strings.Repeat("b", 600))))
+		c2.expectClose(1009)
+		r2.waitClosed(t)
+		if len(r2.messages()) != 0 {
+			t.Errorf("messages %v", r2.messages())
+		}
+	})
 }
 
 // RFC 6455 §5.4: fragments are reassembled, with control frames between
 // them answered.
 func TestWebSocketFragmented(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.writeFrame(maskedFrame(ws.OpText, false, []byte("4hel")))
-	c.writeFrame(maskedFrame(ws.OpPing, true, []byte("mid")))
-	c.writeFrame(maskedFrame(ws.OpContinuation, false, []byte("lo ")))
-	c.writeFrame(maskedFrame(ws.OpContinuation, true, []byte("world")))
-	if op, data := c.read(); op != ws.OpPong || string(data) != "mid" {
-		t.Fatalf("got %v %q, want the pong", op, data)
-	}
-	c.expectText("4hello world")
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.writeFrame(maskedFrame(ws.OpText, false, []byte("4hel")))
+		c.writeFrame(maskedFrame(ws.OpPing, true, []byte("mid")))
+		c.writeFrame(maskedFrame(ws.OpContinuation, false, []byte("lo ")))
+		c.writeFrame(maskedFrame(ws.OpContinuation, true, []byte("world")))
+		if op, data := c.read(); op != ws.OpPong || string(data) != "mid" {
+			t.Fatalf("got %v %q, want the pong", op, data)
+		}
+		c.expectText("4hello world")
 
-	c.writeFrame(maskedFrame(ws.OpBinary, false, []byte{1}))
-	c.writeFrame(maskedFrame(ws.OpContinuation, false, nil))
-	c.writeFrame(maskedFrame(ws.OpContinuation, true, []byte{2, 3}))
-	if op, data := c.read(); op != ws.OpBinary || !bytes.Equal(data, []byte{1, 2, 3}) {
-		t.Fatalf("got %v %x", op, data)
-	}
-	// A multi-byte character split across fragments is valid UTF-8 once
-	// reassembled.
-	c.writeFrame(maskedFrame(ws.OpText, false, []byte("4\xc3")))
-	c.writeFrame(maskedFrame(ws.OpContinuation, true, []byte("\xa9")))
-	c.expectText("4é")
-	if got := r.messages(); len(got) != 3 || got[0].data != "hello world" || got[2].data != "é" {
-		t.Fatalf("messages %v", got)
-	}
+		c.writeFrame(maskedFrame(ws.OpBinary, false, []byte{1}))
+		c.writeFrame(maskedFrame(ws.OpContinuation, false, nil))
+		c.writeFrame(maskedFrame(ws.OpContinuation, true, []byte{2, 3}))
+		if op, data := c.read(); op != ws.OpBinary || !bytes.Equal(data, []byte{1, 2, 3}) {
+			t.Fatalf("got %v %x", op, data)
+		}
+		// A multi-byte character split across fragments is valid UTF-8 once
+		// reassembled.
+		c.writeFrame(maskedFrame(ws.OpText, false, []byte("4\xc3")))
+		c.writeFrame(maskedFrame(ws.OpContinuation, true, []byte("\xa9")))
+		c.expectText("4é")
+		if got := r.messages(); len(got) != 3 || got[0].data != "hello world" || got[2].data != "é" {
+			t.Fatalf("messages %v", got)
+		}
+	})
 }
 
 func TestWebSocketFragmentErrors(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	tests := []struct {
-		name   string
-		frames []ws.Frame
-	}{
-		{"continuation without start", []ws.Frame{maskedFrame(ws.OpContinuation, true, []byte("x"))}},
-		{"new message inside fragmented one", []ws.Frame{maskedFrame(ws.OpText, false, []byte("4a")), maskedFrame(ws.OpText, true, []byte("4b"))}},
-		{"fragmented ping", []ws.Frame{maskedFrame(ws.OpPing, false, []byte("x"))}},
-		{"long ping", []ws.Frame{maskedFrame(ws.OpPing, true, bytes.Repeat([]byte("x"), 126))}},
-		{"reserved opcode", []ws.Frame{maskedFrame(ws.OpCode(0x3), true, []byte("x"))}},
-		{"rsv1 without deflate", []ws.Frame{func() ws.Frame {
-			f := maskedFrame(ws.OpText, true, []byte("4x"))
-			f.Header.Rsv = ws.Rsv(true, false, false)
-			return f
-		}()}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, _, r := e.openWS()
-			for _, f := range tt.frames {
-				c.writeFrame(f)
-			}
-			c.expectClose(1002)
-			if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
-				t.Errorf("reason %q", reason)
-			}
-		})
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		tests := []struct {
+			name   string
+			frames []ws.Frame
+		}{
+			{"continuation without start", []ws.Frame{maskedFrame(ws.OpContinuation, true, []byte("x"))}},
+			{"new message inside fragmented one", []ws.Frame{maskedFrame(ws.OpText, false, []byte("4a")), maskedFrame(ws.OpText, true, []byte("4b"))}},
+			{"fragmented ping", []ws.Frame{maskedFrame(ws.OpPing, false, []byte("x"))}},
+			{"long ping", []ws.Frame{maskedFrame(ws.OpPing, true, bytes.Repeat([]byte("x"), 126))}},
+			{"reserved opcode", []ws.Frame{maskedFrame(ws.OpCode(0x3), true, []byte("x"))}},
+			{"rsv1 without deflate", []ws.Frame{func() ws.Frame {
+				f := maskedFrame(ws.OpText, true, []byte("4x"))
+				f.Header.Rsv = ws.Rsv(true, false, false)
+				return f
+			}()}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c, _, r := e.openWS()
+				for _, f := range tt.frames {
+					c.writeFrame(f)
+				}
+				c.expectClose(1002)
+				if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
+					t.Errorf("reason %q", reason)
+				}
+			})
+		}
+	})
 }
 
 // A ping control frame is answered with a pong carrying its payload.
 func TestWebSocketControlPing(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.writeFrame(maskedFrame(ws.OpPing, true, []byte("are you there")))
-	if op, data := c.read(); op != ws.OpPong || string(data) != "are you there" {
-		t.Fatalf("got %v %q", op, data)
-	}
-	c.writeFrame(maskedFrame(ws.OpPing, true, nil))
-	if op, data := c.read(); op != ws.OpPong || len(data) != 0 {
-		t.Fatalf("got %v %q", op, data)
-	}
-	// An unsolicited pong is ignored.
-	c.writeFrame(maskedFrame(ws.OpPong, true, []byte("x")))
-	c.sendText("4after")
-	c.expectText("4after")
-	if r.isClosed() {
-		t.Fatal("closed")
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.writeFrame(maskedFrame(ws.OpPing, true, []byte("are you there")))
+		if op, data := c.read(); op != ws.OpPong || string(data) != "are you there" {
+			t.Fatalf("got %v %q", op, data)
+		}
+		c.writeFrame(maskedFrame(ws.OpPing, true, nil))
+		if op, data := c.read(); op != ws.OpPong || len(data) != 0 {
+			t.Fatalf("got %v %q", op, data)
+		}
+		// An unsolicited pong is ignored.
+		c.writeFrame(maskedFrame(ws.OpPong, true, []byte("x")))
+		c.sendText("4after")
+		c.expectText("4after")
+		if r.isClosed() {
+			t.Fatal("closed")
+		}
+	})
 }
 
 // RFC 6455 §5.1: a server must close on an unmasked client frame (1002).
 func TestWebSocketUnmasked(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.writeFrame(ws.NewTextFrame([]byte("4unmasked")))
-	c.expectClose(1002)
-	if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
-		t.Errorf("reason %q", reason)
-	}
-	if len(r.messages()) != 0 {
-		t.Errorf("messages %v", r.messages())
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.writeFrame(ws.NewTextFrame([]byte("4unmasked")))
+		c.expectClose(1002)
+		if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
+			t.Errorf("reason %q", reason)
+		}
+		if len(r.messages()) != 0 {
+			t.Errorf("messages %v", r.messages())
+		}
+	})
 }
 
 // RFC 6455 §8.1: invalid UTF-8 in a text message closes with 1007.
 func TestWebSocketInvalidUTF8(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.send(ws.OpText, []byte("4\xff\xfe"))
-	c.expectClose(1007)
-	if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
-		t.Errorf("reason %q", reason)
-	}
-	// Binary frames carry any bytes.
-	c2, _, _ := e.openWS()
-	c2.send(ws.OpBinary, []byte{0xff, 0xfe})
-	if op, data := c2.read(); op != ws.OpBinary || !bytes.Equal(data, []byte{0xff, 0xfe}) {
-		t.Fatalf("got %v %x", op, data)
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.send(ws.OpText, []byte("4\xff\xfe"))
+		c.expectClose(1007)
+		if reason := r.waitClosed(t); reason != engineio.ReasonTransportError {
+			t.Errorf("reason %q", reason)
+		}
+		// Binary frames carry any bytes.
+		c2, _, _ := e.openWS()
+		c2.send(ws.OpBinary, []byte{0xff, 0xfe})
+		if op, data := c2.read(); op != ws.OpBinary || !bytes.Equal(data, []byte{0xff, 0xfe}) {
+			t.Fatalf("got %v %x", op, data)
+		}
+	})
 }
 
 // An invalid Engine.IO packet is a parse error.
 func TestWebSocketParseError(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.sendText("9nope")
-	c.expectClose(1000)
-	if reason := r.waitClosed(t); reason != engineio.ReasonParseError {
-		t.Errorf("reason %q", reason)
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.sendText("9nope")
+		c.expectClose(1000)
+		if reason := r.waitClosed(t); reason != engineio.ReasonParseError {
+			t.Errorf("reason %q", reason)
+		}
+	})
 }
 
 // The client's close frame ends the session.
 func TestWebSocketClientCloseFrame(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, sid, r := e.openWS()
-	c.writeFrame(maskedFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))
-	c.expectClose(1000)
-	if reason := r.waitClosed(t); reason != engineio.ReasonTransportClose {
-		t.Errorf("reason %q", reason)
-	}
-	resp, body := e.get("EIO=4&transport=polling&sid=" + sid)
-	checkError(t, resp, body, 400, 1, "Session ID unknown")
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, sid, r := e.openWS()
+		c.writeFrame(maskedFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))
+		c.expectClose(1000)
+		if reason := r.waitClosed(t); reason != engineio.ReasonTransportClose {
+			t.Errorf("reason %q", reason)
+		}
+		resp, body := e.get("EIO=4&transport=polling&sid=" + sid)
+		checkError(t, resp, body, 400, 1, "Session ID unknown")
+	})
 }
 
 // A dropped TCP connection ends the session.
 func TestWebSocketConnectionDropped(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil, nil)
-	c, _, r := e.openWS()
-	c.conn.Close()
-	if reason := r.waitClosed(t); reason != engineio.ReasonTransportClose {
-		t.Errorf("reason %q", reason)
-	}
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, nil)
+		c, _, r := e.openWS()
+		c.conn.Close()
+		if reason := r.waitClosed(t); reason != engineio.ReasonTransportClose {
+			t.Errorf("reason %q", reason)
+		}
+	})
 }
 
 // Server-side Close flushes what is queued, then closes with 1000.
