@@ -176,12 +176,12 @@ func parseFlags(args []string) (*config, error) {
 	connectConc := fs.Int("connect-concurrency", 200, "handshakes in flight while ramping up connections (all workers together)")
 	settle := fs.Duration("settle", 0, "wait after connecting before reading RSS (default 3s quick, 10s full)")
 	stormConc := fs.Int("storm-concurrency", 2000, "handshakes in flight during a reconnection storm (all workers together)")
-	stormRounds := fs.Int("storm-rounds", 0, "storms per run (default 1 quick, 2 full)")
+	stormRounds := fs.Int("storm-rounds", 0, "storms per run (default 1 quick, 4 full)")
 	fanoutClients := fs.Int("fanout-clients", 10000, "clients in the fan-out scenarios")
 	orgSize := fs.Int("org-size", 10, "clients per organization in the many-organizations fan-out")
 	step := fs.Duration("step", 0, "duration of one publish-rate step (default 2s quick, 5s full)")
 	rampFactor := fs.Float64("ramp-factor", 2, "publish rate multiplier between steps")
-	refine := fs.Int("refine", -1, "bisection steps between the last passing and first failing rate (default 1 quick, 2 full)")
+	refine := fs.Int("refine", -1, "bisection steps between the last passing and first failing rate (default 1 quick, 4 full)")
 	oneOrgStart := fs.Float64("one-org-start", 1, "first publish rate (events/s) into one organization")
 	manyOrgStart := fs.Float64("many-orgs-start", 1000, "first publish rate (events/s) over many organizations")
 	maxSteps := fs.Int("max-steps", 12, "most steps of a ramp")
@@ -224,7 +224,11 @@ func parseFlags(args []string) (*config, error) {
 		c.step = time.Duration(pick(2, 5)) * time.Second
 	}
 	if c.refine < 0 {
-		c.refine = pick(1, 2)
+		// Four halvings of the doubling interval find the last passing rate
+		// within 5 %: a server just past its capacity still passes a 5 s step
+		// until its backlog reaches 1 s, so a coarser search can stop well
+		// short of the rate where its latency turns.
+		c.refine = pick(1, 4)
 	}
 	if c.burstRounds <= 0 {
 		c.burstRounds = pick(2, 5)
