@@ -166,6 +166,9 @@ func startServer(spec serverSpec) (*server, error) {
 	switch spec.kind {
 	case kindOurs:
 		cmd = exec.Command(spec.ours, "serve", "--addr", addr, "--dev=false", "--log-level", "warn", "--log-format", "json", "--shutdown-timeout", "5s")
+		// The ramps publish far past the default per-key budget, and the
+		// Node peer has none.
+		env = append(env, "PUBLISH_RATE=off")
 		if spec.pprof {
 			pp, err := freePort()
 			if err != nil {

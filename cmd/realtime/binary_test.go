@@ -297,7 +297,8 @@ func TestDevelopmentMode(t *testing.T) {
 func TestProductionMode(t *testing.T) {
 	const secret = "production-secret-0123456789abcdef"
 	const key = "production-key-0123456789abcdef"
-	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m", "METRICS_ADDR", "127.0.0.1:0"))
+	srv := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key, "LOG_LEVEL", "debug", "RECOVERY_WINDOW", "1m", "METRICS_ADDR", "127.0.0.1:0",
+		"PUBLISH_RATE", "0.5", "PUBLISH_BURST", "100"))
 	// The metrics listener is opened, and logged, before the main one.
 	m := metricsListening.FindStringSubmatch(srv.output())
 	if m == nil {
@@ -378,6 +379,41 @@ func TestProductionMode(t *testing.T) {
 	}
 	if ev := r.Next("invoice:paid"); !strings.Contains(string(ev.Args[0]), `"invoiceId":"inv-1"`) {
 		t.Errorf("missed event %s", ev)
+	}
+
+	// PUBLISH_RATE: the key's budget of 100 events (two spent above) runs
+	// out within two full batches, and the refusal says when to retry.
+	items := make([]string, 100)
+	for i := range items {
+		items[i] = `{"event":"invoice:paid","payload":{"organizationId":"org-7","invoiceId":"inv-b"}}`
+	}
+	batch := "[" + strings.Join(items, ",") + "]"
+	limited := false
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodPost, srv.url+"/api/v1/events/batch", strings.NewReader(batch))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if !strings.Contains(string(body), `"code":"rate_limited"`) || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without its code or Retry-After: %v %s", resp.Header, body)
+			}
+			limited = true
+			break
+		}
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("batch: %d %s", resp.StatusCode, body)
+		}
+	}
+	if !limited {
+		t.Error("PUBLISH_RATE=0.5 PUBLISH_BURST=100: two batches of 100 passed")
+	}
+	if code, body := get(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, "realtime_publish_events_limited_total 100\n") {
+		t.Errorf("GET /metrics after a refused batch: %d:\n%s", code, body)
 	}
 
 	c.Close()

@@ -22,6 +22,14 @@ import (
 // recovery when RECOVERY_MAX_EVENTS is unset.
 const defaultRecoveryEvents = 100_000
 
+// defaultPublishRate is each API key's publish budget, in events per
+// second, when PUBLISH_RATE is unset: far above what the platform's
+// services emit (a bank sync of thousands of transactions passes in its
+// two-second burst or a few Retry-Afters), and low enough that one
+// runaway publisher cannot make every organization's clients wait behind
+// its fan-out.
+const defaultPublishRate = 1000
+
 // serveConfig is the configuration of `realtime serve`, from flags and the
 // environment (flags win).
 type serveConfig struct {
@@ -51,6 +59,8 @@ type serveConfig struct {
 	maxBatch        int
 	idemTTL         time.Duration
 	idemMaxKeys     int
+	publishRate     float64 // events/s per API key; 0: unlimited
+	publishBurst    int     // 0: httpapi's default
 
 	logLevel  slog.Level
 	logFormat string // "json" or "text"
@@ -105,6 +115,22 @@ func (e env) integer(name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q is not a positive integer", name, v)
 	}
 	return n, nil
+}
+
+// rate reads a rate per second that may be "off" (returned as -1).
+func (e env) rate(name, what string, def float64) (float64, error) {
+	switch v := strings.TrimSpace(e(name)); v {
+	case "":
+		return def, nil
+	case "off":
+		return -1, nil
+	default:
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || math.IsInf(r, 0) {
+			return 0, fmt.Errorf("%s=%q: give %s per second (such as 10 or 0.5), or off", name, v, what)
+		}
+		return r, nil
+	}
 }
 
 func (e env) boolean(name string) (value, set bool, err error) {
@@ -266,17 +292,8 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	c.recoveryEvents, err = get.integer("RECOVERY_MAX_EVENTS", defaultRecoveryEvents)
 	check(err)
 	c.metricsAddr, _ = get.first("METRICS_ADDR")
-	switch v := strings.TrimSpace(get("CLIENT_REQUEST_RATE")); v {
-	case "":
-	case "off":
-		c.requestRate = -1
-	default:
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(r > 0) || math.IsInf(r, 0) {
-			check(fmt.Errorf("CLIENT_REQUEST_RATE=%q: give requests per second per connection (such as 10 or 0.5), or off", v))
-		}
-		c.requestRate = r
-	}
+	c.requestRate, err = get.rate("CLIENT_REQUEST_RATE", "requests per connection", 0)
+	check(err)
 	c.requestBurst, err = get.integer("CLIENT_REQUEST_BURST", gateway.DefaultClientEventBurst)
 	check(err)
 
@@ -290,6 +307,14 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	check(err)
 	c.idemMaxKeys, err = get.integer("IDEMPOTENCY_MAX_KEYS", httpapi.DefaultIdempotencyMaxKeys)
 	check(err)
+	c.publishRate, err = get.rate("PUBLISH_RATE", "events per API key", defaultPublishRate)
+	check(err)
+	c.publishRate = max(c.publishRate, 0) // off: no limit, which httpapi spells 0
+	c.publishBurst, err = get.integer("PUBLISH_BURST", 0)
+	check(err)
+	if c.publishRate > 0 && c.publishBurst > 0 && c.publishBurst < c.maxBatch {
+		check(fmt.Errorf("PUBLISH_BURST=%d is below MAX_BATCH_EVENTS=%d: a full batch could never be published", c.publishBurst, c.maxBatch))
+	}
 
 	// Process.
 	c.shutdownTimeout, err = get.duration("SHUTDOWN_TIMEOUT", 30*time.Second)

@@ -38,6 +38,12 @@ func TestConfigDevelopmentDefaults(t *testing.T) {
 	if off, err := loadServeConfig(nil, mapEnv("CLIENT_REQUEST_RATE", "off")); err != nil || off.requestRate >= 0 {
 		t.Errorf("CLIENT_REQUEST_RATE=off: rate %v, %v", off.requestRate, err)
 	}
+	if c.publishRate != defaultPublishRate || c.publishBurst != 0 {
+		t.Errorf("publish limit %v/%d, want %d/s with httpapi's burst", c.publishRate, c.publishBurst, defaultPublishRate)
+	}
+	if off, err := loadServeConfig(nil, mapEnv("PUBLISH_RATE", "off")); err != nil || off.publishRate != 0 {
+		t.Errorf("PUBLISH_RATE=off: rate %v (want 0, no limit), %v", off.publishRate, err)
+	}
 	// Each start generates its own secret and key.
 	c2, _ := loadServeConfig(nil, mapEnv())
 	if c2.auth.Secret == c.auth.Secret || c2.apiKeys[0] == c.apiKeys[0] {
@@ -72,6 +78,8 @@ func TestConfigProduction(t *testing.T) {
 		"METRICS_ADDR", "127.0.0.1:9100",
 		"CLIENT_REQUEST_RATE", "2.5",
 		"CLIENT_REQUEST_BURST", "5",
+		"PUBLISH_RATE", "50",
+		"PUBLISH_BURST", "200",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +94,7 @@ func TestConfigProduction(t *testing.T) {
 		!c.corsCredentials || c.logLevel != slog.LevelDebug || c.logFormat != "json" || c.namespace != "/rt" || c.path != "/ws/" ||
 		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
 		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" ||
-		c.requestRate != 2.5 || c.requestBurst != 5 {
+		c.requestRate != 2.5 || c.requestBurst != 5 || c.publishRate != 50 || c.publishBurst != 200 {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -147,6 +155,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad recovery bound", nil, mapEnv("RECOVERY_MAX_EVENTS", "lots"), "RECOVERY_MAX_EVENTS"},
 		{"bad request rate", nil, mapEnv("CLIENT_REQUEST_RATE", "-3"), "CLIENT_REQUEST_RATE"},
 		{"bad request burst", nil, mapEnv("CLIENT_REQUEST_BURST", "0"), "CLIENT_REQUEST_BURST"},
+		{"bad publish rate", nil, mapEnv("PUBLISH_RATE", "fast"), "PUBLISH_RATE"},
+		{"publish burst below a batch", nil, mapEnv("PUBLISH_BURST", "99"), "PUBLISH_BURST=99 is below MAX_BATCH_EVENTS=100"},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},

@@ -130,6 +130,8 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		MaxBatch:           cfg.maxBatch,
 		IdempotencyTTL:     cfg.idemTTL,
 		IdempotencyMaxKeys: cfg.idemMaxKeys,
+		PublishRate:        cfg.publishRate,
+		PublishBurst:       cfg.publishBurst,
 		Ready:              ready,
 		DevTokens:          devTokens,
 		Logger:             log,
@@ -151,7 +153,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle(gw.Path(), gw)
 	mux.Handle("/", root)
-	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster)})
+	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents})
 	switch cfg.metricsAddr {
 	case "":
 		mux.Handle("GET /metrics", metricsHandler)

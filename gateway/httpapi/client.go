@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,9 +30,10 @@ type Client struct {
 	APIKey string
 	// HTTPClient sends the requests. Nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
-	// Retries is how many times Publish retries after a network error or a
-	// 5xx answer (with the same Idempotency-Key, so a retry never publishes
-	// twice). Zero means 2; negative means none.
+	// Retries is how many times Publish retries after a network error, a
+	// 5xx answer, or a 429 (not before its Retry-After), with the same
+	// Idempotency-Key, so a retry never publishes twice. Zero means 2;
+	// negative means none.
 	Retries int
 }
 
@@ -45,6 +47,9 @@ var _ events.Emitter = (*Client)(nil)
 // APIError is an error answer of the HTTP API.
 type APIError struct {
 	StatusCode int
+	// RetryAfter is how long the gateway asked to wait before retrying
+	// (its Retry-After header, with 429); zero without one.
+	RetryAfter time.Duration
 	ErrorBody
 }
 
@@ -72,8 +77,13 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 		if err == nil || attempt >= retries || !retryable(err) {
 			return err
 		}
+		wait := backoff
+		var ae *APIError
+		if errors.As(err, &ae) {
+			wait = max(wait, ae.RetryAfter)
+		}
 		select {
-		case <-time.After(backoff):
+		case <-time.After(wait):
 			backoff *= 2
 		case <-ctx.Done():
 			return fmt.Errorf("httpapi: publish %s: %w (after %v)", ev.Name, ctx.Err(), err)
@@ -84,7 +94,7 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 func retryable(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		return ae.StatusCode >= 500
+		return ae.StatusCode >= 500 || ae.StatusCode == http.StatusTooManyRequests
 	}
 	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
@@ -147,6 +157,9 @@ func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey
 	}
 	if resp.StatusCode/100 != 2 {
 		ae := &APIError{StatusCode: resp.StatusCode}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ae.RetryAfter = time.Duration(secs) * time.Second
+		}
 		if json.Unmarshal(data, &ae.ErrorBody) != nil || ae.Code == "" {
 			ae.Code, ae.Message = "http_"+fmt.Sprint(resp.StatusCode), strings.TrimSpace(string(data))
 		}

@@ -27,7 +27,8 @@
 // "[2].payload.invoiceId"), 401 without an API key, 403 with a wrong one (or
 // when no key is configured), 404/405 for unknown routes and methods, 413
 // for a body over the limit, 422 for an Idempotency-Key reused with another
-// body, 500 when the Emitter fails.
+// body, 429 (with Retry-After) when the API key is over its publish rate,
+// 500 when the Emitter fails.
 //
 // # API keys and idempotency
 //
@@ -39,6 +40,10 @@
 // and bounded in number and age, and replayed for retries with the same
 // body, with the header "Idempotent-Replayed: true"; a concurrent retry
 // waits for the first attempt. Failed attempts are not stored.
+//
+// With Config.PublishRate set, each key has a token bucket of events: a
+// request takes as many tokens as it has events, or none and is refused
+// whole, so one runaway publisher cannot starve the others.
 //
 // # Concurrency
 //

@@ -21,6 +21,7 @@ const (
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"  // 422: same key, different body
 	CodeNotFound              = "not_found"               // 404
 	CodeMethodNotAllowed      = "method_not_allowed"      // 405
+	CodeRateLimited           = "rate_limited"            // 429: the API key is over its publish rate
 	CodePublishFailed         = "publish_failed"          // 500: the Emitter failed
 	CodeUnavailable           = "unavailable"             // 503: shutting down, or the request was abandoned
 	CodeClusterUnavailable    = "cluster_unavailable"     // 503: delivered on this node only (Redis down)
@@ -38,8 +39,9 @@ type ErrorBody struct {
 
 // apiError is an error answer about to be written.
 type apiError struct {
-	status int
-	body   ErrorBody
+	status     int
+	body       ErrorBody
+	retryAfter int // seconds, for 429
 }
 
 func (e *apiError) Error() string { return e.body.Message }
@@ -57,6 +59,8 @@ func badRequest(code, message, field string) *apiError {
 type response struct {
 	status int
 	body   []byte
+	// retryAfter, in whole seconds, is sent as Retry-After when positive.
+	retryAfter int
 }
 
 func jsonResponse(status int, v any) response {
@@ -67,13 +71,20 @@ func jsonResponse(status int, v any) response {
 	return response{status: status, body: append(b, '\n')}
 }
 
-func (e *apiError) response() response { return jsonResponse(e.status, e.body) }
+func (e *apiError) response() response {
+	r := jsonResponse(e.status, e.body)
+	r.retryAfter = e.retryAfter
+	return r
+}
 
 func writeResponse(w http.ResponseWriter, r response) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(r.body)))
 	h.Set("Cache-Control", "no-store")
+	if r.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(r.retryAfter))
+	}
 	w.WriteHeader(r.status)
 	_, _ = w.Write(r.body)
 }

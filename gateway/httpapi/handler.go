@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/operate/realtime/gateway/events"
 )
@@ -43,6 +47,15 @@ type Config struct {
 	// PublishTimeout bounds handing one request's events to the Emitter.
 	// Zero means DefaultPublishTimeout (10 s).
 	PublishTimeout time.Duration
+	// PublishRate is how many events per second each API key may publish
+	// on average (a batch counts its events); a request beyond is refused
+	// whole with 429 and a Retry-After, and publishes nothing. Zero means
+	// no limit.
+	PublishRate float64
+	// PublishBurst is how many events a key may publish at once, at least
+	// MaxBatch so that a full batch can pass. Zero means the larger of
+	// MaxBatch and two seconds of PublishRate.
+	PublishBurst int
 	// Ready reports whether the server is ready to serve (GET /readyz).
 	// Nil means always ready.
 	Ready func() error
@@ -71,14 +84,28 @@ type Handler struct {
 	log            *slog.Logger
 	idem           *idemCache
 	mux            *http.ServeMux
+
+	limited atomic.Int64 // events refused for their key's publish rate
 }
+
+// LimitedEvents returns how many events were refused because their API key
+// was over its publish rate.
+func (h *Handler) LimitedEvents() int64 { return h.limited.Load() }
 
 // New validates cfg and builds a Handler.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Emitter == nil {
 		return nil, errors.New("httpapi: Config.Emitter is required")
 	}
-	keys, err := newKeyring(cfg.APIKeys)
+	maxBatch := cfg.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	budget, err := publishBudget(cfg.PublishRate, cfg.PublishBurst, maxBatch)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newKeyring(cfg.APIKeys, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +113,7 @@ func New(cfg Config) (*Handler, error) {
 		emitter:        cfg.Emitter,
 		keys:           keys,
 		maxBody:        cfg.MaxBodyBytes,
-		maxBatch:       cfg.MaxBatch,
+		maxBatch:       maxBatch,
 		publishTimeout: cfg.PublishTimeout,
 		ready:          cfg.Ready,
 		dev:            cfg.DevTokens,
@@ -95,9 +122,6 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.maxBatch <= 0 {
-		h.maxBatch = DefaultMaxBatch
 	}
 	if h.publishTimeout <= 0 {
 		h.publishTimeout = DefaultPublishTimeout
@@ -120,6 +144,22 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.routes()
 	return h, nil
+}
+
+// publishBudget returns what makes each API key's limiter: nil limiters
+// when rate is zero.
+func publishBudget(perSecond float64, burst, maxBatch int) (func() *rate.Limiter, error) {
+	switch {
+	case perSecond == 0:
+		return func() *rate.Limiter { return nil }, nil
+	case !(perSecond > 0) || math.IsInf(perSecond, 0):
+		return nil, fmt.Errorf("httpapi: PublishRate must be a positive number of events per second, or zero for no limit; got %v", perSecond)
+	case burst == 0:
+		burst = max(maxBatch, int(math.Ceil(2*perSecond)))
+	case burst < maxBatch:
+		return nil, fmt.Errorf("httpapi: PublishBurst (%d) is below MaxBatch (%d): a full batch could never be published", burst, maxBatch)
+	}
+	return func() *rate.Limiter { return rate.NewLimiter(rate.Limit(perSecond), burst) }, nil
 }
 
 func (h *Handler) routes() {

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/socketio"
@@ -42,7 +44,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 // servePublish runs a publish request: authentication before the body is
 // read, then idempotency, validation of every event, publication.
 func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request, batch bool) {
-	keyID, aerr := h.authenticate(r)
+	key, aerr := h.authenticate(r)
 	if aerr != nil {
 		if aerr.status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="realtime"`)
@@ -64,7 +66,7 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request, batch boo
 	}
 
 	if idemKey != "" {
-		scope := keyID + " " + r.URL.Path + " " + idemKey
+		scope := key.id + " " + r.URL.Path + " " + idemKey
 		owned, replay, err := h.idem.begin(r.Context(), scope, body)
 		switch {
 		case errors.Is(err, errKeyReused):
@@ -83,16 +85,18 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request, batch boo
 		// panic): waiting retries must not hang on it.
 		resp := newError(http.StatusInternalServerError, CodePublishFailed, "internal error", "").response()
 		defer func() { h.idem.finish(owned, resp) }()
-		resp = h.publish(r.Context(), body, batch, keyID)
+		resp = h.publish(r.Context(), body, batch, key)
 		writeResponse(w, resp)
 		return
 	}
-	writeResponse(w, h.publish(r.Context(), body, batch, keyID))
+	writeResponse(w, h.publish(r.Context(), body, batch, key))
 }
 
 // publish validates the request's events and hands them to the Emitter. No
-// event is published unless every event of the request is valid.
-func (h *Handler) publish(ctx context.Context, body []byte, batch bool, keyID string) response {
+// event is published unless every event of the request is valid and the
+// key's budget has room for all of them.
+func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *apiKey) response {
+	keyID := key.id
 	reqs, aerr := parseBody(body, batch, h.maxBatch)
 	if aerr != nil {
 		h.log.Debug("httpapi: invalid request", "code", aerr.body.Code, "field", aerr.body.Field, "message", aerr.body.Message, "apiKey", keyID)
@@ -113,6 +117,16 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, keyID st
 			h.log.Debug("httpapi: invalid event", "code", aerr.body.Code, "field", aerr.body.Field, "message", aerr.body.Message, "apiKey", keyID)
 			return aerr.response()
 		}
+	}
+
+	// Only valid requests spend the budget: a caller fixing its payloads
+	// is not also throttled for its mistakes.
+	if aerr := overBudget(key, len(stage.events), time.Now()); aerr != nil {
+		h.limited.Add(int64(len(stage.events)))
+		// Debug only: a runaway publisher must not flood the log too; the
+		// metric counts the refused events.
+		h.log.Debug("httpapi: publish rate limited", "events", len(stage.events), "retryAfter", aerr.retryAfter, "apiKey", keyID)
+		return aerr.response()
 	}
 
 	// Publishing is not abandoned when the caller goes away half-way
@@ -150,6 +164,26 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, keyID st
 		return jsonResponse(http.StatusAccepted, BatchResponse{IDs: ids})
 	}
 	return jsonResponse(http.StatusAccepted, PublishResponse{ID: ids[0]})
+}
+
+// overBudget takes n events from key's budget, or says when to retry if it
+// has not that many; then it takes none.
+func overBudget(key *apiKey, n int, now time.Time) *apiError {
+	if key.budget == nil {
+		return nil
+	}
+	res := key.budget.ReserveN(now, n) // n <= MaxBatch <= burst: always OK
+	wait := res.DelayFrom(now)
+	if wait == 0 {
+		return nil
+	}
+	res.CancelAt(now)
+	secs := int(math.Ceil(wait.Seconds()))
+	e := newError(http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf(
+		"this API key is over its publish rate of %g events/s (%d at once): nothing was published; retry in %d s",
+		float64(key.budget.Limit()), key.budget.Burst(), secs), "")
+	e.retryAfter = secs
+	return e
 }
 
 // staging is an Emitter that keeps events for publication once the whole

@@ -22,6 +22,10 @@ type Options struct {
 	// ClusterReady, when set, is exported as realtime_cluster_ready (1 when
 	// it returns nil): whether this node reaches the other nodes (Redis).
 	ClusterReady func() error
+	// PublishLimited, when set, is exported as
+	// realtime_publish_events_limited_total: events the HTTP API refused
+	// because their API key was over its publish rate.
+	PublishLimited func() int64
 }
 
 // Handler returns the /metrics handler of gw, with its own registry (no
@@ -60,6 +64,7 @@ var (
 	writesDesc           = desc("engine_writes_total", "Socket writes (WebSocket) and poll responses; packets_out/writes is the merging factor.")
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
+	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
 	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
 )
 
@@ -75,6 +80,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.ClusterReady != nil {
 		ch <- clusterReadyDesc
+	}
+	if c.opts.PublishLimited != nil {
+		ch <- publishLimitedDesc
 	}
 }
 
@@ -119,5 +127,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ready = 1
 		}
 		gauge(clusterReadyDesc, ready)
+	}
+	if c.opts.PublishLimited != nil {
+		counter(publishLimitedDesc, c.opts.PublishLimited())
 	}
 }
