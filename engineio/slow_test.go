@@ -3,8 +3,11 @@ package engineio_test
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/operate/realtime/engineio"
 )
@@ -115,4 +118,54 @@ func TestMaxQueueBytesAtomicSend(t *testing.T) {
 	if err := r.sess.Send(a, a); !errors.Is(err, engineio.ErrSlowConsumer) {
 		t.Fatalf("Send of two packets over the bound: %v", err)
 	}
+}
+
+// Pongs and data frames never interleave: while a client reads slowly (so
+// flushes keep ending mid-frame and going on as blocking writes) and sends
+// ping control frames, every byte it receives still parses as whole frames:
+// all the messages, in order, with a pong for each ping between them.
+func TestWebSocketFramesStayWholeUnderPings(t *testing.T) {
+	t.Parallel()
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, o, newRecorder(false))
+		c, _, r := e.openWS()
+		const messages, pings = 400, 200
+		payload := bytes.Repeat([]byte("y"), 20<<10) // several socket buffers' worth in all
+		go func() {
+			for i := range messages {
+				_ = r.sess.Send(engineio.NewPacket(4, append([]byte(strconv.Itoa(i)+":"), payload...)))
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+		// Ping in small steps, reading a little after each ping, so the
+		// socket stays nearly full and the writer keeps blocking.
+		var got, pongs int
+		for got < messages {
+			if pongs+1 <= pings && got%2 == 0 {
+				c.writeFrame(maskedFrame(ws.OpPing, true, []byte("p")))
+			}
+			f, err := c.readFrame()
+			if err != nil {
+				t.Fatalf("after %d messages and %d pongs: %v", got, pongs, err)
+			}
+			switch f.Header.OpCode {
+			case ws.OpPong:
+				if string(f.Payload) != "p" {
+					t.Fatalf("pong payload %q", f.Payload)
+				}
+				pongs++
+			case ws.OpText:
+				want := "4" + strconv.Itoa(got) + ":"
+				if !bytes.HasPrefix(f.Payload, []byte(want)) || len(f.Payload) != len(want)+len(payload) {
+					t.Fatalf("message %d: %d bytes starting %q: a frame was cut", got, len(f.Payload), f.Payload[:min(len(f.Payload), 16)])
+				}
+				got++
+			default:
+				t.Fatalf("frame %v after %d messages", f.Header.OpCode, got)
+			}
+		}
+		if pongs == 0 {
+			t.Error("no pong came back")
+		}
+	})
 }

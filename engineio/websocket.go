@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -64,9 +65,14 @@ type wsConn struct {
 	pollID        uint64
 	pollForgotten bool
 
-	// wmu serializes writes to conn (flushes, pongs, the close frame).
-	wmu       sync.Mutex
-	closeOnce sync.Once
+	// wmu serializes writes to conn (flushes, pongs, the close frame). A
+	// flush that wrote part of a frame keeps it until the rest is written,
+	// so nothing lands inside a frame. blockingWrite is set while its
+	// holder may wait on the client (a blocking write, up to WriteTimeout)
+	// rather than for one non-blocking writev.
+	wmu           sync.Mutex
+	blockingWrite atomic.Bool
+	closeOnce     sync.Once
 	// closedFor is why the reader closed conn, set before it does: a write
 	// that fails on the closed conn may reach the session's close first
 	// and must report the same reason.
@@ -200,13 +206,15 @@ func buffered(rw *bufio.ReadWriter) []byte {
 }
 
 // close ends the connection; with a non-zero code a close frame is sent
-// first if no write is in progress.
+// first if no write is in progress. The close frame must be the last frame
+// on the wire, so the write lock is held from it until conn is closed: a
+// flush waiting for the lock then finds the connection closed.
 func (c *wsConn) close(code int) {
 	c.closeOnce.Do(func() {
-		if code != 0 && c.wmu.TryLock() {
+		if code != 0 && c.lockForCloseFrame() {
+			defer c.wmu.Unlock()
 			_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = c.conn.Write(ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), ""))))
-			c.wmu.Unlock()
 		}
 		if c.polled {
 			c.srv.poller.forget(c) // before the descriptor can be reused
@@ -215,11 +223,31 @@ func (c *wsConn) close(code int) {
 	})
 }
 
+// lockForCloseFrame takes the write lock unless its holder is waiting on
+// the client: a flush holds it for one non-blocking writev, worth waiting
+// for so that the close frame is sent; a blocked write may hold it until
+// WriteTimeout, and then the connection closes without a close frame.
+func (c *wsConn) lockForCloseFrame() bool {
+	for {
+		if c.wmu.TryLock() {
+			return true
+		}
+		if c.blockingWrite.Load() {
+			return false
+		}
+		runtime.Gosched()
+	}
+}
+
 // writeDirect writes one frame outside the session queue (probe replies,
 // pongs to WebSocket pings).
 func (c *wsConn) writeDirect(frame []byte) error {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.blockingWrite.Store(true)
+	defer func() {
+		c.blockingWrite.Store(false)
+		c.wmu.Unlock()
+	}()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 	_, err := c.conn.Write(frame)
 	return err

@@ -144,7 +144,6 @@ func TestWebSocketFragmented(t *testing.T) {
 
 func TestWebSocketFragmentErrors(t *testing.T) {
 	forEachReader(t, func(t *testing.T, o *engineio.Options) {
-		e := newEnv(t, o, nil)
 		tests := []struct {
 			name   string
 			frames []ws.Frame
@@ -162,7 +161,8 @@ func TestWebSocketFragmentErrors(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				c, _, r := e.openWS()
+				// A server per case: a failure is reported on this case's t.
+				c, _, r := newEnv(t, o, nil).openWS()
 				for _, f := range tt.frames {
 					c.writeFrame(f)
 				}

@@ -105,20 +105,27 @@ func (s *Session) flushWS(w *flushWorker) {
 		}
 		clear(w.batch)
 		if c.raw == nil {
-			go s.writeBlocking(c, append([][]byte(nil), w.frames...), queued)
+			go s.writeBlocking(c, append([][]byte(nil), w.frames...), queued, false)
 			return
 		}
+		c.wmu.Lock()
 		written, total, err := w.vec.write(c, w.frames)
 		s.srv.stats.Writes.Add(1)
 		s.srv.stats.BytesOut.Add(int64(written))
 		if err != nil {
+			c.wmu.Unlock()
 			s.writeFailed(c, err)
 			return
 		}
 		if written < total {
-			go s.writeBlocking(c, remaining(w.frames, written), queued)
+			// The socket may have taken part of a frame: the write lock
+			// goes to the blocking writer with the rest, so that no pong
+			// or close frame can be written inside it.
+			c.blockingWrite.Store(true)
+			go s.writeBlocking(c, remaining(w.frames, written), queued, true)
 			return
 		}
+		c.wmu.Unlock()
 		s.mu.Lock()
 		s.queueBytes -= queued
 		s.mu.Unlock()
@@ -141,13 +148,19 @@ func remaining(frames [][]byte, written int) [][]byte {
 
 // writeBlocking writes pending (whose queue accounting is queued bytes),
 // then keeps draining the session queue with blocking writes until it is
-// empty. It owns the session's flushing flag.
-func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int) {
+// empty. It owns the session's flushing flag, and c's write lock from the
+// start when locked is set.
+func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int, locked bool) {
 	for {
-		c.wmu.Lock()
+		if !locked {
+			c.wmu.Lock()
+			c.blockingWrite.Store(true)
+		}
+		locked = false
 		_ = c.conn.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
 		bufs := net.Buffers(pending)
 		n, err := bufs.WriteTo(c.conn)
+		c.blockingWrite.Store(false)
 		c.wmu.Unlock()
 		s.srv.stats.Writes.Add(1)
 		s.srv.stats.BytesOut.Add(n)
