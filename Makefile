@@ -76,6 +76,7 @@ bench-micro:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./protocol/eio
+	$(GO) test -run '^$$' -fuzz '^FuzzWebSocketFrames$$' -fuzztime $(FUZZTIME) ./engineio
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocol/sio
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONScanners$$' -fuzztime $(FUZZTIME) ./protocol/sio
 	$(GO) test -run '^$$' -fuzz '^FuzzTranscode$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
