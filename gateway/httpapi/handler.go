@@ -155,7 +155,7 @@ func publishBudget(perSecond float64, burst, maxBatch int) (func() *rate.Limiter
 	case !(perSecond > 0) || math.IsInf(perSecond, 0):
 		return nil, fmt.Errorf("httpapi: PublishRate must be a positive number of events per second, or zero for no limit; got %v", perSecond)
 	case burst == 0:
-		burst = max(maxBatch, int(math.Ceil(2*perSecond)))
+		burst = max(maxBatch, int(min(math.Ceil(2*perSecond), 1<<30))) // no overflow for absurd rates
 	case burst < maxBatch:
 		return nil, fmt.Errorf("httpapi: PublishBurst (%d) is below MaxBatch (%d): a full batch could never be published", burst, maxBatch)
 	}

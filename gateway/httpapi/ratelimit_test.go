@@ -106,6 +106,15 @@ func TestPublishRateLimitConfig(t *testing.T) {
 	}
 }
 
+// TestPublishRateHuge: an absurd rate is no limit in practice, not an
+// overflowed (negative) burst that refuses everything.
+func TestPublishRateHuge(t *testing.T) {
+	url, _ := newAPI(t, httpapi.Config{PublishRate: 1e300})
+	if r := post(t, url, httpapi.PathBatch, batchOf(100)); r.status != http.StatusAccepted {
+		t.Fatalf("batch at rate 1e300: %d %s", r.status, r.body)
+	}
+}
+
 // TestClientWaitsForRetryAfter: the Client retries a 429 after the
 // Retry-After it was given, and the event is published once.
 func TestClientWaitsForRetryAfter(t *testing.T) {
