@@ -237,8 +237,9 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newEnv starts an Engine.IO server on a real TCP listener. Unless set,
 // the heartbeat is slow enough (10 s) that no ping shows up in a test that
-// is not about it.
-func newEnv(t *testing.T, opts *engineio.Options, h *recorder) *env {
+// is not about it. configure, if given, sets up the HTTP server before it
+// starts (its timeouts, say).
+func newEnv(t *testing.T, opts *engineio.Options, h *recorder, configure ...func(*http.Server)) *env {
 	t.Helper()
 	if opts == nil {
 		opts = &engineio.Options{}
@@ -261,7 +262,11 @@ func newEnv(t *testing.T, opts *engineio.Options, h *recorder) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(srv.Options().Path, srv)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewUnstartedServer(mux)
+	for _, f := range configure {
+		f(hs.Config)
+	}
+	hs.Start()
 	tr := &http.Transport{MaxIdleConnsPerHost: 32, DisableCompression: true}
 	e := &env{
 		t:      t,

@@ -22,6 +22,13 @@ func (s *Session) servePollGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.getActive = true
+	s.mu.Unlock()
+	// The HTTP server's ReadTimeout would end the wait early: net/http
+	// cancels the request's context when its background read times out. A
+	// GET is answered within a ping interval (the ping, at the latest).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.srv.opts.PingInterval + s.srv.opts.PingTimeout))
+	s.mu.Lock()
 	var (
 		wake            chan struct{}
 		noopTimer       *time.Timer
@@ -159,6 +166,9 @@ func (s *Session) writePoll(w http.ResponseWriter, r *http.Request, body []byte,
 		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	// The HTTP server's WriteTimeout ran from the request's arrival, and a
+	// long poll may have waited longer than that: the write gets its own.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	s.srv.stats.Writes.Add(1)

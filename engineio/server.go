@@ -107,12 +107,15 @@ type Server struct {
 
 // Stats are cumulative counters and gauges, read with atomic loads.
 type Stats struct {
-	Sessions       atomic.Int64 // open sessions
-	Opened         atomic.Int64
-	Upgrades       atomic.Int64
-	SlowConsumers  atomic.Int64
-	PacketsOut     atomic.Int64 // packets queued to sessions
-	Writes         atomic.Int64 // socket writes (WebSocket) or poll responses
+	Sessions      atomic.Int64 // open sessions
+	Opened        atomic.Int64
+	Upgrades      atomic.Int64
+	SlowConsumers atomic.Int64
+	PacketsOut    atomic.Int64 // packets queued to sessions
+	Writes        atomic.Int64 // socket writes (WebSocket) or poll responses
+	// WriteStalls counts WebSocket flushes the socket could not take at
+	// once (a client reading slowly): the rest went to a blocking writer.
+	WriteStalls    atomic.Int64
 	BytesOut       atomic.Int64
 	HeartbeatsLost atomic.Int64 // sessions closed by ping timeout
 }

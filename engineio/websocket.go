@@ -183,6 +183,10 @@ func (s *Session) acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsCo
 		}
 		return nil, nil, err
 	}
+	// The connection is ours now, with whatever deadlines the HTTP server
+	// (ReadTimeout, WriteTimeout) or the upgrader left on it: from here on
+	// each write sets and clears its own, and reads have none.
+	_ = conn.SetDeadline(time.Time{})
 	c := &wsConn{conn: conn, srv: s.srv, sess: s, deflate: deflateAccepted(ext)}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -250,6 +254,8 @@ func (c *wsConn) writeDirect(frame []byte) error {
 	}()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 	_, err := c.conn.Write(frame)
+	// A deadline left behind would fail the next non-blocking writev.
+	_ = c.conn.SetWriteDeadline(time.Time{})
 	return err
 }
 

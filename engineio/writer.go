@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -122,6 +123,7 @@ func (s *Session) flushWS(w *flushWorker) {
 			// goes to the blocking writer with the rest, so that no pong
 			// or close frame can be written inside it.
 			c.blockingWrite.Store(true)
+			s.srv.stats.WriteStalls.Add(1)
 			go s.writeBlocking(c, remaining(w.frames, written), queued, true)
 			return
 		}
@@ -157,9 +159,7 @@ func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int, locked 
 			c.blockingWrite.Store(true)
 		}
 		locked = false
-		_ = c.conn.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
-		bufs := net.Buffers(pending)
-		n, err := bufs.WriteTo(c.conn)
+		n, err := writeWithProgress(c.conn, pending, s.srv.opts.WriteTimeout)
 		c.blockingWrite.Store(false)
 		c.wmu.Unlock()
 		s.srv.stats.Writes.Add(1)
@@ -183,6 +183,24 @@ func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int, locked 
 		for _, p := range batch {
 			queued += len(p.frame)
 			pending = append(pending, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
+		}
+	}
+}
+
+// writeWithProgress writes bufs with blocking calls. The client is given
+// timeout to take each part, not the whole: a client that reads slowly but
+// steadily is not cut off, one that stops reading is, after timeout. The
+// deadline is cleared before returning: one left behind would fail the next
+// non-blocking writev on the connection.
+func writeWithProgress(conn net.Conn, bufs net.Buffers, timeout time.Duration) (int64, error) {
+	defer func() { _ = conn.SetWriteDeadline(time.Time{}) }()
+	var total int64
+	for {
+		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+		n, err := bufs.WriteTo(conn) // consumes what it wrote from bufs
+		total += n
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return total, err
 		}
 	}
 }

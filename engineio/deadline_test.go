@@ -1,0 +1,213 @@
+package engineio_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/operate/realtime/engineio"
+)
+
+// Every write path sets its own deadline and leaves none behind: after each
+// kind of write, the connection stays idle for longer than WriteTimeout and
+// then a packet must still arrive. A deadline left on the connection makes
+// the next non-blocking writev fail at once, which cut every upgraded
+// browser connection at its first write 10 s after the upgrade.
+
+// deadlineWriteTimeout is short so that idling past it takes little time.
+const deadlineWriteTimeout = 100 * time.Millisecond
+
+// idlePastWriteTimeout waits long enough for any deadline a write set to
+// have passed.
+func idlePastWriteTimeout() { time.Sleep(3 * deadlineWriteTimeout) }
+
+func deadlineOptions(o *engineio.Options) *engineio.Options {
+	o.WriteTimeout = deadlineWriteTimeout
+	return o
+}
+
+// sendAfterIdle idles past WriteTimeout, sends one message and expects it,
+// twice (a failed write may only show on the second), and checks that the
+// session is still open.
+func sendAfterIdle(t *testing.T, c *wsClient, r *sessionRec, what string) {
+	t.Helper()
+	for i := range 2 {
+		idlePastWriteTimeout()
+		msg := what + " " + strconv.Itoa(i)
+		if err := r.sess.Send(engineio.NewPacket(4, []byte(msg))); err != nil {
+			t.Fatalf("send after %s: %v", what, err)
+		}
+		c.expectText("4" + msg)
+	}
+	if r.isClosed() {
+		t.Fatalf("session closed after %s: %v", what, r.waitClosed(t))
+	}
+}
+
+// The reply to the upgrade's probe, written outside the session queue.
+func TestIdleAfterProbeReply(t *testing.T) {
+	t.Parallel()
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, deadlineOptions(o), newRecorder(false))
+		sid, r := e.handshake()
+		c := e.dialWS("EIO=4&transport=websocket&sid=" + sid)
+		c.sendText("2probe")
+		c.expectText("3probe")
+		c.sendText("5")
+		waitFor(t, "the switch to WebSocket", func() bool { return r.sess.Transport() == "websocket" })
+		sendAfterIdle(t, c, r, "the probe reply")
+	})
+}
+
+// The pong to a WebSocket ping control frame.
+func TestIdleAfterPong(t *testing.T) {
+	t.Parallel()
+	forEachReader(t, func(t *testing.T, o *engineio.Options) {
+		e := newEnv(t, deadlineOptions(o), newRecorder(false))
+		c, _, r := e.openWS()
+		c.writeFrame(maskedFrame(ws.OpPing, true, []byte("p")))
+		if op, data := c.read(); op != ws.OpPong || string(data) != "p" {
+			t.Fatalf("got %v %q, want the pong", op, data)
+		}
+		sendAfterIdle(t, c, r, "a pong")
+	})
+}
+
+// The flusher's non-blocking writev, on its own.
+func TestIdleAfterWritev(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, deadlineOptions(&engineio.Options{}), newRecorder(false))
+	c, _, r := e.openWS()
+	_ = r.sess.Send(engineio.NewPacket(4, []byte("first")))
+	c.expectText("4first")
+	sendAfterIdle(t, c, r, "a writev")
+}
+
+// The blocking writer, which takes over when the socket is full.
+func TestIdleAfterBlockingWrite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, deadlineOptions(&engineio.Options{MaxQueueBytes: 16 << 20}), newRecorder(false))
+	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
+	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
+	r := e.h.session(t, m[1])
+	payload := bytes.Repeat([]byte("z"), 64<<10)
+	const n = 128 // 8 MiB: more than the small window and the socket buffer take at once
+	stalls := e.srv.Stats().WriteStalls.Load()
+	read := make(chan error, 1)
+	go func() { // reads as the messages are sent: a client that stopped would be cut off
+		for i := range n {
+			f, err := c.readFrame()
+			if err == nil && !bytes.HasPrefix(f.Payload, []byte("4"+strconv.Itoa(i)+":")) {
+				err = fmt.Errorf("message %d: %.10q", i, f.Payload)
+			}
+			if err != nil {
+				read <- err
+				return
+			}
+		}
+		read <- nil
+	}()
+	for i := range n {
+		if err := r.sess.Send(engineio.NewPacket(4, append([]byte(strconv.Itoa(i)+":"), payload...))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	if e.srv.Stats().WriteStalls.Load() == stalls {
+		t.Fatal("the socket took everything at once: the blocking writer did not run")
+	}
+	sendAfterIdle(t, c, r, "a blocking write")
+}
+
+// The close frame after a pong (which once left its deadline behind): the
+// queued message and the close frame still go out.
+func TestIdleThenCloseFrame(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, deadlineOptions(&engineio.Options{}), newRecorder(false))
+	c, _, r := e.openWS()
+	c.writeFrame(maskedFrame(ws.OpPing, true, nil))
+	if op, _ := c.read(); op != ws.OpPong {
+		t.Fatalf("got %v, want the pong", op)
+	}
+	idlePastWriteTimeout()
+	_ = r.sess.Send(engineio.NewPacket(4, []byte("last")))
+	r.sess.Close()
+	c.expectText("4last")
+	c.expectClose(1000)
+}
+
+// The HTTP server's own deadlines (ReadTimeout, WriteTimeout, IdleTimeout)
+// end neither a hijacked WebSocket nor a long poll that waits longer than
+// them.
+func TestHTTPServerTimeoutsSpareSessions(t *testing.T) {
+	t.Parallel()
+	const httpTimeout = 150 * time.Millisecond
+	short := func(hs *http.Server) {
+		hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = httpTimeout, httpTimeout, httpTimeout
+	}
+	t.Run("websocket", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, nil, newRecorder(true), short)
+		c, _, r := e.openWS()
+		time.Sleep(3 * httpTimeout)
+		c.sendText("4ping")
+		c.expectText("4ping")
+		sendAfterIdle(t, c, r, "the HTTP server's timeouts")
+	})
+	t.Run("upgrade", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, nil, newRecorder(true), short)
+		sid, r := e.handshake()
+		c := e.dialWS("EIO=4&transport=websocket&sid=" + sid)
+		c.sendText("2probe")
+		c.expectText("3probe")
+		c.sendText("5")
+		waitFor(t, "the switch to WebSocket", func() bool { return r.sess.Transport() == "websocket" })
+		time.Sleep(3 * httpTimeout)
+		c.sendText("4ping")
+		c.expectText("4ping")
+		sendAfterIdle(t, c, r, "the HTTP server's timeouts")
+	})
+	t.Run("polling", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, nil, newRecorder(false), short)
+		sid, r := e.handshake()
+		pending := e.pollAsync(sid)
+		waitPending(t, r)
+		time.Sleep(3 * httpTimeout)
+		_ = r.sess.Send(engineio.NewPacket(4, []byte("late")))
+		if res := wait(t, pending); res.status != http.StatusOK || res.body != "4late" {
+			t.Fatalf("long poll answered after the HTTP timeouts: %d %q (%v)", res.status, res.body, res.err)
+		}
+		if r.isClosed() {
+			t.Fatal("session closed")
+		}
+	})
+}
+
+// smallReceiveBuffer makes the client's socket advertise a small window, so
+// that the server's socket fills up soon when the client does not read.
+func smallReceiveBuffer(d *ws.Dialer) {
+	d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var err error
+			if cerr := rc.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}}
+		return nd.DialContext(ctx, network, addr)
+	}
+}
