@@ -44,8 +44,12 @@ type serveConfig struct {
 	corsOrigins     []string
 	corsCredentials bool
 
-	namespace      string
-	path           string
+	namespace string
+	path      string
+	// Engine.IO timing; 0 means engineio's default (Node's).
+	pingInterval   time.Duration
+	pingTimeout    time.Duration
+	writeTimeout   time.Duration
 	expiryWarning  time.Duration
 	recoveryWindow time.Duration // 0: connection state recovery off
 	recoveryEvents int
@@ -282,6 +286,16 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		c.namespace = gateway.DefaultNamespace
 	}
 	c.path, _ = get.first("SOCKETIO_PATH")
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"PING_INTERVAL", &c.pingInterval}, {"PING_TIMEOUT", &c.pingTimeout}, {"WRITE_TIMEOUT", &c.writeTimeout}} {
+		*d.dst, err = get.duration(d.name, 0)
+		check(err)
+		if *d.dst < 0 || (*d.dst > 0 && *d.dst < time.Millisecond) {
+			check(fmt.Errorf("%s must be at least 1ms, got %s (unset means the default)", d.name, *d.dst))
+		}
+	}
 	c.expiryWarning, err = get.duration("TOKEN_EXPIRY_WARNING", 0)
 	check(err)
 	c.recoveryWindow, err = get.duration("RECOVERY_WINDOW", 0)

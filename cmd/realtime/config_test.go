@@ -80,6 +80,9 @@ func TestConfigProduction(t *testing.T) {
 		"CLIENT_REQUEST_BURST", "5",
 		"PUBLISH_RATE", "50",
 		"PUBLISH_BURST", "200",
+		"PING_INTERVAL", "10s",
+		"PING_TIMEOUT", "5s",
+		"WRITE_TIMEOUT", "3s",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +97,8 @@ func TestConfigProduction(t *testing.T) {
 		!c.corsCredentials || c.logLevel != slog.LevelDebug || c.logFormat != "json" || c.namespace != "/rt" || c.path != "/ws/" ||
 		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
 		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" ||
-		c.requestRate != 2.5 || c.requestBurst != 5 || c.publishRate != 50 || c.publishBurst != 200 {
+		c.requestRate != 2.5 || c.requestBurst != 5 || c.publishRate != 50 || c.publishBurst != 200 ||
+		c.pingInterval != 10*time.Second || c.pingTimeout != 5*time.Second || c.writeTimeout != 3*time.Second {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -157,6 +161,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad request burst", nil, mapEnv("CLIENT_REQUEST_BURST", "0"), "CLIENT_REQUEST_BURST"},
 		{"bad publish rate", nil, mapEnv("PUBLISH_RATE", "fast"), "PUBLISH_RATE"},
 		{"publish burst below a batch", nil, mapEnv("PUBLISH_BURST", "99"), "PUBLISH_BURST=99 is below MAX_BATCH_EVENTS=100"},
+		{"bad ping interval", nil, mapEnv("PING_INTERVAL", "25"), "PING_INTERVAL"},
+		{"negative ping timeout", nil, mapEnv("PING_TIMEOUT", "-1s"), "PING_TIMEOUT must be at least 1ms"},
+		{"tiny write timeout", nil, mapEnv("WRITE_TIMEOUT", "1ns"), "WRITE_TIMEOUT must be at least 1ms"},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},

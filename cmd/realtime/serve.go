@@ -77,7 +77,13 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		log.Info("redis adapter", "redis", rcfg.Redacted())
 	}
 
-	engine := &engineio.Options{Path: cfg.path, Logger: log}
+	engine := &engineio.Options{
+		Path:         cfg.path,
+		PingInterval: cfg.pingInterval,
+		PingTimeout:  cfg.pingTimeout,
+		WriteTimeout: cfg.writeTimeout,
+		Logger:       log,
+	}
 	if len(cfg.corsOrigins) > 0 {
 		engine.CORS = &engineio.CORS{Origins: cfg.corsOrigins, Credentials: cfg.corsCredentials}
 	}
