@@ -30,10 +30,11 @@ type Session struct {
 	// inMu serializes inbound dispatch (a polling POST, the WebSocket
 	// reader, an upgrading probe) so the handler sees messages in order.
 	inMu sync.Mutex
-	// closedPending is set once the session is closed; closedDone once the
-	// handler has been told. See notifyClosed.
-	closedPending atomic.Bool
-	closedDone    atomic.Bool
+	// notice is where telling the handler that the session closed stands:
+	// noticeNone, then noticePending once the session stops accepting
+	// packets, then noticeDone once handler.Closed was called. See
+	// notifyClosed.
+	notice atomic.Uint32
 
 	mu     sync.Mutex // guards everything below
 	state  sessionState
@@ -169,13 +170,18 @@ func (s *Session) wakeLocked() bool {
 		}
 		return false
 	}
+	s.releasePollLocked()
+	return false
+}
+
+// releasePollLocked wakes the pending GET, if any.
+func (s *Session) releasePollLocked() {
 	if s.pollWake != nil {
 		select {
 		case s.pollWake <- struct{}{}:
 		default:
 		}
 	}
-	return false
 }
 
 // Close closes the session with ReasonForcedClose after delivering what is
@@ -192,8 +198,12 @@ func (s *Session) closeWith(reason CloseReason, flush bool) {
 		s.mu.Unlock()
 		return
 	}
-	if s.state == stateOpen {
+	wasOpen := s.state == stateOpen
+	if wasOpen {
 		s.reason = reason
+		// Set under mu, with the state: a Message dispatched once Send
+		// fails must find the session closed (onPacketLocked).
+		s.notice.Store(noticePending)
 	}
 	probe := s.probe
 	s.probe = nil
@@ -215,16 +225,13 @@ func (s *Session) closeWith(reason CloseReason, flush bool) {
 			// session forever.
 			time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.closeWith(reason, false) })
 		}
-		s.closed()
+		if wasOpen {
+			s.closed()
+		}
 		return
 	}
 	ws := s.finishCloseLocked()
-	if s.pollWake != nil {
-		select {
-		case s.pollWake <- struct{}{}:
-		default:
-		}
-	}
+	s.releasePollLocked()
 	s.mu.Unlock()
 	if probe != nil {
 		probe.close(0)
@@ -236,34 +243,43 @@ func (s *Session) closeWith(reason CloseReason, flush bool) {
 			ws.close(0)
 		}
 	}
-	s.closed()
+	if wasOpen {
+		s.closed()
+	}
 }
 
-// closed runs once the session stops accepting packets: it tells the
-// handler, exactly once.
+// The states of Session.notice.
+const (
+	noticeNone    uint32 = iota // open
+	noticePending               // closed; the handler is not told yet
+	noticeDone                  // the handler was told
+)
+
+// closed runs once, after the session stopped accepting packets (the
+// notice is pending): it tells the handler.
 func (s *Session) closed() {
-	if s.closedPending.Swap(true) {
-		return
-	}
 	if s.reason == ReasonPingTimeout {
 		s.srv.stats.HeartbeatsLost.Add(1)
 	}
 	s.notifyClosed()
 }
 
-// notifyClosed calls handler.Closed exactly once, never during a Message
-// call: if a dispatch holds inMu, that dispatcher calls notifyClosed again
-// after releasing it (see dispatch), and closedPending was set before.
+// notifyClosed calls handler.Closed exactly once, and never during a
+// Message call. Whoever holds inMu may be inside Message (which may itself
+// close the session), so notifyClosed only tries inMu: if it is held, its
+// holder calls notifyClosed again right after letting it go (dispatch,
+// setHandler), and finds the notice pending, since it was set before the
+// attempt.
 func (s *Session) notifyClosed() {
-	if !s.closedPending.Load() || s.closedDone.Load() {
+	if s.notice.Load() != noticePending {
 		return
 	}
 	if !s.inMu.TryLock() {
 		return
 	}
-	// Without a handler the session was closed during Handler.Open:
-	// closedDone stays unset and setHandler delivers Closed afterwards.
-	if s.handler != nil && s.closedDone.CompareAndSwap(false, true) {
+	// Without a handler the session was closed during Handler.Open: the
+	// notice stays pending and setHandler delivers Closed afterwards.
+	if s.handler != nil && s.notice.CompareAndSwap(noticePending, noticeDone) {
 		s.mu.Lock()
 		reason := s.reason
 		s.mu.Unlock()
@@ -314,7 +330,7 @@ func (s *Session) dispatch(p eio.Packet) {
 
 // onPacketLocked handles one inbound packet; inMu is held.
 func (s *Session) onPacketLocked(p eio.Packet) {
-	if s.closedPending.Load() {
+	if s.notice.Load() != noticeNone {
 		return
 	}
 	switch p.Type {
