@@ -3,7 +3,9 @@ package engineio_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -91,10 +93,13 @@ func TestIdleAfterWritev(t *testing.T) {
 	sendAfterIdle(t, c, r, "a writev")
 }
 
-// The blocking writer, which takes over when the socket is full.
+// The blocking writer, which takes over when the socket is full. The
+// client has more than the usual short WriteTimeout to read 8 MiB through a
+// small window on a loaded machine, and idles past it afterwards.
 func TestIdleAfterBlockingWrite(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, deadlineOptions(&engineio.Options{MaxQueueBytes: 16 << 20}), newRecorder(false))
+	const writeTimeout = time.Second
+	e := newEnv(t, &engineio.Options{MaxQueueBytes: 16 << 20, WriteTimeout: writeTimeout}, newRecorder(false))
 	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
 	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
 	r := e.h.session(t, m[1])
@@ -121,11 +126,16 @@ func TestIdleAfterBlockingWrite(t *testing.T) {
 		}
 	}
 	if err := <-read; err != nil {
-		t.Fatal(err)
+		reason := engineio.CloseReason("none")
+		if r.isClosed() {
+			reason = r.waitClosed(t)
+		}
+		t.Fatalf("%v (session closed: %s)", err, reason)
 	}
 	if e.srv.Stats().WriteStalls.Load() == stalls {
 		t.Fatal("the socket took everything at once: the blocking writer did not run")
 	}
+	time.Sleep(writeTimeout)
 	sendAfterIdle(t, c, r, "a blocking write")
 }
 
@@ -209,5 +219,39 @@ func smallReceiveBuffer(d *ws.Dialer) {
 			return err
 		}}
 		return nd.DialContext(ctx, network, addr)
+	}
+}
+
+// A client that sends its close frame while the server's writer is blocked
+// on it (it stopped reading) ends its session at once, and its connection
+// without the rest of the queue: the blocked writer stops after its batch.
+func TestCloseDoesNotWaitForStalledWriter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &engineio.Options{MaxQueueBytes: 64 << 20, WriteTimeout: time.Minute}, newRecorder(false))
+	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
+	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
+	r := e.h.session(t, m[1])
+	stalls := e.srv.Stats().WriteStalls.Load()
+	payload := bytes.Repeat([]byte("s"), 64<<10)
+	const sent = 512 * (64<<10 + 1)
+	for range 512 { // 32 MiB: more than any socket buffer holds
+		if err := r.sess.Send(engineio.NewPacket(4, payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the writer to block", func() bool { return e.srv.Stats().WriteStalls.Load() > stalls })
+
+	c.writeFrame(maskedFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	if reason := r.waitClosed(t); reason != engineio.ReasonTransportClose {
+		t.Errorf("reason %q, want %q", reason, engineio.ReasonTransportClose)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	n, err := io.Copy(io.Discard, c.conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after the client's close frame (%d bytes read)", n)
+	}
+	if n >= sent {
+		t.Fatalf("received all %d bytes: the closed session's queue was still written", n)
 	}
 }

@@ -62,3 +62,53 @@ func (h Header) HTTP() http.Header {
 	}
 	return out
 }
+
+// headerHasToken reports whether a comma-separated header (Connection,
+// Upgrade) holds token, compared without case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for len(v) > 0 {
+			var part string
+			if i := indexComma(v); i >= 0 {
+				part, v = v[:i], v[i+1:]
+			} else {
+				part, v = v, ""
+			}
+			if equalFoldTrim(part, token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func indexComma(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return i
+		}
+	}
+	return -1
+}
+
+func equalFoldTrim(s, token string) bool {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	if len(s) != len(token) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], token[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}

@@ -126,3 +126,20 @@ func (o *Options) withDefaults() Options {
 	}
 	return c
 }
+
+func (c *Cookie) cookie(id string) *http.Cookie {
+	ck := &http.Cookie{Name: "io", Value: id, Path: "/", HttpOnly: !c.NotHTTPOnly, SameSite: http.SameSiteLaxMode, Secure: c.Secure}
+	if c.Name != "" {
+		ck.Name = c.Name
+	}
+	if c.Path != "" {
+		ck.Path = c.Path
+	}
+	if c.SameSite != 0 {
+		ck.SameSite = c.SameSite
+	}
+	if c.MaxAge > 0 {
+		ck.MaxAge = int(c.MaxAge / time.Second)
+	}
+	return ck
+}

@@ -6,14 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/operate/realtime/protocol/eio"
 )
 
 // Handler receives new sessions.
@@ -82,16 +82,17 @@ var errorMessages = [...]string{
 // All methods are safe for concurrent use.
 type Server struct {
 	// Static after construction.
-	opts     Options
-	handler  Handler
-	log      *slog.Logger
-	wheel    *wheel
-	flush    *flusher
-	poller   *poller // nil: every WebSocket has a reader goroutine
-	pingPkt  *Packet
-	noopPkt  *Packet
-	closePkt *Packet
-	openTail []byte // the handshake JSON after the sid
+	opts       Options
+	handler    Handler
+	log        *slog.Logger
+	wheel      *wheel
+	flush      *flusher
+	poller     *poller // nil: every WebSocket has a reader goroutine
+	pingPkt    *Packet
+	noopPkt    *Packet
+	closePkt   *Packet
+	probeReply *Packet
+	openTail   []byte // the handshake JSON after the sid
 
 	idSeq atomic.Uint32
 
@@ -130,13 +131,14 @@ func NewServer(h Handler, opts *Options) (*Server, error) {
 		return nil, errors.New("engineio: nil handler")
 	}
 	s := &Server{
-		opts:     o,
-		handler:  h,
-		log:      o.Logger,
-		sessions: make(map[string]*Session),
-		pingPkt:  NewPacket(2, nil),
-		noopPkt:  NewPacket(6, nil),
-		closePkt: NewPacket(1, nil),
+		opts:       o,
+		handler:    h,
+		log:        o.Logger,
+		sessions:   make(map[string]*Session),
+		pingPkt:    NewPacket(2, nil),
+		noopPkt:    NewPacket(6, nil),
+		closePkt:   NewPacket(1, nil),
+		probeReply: NewPacket(eio.Pong, []byte("probe")),
 	}
 	s.openTail = []byte(`,"pingInterval":` + strconv.FormatInt(o.PingInterval.Milliseconds(), 10) +
 		`,"pingTimeout":` + strconv.FormatInt(o.PingTimeout.Milliseconds(), 10) +
@@ -395,23 +397,6 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	}
 }
 
-func (c *Cookie) cookie(id string) *http.Cookie {
-	ck := &http.Cookie{Name: "io", Value: id, Path: "/", HttpOnly: !c.NotHTTPOnly, SameSite: http.SameSiteLaxMode, Secure: c.Secure}
-	if c.Name != "" {
-		ck.Name = c.Name
-	}
-	if c.Path != "" {
-		ck.Path = c.Path
-	}
-	if c.SameSite != 0 {
-		ck.SameSite = c.SameSite
-	}
-	if c.MaxAge > 0 {
-		ck.MaxAge = int(c.MaxAge / time.Second)
-	}
-	return ck
-}
-
 // newID returns a 20-character id like Node's base64id: 12 random bytes and
 // a 3-byte sequence number, base64 with '-' and '_' (15 bytes, no padding).
 // The length matters: Node's sharded Redis adapter recognises socket-id
@@ -436,118 +421,4 @@ func (s *Server) NewID() string {
 		panic(err)
 	}
 	return id
-}
-
-// Request is what a session keeps of its handshake request: little, since
-// it lives as long as the connection.
-type Request struct {
-	// Header holds the handshake's headers, except those that only served
-	// the handshake itself (see droppedHeaders).
-	Header     Header
-	RemoteAddr string // host, without port
-	URL        string // the request URI, query included
-	Secure     bool
-	XDomain    bool // the request carried an Origin header
-	Time       time.Time
-}
-
-// Query parses the handshake's query string. It is not kept parsed: a
-// session rarely needs it after the handshake.
-func (r *Request) Query() url.Values { return queryOf(r.URL) }
-
-func queryOf(uri string) url.Values {
-	_, raw, _ := strings.Cut(uri, "?")
-	q, _ := url.ParseQuery(raw)
-	return q
-}
-
-// droppedHeaders served the HTTP or WebSocket handshake only; keeping them
-// for the life of every connection would cost memory for nothing.
-var droppedHeaders = map[string]bool{
-	"Connection": true, "Upgrade": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
-	"Sec-Websocket-Extensions": true, "Sec-Websocket-Protocol": true, "Pragma": true, "Cache-Control": true,
-	"Accept-Encoding": true, "Content-Length": true, "Content-Type": true,
-}
-
-func newRequest(r *http.Request) *Request {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	n := 1 // Host
-	for k, v := range r.Header {
-		if !droppedHeaders[k] {
-			n += len(v)
-		}
-	}
-	h := make(Header, 0, 2*n)
-	if r.Host != "" {
-		// net/http moves Host out of the header map; Node's handshake
-		// headers have it.
-		h = append(h, "Host", r.Host)
-	}
-	for k, v := range r.Header {
-		if droppedHeaders[k] {
-			continue
-		}
-		for _, x := range v {
-			h = append(h, k, x)
-		}
-	}
-	return &Request{
-		Header:     h,
-		RemoteAddr: host,
-		URL:        r.URL.RequestURI(),
-		Secure:     r.TLS != nil,
-		XDomain:    r.Header.Get("Origin") != "",
-		Time:       time.Now(),
-	}
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
-		for len(v) > 0 {
-			var part string
-			if i := indexComma(v); i >= 0 {
-				part, v = v[:i], v[i+1:]
-			} else {
-				part, v = v, ""
-			}
-			if equalFoldTrim(part, token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func indexComma(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' {
-			return i
-		}
-	}
-	return -1
-}
-
-func equalFoldTrim(s, token string) bool {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	if len(s) != len(token) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], token[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -20,10 +21,19 @@ import (
 // frames that pile up while a flush waits are merged into the next write.
 //
 // If the socket cannot take everything (the client reads slowly), the rest
-// goes to a goroutine of that session's own that writes with blocking calls
-// and a deadline until the queue is empty, then hands the session back to
-// the pool. Connections without a file descriptor (TLS) always take that
-// path. Either way the queue stays bounded by MaxQueueBytes.
+// goes to a goroutine of that session's own, the blocking writer, which
+// writes with blocking calls until the queue is empty, then hands the
+// session back to the pool. A flush that finds the write token held (a
+// pong or the probe reply being written) hands its batch to a blocking
+// writer too, rather than make a pool goroutine wait. Connections without
+// a file descriptor (TLS) always take that path. Either way the queue stays
+// bounded by MaxQueueBytes.
+//
+// Every write happens under the connection's write token (writetoken.go),
+// and every blocking write sets its own deadline and clears it before the
+// token is given up: the non-blocking writev fails outright on a connection
+// whose write deadline has passed, so a deadline left behind would cut the
+// connection at its next flush.
 
 type flusher struct {
 	srv  *Server
@@ -85,8 +95,9 @@ func (f *flusher) work() {
 	}
 }
 
-// flushWS writes what the session has queued. Called by a flush worker for
-// a session whose flushing flag it owns.
+// flushWS writes what the session has queued. Called by a flush worker (or
+// SendNow's caller) that owns the session's flushing flag; it gives the flag
+// up when the queue is empty, or hands it to a blocking writer.
 func (s *Session) flushWS(w *flushWorker) {
 	for {
 		s.mu.Lock()
@@ -97,44 +108,58 @@ func (s *Session) flushWS(w *flushWorker) {
 		}
 		w.batch = s.takeQueueLocked(w.batch[:0])
 		s.mu.Unlock()
-
-		queued := 0
-		w.frames = w.frames[:0]
-		for _, p := range w.batch {
-			queued += len(p.frame)
-			w.frames = append(w.frames, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
-		}
+		queued := s.framesOf(c, w.batch, &w.frames)
 		clear(w.batch)
-		if c.raw == nil {
+
+		locked := false
+		if c.raw != nil {
+			var err error
+			if locked, err = c.wtok.tryLock(); err != nil {
+				s.writeFailed(c, err)
+				return
+			}
+		}
+		if !locked {
+			// No descriptor for non-blocking writes, or another write in
+			// progress: wait for it elsewhere.
 			go s.writeBlocking(c, append([][]byte(nil), w.frames...), queued, false)
 			return
 		}
-		c.wmu.Lock()
 		written, total, err := w.vec.write(c, w.frames)
 		s.srv.stats.Writes.Add(1)
 		s.srv.stats.BytesOut.Add(int64(written))
 		if err != nil {
-			c.wmu.Unlock()
+			c.wtok.unlock()
 			s.writeFailed(c, err)
 			return
 		}
 		if written < total {
-			// The socket may have taken part of a frame: the write lock
-			// goes to the blocking writer with the rest, so that no pong
-			// or close frame can be written inside it.
-			c.blockingWrite.Store(true)
+			// The socket may have taken part of a frame: the token goes to
+			// the blocking writer with the rest, so that no pong or close
+			// frame can be written inside it.
 			s.srv.stats.WriteStalls.Add(1)
 			go s.writeBlocking(c, remaining(w.frames, written), queued, true)
 			return
 		}
-		c.wmu.Unlock()
+		c.wtok.unlock()
 		s.mu.Lock()
 		s.queueBytes -= queued
 		s.mu.Unlock()
 	}
 }
 
-// remaining returns copies of the frames not yet (fully) written.
+// framesOf sets *frames to the bytes to write for batch on c and returns
+// the queue accounting of the batch.
+func (s *Session) framesOf(c *wsConn, batch []*Packet, frames *[][]byte) (queued int) {
+	*frames = (*frames)[:0]
+	for _, p := range batch {
+		queued += len(p.frame)
+		*frames = append(*frames, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
+	}
+	return queued
+}
+
+// remaining returns the frames not yet (fully) written.
 func remaining(frames [][]byte, written int) [][]byte {
 	var rest [][]byte
 	for _, f := range frames {
@@ -150,24 +175,23 @@ func remaining(frames [][]byte, written int) [][]byte {
 
 // writeBlocking writes pending (whose queue accounting is queued bytes),
 // then keeps draining the session queue with blocking writes until it is
-// empty. It owns the session's flushing flag, and c's write lock from the
-// start when locked is set.
-func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int, locked bool) {
+// empty. It owns the session's flushing flag, and c's write token from the
+// start when holding is set. It gives the token up between batches, so
+// that pongs are not held back behind a slow client's whole queue.
+func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int, holding bool) {
 	for {
-		if !locked {
-			c.wmu.Lock()
-			c.blockingWrite.Store(true)
+		if !holding {
+			if err := c.lockWithin(s.srv.opts.WriteTimeout); err != nil {
+				s.writeFailed(c, err)
+				return
+			}
 		}
-		locked = false
+		holding = false
 		n, err := writeWithProgress(c.conn, pending, s.srv.opts.WriteTimeout)
-		c.blockingWrite.Store(false)
-		c.wmu.Unlock()
+		c.wtok.unlock()
 		s.srv.stats.Writes.Add(1)
 		s.srv.stats.BytesOut.Add(n)
 		if err != nil {
-			s.mu.Lock()
-			s.flushing = false
-			s.mu.Unlock()
 			s.writeFailed(c, err)
 			return
 		}
@@ -179,19 +203,14 @@ func (s *Session) writeBlocking(c *wsConn, pending [][]byte, queued int, locked 
 		}
 		batch := s.takeQueueLocked(nil)
 		s.mu.Unlock()
-		pending, queued = pending[:0], 0
-		for _, p := range batch {
-			queued += len(p.frame)
-			pending = append(pending, p.frameFor(c.deflate, s.srv.opts.DeflateThreshold))
-		}
+		queued = s.framesOf(c, batch, &pending)
 	}
 }
 
 // writeWithProgress writes bufs with blocking calls. The client is given
 // timeout to take each part, not the whole: a client that reads slowly but
 // steadily is not cut off, one that stops reading is, after timeout. The
-// deadline is cleared before returning: one left behind would fail the next
-// non-blocking writev on the connection.
+// deadline is cleared before returning. The caller holds the write token.
 func writeWithProgress(conn net.Conn, bufs net.Buffers, timeout time.Duration) (int64, error) {
 	defer func() { _ = conn.SetWriteDeadline(time.Time{}) }()
 	var total int64
@@ -203,6 +222,28 @@ func writeWithProgress(conn net.Conn, bufs net.Buffers, timeout time.Duration) (
 			return total, err
 		}
 	}
+}
+
+// writeDirect writes one frame outside the session queue (the probe reply,
+// pongs to WebSocket pings), on the reader's goroutine. A client that does
+// not let it through within WriteTimeout is not reading.
+func (c *wsConn) writeDirect(frame []byte) error {
+	if err := c.lockWithin(c.srv.opts.WriteTimeout); err != nil {
+		return err
+	}
+	defer c.wtok.unlock()
+	_, err := writeWithProgress(c.conn, net.Buffers{frame}, c.srv.opts.WriteTimeout)
+	return err
+}
+
+// lockWithin takes c's write token, waiting at most d for its holder.
+func (c *wsConn) lockWithin(d time.Duration) error {
+	if ok, err := c.wtok.tryLock(); ok || err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.wtok.lock(ctx)
 }
 
 // stopFlushing gives up the flushing flag and unlocks s.mu, which the
@@ -219,13 +260,17 @@ func (s *Session) stopFlushing() {
 	}
 }
 
-// writeFailed closes the session after a failed write on c. A client that
-// closed or reset its connection is a "transport close", as Node reports
-// it (its reader usually notices first); a connection the reader closed
-// under the write keeps the reader's reason (the client's close frame, or
-// the protocol error it found); anything else, such as the write deadline
-// of a client that stopped reading, is a "transport error".
+// writeFailed gives up the flushing flag, which the caller owns, and
+// closes the session after a failed write on c. A client that closed or
+// reset its connection is a "transport close", as Node reports it (its
+// reader usually notices first); a connection the reader closed under the
+// write keeps the reader's reason (the client's close frame, or the
+// protocol error it found); anything else, such as the write deadline of a
+// client that stopped reading, is a "transport error".
 func (s *Session) writeFailed(c *wsConn, err error) {
+	s.mu.Lock()
+	s.flushing = false
+	s.mu.Unlock()
 	reason := ReasonTransportError
 	switch {
 	case errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET):

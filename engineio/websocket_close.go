@@ -1,0 +1,60 @@
+package engineio
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// closeFrameWait bounds how long a close waits for the write token so that
+// its close frame goes out after the write in progress, and how long the
+// close frame itself may take. A writer blocked on a client that does not
+// read holds the token longer: the connection then closes without a close
+// frame, which that client would not have read anyway.
+const closeFrameWait = time.Second
+
+// close ends the connection, once; with a non-zero code a close frame is
+// sent first. The close frame must be the last frame on the wire: its
+// writer retires the write token, so that nothing can follow it. close
+// never waits on the client: when the token is busy, the close frame and
+// the end of the connection happen on a goroutine of their own.
+func (c *wsConn) close(code int) {
+	c.closeOnce.Do(func() {
+		if code == 0 {
+			c.shutdown()
+			return
+		}
+		if ok, _ := c.wtok.tryLock(); ok {
+			c.writeCloseFrame(code)
+			c.shutdown()
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), closeFrameWait)
+			err := c.wtok.lock(ctx)
+			cancel()
+			if err == nil {
+				c.writeCloseFrame(code)
+			}
+			c.shutdown()
+		}()
+	})
+}
+
+// writeCloseFrame writes the close frame and retires the write token,
+// which the caller holds.
+func (c *wsConn) writeCloseFrame(code int) {
+	frame := ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), "")))
+	_, _ = writeWithProgress(c.conn, net.Buffers{frame}, closeFrameWait)
+	c.wtok.retire()
+}
+
+// shutdown closes the socket. A write in progress fails with net.ErrClosed.
+func (c *wsConn) shutdown() {
+	if c.polled {
+		c.srv.poller.forget(c) // before the descriptor can be reused
+	}
+	_ = c.conn.Close()
+}
