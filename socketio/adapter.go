@@ -78,9 +78,11 @@ type Adapter interface {
 	ServerCount(ctx context.Context) (int, error)
 	// PersistSession keeps a disconnected socket's state for recovery.
 	PersistSession(s *SessionState)
-	// TakeSession removes and returns a persisted session, if it can be
-	// recovered from offset (it has not expired and offset is still known).
-	TakeSession(pid, offset string) (*SessionState, bool)
+	// RestoreSession returns a persisted session, if it can be recovered
+	// from offset (it has not expired and offset is still known). The
+	// session stays persisted until it expires: the restored socket may
+	// drop unseen and the client come back again.
+	RestoreSession(pid, offset string) (*SessionState, bool)
 	// MissedPackets returns the packets broadcast after offset that a
 	// socket in rooms would have received, each with its Offset set. The
 	// namespace calls it after re-registering the socket, so that packets
@@ -97,7 +99,7 @@ type NoRecovery struct{}
 
 func (NoRecovery) PersistSession(*SessionState) {}
 
-func (NoRecovery) TakeSession(string, string) (*SessionState, bool) { return nil, false }
+func (NoRecovery) RestoreSession(string, string) (*SessionState, bool) { return nil, false }
 
 func (NoRecovery) MissedPackets(string, []string) ([]*Packet, bool) { return nil, false }
 
@@ -190,11 +192,11 @@ func (a *MemoryAdapter) PersistSession(s *SessionState) {
 	}
 }
 
-func (a *MemoryAdapter) TakeSession(pid, offset string) (*SessionState, bool) {
+func (a *MemoryAdapter) RestoreSession(pid, offset string) (*SessionState, bool) {
 	if a.sessions == nil {
 		return nil, false
 	}
-	return a.sessions.take(pid, offset)
+	return a.sessions.restore(pid, offset)
 }
 
 func (a *MemoryAdapter) MissedPackets(offset string, rooms []string) ([]*Packet, bool) {

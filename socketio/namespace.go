@@ -374,7 +374,7 @@ func (n *Namespace) LocalRooms() []string {
 func (n *Namespace) connect(c *client, auth []byte) {
 	if opts := n.server.opts.Recovery; opts != nil {
 		if pid, offset := recoveryFields(auth); pid != "" && offset != "" {
-			if st, ok := n.adapter.TakeSession(pid, offset); ok {
+			if st, ok := n.adapter.RestoreSession(pid, offset); ok {
 				s := newSocket(n, c, auth, st)
 				var err error
 				if opts.RunMiddlewares {
@@ -418,6 +418,13 @@ func (n *Namespace) connect(c *client, auth []byte) {
 // the missed packets can no longer be read (the log moved past the
 // offset in between): claiming a recovery then would hide a gap.
 func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) bool {
+	// The socket this session was restored from may still be here: its
+	// client dropped in a way the server has not noticed yet (a polling
+	// client that stopped polling, a cut during the upgrade). The client
+	// has moved on, so the stale socket is disconnected once the new one
+	// has taken its place, without a recoverable reason: the new socket's
+	// state is what a later recovery must restore.
+	stale := n.sockets.get(s.id)
 	s.buffering.Store(true)
 	s.setConnected()
 	n.sockets.add(s)
@@ -450,6 +457,9 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	s.client.connected()
 	for _, f := range n.load().connection {
 		f(s)
+	}
+	if stale != nil && stale != s {
+		stale.Disconnect(false)
 	}
 	return true
 }
@@ -496,8 +506,9 @@ func safeMiddleware(ctx context.Context, m Middleware, s *Socket) (err error) {
 
 // remove forgets a disconnected socket.
 func (n *Namespace) remove(s *Socket) {
-	n.sockets.remove(s)
-	n.socketRemoved(s)
+	if n.sockets.remove(s) {
+		n.socketRemoved(s)
+	}
 	if n.parent != nil && n.server.opts.CleanupEmptyChildNamespaces && n.sockets.count() == 0 {
 		n.server.removeChild(n)
 	}

@@ -133,10 +133,14 @@ func (st *sessionStore) persist(s *SessionState) {
 	st.mu.Unlock()
 }
 
-// take removes and returns a persisted session that can be recovered from
+// restore returns a copy of a persisted session that can be recovered from
 // offset. It fails, as Node's adapter does, when the session expired or
-// the offset is no longer known.
-func (st *sessionStore) take(pid, offset string) (*SessionState, bool) {
+// the offset is no longer known. The session stays until it expires, as in
+// Node: the restored socket may drop again in a way the server notices only
+// at its ping timeout, and the client's next reconnection, with the same
+// private id and a later offset, must recover too. (A disconnection stores
+// the session afresh, and a declined recovery leaves it to its owner.)
+func (st *sessionStore) restore(pid, offset string) (*SessionState, bool) {
 	now := time.Now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -144,14 +148,16 @@ func (st *sessionStore) take(pid, offset string) (*SessionState, bool) {
 	if !ok {
 		return nil, false
 	}
-	delete(st.sessions, pid)
 	if now.Sub(ps.at) > st.maxAge {
+		delete(st.sessions, pid)
 		return nil, false
 	}
 	if _, ok := st.indexAfterLocked(offset); !ok {
 		return nil, false
 	}
-	return ps.state, true
+	restored := *ps.state
+	restored.Rooms = slices.Clone(restored.Rooms)
+	return &restored, true
 }
 
 // since returns the recorded packets after offset that a socket in rooms

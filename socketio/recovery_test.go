@@ -613,7 +613,7 @@ func TestRecoveryBroadcastFromDisconnectHandler(t *testing.T) {
 }
 
 // lostLogAdapter keeps sessions but loses its packet log between
-// TakeSession and MissedPackets, as a log trimmed at that moment would.
+// RestoreSession and MissedPackets, as a log trimmed at that moment would.
 type lostLogAdapter struct{ socketio.Adapter }
 
 func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, bool) { return nil, false }
@@ -659,4 +659,139 @@ func TestRecoveryLogLost(t *testing.T) {
 		t.Errorf("first event %s%s, want welcome(false)", name, args)
 	}
 	c.NoEvent("missed", 0)
+}
+
+// TestRecoveryTwiceInARow: a recovered socket that drops in a way the
+// server does not see (a polling client that stops polling: noticed only at
+// the ping timeout) can still be recovered by the client's next
+// reconnection, with the same private id and a later offset, and the event
+// that went to the stale socket is replayed. The session used to be removed
+// by the first recovery, and that event was lost.
+func TestRecoveryTwiceInARow(t *testing.T) {
+	ts := newTestServer(t, &socketio.Options{Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
+	nsp := ts.Of("/")
+	conns := connections(nsp)
+	emit := func(name string) { mustEmit(t, nsp.Emit(name)) }
+
+	connect := func(c *rawPolling, auth string) []string { return pollConnect(t, c, auth) }
+	offsetOf := func(pkt, name string) string { return eventOffset(t, pkt, name) }
+	var reply struct{ SID, PID string }
+
+	c1 := dialPolling(t, ts.URL)
+	pkts := connect(c1, "")
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(pkts[0], "40")), &reply); err != nil || reply.PID == "" {
+		t.Fatalf("CONNECT reply %q: %v", pkts[0], err)
+	}
+	recv(t, conns, "first connection")
+	emit("e0")
+	offset := offsetOf(c1.poll(), "e0")
+	// The client closes its transport: the server sees it, keeps the session.
+	c1.post("1")
+	eventually(t, "the disconnection", func() bool { return nsp.SocketCount() == 0 })
+	emit("e1")
+
+	auth := func(offset string) string {
+		b, _ := json.Marshal(map[string]string{"pid": reply.PID, "offset": offset})
+		return string(b)
+	}
+	c2 := dialPolling(t, ts.URL)
+	pkts = connect(c2, auth(offset))
+	if len(pkts) != 2 || connectSID(t, pkts[1], "40") != reply.SID {
+		t.Fatalf("first recovery: %q, want e1 then the CONNECT reply with sid %s", pkts, reply.SID)
+	}
+	offset = offsetOf(pkts[0], "e1")
+	if s := recv(t, conns, "first recovery"); !s.Recovered() {
+		t.Fatal("first reconnection not recovered")
+	}
+
+	// c2 stops polling without a word: the server still has its socket.
+	emit("e2")
+	if nsp.SocketCount() != 1 {
+		t.Fatalf("%d sockets: the server noticed the silent drop", nsp.SocketCount())
+	}
+	c3 := dialPolling(t, ts.URL)
+	pkts = connect(c3, auth(offset))
+	if len(pkts) != 2 || connectSID(t, pkts[1], "40") != reply.SID {
+		t.Fatalf("second recovery: %q, want e2 then the CONNECT reply with sid %s", pkts, reply.SID)
+	}
+	offsetOf(pkts[0], "e2")
+	if s := recv(t, conns, "second recovery"); !s.Recovered() {
+		t.Fatal("second reconnection not recovered")
+	}
+	// The stale socket was told to go (the DISCONNECT after the e2 it
+	// still had queued), and only the new one receives.
+	eventually(t, "the stale socket's removal", func() bool { return nsp.SocketCount() == 1 })
+	if got := strings.Split(c2.poll(), "\x1e"); len(got) != 2 || got[1] != "41" {
+		t.Fatalf("stale session: %q, want e2 then a DISCONNECT", got)
+	}
+	emit("e3")
+	offsetOf(c3.poll(), "e3")
+}
+
+// pollConnect sends CONNECT to the main namespace with auth over a raw
+// polling session and returns the packets polled until the CONNECT reply
+// (or error) included.
+func pollConnect(t *testing.T, c *rawPolling, auth string) []string {
+	t.Helper()
+	c.post("40" + auth)
+	var pkts []string
+	for !slices.ContainsFunc(pkts, func(p string) bool { return strings.HasPrefix(p, "40") || strings.HasPrefix(p, "44") }) {
+		pkts = append(pkts, strings.Split(c.poll(), "\x1e")...)
+	}
+	return pkts
+}
+
+// eventOffset returns the offset (the last argument) of an event packet.
+func eventOffset(t *testing.T, pkt, name string) string {
+	t.Helper()
+	var args []any
+	if !strings.HasPrefix(pkt, "42") || json.Unmarshal([]byte(pkt[2:]), &args) != nil || len(args) < 2 || args[0] != name {
+		t.Fatalf("packet %q, want the event %s with an offset", pkt, name)
+	}
+	off, _ := args[len(args)-1].(string)
+	return off
+}
+
+// TestRecoveryDeclinedLeavesSession: a stranger presenting someone's
+// private id and offset is declined by the middleware and connected as a
+// new socket; the session stays for its owner, who still recovers it.
+func TestRecoveryDeclinedLeavesSession(t *testing.T) {
+	ro := socketio.RecoveryOptions{RunMiddlewares: true}
+	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	nsp := ts.Of("/")
+	nsp.Use(func(_ context.Context, s *socketio.Socket) error {
+		user, _ := s.Handshake().AuthString("user")
+		if s.Recovered() && s.Data() != user {
+			return socketio.ErrDeclineRecovery
+		}
+		s.SetData(user)
+		return nil
+	})
+	owner := dialPolling(t, ts.URL)
+	pkts := pollConnect(t, owner, `{"user":"owner"}`)
+	var reply struct{ SID, PID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(pkts[len(pkts)-1], "40")), &reply); err != nil || reply.PID == "" {
+		t.Fatalf("CONNECT reply %q: %v", pkts, err)
+	}
+	mustEmit(t, nsp.Emit("e0"))
+	offset := eventOffset(t, owner.poll(), "e0")
+	owner.post("1")
+	eventually(t, "the disconnection", func() bool { return nsp.SocketCount() == 0 })
+	mustEmit(t, nsp.Emit("e1"))
+
+	auth := func(user string) string {
+		b, _ := json.Marshal(map[string]string{"user": user, "pid": reply.PID, "offset": offset})
+		return string(b)
+	}
+	stranger := dialPolling(t, ts.URL)
+	pkts = pollConnect(t, stranger, auth("stranger"))
+	if len(pkts) != 1 || connectSID(t, pkts[0], "40") == reply.SID {
+		t.Fatalf("stranger: %q, want a new socket and nothing replayed", pkts)
+	}
+	back := dialPolling(t, ts.URL)
+	pkts = pollConnect(t, back, auth("owner"))
+	if len(pkts) != 2 || connectSID(t, pkts[1], "40") != reply.SID {
+		t.Fatalf("owner after the stranger: %q, want e1 then the CONNECT reply with sid %s", pkts, reply.SID)
+	}
+	eventOffset(t, pkts[0], "e1")
 }

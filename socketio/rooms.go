@@ -160,13 +160,17 @@ func (r *socketRegistry) add(s *Socket) {
 	sh.mu.Unlock()
 }
 
-func (r *socketRegistry) remove(s *Socket) {
+// remove forgets s, unless another socket took its id since (a recovered
+// socket replacing a stale one); it reports whether s was removed.
+func (r *socketRegistry) remove(s *Socket) bool {
 	sh := r.shard(s.id)
 	sh.mu.Lock()
-	if sh.m[s.id] == s {
-		delete(sh.m, s.id)
+	defer sh.mu.Unlock()
+	if sh.m[s.id] != s {
+		return false
 	}
-	sh.mu.Unlock()
+	delete(sh.m, s.id)
+	return true
 }
 
 func (r *socketRegistry) get(id string) *Socket {
