@@ -49,9 +49,12 @@ func TestPayloadFixturesCoverCatalog(t *testing.T) {
 // TestTenantIsolation is randomized: clients of several organizations and
 // users (one user in two organizations), on every transport, and events of
 // every domain published in process (EventsService) and over HTTP, with
-// every kind of target. Each client must receive exactly the events meant
-// for its organization or its user (or everyone), in publication order, and
-// nothing else. The seed is logged; set it with -seed to replay a failure.
+// every kind of target, including users of another organization than the
+// payload's. Each client must receive exactly the events of its own
+// organization meant for it (its organization, its user, or everyone), in
+// publication order, and nothing else: the payload's organization bounds
+// delivery whatever the target. The seed is logged; set it with -seed to
+// replay a failure.
 func TestTenantIsolation(t *testing.T) {
 	seed := *seedFlag
 	if seed == 0 {
@@ -116,6 +119,10 @@ func TestTenantIsolation(t *testing.T) {
 		switch r := rng.IntN(20); {
 		case r == 0:
 			target = events.Target{All: true}
+		case r == 1:
+			// A user of another organization (or of several): what a
+			// publisher with the wrong user id, or an attacker, would send.
+			target = events.Target{UserID: members[rng.IntN(len(members))].user}
 		case r < 4 && user != "":
 			target = events.Target{UserID: user}
 		case r < 7 && user != "":
@@ -143,7 +150,7 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatalf("publish %d: %v", seq, err)
 		}
 		for _, c := range clients {
-			if effective.All || effective.OrganizationID == c.org || effective.UserID == c.user {
+			if c.org == org && (effective.All || effective.OrganizationID == c.org || effective.UserID == c.user) {
 				c.want = append(c.want, seq)
 			}
 		}
@@ -163,6 +170,9 @@ func TestTenantIsolation(t *testing.T) {
 		if len(c.want) == 0 {
 			t.Errorf("%s was sent nothing: the test does not test it", c.c.Name())
 		}
+	}
+	if e.gw.Stats().CrossTenantRefused == 0 {
+		t.Error("no delivery to another organization was attempted: the test does not test the tenancy check")
 	}
 }
 
@@ -250,22 +260,25 @@ func fillRequired(t *testing.T, typ reflect.Type) reflect.Value {
 	return v
 }
 
-// TestPublish covers the Emitter directly: everyone, refusals.
+// TestPublish covers the Emitter directly: everyone (of the payload's
+// organization), refusals.
 func TestPublish(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	a := e.join("org-1", "user-1", sioclient.Options{})
+	a2 := e.join("org-1", "user-3", sioclient.Options{})
 	b := e.join("org-2", "user-2", sioclient.Options{})
 	ctx := context.Background()
 	p := payload(t, events.InvoiceCreated, "org-1", "", 7)
 	if err := e.gw.Publish(ctx, events.Event{ID: "x", Name: events.InvoiceCreated, Payload: p, Target: events.Target{All: true}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*sioclient.Client{a, b} {
+	for _, c := range []*sioclient.Client{a, a2} {
 		ev := c.Next(string(events.InvoiceCreated))
 		if string(ev.Args[0]) != string(p) {
 			t.Errorf("%s: payload %s, want it byte for byte: %s", c.Name(), ev.Args[0], p)
 		}
 	}
+	expectNames(t, b) // all, but of org-1: not org-2's socket
 	for _, tc := range []struct {
 		name string
 		ev   events.Event
@@ -280,6 +293,7 @@ func TestPublish(t *testing.T) {
 		}
 	}
 	expectNames(t, a)
+	expectNames(t, a2)
 	expectNames(t, b)
 }
 

@@ -14,6 +14,11 @@
 // "org:<organizationId>" and "user:<userId>" and receives [EventConnected].
 // Every other namespace, "/" included, is refused with "Invalid namespace".
 //
+// Tenancy is enforced where events are delivered, not by room names: the
+// delivery filter passes a catalog event only to sockets of the
+// organization its payload names, whatever room it was sent to and
+// whichever node or process sent it (see deliveryFilter).
+//
 // # Token expiry
 //
 // A connected socket stays authenticated only as long as its token would

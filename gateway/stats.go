@@ -20,6 +20,12 @@ type stats struct {
 	publishFailed    atomic.Int64
 	rateLimited      atomic.Int64
 	published        []atomic.Int64 // by catalog index
+	// Deliveries the tenancy check refused: to a socket of another
+	// organization (tenancyRefused, per recipient), and broadcasts of a
+	// catalog event whose payload names no organization (tenancyUnknown).
+	// Both stay at zero unless a publisher or a room is wrong.
+	tenancyRefused atomic.Int64
+	tenancyUnknown atomic.Int64
 
 	mu      sync.Mutex
 	refused map[auth.Code]int64
@@ -55,6 +61,11 @@ type Stats struct {
 	// RateLimited counts client requests refused for exceeding the
 	// connection's budget.
 	RateLimited int64
+	// CrossTenantRefused counts deliveries refused because the recipient
+	// belongs to another organization than the event's payload;
+	// NoTenantDropped counts catalog events broadcast without a readable
+	// organizationId (delivered to nobody).
+	CrossTenantRefused, NoTenantDropped int64
 }
 
 // Stats returns the gateway's counters.
@@ -69,6 +80,8 @@ func (g *Gateway) Stats() Stats {
 		RefreshesRefused:   st.refreshRefused.Load(),
 		PublishFailures:    st.publishFailed.Load(),
 		RateLimited:        st.rateLimited.Load(),
+		CrossTenantRefused: st.tenancyRefused.Load(),
+		NoTenantDropped:    st.tenancyUnknown.Load(),
 		Published:          make(map[events.Name]int64, len(st.published)),
 		Refused:            make(map[auth.Code]int64),
 	}

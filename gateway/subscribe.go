@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/protocol/sio"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -77,23 +78,57 @@ func (c catalogIndex) list(s *eventSet) []events.Name {
 	return out
 }
 
-// deliveryFilter is the namespace's delivery filter, run on every node: the
-// event's catalog index is looked up once per broadcast, and the test of
-// each recipient is a bit of its subscriptions, or one atomic load for the
-// sockets that never subscribed.
+// deliveryFilter is the namespace's delivery filter, run on every node, for
+// live and replayed events alike. It enforces tenancy: a catalog event is
+// delivered only to sockets of the organization its payload names, whatever
+// room it was sent to and whoever sent it (this gateway, another node, a
+// Node server or emitter on the same Redis). Rooms only narrow delivery;
+// the payload's organization bounds it. An event whose organization cannot
+// be read reaches nobody.
+//
+// The organization and the event's catalog index are read once per
+// broadcast; each recipient costs a string comparison and a bit of its
+// subscriptions (one atomic load when it never subscribed).
 func (g *Gateway) deliveryFilter(p *socketio.Packet) func(*socketio.Socket) bool {
 	bit, ok := g.catalog.bit[p.Event()]
 	if !ok {
 		return nil // control events are never filtered
 	}
+	org, ok := payloadOrganization(p.Data)
+	if !ok {
+		g.stats.tenancyUnknown.Add(1)
+		return deliverNowhere
+	}
 	return func(s *socketio.Socket) bool {
 		sess := sessionOf(s)
 		if sess == nil {
-			return true
+			return false // not authenticated (yet): no tenant, no events
+		}
+		if sess.orgID != org {
+			g.stats.tenancyRefused.Add(1)
+			return false
 		}
 		subs := sess.subs.Load()
 		return subs == nil || subs.has(bit)
 	}
+}
+
+func deliverNowhere(*socketio.Socket) bool { return false }
+
+// payloadOrganization returns the organizationId of an event packet's
+// payload (its first argument): a non-empty string, present once.
+func payloadOrganization(data []byte) (string, bool) {
+	var args [3][]byte
+	parts, ok := sio.SplitArray(args[:0], data)
+	if !ok || len(parts) < 2 {
+		return "", false
+	}
+	raw, n := sio.ObjectMember(parts[1], "organizationId")
+	if n != 1 {
+		return "", false
+	}
+	org, ok := sio.UnquoteString(raw)
+	return org, ok && org != ""
 }
 
 // subscribeAck answers a successful subscribe or unsubscribe.

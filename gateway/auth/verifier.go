@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -365,6 +366,11 @@ func stringClaim(raw map[string]any, name string) (string, error) {
 	case nil:
 		return "", nil
 	case string:
+		// Go's JSON decoder turns an unpaired surrogate (\ud800) or invalid
+		// UTF-8 into U+FFFD: distinct ids would become one tenant.
+		if strings.ContainsRune(val, utf8.RuneError) {
+			return "", fmt.Errorf("claim %q holds an unpaired surrogate, invalid UTF-8 or U+FFFD", name)
+		}
 		return val, nil
 	default:
 		return "", fmt.Errorf("claim %q is a %T, want a string", name, val)

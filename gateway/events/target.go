@@ -7,7 +7,9 @@ import (
 
 // Target says who receives an event. OrganizationID and UserID may both be set: the event then
 // goes to both rooms (each socket receives it once, as with Socket.IO's to(a).to(b)). All sends
-// it to every connected socket and cannot be combined with the others.
+// it to every connected socket and cannot be combined with the others. Whatever the target, the
+// gateway delivers an event only to sockets of its payload's organization: a UserID reaches the
+// user's sockets in that organization, All every socket of that organization.
 type Target struct {
 	OrganizationID string `json:"organizationId,omitempty"`
 	UserID         string `json:"userId,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Codes of ValidationError. They are part of the HTTP API: clients may switch on them.
@@ -160,10 +161,15 @@ func validatePayload(info EventInfo, payload []byte, now func() time.Time) (json
 			return nil, routing{}, missingField(info.Name, f.name, "must not be empty")
 		}
 		switch f.name {
-		case "organizationId":
-			r.organizationID = val
-		case "userId":
-			r.userID = val
+		case "organizationId", "userId":
+			if p := checkIdentifier(val); p != nil {
+				return nil, routing{}, p.error(info.Name, f.name, -1)
+			}
+			if f.name == "organizationId" {
+				r.organizationID = val
+			} else {
+				r.userID = val
+			}
 		}
 	}
 
@@ -268,6 +274,16 @@ func checkValue(f *fieldSpec, val []byte) (repl []byte, p *problem) {
 		return checkDateTime(val)
 	}
 	return nil, nil
+}
+
+// checkIdentifier refuses an id that decoders would not keep as it is: an
+// unpaired UTF-16 surrogate (\ud800) or invalid UTF-8 decodes to U+FFFD,
+// so distinct ids would name the same room and the same tenant.
+func checkIdentifier(quoted []byte) *problem {
+	if s := stringContent(quoted); !utf8.Valid(s) || bytes.ContainsRune(s, utf8.RuneError) {
+		return &problem{code: CodeInvalidValue, detail: "holds an unpaired surrogate, invalid UTF-8 or U+FFFD: ids must be valid text"}
+	}
+	return nil
 }
 
 func checkNumber(f *fieldSpec, val []byte) *problem {

@@ -55,6 +55,7 @@ var (
 	publishedDesc        = desc("events_published_total", "Catalog events published through this node, by event.", "event")
 	publishFailuresDesc  = desc("publish_failures_total", "Publish calls that failed (unknown event, no target, cluster unavailable).")
 	rateLimitedDesc      = desc("client_requests_limited_total", "Client requests refused because their connection exceeded its request budget.")
+	tenancyDesc          = desc("deliveries_refused_total", "Deliveries refused by the tenancy check, by reason: other_organization (per recipient), no_organization (per broadcast).", "reason")
 	sessionsDesc         = desc("engine_sessions", "Open Engine.IO sessions.")
 	sessionsOpenedDesc   = desc("engine_sessions_opened_total", "Engine.IO sessions opened.")
 	upgradesDesc         = desc("engine_upgrades_total", "Sessions upgraded from long-polling to WebSocket.")
@@ -65,7 +66,7 @@ var (
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
-	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
+	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, tenancyDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -110,6 +111,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(publishFailuresDesc, st.PublishFailures)
 	counter(rateLimitedDesc, st.RateLimited)
+	counter(tenancyDesc, st.CrossTenantRefused, "other_organization")
+	counter(tenancyDesc, st.NoTenantDropped, "no_organization")
 
 	es := c.gw.Server().Engine().Stats()
 	gauge(sessionsDesc, float64(es.Sessions.Load()))

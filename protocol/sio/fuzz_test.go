@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -187,6 +188,7 @@ func FuzzJSONScanners(f *testing.F) {
 		if !json.Valid(data) {
 			return
 		}
+		checkObjectMember(t, data)
 		parts, ok := sio.SplitArray(nil, data)
 		var ref []json.RawMessage
 		isArray := json.Unmarshal(data, &ref) == nil && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("["))
@@ -281,5 +283,32 @@ func checkElement(t *testing.T, raw []byte) {
 	}
 	if pok != want || (pok && n != wantN) {
 		t.Fatalf("PlaceholderNum(%q) = %d, %v; want %d, %v", raw, n, pok, wantN, want)
+	}
+}
+
+// checkObjectMember holds ObjectMember to encoding/json: for every key of an
+// object, the member it finds once is the one encoding/json decodes, and a
+// key it counts more than once is one encoding/json saw more than once.
+func checkObjectMember(t *testing.T, data []byte) {
+	var members map[string]json.RawMessage
+	isObject := json.Unmarshal(data, &members) == nil && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{"))
+	if !isObject {
+		if _, n := sio.ObjectMember(data, "a"); n != 0 {
+			t.Fatalf("ObjectMember(%q) found a member of a non-object", data)
+		}
+		return
+	}
+	for key, want := range members {
+		got, n := sio.ObjectMember(data, key)
+		if n == 0 {
+			t.Fatalf("ObjectMember(%q, %q): not found", data, key)
+		}
+		var g, w any
+		if n == 1 && (json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || !reflect.DeepEqual(g, w)) {
+			t.Fatalf("ObjectMember(%q, %q) = %q, encoding/json %q", data, key, got, want)
+		}
+	}
+	if _, n := sio.ObjectMember(data, "\x00absent\x00"); n != 0 {
+		t.Fatalf("ObjectMember(%q) found an absent key", data)
 	}
 }

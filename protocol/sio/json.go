@@ -104,6 +104,48 @@ func SplitArray(dst [][]byte, arr []byte) ([][]byte, bool) {
 	}
 }
 
+// ObjectMember returns the value of the member named key of a valid JSON
+// object, and how many times the key occurs (keys are compared after
+// unescaping; 0 when absent or when obj is not an object). A key that
+// occurs more than once is ambiguous: JavaScript's JSON.parse keeps the
+// last, Go's decoder merges; callers that route on the value must refuse it.
+func ObjectMember(obj []byte, key string) (value []byte, count int) {
+	i := SkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, 0
+	}
+	i = SkipSpace(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		kEnd := ValueEnd(obj, i)
+		name := obj[i:kEnd]
+		i = SkipSpace(obj, SkipSpace(obj, kEnd)+1) // past the colon
+		vEnd := ValueEnd(obj, i)
+		if keyEquals(name, key) {
+			value = obj[i:vEnd]
+			count++
+		}
+		i = SkipSpace(obj, vEnd)
+		if i < len(obj) && obj[i] == ',' {
+			i = SkipSpace(obj, i+1)
+		}
+	}
+	return value, count
+}
+
+// keyEquals reports whether the JSON string raw decodes to key.
+func keyEquals(raw []byte, key string) bool {
+	if len(raw) == len(key)+2 && string(raw[1:len(raw)-1]) == key {
+		return true
+	}
+	for _, c := range raw {
+		if c == '\\' {
+			s, ok := UnquoteString(raw)
+			return ok && s == key
+		}
+	}
+	return false
+}
+
 // UnquoteString decodes a JSON string without allocating when it holds no
 // escapes (the common case for event names).
 func UnquoteString(raw []byte) (string, bool) {

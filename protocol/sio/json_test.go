@@ -304,3 +304,24 @@ func TestCheckPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+func TestObjectMember(t *testing.T) {
+	for _, tc := range []struct {
+		obj, key, want string
+		count          int
+	}{
+		{`{"organizationId":"org_1","x":1}`, "organizationId", `"org_1"`, 1},
+		{` { "a" : [1,{"organizationId":"no"}] , "organizationId" : "yes" } `, "organizationId", `"yes"`, 1},
+		{`{"organizationId":"a","organizationId":"b"}`, "organizationId", `"b"`, 2},
+		{`{"organ\u0069zationId":"escaped"}`, "organizationId", `"escaped"`, 1},
+		{`{"x":{"organizationId":"nested"}}`, "organizationId", ``, 0},
+		{`{}`, "organizationId", ``, 0},
+		{`["organizationId","x"]`, "organizationId", ``, 0},
+		{`"organizationId"`, "organizationId", ``, 0},
+	} {
+		got, n := sio.ObjectMember([]byte(tc.obj), tc.key)
+		if string(got) != tc.want || n != tc.count {
+			t.Errorf("ObjectMember(%s, %q) = %q, %d; want %q, %d", tc.obj, tc.key, got, n, tc.want, tc.count)
+		}
+	}
+}
