@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -456,4 +458,83 @@ func TestCommandErrors(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "realtime emit EVENT") {
 		t.Errorf("help: exit %d: %s", code, out)
 	}
+}
+
+// TestHTTPLimits: the listener does not let a client hold a descriptor or
+// memory for nothing: an idle keep-alive connection and a request whose
+// body never comes are closed, oversized headers are refused; long polls,
+// which wait longer than the read timeout on purpose, are not affected.
+func TestHTTPLimits(t *testing.T) {
+	t.Parallel()
+	const key = "limits-key-0123456789abcdef"
+	s := startServer(t, baseEnv("JWT_SECRET", secret, "API_KEYS", key,
+		"HTTP_READ_TIMEOUT", "1s", "HTTP_IDLE_TIMEOUT", "1s", "MAX_HEADER_BYTES", "8192", "PING_INTERVAL", "3s"))
+	addr := strings.TrimPrefix(s.url, "http://")
+
+	// closedWithin sends req on a new connection, reads whatever comes, and
+	// reports how long the server took to close the connection.
+	closedWithin := func(req string) (time.Duration, string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got, err := io.ReadAll(conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection still open after 20s (request %.40q)", req)
+		}
+		return time.Since(start), string(got)
+	}
+
+	t.Run("idle keep-alive", func(t *testing.T) {
+		d, got := closedWithin("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 200") {
+			t.Fatalf("response %.60q", got)
+		}
+		if d < time.Second {
+			t.Errorf("closed after %v, before the 1s idle timeout", d)
+		}
+	})
+	t.Run("body that never comes", func(t *testing.T) {
+		d, _ := closedWithin("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+			"\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n\r\n{\"event\":")
+		if d < time.Second {
+			t.Errorf("closed after %v, before the 1s read timeout", d)
+		}
+	})
+	t.Run("oversized headers", func(t *testing.T) {
+		_, got := closedWithin("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20000) + "\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 431") {
+			t.Fatalf("response %.60q, want 431", got)
+		}
+	})
+	t.Run("long poll", func(t *testing.T) {
+		resp, err := http.Get(s.url + "/socket.io/?EIO=4&transport=polling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var open struct{ SID string }
+		if err := json.Unmarshal(bytes.TrimPrefix(body, []byte("0")), &open); err != nil || open.SID == "" {
+			t.Fatalf("handshake %q: %v", body, err)
+		}
+		start := time.Now()
+		resp, err = http.Get(s.url + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID)
+		if err != nil {
+			t.Fatalf("long poll: %v", err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "2" || time.Since(start) < 2*time.Second {
+			t.Fatalf("long poll: %d %q after %v, want the ping after about 3s", resp.StatusCode, body, time.Since(start))
+		}
+	})
 }

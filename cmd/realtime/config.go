@@ -30,6 +30,21 @@ const defaultRecoveryEvents = 100_000
 // its fan-out.
 const defaultPublishRate = 1000
 
+// The HTTP listener's limits, against clients that hold descriptors or
+// memory without using them: a request (headers and body) must arrive
+// within HTTP_READ_TIMEOUT (long polls and WebSockets set their own
+// deadlines and are not bound by it), a keep-alive connection may idle for
+// HTTP_IDLE_TIMEOUT between requests, and request headers may take
+// MAX_HEADER_BYTES (Node's http default is 16 KiB; Go's is 1 MiB).
+const (
+	defaultHTTPReadTimeout = 30 * time.Second
+	defaultHTTPIdleTimeout = 60 * time.Second
+	defaultMaxHeaderBytes  = 16 << 10
+	// httpWriteTimeout bounds writing a response to a client that does not
+	// read it; a long poll sets its own deadline when it answers.
+	httpWriteTimeout = 30 * time.Second
+)
+
 // serveConfig is the configuration of `realtime serve`, from flags and the
 // environment (flags win).
 type serveConfig struct {
@@ -47,9 +62,14 @@ type serveConfig struct {
 	namespace string
 	path      string
 	// Engine.IO timing; 0 means engineio's default (Node's).
-	pingInterval   time.Duration
-	pingTimeout    time.Duration
-	writeTimeout   time.Duration
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	writeTimeout time.Duration
+	// The HTTP listener's limits.
+	httpReadTimeout time.Duration
+	httpIdleTimeout time.Duration
+	maxHeaderBytes  int
+
 	expiryWarning  time.Duration
 	recoveryWindow time.Duration // 0: connection state recovery off
 	recoveryEvents int
@@ -295,6 +315,21 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		if *d.dst < 0 || (*d.dst > 0 && *d.dst < time.Millisecond) {
 			check(fmt.Errorf("%s must be at least 1ms, got %s (unset means the default)", d.name, *d.dst))
 		}
+	}
+	c.httpReadTimeout, err = get.duration("HTTP_READ_TIMEOUT", defaultHTTPReadTimeout)
+	check(err)
+	c.httpIdleTimeout, err = get.duration("HTTP_IDLE_TIMEOUT", defaultHTTPIdleTimeout)
+	check(err)
+	if c.httpReadTimeout <= 0 {
+		check(fmt.Errorf("HTTP_READ_TIMEOUT must be positive, got %s", c.httpReadTimeout))
+	}
+	if c.httpIdleTimeout <= 0 {
+		check(fmt.Errorf("HTTP_IDLE_TIMEOUT must be positive, got %s", c.httpIdleTimeout))
+	}
+	c.maxHeaderBytes, err = get.integer("MAX_HEADER_BYTES", defaultMaxHeaderBytes)
+	check(err)
+	if err == nil && c.maxHeaderBytes < 4096 {
+		check(fmt.Errorf("MAX_HEADER_BYTES=%d is too small for a browser's request headers (at least 4096)", c.maxHeaderBytes))
 	}
 	c.expiryWarning, err = get.duration("TOKEN_EXPIRY_WARNING", 0)
 	check(err)

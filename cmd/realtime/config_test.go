@@ -38,6 +38,9 @@ func TestConfigDevelopmentDefaults(t *testing.T) {
 	if off, err := loadServeConfig(nil, mapEnv("CLIENT_REQUEST_RATE", "off")); err != nil || off.requestRate >= 0 {
 		t.Errorf("CLIENT_REQUEST_RATE=off: rate %v, %v", off.requestRate, err)
 	}
+	if c.httpReadTimeout != 30*time.Second || c.httpIdleTimeout != time.Minute || c.maxHeaderBytes != 16<<10 {
+		t.Errorf("HTTP limits: read %v, idle %v, headers %d", c.httpReadTimeout, c.httpIdleTimeout, c.maxHeaderBytes)
+	}
 	if c.publishRate != defaultPublishRate || c.publishBurst != 0 {
 		t.Errorf("publish limit %v/%d, want %d/s with httpapi's burst", c.publishRate, c.publishBurst, defaultPublishRate)
 	}
@@ -83,6 +86,9 @@ func TestConfigProduction(t *testing.T) {
 		"PING_INTERVAL", "10s",
 		"PING_TIMEOUT", "5s",
 		"WRITE_TIMEOUT", "3s",
+		"HTTP_READ_TIMEOUT", "20s",
+		"HTTP_IDLE_TIMEOUT", "2m",
+		"MAX_HEADER_BYTES", "32768",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +104,8 @@ func TestConfigProduction(t *testing.T) {
 		c.shutdownTimeout != 10*time.Second || c.maxBody != 2048 || c.maxBatch != 10 || c.idemTTL != time.Hour ||
 		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" ||
 		c.requestRate != 2.5 || c.requestBurst != 5 || c.publishRate != 50 || c.publishBurst != 200 ||
-		c.pingInterval != 10*time.Second || c.pingTimeout != 5*time.Second || c.writeTimeout != 3*time.Second {
+		c.pingInterval != 10*time.Second || c.pingTimeout != 5*time.Second || c.writeTimeout != 3*time.Second ||
+		c.httpReadTimeout != 20*time.Second || c.httpIdleTimeout != 2*time.Minute || c.maxHeaderBytes != 32768 {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -164,6 +171,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad ping interval", nil, mapEnv("PING_INTERVAL", "25"), "PING_INTERVAL"},
 		{"negative ping timeout", nil, mapEnv("PING_TIMEOUT", "-1s"), "PING_TIMEOUT must be at least 1ms"},
 		{"tiny write timeout", nil, mapEnv("WRITE_TIMEOUT", "1ns"), "WRITE_TIMEOUT must be at least 1ms"},
+		{"zero read timeout", nil, mapEnv("HTTP_READ_TIMEOUT", "0s"), "HTTP_READ_TIMEOUT must be positive"},
+		{"bad idle timeout", nil, mapEnv("HTTP_IDLE_TIMEOUT", "a while"), "HTTP_IDLE_TIMEOUT"},
+		{"tiny header limit", nil, mapEnv("MAX_HEADER_BYTES", "100"), "MAX_HEADER_BYTES=100 is too small"},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},

@@ -173,7 +173,11 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.httpReadTimeout),
+		ReadTimeout:       cfg.httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       cfg.httpIdleTimeout,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
