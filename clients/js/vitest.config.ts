@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Three projects: unit tests (no server), tests against a real gateway process
-// (jsdom, React Testing Library), and the console in headless Chromium.
+// (jsdom, React Testing Library), and pages in headless Chromium (the console;
+// a page that stays connected on the server's default timing, with its own
+// timeout).
 export default defineConfig({
   test: {
     projects: [

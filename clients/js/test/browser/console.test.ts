@@ -3,21 +3,18 @@
 // different organizations; events reach only their organization's page.
 // Writes a screenshot to artifacts/console.png.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ARTIFACTS } from '../support/paths.js';
+import { launchChromium, SKIP_BROWSER, type Chromium } from '../support/chromium.js';
 import { Gateway, sleep, uid } from '../support/gateway.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const skip = process.env['REALTIME_SKIP_BROWSER'] === '1';
-
 let gw: Gateway;
+let browser: Chromium;
 let context: BrowserContext;
-let profile: string;
 const problems: string[] = [];
 
 async function signIn(org: string, user: string): Promise<Page> {
@@ -40,31 +37,14 @@ function entries(page: Page, text: string) {
   return page.getByTestId('feed-entry').filter({ hasText: text });
 }
 
-describe.skipIf(skip)('development console in Chromium', () => {
+describe.skipIf(SKIP_BROWSER)('development console in Chromium', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (scripts/test-js.sh does), or set CHROMIUM_PATH; REALTIME_SKIP_BROWSER=1 skips this test`);
-    }
+    browser = await launchChromium();
+    context = browser.context;
     gw = await Gateway.start();
-    profile = mkdtempSync(path.join(tmpdir(), 'realtime-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
   });
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await gw?.stop();
   });
 
