@@ -52,9 +52,9 @@ $(JS_DEPS): clients/js/package-lock.json clients/js/package.json
 generate-check:
 	$(GO) test -count=1 -run 'TestGenerated' ./gateway/events/internal/gen
 
-## bench: the quick benchmarks (< 5 minutes): the core's hot paths, cross-node delivery over
+## bench: the quick benchmarks (under 10 minutes): the core's hot paths, cross-node delivery over
 ## Redis, then our server beside Node's socket.io 4.8 (docs/benchmarks.md).
-## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~25 minutes).
+## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~40 minutes).
 bench: bench-core bench-redis
 	scripts/bench.sh $(if $(BENCH_FULL),full,quick)
 

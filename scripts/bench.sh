@@ -5,12 +5,16 @@
 #   scripts/bench.sh [quick|full|micro] [realtime-bench flags...]
 #
 #   quick  (default; full when BENCH_FULL is set) every scenario at reduced size, one repetition:
-#          under 5 minutes on a 2-core box
-#   full   10k and 19k idle connections, finer ramps, 3 repetitions (medians), Redis cluster scenario: ~25-40 min
+#          about 6 minutes on a 2-core box (four fan-out sessions idle 35 s each)
+#   full   10k and 19k idle connections, finer ramps, 3 repetitions (medians), Redis cluster scenario: ~40-55 min
 #   micro  the Go micro-benchmarks of the hot paths (codec, packet building, write path; seconds)
 #
 # Results go to artifacts/bench/<time>-<mode>/ (report.md, results.json, server logs, profiles with --pprof).
 # Every process started is killed by its PID when the run ends, however it ends.
+# A part of the clients connect as browsers do (long-polling, then the upgrade to WebSocket: --upgrade-percent,
+# default 25), and every fan-out session idles past every server timeout before publishing: a run that loses
+# events or connections where none may be lost says so in its report and exits with status 4.
+# REALTIME_BIN=/path/to/realtime measures that binary instead of building ./cmd/realtime (an older build, say).
 # Measure on a quiet machine: the load average should be below ~1 (the script waits up to BENCH_WAIT_LOAD
 # seconds, default 0, for it).
 set -euo pipefail
@@ -53,6 +57,11 @@ done
 
 out=${BENCH_OUT:-artifacts/bench/$(date +%Y%m%d-%H%M%S)-$mode}
 mkdir -p "$out"
-"$GO" build -o "$out/realtime" ./cmd/realtime
+realtime=${REALTIME_BIN:-}
+if [ -z "$realtime" ]; then
+  realtime=$out/realtime
+  "$GO" build -o "$realtime" ./cmd/realtime
+fi
+[ -x "$realtime" ] || { echo "bench: REALTIME_BIN=$realtime is not an executable" >&2; exit 2; }
 "$GO" build -o "$out/realtime-bench" ./cmd/realtime-bench
-exec "$out/realtime-bench" run ${full[@]+"${full[@]}"} --realtime "$out/realtime" --out "$out" "$@"
+exec "$out/realtime-bench" run ${full[@]+"${full[@]}"} --realtime "$realtime" --out "$out" "$@"

@@ -16,6 +16,10 @@
 // filter): the comparison favours Node slightly, never us.
 //
 //   JWT_SECRET=... API_KEYS=... node server.mjs --addr 127.0.0.1:9200 [--redis redis://127.0.0.1:6379]
+//                                              [--ping-interval MS] [--ping-timeout MS]
+//
+// --ping-interval and --ping-timeout set engine.io's pingInterval and pingTimeout (default 25000 and 20000), so
+// that the harness can run both servers on the same shortened heartbeat.
 //
 // Prints "listening <addr>" on stdout when ready.
 
@@ -49,7 +53,18 @@ const namespace = process.env.EVENTS_NAMESPACE || "/events";
 // ---- Socket.IO ---------------------------------------------------------------------------------------
 
 const httpServer = createServer(serveAPI);
-const io = new Server(httpServer, { serveClient: false });
+const heartbeat = {};
+for (const [flag, option] of [["ping-interval", "pingInterval"], ["ping-timeout", "pingTimeout"]]) {
+  const v = arg(flag, "");
+  if (v === "") continue;
+  const ms = Number(v);
+  if (!Number.isInteger(ms) || ms <= 0) {
+    console.error(`--${flag} must be a positive number of milliseconds, got ${v}`);
+    process.exit(2);
+  }
+  heartbeat[option] = ms;
+}
+const io = new Server(httpServer, { serveClient: false, ...heartbeat });
 const nsp = io.of(namespace);
 
 class AuthError extends Error {

@@ -6,13 +6,22 @@
 //	realtime-bench report FILE     rebuild a run's report from its results.json
 //	realtime-bench worker          a load-generator process (started by run; JSON lines on stdin/stdout)
 //
-// The load generator speaks Engine.IO v4 / Socket.IO v5 over WebSocket (and
-// long-polling for --polling-percent of the clients), each client with its
-// own HS256 JWT minted with the servers' secret, spread over many
-// organizations. Connections are spread over several worker processes (this
-// binary re-executed: at most --per-worker connections each, under the
-// per-process open-file limit) and several source addresses in 127.0.0.0/8
-// (28k ephemeral ports per source/destination pair).
+// The load generator speaks Engine.IO v4 / Socket.IO v5, each client with
+// its own HS256 JWT minted with the servers' secret, spread over many
+// organizations, on one of three transports:
+//
+//   - polling then upgrade (--upgrade-percent, default 25): what
+//     socket.io-client does with its default options, and so every
+//     browser: the handshake and the CONNECT over HTTP long-polling, then
+//     the WebSocket probe ("2probe" → "3probe"), polling paused, "5", and
+//     the rest of the connection over that WebSocket;
+//   - long-polling only (--polling-percent, default 0);
+//   - WebSocket straight away (the rest).
+//
+// Connections are spread over several worker processes (this binary
+// re-executed: at most --per-worker connections each, under the
+// per-process open-file limit) and several source addresses in
+// 127.0.0.0/8 (28k ephemeral ports per source/destination pair).
 //
 // Scenarios (docs/benchmarks.md describes method and results):
 //
@@ -24,11 +33,27 @@
 //	burst    100 events in one request into a room of 10k
 //	redis    cross-node through Redis: two servers of each kind, publish on one
 //
+// Users stay connected for hours, mostly idle, so every fan-out session
+// (fanout, burst, redis) first idles for longer than every timeout of
+// either server (--idle-before-publish, default: a whole heartbeat, i.e.
+// ping interval + ping timeout, or the write and upgrade timeouts if
+// longer, plus 5 s), then publishes and counts what arrived. Those
+// sessions run both servers on a ping interval of --ping-interval (10 s
+// instead of 25 s) to keep that idle at 35 s; the idle and storm scenarios
+// keep the defaults. Nothing may be lost and no connection closed in the
+// idle and the publication after it, in the bursts, while the idle
+// scenario holds its connections, or at a publish rate below saturation:
+// the report counts lost events and disconnects per scenario and server
+// (sums over repetitions, never medians), marks every scenario that has
+// any, and the run then exits with status 4. Losses at the failing steps
+// of a ramp are the overload that defines saturation and are listed apart.
+//
 // Every process started is killed by its PID when the run ends.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -73,7 +98,12 @@ func main() {
 		}
 		err = run(cfg)
 		killAll()
-		if err != nil {
+		var lost *lossError
+		switch {
+		case errors.As(err, &lost):
+			fmt.Fprintln(os.Stderr, "realtime-bench:", err)
+			os.Exit(4)
+		case err != nil:
 			fmt.Fprintln(os.Stderr, "realtime-bench:", err)
 			os.Exit(1)
 		}
@@ -91,7 +121,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "realtime-bench report:", err)
 			os.Exit(1)
 		}
-		fmt.Print(buildReport(&config{full: rf.Full, repeat: rf.Repeat}, rf.Machine, rf.Results))
+		fmt.Print(buildReport(rf))
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -104,11 +134,12 @@ const usage = `realtime-bench: our server beside Node's socket.io 4.8, same run,
 
 Usage:
   realtime-bench [run] [--full] [--scenarios idle,storm,fanout,burst,redis] [--servers ours,node]
-                 [--repeat N] [--out DIR] [--realtime BIN] [flags...]
+                 [--repeat N] [--out DIR] [--realtime BIN] [--upgrade-percent P] [flags...]
   realtime-bench report results.json     rebuild report.md from a run's results
   realtime-bench worker     (internal: a load-generator process)
 
-Run "realtime-bench run -h" for every flag.
+Run "realtime-bench run -h" for every flag. Exit status 4: the run lost events or connections where
+none may be lost (its report says where).
 `
 
 // config is a run's configuration.
@@ -127,7 +158,16 @@ type config struct {
 	apiKey    string
 	event     string
 	polling   int
+	upgrade   int
 	pprof     bool
+
+	// The heartbeat both servers are started with (0: the server's
+	// default), our server's write timeout, and the idle before the first
+	// publication of every fan-out session.
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	writeTimeout time.Duration
+	idle         time.Duration
 
 	maxDuration time.Duration
 
@@ -158,7 +198,7 @@ type config struct {
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("realtime-bench run", flag.ContinueOnError)
-	full := fs.Bool("full", false, "the full run (default: quick, under 5 minutes)")
+	full := fs.Bool("full", false, "the full run (default: quick, about 6 minutes)")
 	scen := fs.String("scenarios", "", "comma-separated: idle, storm, fanout, burst, redis (default: all but redis in quick mode, all in full)")
 	servers := fs.String("servers", "node,ours", "servers to measure, in this order (Node first: ours is then also measured at Node's saturation rate)")
 	repeat := fs.Int("repeat", 0, "repetitions of each scenario; medians are reported (default 1 quick, 3 full)")
@@ -168,7 +208,12 @@ func parseFlags(args []string) (*config, error) {
 	redisBin := fs.String("redis-server", "/usr/bin/redis-server", "redis-server binary, for the redis scenario")
 	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5", "client source addresses (each gives 28k ports toward one server address)")
 	perWorker := fs.Int("per-worker", 10000, "most connections per load-generator process (open files are capped at 20,000 per process)")
-	polling := fs.Int("polling-percent", 0, "percentage of clients on HTTP long-polling instead of WebSocket")
+	polling := fs.Int("polling-percent", 0, "percentage of clients on HTTP long-polling only (never upgrading)")
+	upgrade := fs.Int("upgrade-percent", 25, "percentage of clients that connect as socket.io-client does by default (and so every browser): long-polling, then the upgrade to WebSocket; the rest go straight to WebSocket")
+	pingInterval := fs.Duration("ping-interval", 10*time.Second, "both servers' ping interval in the fan-out sessions (PING_INTERVAL for ours, pingInterval for Node; 0: their default, 25s), shorter than the default to keep their idle short; the idle and storm scenarios keep the default")
+	pingTimeout := fs.Duration("ping-timeout", 0, "both servers' ping timeout in the fan-out sessions (0: their default, 20s)")
+	writeTimeout := fs.Duration("write-timeout", 0, "our server's WRITE_TIMEOUT in the fan-out sessions (0: its default, 10s)")
+	idleBefore := fs.Duration("idle-before-publish", 0, "idle between connecting and the first publication of every fan-out session (default: the longest timeout of either server + 5s: 35s with the default heartbeat settings)")
 	pprofOn := fs.Bool("pprof", false, "profile our server (CPU during the saturation step, heap when idle) through REALTIME_PPROF_ADDR")
 	maxDuration := fs.Duration("max-duration", 0, "kill everything and stop after this long (default 10m quick, 3h full)")
 	idle := fs.String("idle-conns", "", "idle connection levels measured in one server (default 10000 quick; 10000,19000 full)")
@@ -195,12 +240,24 @@ func parseFlags(args []string) (*config, error) {
 	}
 	c := &config{
 		full: *full, repeat: *repeat, out: *out, realtime: *realtime, nodeDir: *nodeDir, redisBin: *redisBin,
-		perWorker: *perWorker, polling: *polling, pprof: *pprofOn, connectConc: *connectConc, settle: *settle,
+		perWorker: *perWorker, polling: *polling, upgrade: *upgrade, pprof: *pprofOn, connectConc: *connectConc, settle: *settle,
 		stormConc: *stormConc, stormRounds: *stormRounds, fanoutClients: *fanoutClients, orgSize: *orgSize,
 		step: *step, rampFactor: *rampFactor, refine: *refine, oneOrgStart: *oneOrgStart,
 		manyOrgStart: *manyOrgStart, maxSteps: *maxSteps, pubConc: *pubConc, burstRoom: *burstRoom,
 		burstEvents: *burstEvents, burstRounds: *burstRounds, redisClients: *redisClients,
 		event: "invoice:created", maxDuration: *maxDuration, idleServers: *idleServers,
+		pingInterval: *pingInterval, pingTimeout: *pingTimeout, writeTimeout: *writeTimeout, idle: *idleBefore,
+	}
+	if c.polling < 0 || c.upgrade < 0 || c.polling+c.upgrade > 100 {
+		return nil, fmt.Errorf("--polling-percent %d and --upgrade-percent %d: each at least 0, together at most 100", c.polling, c.upgrade)
+	}
+	if c.pingInterval < 0 || c.pingTimeout < 0 || c.writeTimeout < 0 || c.idle < 0 {
+		return nil, fmt.Errorf("--ping-interval, --ping-timeout, --write-timeout and --idle-before-publish must not be negative")
+	}
+	if c.idle == 0 {
+		c.idle = c.longestTimeout() + idleMargin
+	} else if c.idle <= c.longestTimeout() {
+		return nil, fmt.Errorf("--idle-before-publish %v does not exceed the servers' longest timeout (%v): the idle would not show what a real idle client meets", c.idle, c.longestTimeout())
 	}
 	pick := func(quick, fullV int) int {
 		if c.full {
@@ -286,4 +343,48 @@ func parseFlags(args []string) (*config, error) {
 	c.secret = "bench-secret-" + randomHex(16)
 	c.apiKey = "bench_" + randomHex(16)
 	return c, nil
+}
+
+// The servers' timeouts that bear on an idle connection, at their defaults
+// (the same in both: engineio's options mirror engine.io's).
+const (
+	defaultPingInterval   = 25 * time.Second
+	defaultPingTimeout    = 20 * time.Second
+	defaultWriteTimeout   = 10 * time.Second // ours; Node has none
+	defaultUpgradeTimeout = 10 * time.Second
+)
+
+// idleMargin is how much longer than the longest timeout the fan-out
+// sessions idle.
+const idleMargin = 5 * time.Second
+
+// heartbeat is the ping interval and timeout the servers of the fan-out
+// sessions run with.
+func (c *config) heartbeat() (interval, timeout time.Duration) {
+	interval, timeout = c.pingInterval, c.pingTimeout
+	if interval == 0 {
+		interval = defaultPingInterval
+	}
+	if timeout == 0 {
+		timeout = defaultPingTimeout
+	}
+	return interval, timeout
+}
+
+// ourWriteTimeout is the write timeout our server runs with in the fan-out
+// sessions.
+func (c *config) ourWriteTimeout() time.Duration {
+	if c.writeTimeout == 0 {
+		return defaultWriteTimeout
+	}
+	return c.writeTimeout
+}
+
+// longestTimeout is the longest of the servers' timeouts that an idle
+// connection can meet: a whole heartbeat (a ping, then the wait for its
+// pong), a write deadline, the upgrade's. An idle period longer than it
+// passes through every one of them.
+func (c *config) longestTimeout() time.Duration {
+	pi, pt := c.heartbeat()
+	return max(pi+pt, c.ourWriteTimeout(), defaultUpgradeTimeout)
 }

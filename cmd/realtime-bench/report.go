@@ -32,6 +32,36 @@ func metricInfo(key string) metric {
 		return metric{"server processes (RSS and CPU summed)", "", 0, 0}
 	case "conns":
 		return metric{"connections held" + lv, "", 0, 0}
+	case "conns_upgraded":
+		return metric{"of which upgraded from long-polling" + lv, "", 0, 0}
+	case "conns_polling":
+		return metric{"of which long-polling" + lv, "", 0, 0}
+	case "idle_cpu_pct":
+		return metric{"server CPU while holding them idle" + lv + " (heartbeats)", "% of a core", -1, 1}
+	case "idle_disconnects":
+		return metric{"connections closed by the server while held idle", "", -1, 0}
+	case "idle_s":
+		return metric{"idle between connecting and the first publication", "s", 0, 0}
+	case "announced_heartbeat_s":
+		return metric{"heartbeat the server announced (ping interval + timeout): not covered by the idle", "s", 0, 1}
+	case "after_idle_lost":
+		return metric{"deliveries lost in the publication after the idle", "", -1, 0}
+	case "after_idle_disconnects":
+		return metric{"connections closed during the idle and that publication", "", -1, 0}
+	case "after_idle_publish_errors":
+		return metric{"publish requests refused after the idle", "", -1, 0}
+	case "after_idle_p99_ms":
+		return metric{"latency p99 of the publication after the idle", "ms", 0, 1}
+	case "burst_disconnects":
+		return metric{"connections closed during the bursts", "", -1, 0}
+	case "ramp_lost":
+		return metric{"deliveries lost at the failing steps (overload)", "", 0, 0}
+	case "ramp_disconnects":
+		return metric{"connections closed at the failing steps (overload)", "", 0, 0}
+	case "below_sat_lost":
+		return metric{"deliveries lost below the saturation rate", "", -1, 0}
+	case "below_sat_disconnects":
+		return metric{"connections closed below the saturation rate", "", -1, 0}
 	case "rss_mb":
 		return metric{"server RSS" + lv + " connections", "MB", -1, 1}
 	case "rss_kb_per_conn":
@@ -95,7 +125,7 @@ func metricInfo(key string) metric {
 	case "burst_deliveries_sec":
 		return metric{"deliveries per second", "/s", +1, 0}
 	case "burst_lost":
-		return metric{"lost deliveries", "", -1, 0}
+		return metric{"lost deliveries, all bursts", "", -1, 0}
 	case "sat_rate":
 		return metric{"saturation publish rate", "events/s", +1, 1}
 	case "sat_deliveries_sec":
@@ -179,7 +209,11 @@ func aggregate(results []Result) map[string]*agg {
 		for srv, ms := range byServer {
 			a.med[srv] = map[string]float64{}
 			for k, v := range ms {
-				a.med[srv][k] = median(v)
+				if summed[k] {
+					a.med[srv][k] = sumAbs(v)
+				} else {
+					a.med[srv][k] = median(v)
+				}
 				if !seen[k] {
 					seen[k] = true
 					a.keys = append(a.keys, k)
@@ -192,11 +226,13 @@ func aggregate(results []Result) map[string]*agg {
 }
 
 var keyPrefixOrder = []string{
-	"clients", "orgs", "room", "events", "server_processes", "conns", "rss_base", "rss_mb", "rss_kb_per_conn", "rss_kb_marginal", "projected",
+	"clients", "orgs", "room", "events", "idle_s", "announced", "after_idle_lost", "after_idle_disconnects",
+	"after_idle_publish", "after_idle_p99", "server_processes", "conns", "idle_disconnects", "idle_cpu", "rss_base", "rss_mb", "rss_kb_per_conn", "rss_kb_marginal", "projected",
 	"goroutines", "go_", "connect_per_sec", "connect_cpu", "connect_gen", "connect_p", "storm_concurrent", "storm_per_sec", "storm_cpu", "storm_gen", "storm_p",
 	"storm_max", "storm_failed", "sat_deliveries", "sat_rate", "sat_p50", "sat_p99", "sat_max", "sat_cpu", "sat_server",
 	"sat_generator", "sat_lower", "fail_rate", "at_node_sat_rate", "at_node_sat_p50", "at_node_sat_p99", "at_node_sat_cpu",
-	"burst_done", "burst_deliveries", "burst_p50", "burst_p99", "burst_max", "burst_cpu", "burst_lost", "runnable",
+	"burst_done", "burst_deliveries", "burst_p50", "burst_p99", "burst_max", "burst_cpu", "burst_lost", "burst_disconnects",
+	"below_sat", "ramp_", "runnable",
 }
 
 func keyOrder(k string) string {
@@ -221,10 +257,11 @@ func ratio(m metric, ours, node float64) (float64, bool) {
 	return 0, false
 }
 
-func buildReport(cfg *config, m machineInfo, results []Result) string {
+func buildReport(rf resultsFile) string {
+	m, results := rf.Machine, rf.Results
 	var b strings.Builder
 	mode := "quick"
-	if cfg.full {
+	if rf.Full {
 		mode = "full"
 	}
 	fmt.Fprintf(&b, "# realtime-bench: ours vs Node socket.io 4.8.4 (%s run)\n\n", mode)
@@ -232,16 +269,29 @@ func buildReport(cfg *config, m machineInfo, results []Result) string {
 	fmt.Fprintf(&b, "- software: %s (ours: the `realtime` binary), Node %s (bench/node: socket.io 4.8.4, jsonwebtoken 9.0.3)\n", m.Go, m.Node)
 	fmt.Fprintf(&b, "- load average at start %s, at end %s; run took %s; started %s\n", m.LoadStart, m.LoadEnd, m.Duration, m.Started)
 	fmt.Fprintf(&b, "- command: `%s`\n", m.Command)
-	fmt.Fprintf(&b, "- %d repetition(s); figures are medians over them. Server, load generator and publisher share the machine's %d cores; all traffic on 127.0.0.0/8.\n", cfg.repeat, m.Cores)
-	fmt.Fprintf(&b, "- ratio = ours' advantage: Node/ours for lower-is-better figures, ours/Node for higher-is-better; > 1 means ours is better.\n\n")
+	fmt.Fprintf(&b, "- %d repetition(s); figures are medians over them, except counts of lost events and disconnects, which are sums. Server, load generator and publisher share the machine's %d cores; all traffic on 127.0.0.0/8.\n", rf.Repeat, m.Cores)
+	fmt.Fprintf(&b, "- ratio = ours' advantage: Node/ours for lower-is-better figures, ours/Node for higher-is-better; > 1 means ours is better.\n")
+	b.WriteString(rf.Clients.describe())
+	b.WriteString("\n")
 
+	b.WriteString(lossesSection(rf.Clients, results))
 	ag := aggregate(results)
 	for _, s := range scenarioOrder {
 		a := ag[s]
 		if a == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "## %s\n\n", scenarioTitles[s])
+		title := scenarioTitles[s]
+		var marks []string
+		for _, srv := range []string{kindOurs, kindNode} {
+			if lost, disc, _ := unexpected(s, srv, results); lost != 0 || disc != 0 {
+				marks = append(marks, fmt.Sprintf("%s: %s lost, %s disconnects", srv, thousands(float64(lost)), thousands(float64(disc))))
+			}
+		}
+		if len(marks) > 0 {
+			title += " — LOST EVENTS OR DISCONNECTS (" + strings.Join(marks, "; ") + ")"
+		}
+		fmt.Fprintf(&b, "## %s\n\n", title)
 		fmt.Fprintf(&b, "| metric | ours | Node | ratio |\n|---|---:|---:|---:|\n")
 		for _, k := range a.keys {
 			mi := metricInfo(k)
@@ -258,7 +308,7 @@ func buildReport(cfg *config, m machineInfo, results []Result) string {
 			if okN {
 				fn = format(n, mi.prec)
 			}
-			if okO && okN {
+			if okO && okN && !summed[k] {
 				if rt, ok := ratio(mi, o, n); ok {
 					fr = fmt.Sprintf("%.2f×", rt)
 				}
@@ -474,4 +524,176 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// ---- lost events and disconnects ---------------------------------------------------------------------
+
+// summed are the counts of lost events and disconnects: summed over
+// repetitions (a loss in one run must not vanish in a median) and never
+// turned into a ratio.
+var summed = map[string]bool{
+	"idle_disconnects":          true,
+	"after_idle_lost":           true,
+	"after_idle_disconnects":    true,
+	"after_idle_publish_errors": true,
+	"burst_lost":                true,
+	"burst_disconnects":         true,
+	"below_sat_lost":            true,
+	"below_sat_disconnects":     true,
+	"ramp_lost":                 true,
+	"ramp_disconnects":          true,
+}
+
+// unexpectedLost and unexpectedDisconnects are the counts that must be
+// zero for a well-behaved client population: everything but the losses at
+// the failing steps of a ramp, which are the overload that defines
+// saturation. Each key comes with where it was counted, for the report.
+var (
+	unexpectedLost = []struct{ key, where string }{
+		{"after_idle_lost", "after the idle"},
+		{"burst_lost", "in the bursts"},
+		{"below_sat_lost", "below the saturation rate"},
+	}
+	unexpectedDisconnects = []struct{ key, where string }{
+		{"idle_disconnects", "held idle"},
+		{"after_idle_disconnects", "during and after the idle"},
+		{"after_idle_publish_errors", "publish errors after the idle"},
+		{"burst_disconnects", "in the bursts"},
+		{"below_sat_disconnects", "below the saturation rate"},
+	}
+)
+
+// countsLosses reports whether r counted lost events or disconnects (the
+// storm does not: it only reconnects).
+func countsLosses(r Result) bool {
+	for k := range r.M {
+		if summed[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func sumAbs(v []float64) float64 {
+	var t float64
+	for _, x := range v {
+		t += math.Abs(x)
+	}
+	return t
+}
+
+// unexpected sums, over the repetitions of scenario s on server srv, the
+// events lost and the connections closed where nothing may be, and says
+// where they were counted.
+func unexpected(s, srv string, results []Result) (lost, disconnects int64, where []string) {
+	byKey := map[string]float64{}
+	for _, r := range results {
+		if r.Scenario == s && r.Server == srv {
+			for k, v := range r.M {
+				if summed[k] {
+					byKey[k] += math.Abs(v)
+				}
+			}
+		}
+	}
+	for _, u := range unexpectedLost {
+		if v := int64(byKey[u.key]); v != 0 {
+			lost += v
+			where = append(where, fmt.Sprintf("%s lost %s", thousands(float64(v)), u.where))
+		}
+	}
+	for _, u := range unexpectedDisconnects {
+		if v := int64(byKey[u.key]); v != 0 {
+			disconnects += v
+			where = append(where, fmt.Sprintf("%s %s", thousands(float64(v)), u.where))
+		}
+	}
+	return lost, disconnects, where
+}
+
+// unexpectedLosses lists the scenarios with unexpected losses or
+// disconnects, one line each.
+func unexpectedLosses(results []Result) []string {
+	var out []string
+	for _, s := range scenarioOrder {
+		for _, srv := range []string{kindOurs, kindNode} {
+			if lost, disc, where := unexpected(s, srv, results); lost != 0 || disc != 0 {
+				out = append(out, fmt.Sprintf("%s/%s: %s events lost, %s disconnects (%s)", s, srv,
+					thousands(float64(lost)), thousands(float64(disc)), strings.Join(where, ", ")))
+			}
+		}
+	}
+	return out
+}
+
+// lossError ends a run whose report shows unexpected losses.
+type lossError struct{ scenarios []string }
+
+func (e *lossError) Error() string {
+	return "LOST EVENTS OR DISCONNECTS where there must be none:\n  " + strings.Join(e.scenarios, "\n  ")
+}
+
+// describe is the report's header line on how the clients connected and
+// how long they idled.
+func (c clientSetup) describe() string {
+	if c.PingInterval == 0 {
+		return "" // a results.json from before these fields
+	}
+	ws := 100 - c.PollingPercent - c.UpgradePercent
+	return fmt.Sprintf("- clients: %d %% long-polling then upgrade to WebSocket (socket.io-client's default, as every browser connects), "+
+		"%d %% straight to WebSocket, %d %% long-polling only. Fan-out sessions (fan-out, bursts, Redis): both servers on a ping interval of %v "+
+		"and a ping timeout of %v, our write timeout %v; the clients idle %v after connecting (longer than every one of those timeouts), "+
+		"then one publication counts what arrived. The idle and storm scenarios run on the servers' default heartbeat (%v, %v).\n",
+		c.UpgradePercent, ws, c.PollingPercent, c.PingInterval, c.PingTimeout, c.WriteTimeout, c.Idle, defaultPingInterval, defaultPingTimeout)
+}
+
+// lossesSection is the report's table of lost events and disconnects per
+// scenario and server, first, so that a loss is the first thing read.
+func lossesSection(cs clientSetup, results []Result) string {
+	var b strings.Builder
+	type row struct{ s, srv string }
+	var rows []row
+	seen := map[row]bool{}
+	for _, s := range scenarioOrder {
+		for _, srv := range []string{kindOurs, kindNode} {
+			for _, r := range results {
+				if rw := (row{s, srv}); r.Scenario == s && r.Server == srv && !seen[rw] && countsLosses(r) {
+					seen[rw] = true
+					rows = append(rows, rw)
+				}
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	fmt.Fprintf(&b, "## Lost events and disconnects\n\n")
+	fmt.Fprintf(&b, "Nothing may be lost and no connection closed while clients idle (the idle scenario's hold; each fan-out session's idle of %v and the publication after it), in the bursts, or at a publish rate below saturation. The failing steps of a ramp are the overload that defines saturation: their losses are listed apart. Sums over all repetitions.\n\n", cs.Idle)
+	fmt.Fprintf(&b, "| scenario | server | lost | disconnects | where | at failing steps (overload): lost / closed | verdict |\n|---|---|---:|---:|---|---:|---|\n")
+	for _, rw := range rows {
+		lost, disc, where := unexpected(rw.s, rw.srv, results)
+		var rl, rd float64
+		ramp := false
+		for _, r := range results {
+			if r.Scenario == rw.s && r.Server == rw.srv {
+				if v, ok := r.M["ramp_lost"]; ok {
+					ramp = true
+					rl += v
+					rd += r.M["ramp_disconnects"]
+				}
+			}
+		}
+		over := "–"
+		if ramp {
+			over = thousands(rl) + " / " + thousands(rd)
+		}
+		verdict := "ok"
+		if lost != 0 || disc != 0 {
+			verdict = "**LOSSES**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", scenarioTitles[rw.s], rw.srv, thousands(float64(lost)),
+			thousands(float64(disc)), strings.Join(where, ", "), over, verdict)
+	}
+	fmt.Fprintf(&b, "\n")
+	return b.String()
 }

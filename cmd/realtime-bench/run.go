@@ -19,8 +19,26 @@ import (
 type resultsFile struct {
 	Full    bool        `json:"full"`
 	Repeat  int         `json:"repeat"`
+	Clients clientSetup `json:"clients"`
 	Machine machineInfo `json:"machine"`
 	Results []Result    `json:"results"`
+}
+
+// clientSetup is how the clients connected and how long they idled: the
+// report's header states it.
+type clientSetup struct {
+	PollingPercent int           `json:"pollingPercent"`
+	UpgradePercent int           `json:"upgradePercent"`
+	PingInterval   time.Duration `json:"pingInterval"`
+	PingTimeout    time.Duration `json:"pingTimeout"`
+	WriteTimeout   time.Duration `json:"writeTimeout"`
+	Idle           time.Duration `json:"idleBeforePublish"`
+}
+
+func (c *config) clientSetup() clientSetup {
+	pi, pt := c.heartbeat()
+	return clientSetup{PollingPercent: c.polling, UpgradePercent: c.upgrade, PingInterval: pi, PingTimeout: pt,
+		WriteTimeout: c.ourWriteTimeout(), Idle: c.idle}
 }
 
 // Result is one scenario's measurement of one server in one repetition.
@@ -128,16 +146,20 @@ func run(cfg *config) error {
 	machine.LoadEnd = loadAvg()
 	machine.Duration = time.Since(start).Round(time.Second).String()
 
-	rep := buildReport(cfg, machine, r.results)
+	rf := resultsFile{Full: cfg.full, Repeat: cfg.repeat, Clients: cfg.clientSetup(), Machine: machine, Results: r.results}
+	rep := buildReport(rf)
 	if err := os.WriteFile(filepath.Join(cfg.out, "report.md"), []byte(rep), 0o644); err != nil {
 		return err
 	}
-	raw, _ := json.MarshalIndent(resultsFile{Full: cfg.full, Repeat: cfg.repeat, Machine: machine, Results: r.results}, "", "  ")
+	raw, _ := json.MarshalIndent(rf, "", "  ")
 	if err := os.WriteFile(filepath.Join(cfg.out, "results.json"), raw, 0o644); err != nil {
 		return err
 	}
 	fmt.Print(rep)
 	fmt.Fprintf(os.Stderr, "\nresults: %s/report.md, %s/results.json (logs there too)\n", cfg.out, cfg.out)
+	if bad := unexpectedLosses(r.results); len(bad) > 0 {
+		return &lossError{bad}
+	}
 	return nil
 }
 
@@ -164,10 +186,24 @@ func (r *runner) add(res Result) {
 	r.logf("result %s/%s rep %d: %s", res.Scenario, res.Server, res.Rep, b)
 }
 
+// start starts a server with its default heartbeat and timeouts (the idle
+// and storm scenarios, so that their memory and CPU figures are those of a
+// production configuration).
 func (r *runner) start(kind, name, redisURL string) (*server, error) {
 	return startServer(serverSpec{
 		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
 		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
+	})
+}
+
+// startFanout starts a server of a fan-out session, on the heartbeat
+// (--ping-interval, --ping-timeout) and write timeout its idle period
+// is sized for.
+func (r *runner) startFanout(kind, name, redisURL string) (*server, error) {
+	return startServer(serverSpec{
+		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
+		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
+		pingInterval: r.cfg.pingInterval, pingTimeout: r.cfg.pingTimeout, writeTimeout: r.cfg.writeTimeout,
 	})
 }
 
@@ -189,7 +225,7 @@ func (r *runner) newFleet(n, orgs int, targets []string) (*fleet, error) {
 		return Cmd{
 			Op: "setup", Secret: r.cfg.secret, Namespace: "/events", Event: r.cfg.event, Targets: targets,
 			Sources: r.cfg.sources, First: first, Count: count, Orgs: orgs, PollingPercent: r.cfg.polling,
-			TokenTTL: 24 * time.Hour,
+			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour,
 		}
 	})
 	if err != nil {

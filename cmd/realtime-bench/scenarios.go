@@ -61,6 +61,7 @@ func (r *runner) idleStorm(kind string, rep int) error {
 			return err
 		}
 		cpu := srv.cpu() - cpu0
+		srv.holding(level)
 		if li == 0 {
 			idle.M["connect_per_sec"] = float64(c.Connected) / (float64(c.ElapsedNS) / 1e9)
 			idle.M["connect_cpu_us"] = float64(cpu.Microseconds()) / float64(max(c.Connected, 1))
@@ -69,17 +70,28 @@ func (r *runner) idleStorm(kind string, rep int) error {
 			idle.M["connect_p99_ms"] = c.ConnectHist.quantile(0.99)
 		}
 		srv.waitQuiet(0.02, 15*time.Second)
+		cpuIdle0 := srv.cpu()
 		time.Sleep(cfg.settle)
+		cpuIdle := srv.cpu() - cpuIdle0
 		st, err := r.stats(f)
 		if err != nil {
 			return err
 		}
 		n := st.Alive
+		// What holding idle connections costs: heartbeats, timers.
+		idle.M[fmt.Sprintf("idle_cpu_pct@%d", level)] = 100 * cpuIdle.Seconds() / cfg.settle.Seconds()
 		if st.Welcomes != int64(n) && li == 0 {
 			idle.Notes = append(idle.Notes, fmt.Sprintf("%d connected events for %d connections", st.Welcomes, n))
 		}
 		rss := srv.rss()
 		idle.M[fmt.Sprintf("conns@%d", level)] = float64(n)
+		idle.M[fmt.Sprintf("conns_upgraded@%d", level)] = float64(st.AliveUpgraded)
+		if st.AlivePolling > 0 {
+			idle.M[fmt.Sprintf("conns_polling@%d", level)] = float64(st.AlivePolling)
+		}
+		// Nothing was published: every connection that ended was ended
+		// by the server (or the network) while idle.
+		idle.M["idle_disconnects"] = float64(st.Closed) // cumulative: no reset between levels
 		idle.M[fmt.Sprintf("rss_mb@%d", level)] = float64(rss) / mb
 		perConn := float64(rss-base) / float64(max(n, 1))
 		idle.M[fmt.Sprintf("rss_kb_per_conn@%d", level)] = perConn / 1024
@@ -90,7 +102,8 @@ func (r *runner) idleStorm(kind string, rep int) error {
 			cost = max(perConn, marginal)
 		}
 		prevN, prevRSS = n, rss
-		r.logf("  %s: %d connections, RSS %.1f MB (%.2f KB/conn)", kind, n, float64(rss)/mb, perConn/1024)
+		r.logf("  %s: %d connections (%d upgraded from polling, %d polling), RSS %.1f MB (%.2f KB/conn), %d closed by the server%s",
+			kind, n, st.AliveUpgraded, st.AlivePolling, float64(rss)/mb, perConn/1024, st.Closed, lossMark(0, st.Closed))
 	}
 	// Projections are for one server process: its own base plus the
 	// measured cost per connection.
@@ -163,7 +176,7 @@ func (r *runner) oneOrg(kind string, rep int) error {
 	cfg := r.cfg
 	n := cfg.fanoutClients
 	r.logf("[rep %d] one organization of %d: %s", rep, n, kind)
-	srv, err := r.start(kind, fmt.Sprintf("%s-oneorg-%d", kind, rep), "")
+	srv, err := r.startFanout(kind, fmt.Sprintf("%s-oneorg-%d", kind, rep), "")
 	if err != nil {
 		return err
 	}
@@ -176,16 +189,26 @@ func (r *runner) oneOrg(kind string, rep int) error {
 	if _, err := r.connect(f, n, n, cfg.connectConc); err != nil {
 		return err
 	}
+	srv.holding(n)
 	pub := newPublisher(srv.addr, cfg.apiKey, cfg.event, cfg.pubConc)
 	defer pub.close()
-
+	// The session's idle check is reported with the fan-out, or with the
+	// bursts when they run alone.
+	check, err := r.idleThenPublish("one organization", kind, f, pub, n, []int{0}, 1)
+	if err != nil {
+		return err
+	}
 	if cfg.scenarios["burst"] {
-		if err := r.bursts(kind, rep, srv, f, pub, n); err != nil {
+		var extra map[string]float64
+		if !cfg.scenarios["fanout"] {
+			extra = check
+		}
+		if err := r.bursts(kind, rep, srv, f, pub, n, extra); err != nil {
 			return err
 		}
 	}
 	if cfg.scenarios["fanout"] {
-		return r.ramp("fanout-one-org", kind, rep, srv, f, pub, n, []int{0}, 1, cfg.oneOrgStart)
+		return r.ramp("fanout-one-org", kind, rep, srv, f, pub, n, []int{0}, 1, cfg.oneOrgStart, check)
 	}
 	return nil
 }
@@ -195,7 +218,7 @@ func (r *runner) manyOrgs(kind string, rep int) error {
 	n := cfg.fanoutClients
 	orgs := max(1, n/cfg.orgSize)
 	r.logf("[rep %d] %d organizations of %d: %s", rep, orgs, cfg.orgSize, kind)
-	srv, err := r.start(kind, fmt.Sprintf("%s-manyorgs-%d", kind, rep), "")
+	srv, err := r.startFanout(kind, fmt.Sprintf("%s-manyorgs-%d", kind, rep), "")
 	if err != nil {
 		return err
 	}
@@ -208,20 +231,93 @@ func (r *runner) manyOrgs(kind string, rep int) error {
 	if _, err := r.connect(f, n, n, cfg.connectConc); err != nil {
 		return err
 	}
+	srv.holding(n)
 	pub := newPublisher(srv.addr, cfg.apiKey, cfg.event, cfg.pubConc)
 	defer pub.close()
 	list := make([]int, orgs)
 	for i := range list {
 		list[i] = i
 	}
-	return r.ramp("fanout-many-orgs", kind, rep, srv, f, pub, n, list, orgs, cfg.manyOrgStart)
+	check, err := r.idleThenPublish(fmt.Sprintf("%d organizations", orgs), kind, f, pub, n, list, orgs)
+	if err != nil {
+		return err
+	}
+	return r.ramp("fanout-many-orgs", kind, rep, srv, f, pub, n, list, orgs, cfg.manyOrgStart, check)
+}
+
+// idleThenPublish is how a real client population lives: connected and
+// idle for longer than every timeout of the server (a heartbeat, a write
+// deadline, an upgrade), then an event for everyone. After the idle it
+// publishes a few events into each organization and returns, as metrics
+// of the session's result, what was lost and how many connections ended
+// meanwhile. Nothing may be lost and no connection may end here: the
+// clients are well-behaved and the load is tiny.
+func (r *runner) idleThenPublish(what, kind string, f *fleet, pub *publisher, n int, orgs []int, nOrgs int) (map[string]float64, error) {
+	cfg := r.cfg
+	if err := r.ensure(f, n); err != nil {
+		return nil, err
+	}
+	if err := r.reset(f); err != nil {
+		return nil, err
+	}
+	st0, err := r.stats(f)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]float64{"idle_s": cfg.idle.Seconds()}
+	// A server that ignores the heartbeat it was given (an older binary
+	// without PING_INTERVAL, say) announces its own: say when the idle
+	// does not cover it.
+	if pi, pt := time.Duration(st0.PingIntervalMS)*time.Millisecond, time.Duration(st0.PingTimeoutMS)*time.Millisecond; pi+pt >= cfg.idle {
+		r.logf("  NOTE: %s announced pingInterval %v, pingTimeout %v: the idle of %v does not cover a whole heartbeat", kind, pi, pt, cfg.idle)
+		m["announced_heartbeat_s"] = (pi + pt).Seconds()
+	}
+	r.logf("  %s, %s: %d connections (%d upgraded from polling, %d polling) idle for %v (longest timeout %v)",
+		kind, what, st0.Alive, st0.AliveUpgraded, st0.AlivePolling, cfg.idle, cfg.longestTimeout())
+	time.Sleep(cfg.idle)
+	st1, err := r.stats(f)
+	if err != nil {
+		return nil, err
+	}
+	perOrg := 1
+	if len(orgs) == 1 {
+		perOrg = 3 // a few events, so that one that is cut mid-stream shows
+	}
+	k := len(orgs) * perOrg
+	ps := pub.run(float64(k), time.Second, orgs, nOrgs)
+	var expected int64
+	for o, e := range ps.PerOrg {
+		expected += e * members(n, nOrgs, o)
+	}
+	st, _ := r.drain(f, expected, 30*time.Second)
+	lost := expected - st.Received
+	m["after_idle_lost"] = float64(lost)
+	m["after_idle_disconnects"] = float64(st.Closed)
+	m["after_idle_p99_ms"] = st.Latency.quantile(0.99)
+	if ps.Errors > 0 {
+		m["after_idle_publish_errors"] = float64(ps.Errors)
+	}
+	r.logf("  %s after %v idle: %d connections closed during the idle, %d after; %d/%d delivered, lost %d, p99 %.1f ms, %d publish errors%s",
+		kind, cfg.idle, st1.Closed, st.Closed-st1.Closed, st.Received, expected, lost, st.Latency.quantile(0.99), ps.Errors,
+		lossMark(lost, st.Closed+ps.Errors))
+	return m, nil
+}
+
+// lossMark is the console's mark for a count of lost events and
+// disconnects that must be zero.
+func lossMark(lost, disconnects int64) string {
+	if lost == 0 && disconnects == 0 {
+		return ": OK"
+	}
+	return "   <<<<<<<<<< LOST EVENTS OR DISCONNECTS"
 }
 
 // bursts: burstEvents events in one batch request into the room of all n
 // clients, waiting for every delivery before the next burst.
-func (r *runner) bursts(kind string, rep int, srv *server, f *fleet, pub *publisher, n int) error {
+func (r *runner) bursts(kind string, rep int, srv *server, f *fleet, pub *publisher, n int, extra map[string]float64) error {
 	cfg := r.cfg
-	var done, p50s, p99s, maxs, cpus, rates, lost []float64
+	var done, p50s, p99s, maxs, cpus, rates []float64
+	var lost, disconnects int64
 	for round := 1; round <= cfg.burstRounds; round++ {
 		if err := r.ensure(f, n); err != nil {
 			return err
@@ -254,12 +350,13 @@ func (r *runner) bursts(kind string, rep int, srv *server, f *fleet, pub *publis
 		maxs = append(maxs, st.Latency.maxMS())
 		cpus = append(cpus, float64(cpu.Microseconds())/float64(max(st.Received, 1)))
 		rates = append(rates, float64(st.Received)/el.Seconds())
-		lost = append(lost, float64(expected-st.Received))
-		r.logf("  %s burst %d: %d/%d delivered in %v, p99 %.0f ms, %.2f µs CPU/delivery, %d connections closed", kind,
+		lost += abs(expected - st.Received)
+		disconnects += st.Closed
+		r.logf("  %s burst %d: %d/%d delivered in %v, p99 %.0f ms, %.2f µs CPU/delivery, %d connections closed%s", kind,
 			round, st.Received, expected, el.Round(time.Millisecond), st.Latency.quantile(0.99),
-			cpus[len(cpus)-1], st.Closed)
+			cpus[len(cpus)-1], st.Closed, lossMark(expected-st.Received, st.Closed))
 	}
-	r.add(Result{Scenario: "burst", Server: kind, Rep: rep, M: map[string]float64{
+	res := Result{Scenario: "burst", Server: kind, Rep: rep, M: map[string]float64{
 		"room":                 float64(n),
 		"events":               float64(cfg.burstEvents),
 		"burst_done_ms":        median(done),
@@ -268,9 +365,21 @@ func (r *runner) bursts(kind string, rep int, srv *server, f *fleet, pub *publis
 		"burst_max_ms":         median(maxs),
 		"burst_cpu_us":         median(cpus),
 		"burst_deliveries_sec": median(rates),
-		"burst_lost":           median(lost),
-	}})
+		"burst_lost":           float64(lost),
+		"burst_disconnects":    float64(disconnects),
+	}}
+	for k, v := range extra {
+		res.M[k] = v
+	}
+	r.add(res)
 	return nil
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // ensure reconnects the clients the server dropped (a slow consumer closed
@@ -329,9 +438,12 @@ func members(n, nOrgs, o int) int64 {
 
 // ---- the fan-out ramp --------------------------------------------------------------------------------
 
-func (r *runner) ramp(name, kind string, rep int, srv *server, f *fleet, pub *publisher, n int, orgs []int, nOrgs int, start float64) error {
+func (r *runner) ramp(name, kind string, rep int, srv *server, f *fleet, pub *publisher, n int, orgs []int, nOrgs int, start float64, extra map[string]float64) error {
 	cfg := r.cfg
 	res := Result{Scenario: name, Server: kind, Rep: rep, M: map[string]float64{"clients": float64(n), "orgs": float64(nOrgs)}}
+	for k, v := range extra {
+		res.M[k] = v
+	}
 	var best *Step
 	pass, fail := 0.0, 0.0
 	profiled := false
@@ -437,6 +549,24 @@ func (r *runner) ramp(name, kind string, rep int, srv *server, f *fleet, pub *pu
 			}
 		}
 	}
+	// Losses at the failing steps are the overload that defines
+	// saturation; at a rate below the best passing one they are not.
+	var lost, closed, lostBelow, closedBelow int64
+	for _, s := range res.Steps {
+		lost += abs(s.Lost)
+		closed += s.Closed
+		if best != nil && s.Rate < best.Rate {
+			lostBelow += abs(s.Lost)
+			closedBelow += s.Closed
+		}
+	}
+	res.M["ramp_lost"] = float64(lost)
+	res.M["ramp_disconnects"] = float64(closed)
+	res.M["below_sat_lost"] = float64(lostBelow)
+	res.M["below_sat_disconnects"] = float64(closedBelow)
+	if lostBelow != 0 || closedBelow != 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d events lost and %d connections closed at rates below the saturation rate", lostBelow, closedBelow))
+	}
 	r.add(res)
 	return nil
 }
@@ -530,12 +660,12 @@ func (r *runner) redis(kind string, rep int) error {
 	}
 	defer rd.stop()
 	url := "redis://" + rd.addr
-	a, err := r.start(kind, fmt.Sprintf("%s-redis-a-%d", kind, rep), url)
+	a, err := r.startFanout(kind, fmt.Sprintf("%s-redis-a-%d", kind, rep), url)
 	if err != nil {
 		return err
 	}
 	defer a.stop()
-	b, err := r.start(kind, fmt.Sprintf("%s-redis-b-%d", kind, rep), url)
+	b, err := r.startFanout(kind, fmt.Sprintf("%s-redis-b-%d", kind, rep), url)
 	if err != nil {
 		return err
 	}
@@ -569,9 +699,14 @@ func (r *runner) redis(kind string, rep int) error {
 		r.results = append(r.results, Result{Scenario: "redis", Server: kind, Rep: rep, M: map[string]float64{"runnable": 0}, Notes: []string{note}})
 		return nil
 	}
+	check, err := r.idleThenPublish("one organization over two servers", kind, f, pub, n, []int{0}, 1)
+	if err != nil {
+		return err
+	}
 	// The CPU of both servers and of Redis counts: measure the sum.
 	group := &server{kind: kind, addr: a.addr, pprof: a.pprof, group: []*server{a, b, rd}}
-	return r.ramp("redis", kind, rep, group, f, pub, n, []int{0}, 1, cfg.oneOrgStart)
+	group.holding(n)
+	return r.ramp("redis", kind, rep, group, f, pub, n, []int{0}, 1, cfg.oneOrgStart, check)
 }
 
 // ---- profiles ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -30,24 +31,10 @@ var errRefused = errors.New("connect_error")
 // no polling first: what socket.io-client does with transports:
 // ["websocket"]).
 func (w *worker) runWS(cl *client, connected func()) error {
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	defer cancel()
-	d := ws.Dialer{
-		Timeout:        handshakeTimeout,
-		ReadBufferSize: readBufferSize,
-		NetDial: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return dial(ctx, cl.src, addr)
-		},
-	}
-	c, br, _, err := d.Dial(ctx, "ws://"+cl.target+"/socket.io/?EIO=4&transport=websocket")
+	c, r, err := w.dialWS(cl, "")
 	if err != nil {
-		return fmt.Errorf("websocket: %w", err)
+		return err
 	}
-	r := br
-	if r == nil {
-		r = bufio.NewReaderSize(c, readBufferSize)
-	}
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	var buf []byte
 	// Engine.IO open packet.
 	if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
@@ -58,31 +45,67 @@ func (w *worker) runWS(cl *client, connected func()) error {
 		c.Close()
 		return fmt.Errorf("open packet: %q", buf)
 	}
+	w.noteOpen(buf)
 	if err := wsclient.WriteText(c, cl.connect); err != nil {
 		c.Close()
 		return fmt.Errorf("CONNECT: %w", err)
 	}
+	if buf, err = w.awaitConnected(cl, c, r, buf); err != nil {
+		c.Close()
+		return err
+	}
+	return w.serveWS(cl, c, r, buf, connected)
+}
+
+// dialWS opens the WebSocket of cl (query: more of the URL's query, e.g.
+// "&sid=…"), with the handshake's deadline set.
+func (w *worker) dialWS(cl *client, query string) (net.Conn, *bufio.Reader, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	d := ws.Dialer{
+		Timeout:        handshakeTimeout,
+		ReadBufferSize: readBufferSize,
+		NetDial: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return dial(ctx, cl.src, addr)
+		},
+	}
+	c, br, _, err := d.Dial(ctx, "ws://"+cl.target+"/socket.io/?EIO=4&transport=websocket"+query)
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: %w", err)
+	}
+	r := br
+	if r == nil {
+		r = bufio.NewReaderSize(c, readBufferSize)
+	}
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	return c, r, nil
+}
+
+// awaitConnected reads the WebSocket until the namespace's CONNECT reply,
+// answering pings meanwhile.
+func (w *worker) awaitConnected(cl *client, c net.Conn, r *bufio.Reader, buf []byte) ([]byte, error) {
 	for {
+		var err error
 		if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
-			c.Close()
-			return fmt.Errorf("CONNECT reply: %w", err)
+			return buf, fmt.Errorf("CONNECT reply: %w", err)
 		}
 		switch w.handle(cl, buf) {
 		case pktPing:
 			_ = wsclient.WriteText(c, pong)
-			continue
 		case pktConnectError:
-			c.Close()
-			return fmt.Errorf("%w: %s", errRefused, buf)
+			return buf, fmt.Errorf("%w: %s", errRefused, buf)
 		case pktClose:
-			c.Close()
-			return errors.New("closed during handshake")
+			return buf, errors.New("closed during handshake")
 		case pktConnected:
-		default:
-			continue
+			return buf, nil
 		}
-		break
 	}
+}
+
+// serveWS takes over a connected WebSocket: it clears the handshake's
+// deadline, counts the connection, calls connected, and reads until the
+// connection ends, answering pings.
+func (w *worker) serveWS(cl *client, c net.Conn, r *bufio.Reader, buf []byte, connected func()) error {
 	_ = c.SetDeadline(time.Time{})
 	if !w.attach(cl, c) {
 		c.Close()
@@ -91,6 +114,7 @@ func (w *worker) runWS(cl *client, connected func()) error {
 	connected()
 	defer w.detach(cl, c)
 	for {
+		var err error
 		if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
 			return nil
 		}
@@ -108,35 +132,167 @@ func (w *worker) runWS(cl *client, connected func()) error {
 	}
 }
 
-var pong = []byte("3")
+var (
+	pong         = []byte("3")
+	probePing    = []byte("2probe")
+	probePong    = []byte("3probe")
+	upgradePkt   = []byte("5")
+	pollingQuery = "/socket.io/?EIO=4&transport=polling"
+)
 
-// runPolling is a Socket.IO client over HTTP long-polling that never
-// upgrades (transports: ["polling"]). It keeps one keep-alive connection and
-// issues its requests one after the other: the long-poll GET, then the pong
-// POST when the GET brought a ping.
-func (w *worker) runPolling(cl *client, connected func()) error {
+// runUpgrade is what socket.io-client does with its default options (and
+// so every browser), in engine.io-client's order: the handshake over
+// long-polling; the CONNECT in a POST; polling goes on while a WebSocket
+// with the same sid is probed ("2probe" → "3probe"); then polling pauses
+// (the GET in flight returns: the server releases it with a noop) and "5"
+// on the WebSocket completes the upgrade, after which everything flows
+// over the WebSocket. The polling connection is closed then, so that an
+// upgraded client holds one connection, as a direct WebSocket does (a
+// browser would keep it in its pool until the server's idle timeout).
+func (w *worker) runUpgrade(cl *client, connected func()) error {
+	p, sid, err := w.pollHandshake(cl)
+	if err != nil {
+		return err
+	}
+	defer p.c.Close()
+	url := pollingQuery + "&sid=" + sid
+	if _, err := p.do("POST", url, cl.connect); err != nil {
+		return fmt.Errorf("polling CONNECT: %w", err)
+	}
+
+	// The polling transport keeps a GET pending until it is paused.
+	var pausing atomic.Bool
+	type polled struct {
+		connected bool
+		err       error
+	}
+	done := make(chan polled, 1)
+	go func() {
+		var res polled
+		for res.err == nil && !pausing.Load() {
+			body, err := p.do("GET", url, nil)
+			if err != nil {
+				res.err = fmt.Errorf("polling GET: %w", err)
+				break
+			}
+			ping := false
+			for pkt := range pollPackets(body) {
+				switch w.handle(cl, pkt) {
+				case pktPing:
+					ping = true
+				case pktConnected:
+					res.connected = true
+				case pktConnectError:
+					res.err = fmt.Errorf("%w: %s", errRefused, pkt)
+				case pktClose:
+					res.err = errors.New("closed during handshake")
+				}
+			}
+			if ping && res.err == nil {
+				if _, err := p.do("POST", url, pong); err != nil {
+					res.err = fmt.Errorf("polling pong: %w", err)
+				}
+			}
+		}
+		done <- res
+	}()
+	stopPolling := func() polled {
+		pausing.Store(true)
+		return <-done
+	}
+	fail := func(err error) error {
+		p.c.Close() // ends a GET the server holds
+		stopPolling()
+		return err
+	}
+
+	c, r, err := w.dialWS(cl, "&sid="+sid)
+	if err != nil {
+		return fail(fmt.Errorf("upgrade: %w", err))
+	}
+	var buf []byte
+	if err := wsclient.WriteText(c, probePing); err != nil {
+		c.Close()
+		return fail(fmt.Errorf("upgrade probe: %w", err))
+	}
+	if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil || !bytes.Equal(buf, probePong) {
+		c.Close()
+		return fail(fmt.Errorf("upgrade probe: got %q, %v", buf, err))
+	}
+	res := stopPolling()
+	if res.err != nil {
+		c.Close()
+		return res.err
+	}
+	if err := wsclient.WriteText(c, upgradePkt); err != nil {
+		c.Close()
+		return fmt.Errorf("upgrade packet: %w", err)
+	}
+	p.c.Close()
+	if !res.connected {
+		if buf, err = w.awaitConnected(cl, c, r, buf); err != nil {
+			c.Close()
+			return err
+		}
+	}
+	return w.serveWS(cl, c, r, buf, connected)
+}
+
+// pollHandshake opens cl's polling connection and its Engine.IO session:
+// the first GET, answered with the open packet.
+func (w *worker) pollHandshake(cl *client) (*poller, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	c, err := dial(ctx, cl.src, cl.target)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("polling: %w", err)
+		return nil, "", fmt.Errorf("polling: %w", err)
 	}
 	p := &poller{c: c, r: bufio.NewReaderSize(c, readBufferSize), host: cl.target}
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
-	base := "/socket.io/?EIO=4&transport=polling"
-	body, err := p.do("GET", base, nil)
+	body, err := p.do("GET", pollingQuery, nil)
 	if err != nil || len(body) == 0 || body[0] != '0' {
 		c.Close()
-		return fmt.Errorf("polling handshake: %q %v", body, err)
+		return nil, "", fmt.Errorf("polling handshake: %q %v", body, err)
 	}
 	var open struct {
 		SID string `json:"sid"`
 	}
 	if err := json.Unmarshal(body[1:], &open); err != nil || open.SID == "" {
 		c.Close()
-		return fmt.Errorf("polling handshake: %q", body)
+		return nil, "", fmt.Errorf("polling handshake: %q", body)
 	}
-	url := base + "&sid=" + open.SID
+	w.noteOpen(body)
+	return p, open.SID, nil
+}
+
+// pollPackets yields the packets of a polling payload (separated by 0x1e).
+func pollPackets(body []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(body) > 0 {
+			pkt := body
+			if i := bytes.IndexByte(body, 0x1e); i >= 0 {
+				pkt, body = body[:i], body[i+1:]
+			} else {
+				body = nil
+			}
+			if !yield(pkt) {
+				return
+			}
+		}
+	}
+}
+
+// runPolling is a Socket.IO client over HTTP long-polling that never
+// upgrades (transports: ["polling"]). It keeps one keep-alive connection and
+// issues its requests one after the other: the long-poll GET, then the pong
+// POST when the GET brought a ping.
+func (w *worker) runPolling(cl *client, connected func()) error {
+	p, sid, err := w.pollHandshake(cl)
+	if err != nil {
+		return err
+	}
+	c := p.c
+	url := pollingQuery + "&sid=" + sid
 	if _, err := p.do("POST", url, cl.connect); err != nil {
 		c.Close()
 		return fmt.Errorf("polling CONNECT: %w", err)
@@ -158,13 +314,7 @@ func (w *worker) runPolling(cl *client, connected func()) error {
 			return nil
 		}
 		ping := false
-		for len(body) > 0 {
-			pkt := body
-			if i := bytes.IndexByte(body, 0x1e); i >= 0 {
-				pkt, body = body[:i], body[i+1:]
-			} else {
-				body = nil
-			}
+		for pkt := range pollPackets(body) {
 			switch w.handle(cl, pkt) {
 			case pktPing:
 				ping = true

@@ -13,8 +13,8 @@ type Cmd struct {
 
 	// setup: the worker's clients are the global indices [First, First+Count).
 	// Client g connects to Targets[g%len(Targets)] from the source address
-	// Sources[g%len(Sources)], as user u<g> of organization Org(g%Orgs), and
-	// uses long-polling when PollingPercent > g%100.
+	// Sources[g%len(Sources)], as user u<g> of organization Org(g%Orgs), by
+	// the transport transportOf(g, PollingPercent, UpgradePercent) gives it.
 	Secret         string        `json:"secret,omitempty"`
 	Namespace      string        `json:"nsp,omitempty"`
 	Event          string        `json:"event,omitempty"`
@@ -24,6 +24,7 @@ type Cmd struct {
 	Count          int           `json:"count,omitempty"`
 	Orgs           int           `json:"orgs,omitempty"`
 	PollingPercent int           `json:"polling,omitempty"`
+	UpgradePercent int           `json:"upgrade,omitempty"`
 	TokenTTL       time.Duration `json:"ttl,omitempty"`
 
 	// connect: open the connections of the clients [From, To) of this
@@ -48,11 +49,20 @@ type Reply struct {
 	ConnectCPU  int64    `json:"connectCpuNs,omitempty"` // the worker's CPU time during the connect
 
 	// stats (counters since the last reset)
-	Alive     int   `json:"alive"`
-	Received  int64 `json:"received,omitempty"`  // bench events
-	Welcomes  int64 `json:"welcomes,omitempty"`  // "connected" events
-	Closed    int64 `json:"closed,omitempty"`    // connections the server ended
-	Malformed int64 `json:"malformed,omitempty"` // frames not understood
-	Latency   Hist  `json:"latency,omitempty"`   // publish → receipt of bench events
-	CPUNS     int64 `json:"cpuNs,omitempty"`     // the worker's own CPU time, since start
+	Alive int `json:"alive"`
+	// AliveUpgraded and AlivePolling are the live connections that came
+	// through the polling-to-WebSocket upgrade and that poll; the others
+	// went straight to WebSocket.
+	AliveUpgraded int `json:"aliveUpgraded,omitempty"`
+	AlivePolling  int `json:"alivePolling,omitempty"`
+	// PingIntervalMS and PingTimeoutMS are the heartbeat the server
+	// announced in its open packet (the largest seen by the worker).
+	PingIntervalMS int64 `json:"pingIntervalMs,omitempty"`
+	PingTimeoutMS  int64 `json:"pingTimeoutMs,omitempty"`
+	Received       int64 `json:"received,omitempty"`  // bench events
+	Welcomes       int64 `json:"welcomes,omitempty"`  // "connected" events
+	Closed         int64 `json:"closed,omitempty"`    // connections the server ended
+	Malformed      int64 `json:"malformed,omitempty"` // frames not understood
+	Latency        Hist  `json:"latency,omitempty"`   // publish → receipt of bench events
+	CPUNS          int64 `json:"cpuNs,omitempty"`     // the worker's own CPU time, since start
 }

@@ -24,13 +24,41 @@ func Org(i int) string { return fmt.Sprintf("org_%05d", i) }
 // User is the user id of client g.
 func User(g int) string { return "u" + strconv.Itoa(g) }
 
+// transport is how a client connects.
+type transport uint8
+
+const (
+	// transportWebSocket opens a WebSocket straight away (socket.io-client
+	// with transports: ["websocket"]).
+	transportWebSocket transport = iota
+	// transportUpgrade does what socket.io-client does by default, and so
+	// every browser: the handshake and the CONNECT over HTTP long-polling,
+	// then the upgrade to WebSocket.
+	transportUpgrade
+	// transportPolling stays on long-polling (transports: ["polling"]).
+	transportPolling
+)
+
+// transportOf is client g's transport: the first pollingPercent of every
+// hundred clients poll, the next upgradePercent upgrade, the rest go
+// straight to WebSocket.
+func transportOf(g, pollingPercent, upgradePercent int) transport {
+	switch k := g % 100; {
+	case k < pollingPercent:
+		return transportPolling
+	case k < pollingPercent+upgradePercent:
+		return transportUpgrade
+	}
+	return transportWebSocket
+}
+
 // client is one simulated browser.
 type client struct {
-	g       int // global index
-	target  string
-	src     net.IP
-	polling bool
-	token   string
+	g         int // global index
+	target    string
+	src       net.IP
+	transport transport
+	token     string
 	// connect is the CONNECT packet: 40<nsp>,{"token":"..."}
 	connect []byte
 
@@ -42,18 +70,24 @@ type client struct {
 
 // worker holds a share of the clients, in a process of its own.
 type worker struct {
-	nsp        string
-	nspPrefix  []byte // "/events," (empty for "/")
-	eventMark  []byte // `["invoice:created"`
-	clients    []*client
-	readers    sync.WaitGroup
-	alive      atomic.Int64
-	received   atomic.Int64
-	welcomes   atomic.Int64
-	closed     atomic.Int64
-	malformed  atomic.Int64
-	latency    shardedHist
-	dialerOnce sync.Once
+	nsp       string
+	nspPrefix []byte // "/events," (empty for "/")
+	eventMark []byte // `["invoice:created"`
+	clients   []*client
+	readers   sync.WaitGroup
+	alive     atomic.Int64
+	upgraded  atomic.Int64 // live connections of transportUpgrade clients
+	polling   atomic.Int64 // live connections of transportPolling clients
+	received  atomic.Int64
+	welcomes  atomic.Int64
+	closed    atomic.Int64
+	malformed atomic.Int64
+	latency   shardedHist
+	// The heartbeat announced in the first open packet this worker read
+	// (every client of a worker talks to servers started alike).
+	announced      atomic.Bool
+	pingIntervalMS atomic.Int64
+	pingTimeoutMS  atomic.Int64
 }
 
 // runWorker serves commands on stdin until "quit" or EOF.
@@ -115,6 +149,9 @@ func (w *worker) setup(c Cmd) error {
 	if c.Count <= 0 || len(c.Targets) == 0 || len(c.Sources) == 0 || c.Orgs <= 0 || c.Secret == "" {
 		return errors.New("setup: count, targets, sources, orgs and secret are required")
 	}
+	if c.PollingPercent < 0 || c.UpgradePercent < 0 || c.PollingPercent+c.UpgradePercent > 100 {
+		return fmt.Errorf("setup: %d %% polling + %d %% upgrade is not a share of the clients", c.PollingPercent, c.UpgradePercent)
+	}
 	w.nsp = c.Namespace
 	if w.nsp == "" {
 		w.nsp = "/events"
@@ -144,11 +181,11 @@ func (w *worker) setup(c Cmd) error {
 			return fmt.Errorf("setup: bad source address %q", c.Sources[g%len(c.Sources)])
 		}
 		cl := &client{
-			g:       g,
-			target:  c.Targets[g%len(c.Targets)],
-			src:     src,
-			polling: c.PollingPercent > g%100,
-			token:   tok,
+			g:         g,
+			target:    c.Targets[g%len(c.Targets)],
+			src:       src,
+			transport: transportOf(g, c.PollingPercent, c.UpgradePercent),
+			token:     tok,
 		}
 		cl.connect = append(append([]byte("40"), w.nspPrefix...), `{"token":"`+tok+`"}`...)
 		w.clients[i] = cl
@@ -231,10 +268,42 @@ func (w *worker) open(cl *client, connected func()) error {
 	}
 	cl.dropping = false
 	cl.mu.Unlock()
-	if cl.polling {
+	switch cl.transport {
+	case transportPolling:
 		return w.runPolling(cl, connected)
+	case transportUpgrade:
+		return w.runUpgrade(cl, connected)
 	}
 	return w.runWS(cl, connected)
+}
+
+// modeCounter is the gauge of live connections of cl's transport, if it
+// has one (direct WebSockets are the rest).
+func (w *worker) modeCounter(cl *client) *atomic.Int64 {
+	switch cl.transport {
+	case transportUpgrade:
+		return &w.upgraded
+	case transportPolling:
+		return &w.polling
+	}
+	return nil
+}
+
+// noteOpen records the heartbeat of the first open packet ("0{...}") the
+// worker sees; later ones are not parsed, to keep the handshake's cost
+// that of a client.
+func (w *worker) noteOpen(p []byte) {
+	if len(p) == 0 || p[0] != '0' || !w.announced.CompareAndSwap(false, true) {
+		return
+	}
+	var open struct {
+		PingInterval int64 `json:"pingInterval"`
+		PingTimeout  int64 `json:"pingTimeout"`
+	}
+	if json.Unmarshal(p[1:], &open) == nil {
+		w.pingIntervalMS.Store(open.PingInterval)
+		w.pingTimeoutMS.Store(open.PingTimeout)
+	}
 }
 
 // attach records cl's live connection; detach is called by its reader on
@@ -247,6 +316,9 @@ func (w *worker) attach(cl *client, c net.Conn) bool {
 	}
 	cl.conn, cl.alive = c, true
 	w.alive.Add(1)
+	if m := w.modeCounter(cl); m != nil {
+		m.Add(1)
+	}
 	w.readers.Add(1)
 	return true
 }
@@ -256,6 +328,9 @@ func (w *worker) detach(cl *client, c net.Conn) {
 	if cl.conn == c {
 		cl.conn, cl.alive = nil, false
 		w.alive.Add(-1)
+		if m := w.modeCounter(cl); m != nil {
+			m.Add(-1)
+		}
 		if !cl.dropping {
 			w.closed.Add(1)
 		}
@@ -280,13 +355,17 @@ func (w *worker) drop() {
 
 func (w *worker) stats() Reply {
 	return Reply{
-		Alive:     int(w.alive.Load()),
-		Received:  w.received.Load(),
-		Welcomes:  w.welcomes.Load(),
-		Closed:    w.closed.Load(),
-		Malformed: w.malformed.Load(),
-		Latency:   w.latency.snapshot(),
-		CPUNS:     selfCPU().Nanoseconds(),
+		Alive:          int(w.alive.Load()),
+		AliveUpgraded:  int(w.upgraded.Load()),
+		AlivePolling:   int(w.polling.Load()),
+		PingIntervalMS: w.pingIntervalMS.Load(),
+		PingTimeoutMS:  w.pingTimeoutMS.Load(),
+		Received:       w.received.Load(),
+		Welcomes:       w.welcomes.Load(),
+		Closed:         w.closed.Load(),
+		Malformed:      w.malformed.Load(),
+		Latency:        w.latency.snapshot(),
+		CPUNS:          selfCPU().Nanoseconds(),
 	}
 }
 
