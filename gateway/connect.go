@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/operate/realtime/gateway/auth"
@@ -47,12 +48,12 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		if code == "" {
 			code = auth.CodeInvalidToken
 		}
-		g.log.Info("gateway: connection refused",
+		g.refusalLog.log(g.log, slog.LevelInfo, "gateway: connection refused",
 			"code", string(code),
-			"reason", err.Error(), // the detailed cause; never contains the token
+			"reason", clip(err.Error()), // the detailed cause; never contains the token
 			"tokenSource", src.String(),
 			"address", h.Address,
-			"url", auth.RedactURL(h.URL),
+			"url", clip(auth.RedactURL(h.URL)),
 		)
 		g.stats.refuse(code)
 		return &socketio.ConnectError{Message: auth.MessageOf(err), Data: connectErrorData{Code: code}}
@@ -65,7 +66,7 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		// change of user starts afresh instead.
 		prev := sessionOf(s)
 		if prev == nil || prev.userID != claims.UserID || prev.orgID != claims.OrganizationID {
-			g.log.Info("gateway: recovery declined: the token names another user or organization",
+			g.refusalLog.log(g.log, slog.LevelInfo, "gateway: recovery declined: the token names another user or organization",
 				"sid", s.ID(), "address", h.Address)
 			g.stats.recoveryDeclined.Add(1)
 			return socketio.ErrDeclineRecovery

@@ -1,22 +1,28 @@
 package gateway_test
 
 import (
+	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/wsclient"
 )
 
 // TestTokenSources connects with the token in each place a client can put
@@ -277,5 +283,59 @@ func TestConnectedSocketForgetsItsToken(t *testing.T) {
 			}
 			c.Close()
 		})
+	}
+}
+
+// TestRefusalsCannotFloodTheLog is the log flood of issue 12: one
+// WebSocket with a 250 KB query sending 400 CONNECTs without a token wrote
+// 95 MiB of log in under two seconds. The connection is now closed after
+// a few refusals, and the log lines that remain are short.
+func TestRefusalsCannotFloodTheLog(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	before := len(e.logs.String())
+	addr := strings.TrimPrefix(e.url, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, br, _, err := ws.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket&junk="+strings.Repeat("x", 250_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if br == nil {
+		br = bufio.NewReader(conn)
+	}
+	if _, err := wsclient.ReadMessage(br, nil); err != nil { // the open packet
+		t.Fatal(err)
+	}
+	go func() {
+		for range 400 {
+			if wsclient.WriteText(conn, []byte("40/events,{}")) != nil {
+				return
+			}
+		}
+	}()
+	refusals := 0
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		p, err := wsclient.ReadMessage(br, nil)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("connection still open after %d refusals", refusals)
+			}
+			break
+		}
+		if strings.HasPrefix(string(p), "44/events,") {
+			refusals++
+		}
+	}
+	if refusals != 5 {
+		t.Errorf("%d refusals before the connection closed, want 5", refusals)
+	}
+	if n := len(e.logs.String()) - before; n > 8<<10 {
+		t.Errorf("%d bytes of log for one abusive connection", n)
+	}
+	if n := e.gw.Stats().Refused[auth.CodeNoToken]; n != 5 {
+		t.Errorf("%d refusals counted, want 5", n)
 	}
 }

@@ -122,6 +122,9 @@ type Gateway struct {
 
 	closing atomic.Bool
 	stats   *stats
+	// refusalLog is the log budget of refused connections and declined
+	// recoveries, which clients can cause at will.
+	refusalLog *logBudget
 }
 
 var _ events.Emitter = (*Gateway)(nil)
@@ -142,6 +145,7 @@ func New(cfg Config) (*Gateway, error) {
 		verifier:    cfg.Verifier,
 		log:         cfg.Logger,
 		catalog:     newCatalogIndex(),
+		refusalLog:  newLogBudget(),
 		warning:     cfg.ExpiryWarning,
 		authTimeout: cfg.AuthTimeout,
 		maxPatterns: cfg.MaxPatterns,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/operate/realtime/engineio"
@@ -21,6 +22,11 @@ type client struct {
 	// Owned by the inbound dispatch, which engineio serializes.
 	pending     *sio.Packet // a binary packet waiting for attachments
 	attachments [][]byte
+
+	// refused counts the CONNECTs refused on this connection (see
+	// Options.MaxRefusedConnects); middlewares may refuse on other
+	// goroutines.
+	refused atomic.Int32
 
 	mu           sync.Mutex
 	sockets      []*Socket // one per namespace; usually one
@@ -173,8 +179,16 @@ func (c *client) removeSocket(s *Socket) {
 }
 
 // sendConnectError refuses a CONNECT with a CONNECT_ERROR packet
-// {"message", "data"?}; the Engine.IO connection stays open.
+// {"message", "data"?}; the Engine.IO connection stays open, unless it was
+// refused Options.MaxRefusedConnects times: it is then closed once the
+// CONNECT_ERROR is delivered.
 func (c *client) sendConnectError(nsp string, err error) {
+	defer func() {
+		if limit := c.srv.opts.MaxRefusedConnects; limit > 0 && int(c.refused.Add(1)) == limit {
+			c.srv.refusedConnectsClosed.Add(1)
+			c.conn.CloseWith(engineio.ReasonForcedClose, true)
+		}
+	}()
 	body := struct {
 		Message string `json:"message"`
 		Data    any    `json:"data,omitempty"`

@@ -228,3 +228,39 @@ func TestMiddlewareJoinsRooms(t *testing.T) {
 	plain.Next("marker")
 	plain.NoEvent("vip-only", 0)
 }
+
+// TestRefusedConnectsCap: a connection that keeps sending CONNECTs that are
+// refused is closed after MaxRefusedConnects of them, once the last
+// CONNECT_ERROR is delivered; a client refused fewer times stays.
+func TestRefusedConnectsCap(t *testing.T) {
+	ts := newTestServer(t, &socketio.Options{MaxRefusedConnects: 3})
+	ts.Of("/private").Use(func(context.Context, *socketio.Socket) error {
+		return errors.New("no")
+	})
+	c := dialWS(t, ts.Addr)
+	for i := range 3 {
+		c.send("40/private,")
+		if got := c.read(); got != `44/private,{"message":"no"}` {
+			t.Fatalf("refusal %d: %q", i+1, got)
+		}
+	}
+	c.expectClosed("after the third refused CONNECT")
+	if n := ts.RefusedConnectsClosed(); n != 1 {
+		t.Errorf("RefusedConnectsClosed = %d, want 1", n)
+	}
+
+	// Twice refused, then connected elsewhere: the connection lives.
+	c = dialWS(t, ts.Addr)
+	for range 2 {
+		c.send("40/nowhere,")
+		if got := c.read(); got != `44/nowhere,{"message":"Invalid namespace"}` {
+			t.Fatalf("refusal: %q", got)
+		}
+	}
+	c.send("40")
+	connectSID(t, c.read(), "40")
+	c.send("42[\"x\"]") // no handler: ignored, and the connection is still up
+	if n := ts.RefusedConnectsClosed(); n != 1 {
+		t.Errorf("RefusedConnectsClosed = %d, want 1", n)
+	}
+}

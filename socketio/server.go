@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/operate/realtime/engineio"
@@ -26,6 +27,12 @@ type Options struct {
 	// MaxAttachments bounds the binary attachments of one packet.
 	// Zero means 10, socket.io-parser's default.
 	MaxAttachments int
+	// MaxRefusedConnects closes an Engine.IO connection once this many of
+	// its CONNECTs were refused (connect_error), instead of letting one
+	// connection ask again and again (each refusal costs a middleware run
+	// and a log line). A client that is refused and retries after fixing
+	// its credentials stays well below it. Zero means 5; negative, no cap.
+	MaxRefusedConnects int
 	// Recovery enables connection state recovery. Nil disables it.
 	Recovery *RecoveryOptions
 	// Adapter creates each namespace's adapter. Nil means NewMemoryAdapter.
@@ -44,11 +51,19 @@ type Server struct {
 	engine *engineio.Server
 	log    *slog.Logger
 
+	// refusedConnectsClosed counts connections closed for reaching
+	// Options.MaxRefusedConnects.
+	refusedConnectsClosed atomic.Int64
+
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
 	parents  []*ParentNamespace
 	shutdown bool
 }
+
+// RefusedConnectsClosed returns how many connections were closed for
+// reaching Options.MaxRefusedConnects.
+func (s *Server) RefusedConnectsClosed() int64 { return s.refusedConnectsClosed.Load() }
 
 // NewServer returns a server with the main namespace "/" created.
 func NewServer(opts *Options) (*Server, error) {
@@ -61,6 +76,9 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	if o.MaxAttachments <= 0 {
 		o.MaxAttachments = 10
+	}
+	if o.MaxRefusedConnects == 0 {
+		o.MaxRefusedConnects = 5
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -54,6 +54,7 @@ var (
 	refreshesDesc        = desc("token_refreshes_total", "auth:refresh requests, by result.", "result")
 	publishedDesc        = desc("events_published_total", "Catalog events published through this node, by event.", "event")
 	publishFailuresDesc  = desc("publish_failures_total", "Publish calls that failed (unknown event, no target, cluster unavailable).")
+	refusalClosesDesc    = desc("connections_closed_for_refusals_total", "Engine.IO connections closed because too many of their CONNECTs were refused.")
 	rateLimitedDesc      = desc("client_requests_limited_total", "Client requests refused because their connection exceeded its request budget.")
 	tenancyDesc          = desc("deliveries_refused_total", "Deliveries refused by the tenancy check, by reason: other_organization (per recipient), no_organization (per broadcast).", "reason")
 	sessionsDesc         = desc("engine_sessions", "Open Engine.IO sessions.")
@@ -63,10 +64,11 @@ var (
 	heartbeatsLostDesc   = desc("engine_heartbeats_lost_total", "Sessions closed because their client stopped answering pings.")
 	packetsOutDesc       = desc("engine_packets_out_total", "Engine.IO packets queued to sessions.")
 	writesDesc           = desc("engine_writes_total", "Socket writes (WebSocket) and poll responses; packets_out/writes is the merging factor.")
+	writeStallsDesc      = desc("engine_write_stalls_total", "WebSocket flushes a client could not take at once (it reads slowly); the rest went to a blocking writer.")
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
-	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, tenancyDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, bytesOutDesc}
+	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -111,6 +113,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(publishFailuresDesc, st.PublishFailures)
 	counter(rateLimitedDesc, st.RateLimited)
+	counter(refusalClosesDesc, c.gw.Server().RefusedConnectsClosed())
 	counter(tenancyDesc, st.CrossTenantRefused, "other_organization")
 	counter(tenancyDesc, st.NoTenantDropped, "no_organization")
 
@@ -122,6 +125,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(heartbeatsLostDesc, es.HeartbeatsLost.Load())
 	counter(packetsOutDesc, es.PacketsOut.Load())
 	counter(writesDesc, es.Writes.Load())
+	counter(writeStallsDesc, es.WriteStalls.Load())
 	counter(bytesOutDesc, es.BytesOut.Load())
 
 	if c.opts.ClusterReady != nil {
