@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -25,9 +26,15 @@ const (
 	DefaultClientEventBurst = 30
 )
 
-// maxRefusedInARow is how many requests in a row a client may send after
-// it was told to slow down before it is disconnected.
-const maxRefusedInARow = 100
+// A client that keeps sending after it was told to slow down is
+// disconnected: maxRefused refusals within abuseWindow, whatever requests
+// were allowed in between. (Counting refusals in a row instead let a client
+// sending above the budget go on for ever: each refill of its budget reset
+// the count.)
+const (
+	maxRefused  = 100
+	abuseWindow = time.Minute
+)
 
 // rateLimited wraps a client event handler with the connection's request
 // budget: beyond it the request is answered with refusal (when it asks for
@@ -60,18 +67,20 @@ func (g *Gateway) allowEvent(s *socketio.Socket) bool {
 		sess.limiter = rate.NewLimiter(g.eventRate, g.eventBurst)
 	}
 	if sess.limiter.Allow() {
-		sess.refusedInARow = 0
 		sess.mu.Unlock()
 		return true
 	}
-	sess.refusedInARow++
-	cutOff := sess.refusedInARow == maxRefusedInARow
+	if now := time.Now(); now.Sub(sess.refusedSince) > abuseWindow {
+		sess.refusedSince, sess.refused = now, 0
+	}
+	sess.refused++
+	cutOff := sess.refused == maxRefused
 	sess.mu.Unlock()
 
 	g.stats.rateLimited.Add(1)
 	if cutOff {
 		g.log.Warn("gateway: client disconnected for sending too many requests",
-			"sid", s.ID(), "userId", sess.userID, "organizationId", sess.orgID, "refusedInARow", maxRefusedInARow)
+			"sid", s.ID(), "userId", sess.userID, "organizationId", sess.orgID, "refused", maxRefused, "within", abuseWindow.String())
 		s.Disconnect(false) // "io server disconnect": the client does not come back on its own
 	}
 	return false

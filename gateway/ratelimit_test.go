@@ -67,3 +67,25 @@ func TestClientRequestRateLimit(t *testing.T) {
 	})
 	waitFor(t, "the other connection only", func() bool { return e.gw.ConnectionCount() == 1 })
 }
+
+// TestAbuseCountedOverAWindow: a client sending faster than its budget
+// refills, so that a request passes every few, is still disconnected once
+// 100 were refused within a minute. (Counted in a row, each refill reset
+// the count and such a client was never cut off.)
+func TestAbuseCountedOverAWindow(t *testing.T) {
+	e := newEnv(t, envOptions{eventRate: 100, eventBurst: 1})
+	c := e.join("org-1", "user-1", sioclient.Options{})
+	sub := map[string]any{"events": []string{"invoice:*"}}
+	for range 1000 { // each emit is a round trip to the driver: well under 100 a refill
+		c.Emit(gateway.EventSubscribe, sub)
+		if e.gw.ConnectionCount() == 0 {
+			break
+		}
+	}
+	if reason := c.WaitDisconnect(); reason != "io server disconnect" {
+		t.Errorf("disconnect reason %q, want io server disconnect", reason)
+	}
+	if got := e.gw.Stats().RateLimited; got != 100 {
+		t.Errorf("Stats().RateLimited = %d, want 100", got)
+	}
+}

@@ -68,8 +68,10 @@ type session struct {
 	expired    bool   // EventAuthExpired sent: refreshes are too late
 	closed     bool   // the socket disconnected
 
-	limiter       *rate.Limiter // the request budget, from the first request on
-	refusedInARow int
+	limiter *rate.Limiter // the request budget, from the first request on
+	// refused requests since refusedSince, within abuseWindow.
+	refused      int
+	refusedSince time.Time
 }
 
 func newSession(c *auth.Claims, src auth.Source, validUntil time.Time) *session {
