@@ -8,7 +8,8 @@
 //	POST /api/v1/events/batch  a JSON array of events, all validated before any is published
 //	GET  /api/v1/schema        the JSON Schema of every event payload (no authentication)
 //	GET  /healthz              the process is alive
-//	GET  /readyz               the gateway accepts connections and publishes (503 while shutting down)
+//	GET  /readyz               the gateway accepts connections and publishes (503 while shutting down
+//	                           or cut off from the cluster; the reason only with an API key)
 //	POST /dev/token            development mode only: a token for {organizationId, userId}
 //
 // An event mirrors EventsService.Emit(event, payload, target): without a

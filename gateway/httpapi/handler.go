@@ -208,10 +208,18 @@ func (h *Handler) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	writeResponse(w, jsonResponse(http.StatusOK, map[string]string{"status": "ok"}))
 }
 
-func (h *Handler) serveReady(w http.ResponseWriter, _ *http.Request) {
+// serveReady answers whether the server is ready. Why it is not (a Redis
+// address and dial error, say) is for operators: the reason is given only
+// to a request carrying an API key, so that a public load balancer check
+// shows nothing of the internals.
+func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
 	if h.ready != nil {
 		if err := h.ready(); err != nil {
-			writeResponse(w, jsonResponse(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()}))
+			body := map[string]string{"status": "unavailable"}
+			if _, denied := h.authenticate(r); denied == nil {
+				body["reason"] = err.Error()
+			}
+			writeResponse(w, jsonResponse(http.StatusServiceUnavailable, body))
 			return
 		}
 	}

@@ -296,9 +296,12 @@ func TestRoutes(t *testing.T) {
 	if r := do(t, http.MethodGet, url+"/readyz", nil); r.status != http.StatusOK {
 		t.Errorf("readyz: %d %s", r.status, r.body)
 	}
-	notReady = fmt.Errorf("shutting down")
-	if r := do(t, http.MethodGet, url+"/readyz", nil); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "shutting down") {
-		t.Errorf("readyz while not ready: %d %s", r.status, r.body)
+	notReady = fmt.Errorf("redis 10.0.0.7:6379: dial tcp: connection refused")
+	if r := do(t, http.MethodGet, url+"/readyz", nil); r.status != http.StatusServiceUnavailable || strings.TrimSpace(string(r.body)) != `{"status":"unavailable"}` {
+		t.Errorf("readyz while not ready, to the public: %d %s, want no internals", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, url+"/readyz", nil, "Authorization", "Bearer "+key1); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "10.0.0.7:6379") {
+		t.Errorf("readyz while not ready, with an API key: %d %s, want the reason", r.status, r.body)
 	}
 	if r := do(t, http.MethodGet, url+httpapi.PathSchema, nil); r.status != http.StatusOK || string(r.body) != string(events.Schema()) {
 		t.Errorf("schema: %d, %d bytes", r.status, len(r.body))
