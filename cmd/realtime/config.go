@@ -184,7 +184,7 @@ func list(v string) []string {
 func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	fs := flag.NewFlagSet("realtime serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder)) // errors are returned, usage printed by the caller
-	addr := fs.String("addr", "", "listen address (default :$PORT, or :8080)")
+	addr := fs.String("addr", "", "listen address (default :$PORT, or :8080; 127.0.0.1 only in development mode)")
 	var dev optBool
 	fs.Var(&dev, "dev", "development mode (default: on when no JWT key is configured); --dev=false refuses to start without one")
 	namespace := fs.String("namespace", "", "Socket.IO namespace (default $EVENTS_NAMESPACE, or /events)")
@@ -278,6 +278,12 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		check(errors.New("no JWT key is configured: set JWT_SECRET, JWT_PUBLIC_KEY(_FILE) or JWKS_URL, or DEV_MODE=true for development"))
 	}
 	c.apiKeys = list(get("API_KEYS"))
+	if c.dev && *addr == "" {
+		// Development mode signs tokens and publishes for whoever asks
+		// (/dev/token, /dev/publish, the console): only this machine may
+		// ask, unless --addr says otherwise.
+		c.addr = "127.0.0.1" + c.addr
+	}
 	if c.dev {
 		if !hasKey {
 			c.auth.Secret, c.secretGenerated = randomHex(32), true

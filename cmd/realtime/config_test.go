@@ -27,7 +27,7 @@ func TestConfigDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.dev || !c.secretGenerated || !c.apiKeyGenerated || c.addr != ":8080" || len(c.auth.Secret) != 64 ||
+	if !c.dev || !c.secretGenerated || !c.apiKeyGenerated || c.addr != "127.0.0.1:8080" || len(c.auth.Secret) != 64 ||
 		len(c.apiKeys) != 1 || !strings.HasPrefix(c.apiKeys[0], "dev_") || !slices.Equal(c.corsOrigins, []string{"*"}) ||
 		c.logFormat != "text" || c.logLevel != slog.LevelInfo || c.namespace != "/events" || c.shutdownTimeout != 30*time.Second || c.recoveryWindow != 0 {
 		t.Fatalf("config %+v", c)
@@ -46,6 +46,13 @@ func TestConfigDevelopmentDefaults(t *testing.T) {
 	}
 	if off, err := loadServeConfig(nil, mapEnv("PUBLISH_RATE", "off")); err != nil || off.publishRate != 0 {
 		t.Errorf("PUBLISH_RATE=off: rate %v (want 0, no limit), %v", off.publishRate, err)
+	}
+	// Development mode listens on this machine only, unless told otherwise.
+	if c, err := loadServeConfig(nil, mapEnv("PORT", "9001")); err != nil || c.addr != "127.0.0.1:9001" {
+		t.Errorf("dev mode with PORT: addr %q, %v", c.addr, err)
+	}
+	if c, err := loadServeConfig([]string{"--addr", ":9002"}, mapEnv()); err != nil || c.addr != ":9002" {
+		t.Errorf("dev mode with --addr: addr %q, %v", c.addr, err)
 	}
 	// Each start generates its own secret and key.
 	c2, _ := loadServeConfig(nil, mapEnv())

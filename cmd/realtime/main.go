@@ -9,7 +9,7 @@
 //
 // Configuration comes from flags and environment variables (docs/gateway.md
 // lists them). With none at all the server starts in development mode on
-// :8080 with a generated secret and API key, so that `go run
+// 127.0.0.1:8080 with a generated secret and API key, so that `go run
 // ./cmd/realtime` just works.
 //
 // This package only wires: the gateway is package gateway, the HTTP API
