@@ -120,6 +120,13 @@ func authToken(raw json.RawMessage) (token string, malformed bool) {
 	return token, false
 }
 
+// historyGapPayload is the EventHistoryGap payload.
+type historyGapPayload struct {
+	Message string `json:"message"`
+	Reason  string `json:"reason"`
+	From    string `json:"from"`
+}
+
 // connectedPayload is the EventConnected payload.
 type connectedPayload struct {
 	Message        string `json:"message"`
@@ -150,6 +157,14 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		ExpiresAt:      jsTime(expiresAt),
 	}); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
 		g.log.Warn("gateway: sending connected event", "sid", s.ID(), "error", err)
+	}
+	if from, failure := s.NotRecovered(); failure != "" {
+		// Never silently: a client that lost events is told, and reloads.
+		g.stats.gap(failure)
+		if err := s.Emit(EventHistoryGap, historyGapPayload{Message: HistoryGapMessage, Reason: string(failure), From: from}); err != nil &&
+			!errors.Is(err, socketio.ErrNotConnected) {
+			g.log.Warn("gateway: sending history gap event", "sid", s.ID(), "error", err)
+		}
 	}
 	g.log.Info("gateway: client connected",
 		"sid", s.ID(),

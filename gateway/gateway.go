@@ -41,7 +41,18 @@ const (
 	// EventUnsubscribe (client → server) {events: [...]}, acknowledged
 	// {success: true, unsubscribedFrom, subscriptions} or {success: false, error, code}.
 	EventUnsubscribe = "unsubscribe"
+	// EventHistoryGap (server → client), right after EventConnected, says
+	// that the client asked to recover its session and could not: events
+	// may have been missed since the offset it gave, and it should reload
+	// what it shows from the source of truth. {message, reason, from}:
+	// reason "unavailable" (the session expired, or the events missed are
+	// no longer kept: a restart, a trimmed log) or "declined" (the token
+	// names another user or organization than the session's).
+	EventHistoryGap = "history:gap"
 )
+
+// HistoryGapMessage is the message of the EventHistoryGap payload.
+const HistoryGapMessage = "Some events since the last connection could not be recovered: reload the data shown"
 
 // ConnectedMessage is the message of the EventConnected payload, as the
 // NestJS gateway sent it.

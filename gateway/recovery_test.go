@@ -91,7 +91,7 @@ func TestRecoveryAnotherIdentityStartsAfresh(t *testing.T) {
 	a := e.join("org-1", "user-1", sioclient.Options{})
 	first := a.State().SID
 	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
-	a.Next(string(events.InvoiceCreated)) // the client now holds an offset
+	offset := offsetOf(t, a.Next(string(events.InvoiceCreated))) // the client now holds an offset
 
 	drop(t, e, a)
 	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
@@ -105,15 +105,80 @@ func TestRecoveryAnotherIdentityStartsAfresh(t *testing.T) {
 	if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-2" || got.OrganizationID != "org-2" {
 		t.Errorf("connected %+v", got)
 	}
+	// Told that what it missed is not coming: it reloads.
+	if gap := historyGapOf(t, a.Next(gateway.EventHistoryGap)); gap.Reason != "declined" || gap.From != offset {
+		t.Errorf("history:gap %+v, want reason declined from %s", gap, offset)
+	}
 	emitTo(t, e, events.InvoiceSent, "org-2", "", 4)
 	expectSeqs(t, a, []events.Name{events.InvoiceSent}, []int{4})
 	if !strings.Contains(e.logs.String(), "recovery declined") {
 		t.Error("the declined recovery is not logged")
 	}
+	if n := e.gw.Stats().HistoryGaps[socketio.RecoveryDeclined]; n != 1 {
+		t.Errorf("%d declined gaps counted, want 1", n)
+	}
+}
+
+type historyGap struct {
+	Message, Reason, From string
+}
+
+func historyGapOf(t *testing.T, ev sioclient.Event) historyGap {
+	t.Helper()
+	var g historyGap
+	decodeArg(t, ev, 0, &g)
+	if g.Message == "" {
+		t.Errorf("history:gap without a message: %s", ev)
+	}
+	return g
+}
+
+// offsetOf returns the recovery offset a received event carries (its last
+// argument), which the client sends back when it reconnects.
+func offsetOf(t *testing.T, ev sioclient.Event) string {
+	t.Helper()
+	var off string
+	decodeArg(t, ev, len(ev.Args)-1, &off)
+	if off == "" {
+		t.Fatalf("event %s carries no offset", ev)
+	}
+	return off
+}
+
+// TestHistoryGapWhenTheSessionIsGone: a client that comes back after the
+// recovery window (or after a restart: the server does not know its
+// session) connects afresh and is told, never silently, from which offset
+// events may be missing. A first connection is told nothing.
+func TestHistoryGapWhenTheSessionIsGone(t *testing.T) {
+	const window = 300 * time.Millisecond
+	e := newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: window}})
+	a := e.join("org-1", "user-1", sioclient.Options{})
+	a.NoEvent(gateway.EventHistoryGap, 0)
+	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+	offset := offsetOf(t, a.Next(string(events.InvoiceCreated)))
+
+	drop(t, e, a)
+	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+	time.Sleep(2 * window)
+	emitTo(t, e, events.InvoiceSent, "org-1", "", 3) // expires the old log entries
+	a.Connect()
+	if info := a.WaitConnect(); info.Recovered {
+		t.Fatalf("recovered after the window: %+v", info)
+	}
+	a.Next(gateway.EventConnected)
+	if gap := historyGapOf(t, a.Next(gateway.EventHistoryGap)); gap.Reason != "unavailable" || gap.From != offset {
+		t.Errorf("history:gap %+v, want reason unavailable from %s", gap, offset)
+	}
+	expectSeqs(t, a, nil, nil) // nothing replayed
+	if n := e.gw.Stats().HistoryGaps[socketio.RecoveryUnavailable]; n != 1 {
+		t.Errorf("%d gaps counted, want 1", n)
+	}
 }
 
 // TestRecoveryVerifiesTheTokenAgain: a recovered session is only as good as
-// the token presented now: an expired one is refused, with its code.
+// the token presented now: an expired one is refused, with its code; the
+// session waits (within the window) for the client to come back with a
+// fresh one, and then recovers.
 func TestRecoveryVerifiesTheTokenAgain(t *testing.T) {
 	e := newRecoveryEnv(t)
 	a := e.join("org-1", "user-1", sioclient.Options{})
@@ -136,4 +201,12 @@ func TestRecoveryVerifiesTheTokenAgain(t *testing.T) {
 	if n := e.gw.ConnectionCount(); n != 0 {
 		t.Errorf("%d connections after the refusal", n)
 	}
+
+	a.SetAuth(map[string]any{"token": e.token("org-1", "user-1", time.Hour)})
+	a.Connect()
+	if info := a.WaitConnect(); !info.Recovered {
+		t.Fatalf("reconnection with a fresh token: %+v, want recovered", info)
+	}
+	expectSeqs(t, a, []events.Name{events.InvoicePaid}, []int{2})
+	a.NoEvent(gateway.EventHistoryGap, 0)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/socketio"
 )
 
 // stats are the gateway's counters. Each is bumped once per connection,
@@ -26,6 +27,9 @@ type stats struct {
 	// Both stay at zero unless a publisher or a room is wrong.
 	tenancyRefused atomic.Int64
 	tenancyUnknown atomic.Int64
+	// Clients told of a history gap (EventHistoryGap), by reason.
+	gapsUnavailable atomic.Int64
+	gapsDeclined    atomic.Int64
 
 	mu      sync.Mutex
 	refused map[auth.Code]int64
@@ -33,6 +37,14 @@ type stats struct {
 
 func newStats(catalogSize int) *stats {
 	return &stats{published: make([]atomic.Int64, catalogSize), refused: make(map[auth.Code]int64)}
+}
+
+func (s *stats) gap(why socketio.RecoveryFailure) {
+	if why == socketio.RecoveryDeclined {
+		s.gapsDeclined.Add(1)
+	} else {
+		s.gapsUnavailable.Add(1)
+	}
 }
 
 func (s *stats) refuse(code auth.Code) {
@@ -66,6 +78,9 @@ type Stats struct {
 	// NoTenantDropped counts catalog events broadcast without a readable
 	// organizationId (delivered to nobody).
 	CrossTenantRefused, NoTenantDropped int64
+	// HistoryGaps counts clients told that they could not recover their
+	// session (EventHistoryGap), by reason.
+	HistoryGaps map[socketio.RecoveryFailure]int64
 }
 
 // Stats returns the gateway's counters.
@@ -82,8 +97,12 @@ func (g *Gateway) Stats() Stats {
 		RateLimited:        st.rateLimited.Load(),
 		CrossTenantRefused: st.tenancyRefused.Load(),
 		NoTenantDropped:    st.tenancyUnknown.Load(),
-		Published:          make(map[events.Name]int64, len(st.published)),
-		Refused:            make(map[auth.Code]int64),
+		HistoryGaps: map[socketio.RecoveryFailure]int64{
+			socketio.RecoveryUnavailable: st.gapsUnavailable.Load(),
+			socketio.RecoveryDeclined:    st.gapsDeclined.Load(),
+		},
+		Published: make(map[events.Name]int64, len(st.published)),
+		Refused:   make(map[auth.Code]int64),
 	}
 	for i := range st.published {
 		out.Published[g.catalog.names[i]] = st.published[i].Load()

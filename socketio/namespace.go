@@ -372,8 +372,14 @@ func (n *Namespace) LocalRooms() []string {
 
 // connect runs the CONNECT of a client to this namespace (protocol §2.5).
 func (n *Namespace) connect(c *client, auth []byte) {
+	var (
+		failure RecoveryFailure
+		offset  string
+	)
 	if opts := n.server.opts.Recovery; opts != nil {
-		if pid, offset := recoveryFields(auth); pid != "" && offset != "" {
+		var pid string
+		if pid, offset = recoveryFields(auth); pid != "" && offset != "" {
+			failure = RecoveryUnavailable
 			if st, ok := n.adapter.RestoreSession(pid, offset); ok {
 				s := newSocket(n, c, auth, st)
 				var err error
@@ -383,6 +389,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 				switch {
 				case errors.Is(err, ErrDeclineRecovery):
 					// Connect as a new socket, authenticated afresh.
+					failure = RecoveryDeclined
 				case err != nil:
 					c.sendConnectError(n.name, err)
 					return
@@ -395,6 +402,9 @@ func (n *Namespace) connect(c *client, auth []byte) {
 		}
 	}
 	s := newSocket(n, c, auth, nil)
+	if failure != "" {
+		s.notRecovered, s.gaveOffset = failure, offset
+	}
 	if err := n.runMiddlewares(s); err != nil {
 		c.sendConnectError(n.name, err)
 		return

@@ -63,6 +63,11 @@ type Socket struct {
 	client    *client
 	handshake *Handshake
 	recovered bool
+	// notRecovered says why a client that asked to recover its session
+	// (it sent a private id and an offset) got a new socket instead, and
+	// gaveOffset is the offset it gave; both empty otherwise.
+	notRecovered RecoveryFailure
+	gaveOffset   string
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
@@ -142,6 +147,30 @@ func (s *Socket) Handshake() *Handshake { return s.handshake }
 // Recovered reports whether the socket was restored by connection state
 // recovery (same id, rooms and data as before the disconnection).
 func (s *Socket) Recovered() bool { return s.recovered }
+
+// RecoveryFailure says why a client that asked to recover its session (it
+// sent its private id and the offset of the last event it received) got a
+// new socket instead: what it missed since that offset cannot be replayed,
+// and it should reload what it shows.
+type RecoveryFailure string
+
+const (
+	// RecoveryUnavailable: the session expired or is unknown here (a
+	// restart, another node without a shared log), or the events missed
+	// since the offset are no longer kept.
+	RecoveryUnavailable RecoveryFailure = "unavailable"
+	// RecoveryDeclined: a connect middleware declined the recovery
+	// (ErrDeclineRecovery), e.g. because the client now authenticates as
+	// someone else.
+	RecoveryDeclined RecoveryFailure = "declined"
+)
+
+// NotRecovered reports, for a socket whose client asked to recover a
+// session and could not, why and from which offset it asked; failure is
+// empty for a recovered socket and for a client that did not ask.
+func (s *Socket) NotRecovered() (offset string, failure RecoveryFailure) {
+	return s.gaveOffset, s.notRecovered
+}
 
 // Transport returns the current transport: "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.conn.Transport() }

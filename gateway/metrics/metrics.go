@@ -54,6 +54,7 @@ var (
 	refreshesDesc        = desc("token_refreshes_total", "auth:refresh requests, by result.", "result")
 	publishedDesc        = desc("events_published_total", "Catalog events published through this node, by event.", "event")
 	publishFailuresDesc  = desc("publish_failures_total", "Publish calls that failed (unknown event, no target, cluster unavailable).")
+	historyGapsDesc      = desc("history_gaps_total", "Clients that asked to recover their session and could not (told with history:gap), by reason.", "reason")
 	refusalClosesDesc    = desc("connections_closed_for_refusals_total", "Engine.IO connections closed because too many of their CONNECTs were refused.")
 	rateLimitedDesc      = desc("client_requests_limited_total", "Client requests refused because their connection exceeded its request budget.")
 	tenancyDesc          = desc("deliveries_refused_total", "Deliveries refused by the tenancy check, by reason: other_organization (per recipient), no_organization (per broadcast).", "reason")
@@ -68,7 +69,7 @@ var (
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
-	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
+	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -102,6 +103,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(acceptedDesc, st.Accepted)
 	counter(recoveredDesc, st.Recovered)
 	counter(recoveryDeclinedDesc, st.RecoveriesDeclined)
+	for why, n := range st.HistoryGaps {
+		counter(historyGapsDesc, n, string(why))
+	}
 	for code, n := range st.Refused {
 		counter(refusedDesc, n, string(code))
 	}

@@ -14,6 +14,7 @@ import { EVENT_NAMES, type EventName } from './generated/events.js';
 import type {
   AckFailure,
   ConnectedPayload,
+  HistoryGapPayload,
   RefreshResult,
   ServerEventMap,
   ServerEventName,
@@ -65,6 +66,12 @@ export interface RealtimeState {
    * means events may have been missed: reload what the page shows.
    */
   readonly recovered: boolean;
+  /**
+   * Set when the current connection could not recover the previous one's session and the gateway
+   * said so (`history:gap`): events may have been missed since `gap.from`, reload what the page
+   * shows. null otherwise (a first connection, or a recovered one).
+   */
+  readonly gap: HistoryGapPayload | null;
 }
 
 /** Reconnection settings: exponential backoff with jitter. */
@@ -188,6 +195,7 @@ const INITIAL_STATE: RealtimeState = Object.freeze({
   subscriptions: null,
   reconnectAttempt: 0,
   recovered: false,
+  gap: null,
 });
 
 /** Creates a client of the gateway's `/events` namespace. */
@@ -361,6 +369,9 @@ class Client implements RealtimeClient {
       case ControlEvent.AUTH_EXPIRED:
         this.expired = true;
         break;
+      case ControlEvent.HISTORY_GAP:
+        this.setState({ gap: payload as HistoryGapPayload });
+        break;
     }
     // Until the filter is restored after a reconnection, drop what it excludes.
     if (this.replaying && this.committed !== null && CATALOG.has(event) && !this.committedSet.has(event)) return;
@@ -491,7 +502,7 @@ class Client implements RealtimeClient {
     this.replayNeeded = this.committed !== null;
     this.replaying = this.replayNeeded;
     // socket.io-client leaves `recovered` undefined when the server offers no recovery.
-    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport, recovered: socket.recovered === true });
+    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport, recovered: socket.recovered === true, gap: null });
     void this.pump();
   }
 

@@ -18,6 +18,11 @@ export const ControlEvent = {
   SUBSCRIBE: 'subscribe',
   /** client → server: stop receiving these events. */
   UNSUBSCRIBE: 'unsubscribe',
+  /**
+   * server → client, right after `connected`: the client asked to recover its session and could
+   * not; events may have been missed since `from`. Reload what the page shows.
+   */
+  HISTORY_GAP: 'history:gap',
 } as const;
 
 /** Payload of `connected`. */
@@ -42,11 +47,25 @@ export interface AuthExpiredPayload {
   expiresAt?: string;
 }
 
+/** Payload of `history:gap`. */
+export interface HistoryGapPayload {
+  message: string;
+  /**
+   * `unavailable`: the session expired or the events missed are no longer kept (a server
+   * restart, a trimmed log); `declined`: the token names another user or organization than the
+   * session's.
+   */
+  reason: 'unavailable' | 'declined';
+  /** The offset of the last event the client had received. */
+  from: string;
+}
+
 /** The control events the server sends, with their payloads. */
 export interface ControlEventMap {
   connected: ConnectedPayload;
   'auth:expiring': AuthExpiringPayload;
   'auth:expired': AuthExpiredPayload;
+  'history:gap': HistoryGapPayload;
 }
 
 /** Every event the server sends, with its payload: the catalog's and the control events. */

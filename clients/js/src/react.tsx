@@ -26,7 +26,7 @@ import {
   type RealtimeState,
 } from './client.js';
 import type { RealtimeError } from './errors.js';
-import type { ClientRequestMap, ClientRequestName, RefreshResult, ServerEventName } from './protocol.js';
+import type { ClientRequestMap, ClientRequestName, HistoryGapPayload, RefreshResult, ServerEventName } from './protocol.js';
 
 const RealtimeContext = createContext<RealtimeClient | null>(null);
 
@@ -248,4 +248,19 @@ export function useWebSocketEvent<E extends ServerEventName>(event: E, handler: 
     () => ({ connected: state.connected, status: state.status, error: state.error }),
     [state.connected, state.status, state.error],
   );
+}
+
+/**
+ * Calls onGap when the connection could not recover what it missed (`history:gap`): the
+ * application reloads what it shows from its source of truth. Returns the current gap (null when
+ * the connection started clean or recovered everything).
+ */
+export function useGap(onGap?: (gap: HistoryGapPayload) => void): HistoryGapPayload | null {
+  const client = useRealtimeClient();
+  const latest = useRef(onGap);
+  useLayoutEffect(() => {
+    latest.current = onGap;
+  });
+  useEffect(() => client.on('history:gap', (gap) => latest.current?.(gap)), [client]);
+  return useSyncExternalStore(client.onStateChange, () => client.getState().gap, () => client.getState().gap);
 }

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it, vi 
 
 import {
   createRealtimeClient,
+  type HistoryGapPayload,
   InvoiceEvent,
   type InvoicePayload,
   type RealtimeClient,
@@ -413,6 +414,36 @@ describe('server restart', () => {
       expect(catalogEvents).toEqual(['invoice:created i1', 'invoice:paid i2', 'invoice:sent i3', 'invoice:overdue i4']);
     } finally {
       await proxy.close();
+      await g.stop();
+    }
+  });
+
+  it('says so when a restart lost what the client missed (history:gap)', async () => {
+    const g = await Gateway.start({ env: { RECOVERY_WINDOW: '1m' } });
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const c = createRealtimeClient({ url: g.url, getToken: () => g.token({ sub: user, orgId: org }), logger: null, reconnection: { delay: 50, maxDelay: 200 } });
+      clients.push(c);
+      const gaps: HistoryGapPayload[] = [];
+      c.on('history:gap', (gap) => gaps.push(gap));
+      const got: string[] = [];
+      c.on('invoice:created', (p) => got.push(p.invoiceId));
+      await waitStatus(c, 'connected');
+      expect(c.getState().gap).toBeNull(); // a first connection asks nothing
+      await g.publish('invoice:created', { organizationId: org, invoiceId: 'i1' });
+      await waitFor(() => got.includes('i1'), 2_000, 'the first event');
+      const offset = (c.socket as unknown as { _lastOffset?: string })._lastOffset;
+      expect(typeof offset).toBe('string');
+
+      await g.restart(); // a single node forgets its sessions: recovery is impossible
+      await waitFor(() => c.getState().gap !== null, 10_000, 'the gap');
+      expect(c.getState().status).toBe('connected');
+      expect(c.getState().recovered).toBe(false);
+      expect(c.getState().gap).toMatchObject({ reason: 'unavailable', from: offset });
+      expect(gaps).toHaveLength(1);
+      expect(gaps[0]?.message).toMatch(/reload/);
+    } finally {
       await g.stop();
     }
   });

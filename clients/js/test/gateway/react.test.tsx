@@ -11,7 +11,7 @@ import {
   type InvoicePayload,
   type RealtimeClient,
 } from '../../src/index.js';
-import { RealtimeProvider, useWebSocket, useWebSocketEvent } from '../../src/react.js';
+import { RealtimeProvider, useGap, useWebSocket, useWebSocketEvent } from '../../src/react.js';
 import { Gateway, sleep, uid, waitFor } from '../support/gateway.js';
 
 let gw: Gateway;
@@ -295,5 +295,37 @@ describe('React', () => {
 
     const refused = await act(() => ws.emit('auth:refresh', { token: 'bad' }));
     expect(refused).toMatchObject({ ok: false, code: 'INVALID_TOKEN' });
+  });
+
+  it('useGap tells the page to reload when a reconnection could not recover what it missed', async () => {
+    const g = await Gateway.start({ env: { RECOVERY_WINDOW: '1m' } });
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const reloads = vi.fn();
+      const seen: string[] = [];
+      function Page(): ReactNode {
+        const gap = useGap(reloads);
+        useWebSocketEvent('invoice:created', (p) => seen.push(p.invoiceId));
+        return <p data-testid="gap">{gap ? `gap ${gap.reason}` : 'no gap'}</p>;
+      }
+      render(
+        <RealtimeProvider url={g.url} getToken={() => g.token({ sub: user, orgId: org })} logger={null} reconnection={{ delay: 50, maxDelay: 200 }}>
+          <Page />
+        </RealtimeProvider>,
+      );
+      await g.waitLog('gateway: client connected', { userId: user });
+      await g.publish('invoice:created', { organizationId: org, invoiceId: 'i1' });
+      await waitFor(() => seen.includes('i1'), 2_000, 'the first event');
+      expect(screen.getByTestId('gap').textContent).toBe('no gap');
+
+      await g.restart();
+      await rtlWaitFor(() => expect(screen.getByTestId('gap').textContent).toBe('gap unavailable'), { timeout: 10_000 });
+      expect(reloads).toHaveBeenCalledTimes(1);
+      expect(reloads.mock.calls[0]?.[0]).toMatchObject({ reason: 'unavailable' });
+    } finally {
+      cleanup();
+      await g.stop();
+    }
   });
 });
