@@ -28,6 +28,10 @@ type Namespace struct {
 
 	ackIDs atomic.Uint64 // server-to-client ack ids, like Node's nsp._ids
 
+	// live holds the connected sockets by private id (pid → *Socket) when
+	// connection state recovery is on, for takeOver.
+	live sync.Map
+
 	filter atomic.Pointer[DeliveryFilter]
 }
 
@@ -374,6 +378,7 @@ func (n *Namespace) LocalRooms() []string {
 func (n *Namespace) connect(c *client, auth []byte) {
 	if opts := n.server.opts.Recovery; opts != nil {
 		if pid, offset := recoveryFields(auth); pid != "" && offset != "" {
+			n.takeOver(c, pid)
 			if st, ok := n.adapter.TakeSession(pid, offset); ok {
 				s := newSocket(n, c, auth, st)
 				var err error
@@ -402,6 +407,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 	s.setConnected()
 	n.sockets.add(s)
 	n.socketAdded(s)
+	n.addLive(s)
 	c.addSocket(s)
 	s.sendConnect()
 	c.connected()
@@ -422,6 +428,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	s.setConnected()
 	n.sockets.add(s)
 	n.socketAdded(s)
+	n.addLive(s)
 	for _, r := range st.Rooms {
 		if r != s.id {
 			s.Join(r)
@@ -452,6 +459,36 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		f(s)
 	}
 	return true
+}
+
+// takeOver closes the socket that holds pid on another connection, if
+// there is one, as a lost connection (ReasonClientReconnected): its session
+// is persisted, and the connect that called takeOver recovers it. The
+// client, which alone knows the private id, is back while the server still
+// thinks its old connection alive: it noticed first that the connection
+// was dead, as after a laptop sleep or a network switch, where the server
+// would learn of it only at its ping timeout (45 s by default). Without
+// this, it would connect as a new socket and miss everything sent to the
+// dead connection meanwhile. The old Engine.IO connection is closed too
+// unless another namespace's socket still uses it (that socket's own
+// reconnection will take it over): it is dead, and would otherwise hold
+// its resources, and hold up a graceful shutdown, until its heartbeat ends
+// it.
+func (n *Namespace) takeOver(c *client, pid string) {
+	v, ok := n.live.Load(pid)
+	if !ok {
+		return
+	}
+	if old := v.(*Socket); old.client != c {
+		old.onClose(ReasonClientReconnected)
+		old.client.closeIfEmpty(engineio.ReasonForcedClose)
+	}
+}
+
+func (n *Namespace) addLive(s *Socket) {
+	if s.pid != "" {
+		n.live.Store(s.pid, s)
+	}
 }
 
 func recoveryFields(auth []byte) (pid, offset string) {
@@ -497,6 +534,9 @@ func safeMiddleware(ctx context.Context, m Middleware, s *Socket) (err error) {
 // remove forgets a disconnected socket.
 func (n *Namespace) remove(s *Socket) {
 	n.sockets.remove(s)
+	if s.pid != "" {
+		n.live.CompareAndDelete(s.pid, s)
+	}
 	n.socketRemoved(s)
 	if n.parent != nil && n.server.opts.CleanupEmptyChildNamespaces && n.sockets.count() == 0 {
 		n.server.removeChild(n)
