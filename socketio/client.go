@@ -178,6 +178,16 @@ func (c *client) removeSocket(s *Socket) {
 	c.mu.Unlock()
 }
 
+// closeIfEmpty closes the connection if no socket is left on it.
+func (c *client) closeIfEmpty(reason engineio.CloseReason) {
+	c.mu.Lock()
+	empty := len(c.sockets) == 0 && !c.closed
+	c.mu.Unlock()
+	if empty {
+		c.conn.CloseWith(reason, false)
+	}
+}
+
 // sendConnectError refuses a CONNECT with a CONNECT_ERROR packet
 // {"message", "data"?}; the Engine.IO connection stays open, unless it was
 // refused Options.MaxRefusedConnects times: it is then closed once the

@@ -28,6 +28,10 @@ type Namespace struct {
 
 	ackIDs atomic.Uint64 // server-to-client ack ids, like Node's nsp._ids
 
+	// live holds the connected sockets by private id (pid → *Socket) when
+	// connection state recovery is on, for takeOver.
+	live sync.Map
+
 	filter atomic.Pointer[DeliveryFilter]
 }
 
@@ -380,6 +384,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 		var pid string
 		if pid, offset = recoveryFields(auth); pid != "" && offset != "" {
 			failure = RecoveryUnavailable
+			n.takeOver(c, pid)
 			if st, ok := n.adapter.RestoreSession(pid, offset); ok {
 				s := newSocket(n, c, auth, st)
 				var err error
@@ -412,6 +417,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 	s.setConnected()
 	n.sockets.add(s)
 	n.socketAdded(s)
+	n.addLive(s)
 	c.addSocket(s)
 	s.sendConnect()
 	c.connected()
@@ -428,17 +434,11 @@ func (n *Namespace) connect(c *client, auth []byte) {
 // the missed packets can no longer be read (the log moved past the
 // offset in between): claiming a recovery then would hide a gap.
 func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string) bool {
-	// The socket this session was restored from may still be here: its
-	// client dropped in a way the server has not noticed yet (a polling
-	// client that stopped polling, a cut during the upgrade). The client
-	// has moved on, so the stale socket is disconnected once the new one
-	// has taken its place, without a recoverable reason: the new socket's
-	// state is what a later recovery must restore.
-	stale := n.sockets.get(s.id)
 	s.buffering.Store(true)
 	s.setConnected()
 	n.sockets.add(s)
 	n.socketAdded(s)
+	n.addLive(s)
 	for _, r := range st.Rooms {
 		if r != s.id {
 			s.Join(r)
@@ -468,10 +468,37 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	for _, f := range n.load().connection {
 		f(s)
 	}
-	if stale != nil && stale != s {
-		stale.Disconnect(false)
-	}
 	return true
+}
+
+// takeOver closes the socket that holds pid on another connection, if
+// there is one, as a lost connection (ReasonClientReconnected): its session
+// is persisted, and the connect that called takeOver recovers it. The
+// client, which alone knows the private id, is back while the server still
+// thinks its old connection alive: it noticed first that the connection
+// was dead, as after a laptop sleep or a network switch, where the server
+// would learn of it only at its ping timeout (45 s by default). Without
+// this, it would connect as a new socket and miss everything sent to the
+// dead connection meanwhile. The old Engine.IO connection is closed too
+// unless another namespace's socket still uses it (that socket's own
+// reconnection will take it over): it is dead, and would otherwise hold
+// its resources, and hold up a graceful shutdown, until its heartbeat ends
+// it.
+func (n *Namespace) takeOver(c *client, pid string) {
+	v, ok := n.live.Load(pid)
+	if !ok {
+		return
+	}
+	if old := v.(*Socket); old.client != c {
+		old.onClose(ReasonClientReconnected)
+		old.client.closeIfEmpty(engineio.ReasonForcedClose)
+	}
+}
+
+func (n *Namespace) addLive(s *Socket) {
+	if s.pid != "" {
+		n.live.Store(s.pid, s)
+	}
 }
 
 func recoveryFields(auth []byte) (pid, offset string) {
@@ -516,6 +543,9 @@ func safeMiddleware(ctx context.Context, m Middleware, s *Socket) (err error) {
 
 // remove forgets a disconnected socket.
 func (n *Namespace) remove(s *Socket) {
+	if s.pid != "" {
+		n.live.CompareAndDelete(s.pid, s)
+	}
 	if n.sockets.remove(s) {
 		n.socketRemoved(s)
 	}

@@ -19,6 +19,10 @@ const (
 	// ReasonSlowConsumer: the client did not read its messages fast enough
 	// (see engineio.Options.MaxQueueBytes).
 	ReasonSlowConsumer DisconnectReason = "slow consumer"
+	// ReasonClientReconnected: with connection state recovery, the client
+	// reconnected on another connection, presenting this socket's private
+	// id, while this one still looked alive; its session went with it.
+	ReasonClientReconnected DisconnectReason = "client reconnected"
 )
 
 // recoverable reports whether a session disconnected for this reason may be
@@ -27,7 +31,7 @@ const (
 func (r DisconnectReason) recoverable() bool {
 	switch r {
 	case ReasonTransportError, ReasonTransportClose, ReasonForcedClose, ReasonPingTimeout,
-		ReasonServerShuttingDown, ReasonForcedServerClose, ReasonSlowConsumer:
+		ReasonServerShuttingDown, ReasonForcedServerClose, ReasonSlowConsumer, ReasonClientReconnected:
 		return true
 	}
 	return false

@@ -13,7 +13,10 @@ import (
 
 // RecoveryOptions enable connection state recovery: a client that lost its
 // connection and comes back within MaxDisconnectionDuration gets the same
-// socket id, rooms and data, and the events it missed.
+// socket id, rooms and data, and the events it missed. A client that comes
+// back while its old socket still looks connected (it noticed the dead
+// connection first) takes that socket over: the old one is disconnected
+// with ReasonClientReconnected, and its session recovered.
 type RecoveryOptions struct {
 	// MaxDisconnectionDuration is how long a session and the packets it
 	// may miss are kept. Zero means 2 minutes.

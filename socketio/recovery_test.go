@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/internal/faultproxy"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
 )
@@ -170,6 +171,95 @@ func TestRecovery(t *testing.T) {
 			if !s2.In("room3") || nsp.RoomSize("room1") != 1 {
 				t.Errorf("rooms %v, room1 size %d", s2.Rooms(), nsp.RoomSize("room1"))
 			}
+		})
+	}
+}
+
+// TestRecoveryTakesOverLiveSocket: a client that finds its connection dead
+// before the server does (a laptop waking up, a network switch: here its
+// connection goes silent, and the client closes its engine) comes back
+// while the server still holds its socket. Presenting the socket's private
+// id, it takes the session over: the old socket is closed as "client
+// reconnected", and the client is recovered with what was sent meanwhile
+// to the dead connection.
+func TestRecoveryTakesOverLiveSocket(t *testing.T) {
+	for _, tc := range transportCases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRecoveryFixture(t, socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute})
+			proxy, err := faultproxy.New(f.ts.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = proxy.Close() })
+			d := startDriver(t)
+			c := d.Connect("http://"+proxy.Addr()+"/", fastReconnect(sioclient.Options{Transports: tc.transports, Auth: map[string]any{"user": "u1"}}))
+			first := c.WaitConnect()
+			recv(t, f.conns, "connection")
+			recv(t, f.mwCalls, "middleware")
+			if name, _ := nextEvent(t, c); name != "welcome" {
+				t.Fatalf("first event %s", name)
+			}
+			if tc.transports == nil {
+				c.WaitUpgrade()
+			}
+			// A polling client has no request open between two polls.
+			eventually(t, "an open connection", func() bool { return proxy.Conns() > 0 })
+
+			// The network goes silent (the server hears nothing more of
+			// this connection) and stays unreachable a moment, so that the
+			// client's own close (a POST, for polling) is lost too.
+			proxy.Stall(100, time.Minute)
+			proxy.Refuse(300 * time.Millisecond)
+			mustEmit(t, f.nsp.Emit("m1", 1)) // to the dead connection
+			c.CloseEngine()
+			if r := c.WaitDisconnect(); r != "forced close" {
+				t.Errorf("client reason %q", r)
+			}
+			mustEmit(t, f.nsp.Emit("m2", 2)) // while the client is away
+
+			// Reconnection attempts fail until the network is back.
+			var (
+				again  *sioclient.ConnectInfo
+				events []string
+			)
+			deadline := time.Now().Add(waitTimeout)
+			for again == nil || (again.Recovered && len(events) < 3) {
+				if time.Now().After(deadline) {
+					t.Fatalf("not reconnected with 3 events after %v: %v, events %v", waitTimeout, again, events)
+				}
+				time.Sleep(5 * time.Millisecond)
+				for _, m := range c.Drain() {
+					switch m.Type {
+					case "connect":
+						again = &m.Connect
+					case "connect_error":
+						if m.ConnectError.Message != "xhr poll error" && m.ConnectError.Message != "websocket error" {
+							t.Fatalf("connect_error %+v", m.ConnectError)
+						}
+					case "event":
+						args, _ := withoutOffset(t, m.Event)
+						events = append(events, m.Event.Name+joinRaw(args))
+					}
+				}
+			}
+			if !again.Recovered || again.SID != first.SID {
+				t.Fatalf("reconnection %+v, want recovered with sid %s", again, first.SID)
+			}
+			if dc := recv(t, f.discs, "the old socket's disconnection"); dc.id != first.SID || dc.reason != socketio.ReasonClientReconnected {
+				t.Errorf("server-side disconnect %+v, want %s with %q", dc, first.SID, socketio.ReasonClientReconnected)
+			}
+			if s := recv(t, f.conns, "recovered connection"); !s.Recovered() || s.ID() != first.SID {
+				t.Errorf("server socket: recovered %v, id %s", s.Recovered(), s.ID())
+			}
+			if want := []string{"m1[1]", "m2[2]", "welcome[true]"}; !slices.Equal(events, want) {
+				t.Errorf("events %v, want %v", events, want)
+			}
+			if n := f.nsp.SocketCount(); n != 1 {
+				t.Errorf("%d sockets, want the recovered one", n)
+			}
+			// The dead connection is closed, not left to its heartbeat.
+			eventually(t, "one Engine.IO session", func() bool { return f.ts.Engine().SessionCount() == 1 })
+			noValue(t, f.discs, "another disconnection")
 		})
 	}
 }
@@ -666,7 +756,8 @@ func TestRecoveryLogLost(t *testing.T) {
 // the ping timeout) can still be recovered by the client's next
 // reconnection, with the same private id and a later offset, and the event
 // that went to the stale socket is replayed. The session used to be removed
-// by the first recovery, and that event was lost.
+// by the first recovery, and that event was lost. (The stale socket is
+// taken over by the reconnection: see TestRecoveryTakesOverLiveSocket.)
 func TestRecoveryTwiceInARow(t *testing.T) {
 	ts := newTestServer(t, &socketio.Options{Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
 	nsp := ts.Of("/")
@@ -718,11 +809,13 @@ func TestRecoveryTwiceInARow(t *testing.T) {
 	if s := recv(t, conns, "second recovery"); !s.Recovered() {
 		t.Fatal("second reconnection not recovered")
 	}
-	// The stale socket was told to go (the DISCONNECT after the e2 it
-	// still had queued), and only the new one receives.
-	eventually(t, "the stale socket's removal", func() bool { return nsp.SocketCount() == 1 })
-	if got := strings.Split(c2.poll(), "\x1e"); len(got) != 2 || got[1] != "41" {
-		t.Fatalf("stale session: %q, want e2 then a DISCONNECT", got)
+	// The stale socket was taken over, its dead connection closed, and only
+	// the new one receives.
+	if nsp.SocketCount() != 1 {
+		t.Fatalf("%d sockets after the takeover", nsp.SocketCount())
+	}
+	if body, err := c2.tryGet(c2.base); err == nil && body != "1" {
+		t.Fatalf("stale session still serves: %q", body)
 	}
 	emit("e3")
 	offsetOf(c3.poll(), "e3")

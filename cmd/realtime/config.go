@@ -261,8 +261,16 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	c.auth.Issuer = strings.TrimSpace(get("JWT_ISSUER"))
 	c.auth.Audience = strings.TrimSpace(get("JWT_AUDIENCE"))
 	c.auth.OrganizationClaim = strings.TrimSpace(get("JWT_ORG_CLAIM"))
+	// auth.Config spells "no leeway" as a negative duration, zero being its
+	// default; an operator who writes JWT_LEEWAY=0 means none.
 	c.auth.Leeway, err = get.duration("JWT_LEEWAY", 0)
 	check(err)
+	switch {
+	case c.auth.Leeway < 0:
+		check(fmt.Errorf("JWT_LEEWAY must not be negative, got %s (0 means no leeway)", c.auth.Leeway))
+	case c.auth.Leeway == 0 && strings.TrimSpace(get("JWT_LEEWAY")) != "":
+		c.auth.Leeway = -1
+	}
 	hasKey := c.auth.Secret != "" || len(c.auth.PublicKeyPEM) > 0 || c.auth.JWKSURL != ""
 
 	// Development mode: explicit, or implied by the absence of any key.

@@ -168,6 +168,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad format", nil, mapEnv("LOG_FORMAT", "xml"), "LOG_FORMAT"},
 		{"bad duration", nil, mapEnv("SHUTDOWN_TIMEOUT", "soon"), "SHUTDOWN_TIMEOUT"},
 		{"bad leeway", nil, mapEnv("JWT_LEEWAY", "30"), "JWT_LEEWAY"},
+		{"negative leeway", nil, mapEnv("JWT_LEEWAY", "-5s"), "JWT_LEEWAY must not be negative"},
 		{"bad integer", nil, mapEnv("MAX_BATCH_EVENTS", "-1"), "MAX_BATCH_EVENTS"},
 		{"negative recovery window", nil, mapEnv("RECOVERY_WINDOW", "-1m"), "RECOVERY_WINDOW must not be negative"},
 		{"bad recovery bound", nil, mapEnv("RECOVERY_MAX_EVENTS", "lots"), "RECOVERY_MAX_EVENTS"},
@@ -213,6 +214,29 @@ func TestBuildPayload(t *testing.T) {
 	} {
 		if _, err := buildPayload([]byte(tc.data), tc.org, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.data, err, tc.want)
+		}
+	}
+}
+
+// TestConfigLeeway: JWT_LEEWAY=0 means no leeway, which auth.Config spells
+// as a negative duration (its zero is the 30 s default): a connection whose
+// token expired must not live 30 s longer because the operator wrote 0.
+func TestConfigLeeway(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+	}{
+		{"", 0}, // auth.DefaultLeeway
+		{"0", -1},
+		{"0s", -1},
+		{"2s", 2 * time.Second},
+	} {
+		c, err := loadServeConfig(nil, mapEnv("JWT_SECRET", secret, "JWT_LEEWAY", tc.value))
+		if err != nil {
+			t.Fatalf("JWT_LEEWAY=%q: %v", tc.value, err)
+		}
+		if c.auth.Leeway != tc.want {
+			t.Errorf("JWT_LEEWAY=%q: auth.Config.Leeway = %v, want %v", tc.value, c.auth.Leeway, tc.want)
 		}
 	}
 }

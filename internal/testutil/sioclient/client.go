@@ -84,6 +84,89 @@ type State struct {
 	Active    bool   `json:"active"`
 }
 
+// Message is anything the driver reported about a client, as Drain returns it. Type says which field
+// is set: "event" (Event), "connect" (Connect), "connect_error" (ConnectError), "disconnect"
+// (Disconnect), "upgrade" (Transport: the new transport), "reconnect_attempt" and "reconnect"
+// (Attempt), "reconnect_error" (ConnectError.Message), "reconnect_failed" (none).
+type Message struct {
+	Type string
+	At   time.Time // when the message reached the Go side
+
+	Event        Event
+	Connect      ConnectInfo
+	ConnectError ConnectError
+	Disconnect   DisconnectInfo
+	Transport    string
+	Attempt      int
+}
+
+// String renders the message for failure messages.
+func (m Message) String() string {
+	at := m.At.Format("15:04:05.000")
+	switch m.Type {
+	case "event":
+		return at + " " + truncate(m.Event.String(), 300)
+	case "connect":
+		return fmt.Sprintf("%s connect sid=%s recovered=%t transport=%s", at, m.Connect.SID, m.Connect.Recovered, m.Connect.Transport)
+	case "connect_error", "reconnect_error":
+		return fmt.Sprintf("%s %s %q data=%s description=%q", at, m.Type, m.ConnectError.Message, m.ConnectError.Data, m.ConnectError.Description)
+	case "disconnect":
+		return fmt.Sprintf("%s disconnect %q description=%q", at, m.Disconnect.Reason, m.Disconnect.Description)
+	case "upgrade":
+		return fmt.Sprintf("%s upgrade to %s", at, m.Transport)
+	case "reconnect_attempt", "reconnect":
+		return fmt.Sprintf("%s %s %d", at, m.Type, m.Attempt)
+	default:
+		return at + " " + m.Type
+	}
+}
+
+func toMessage(m *wireMsg) Message {
+	out := Message{Type: m.Type, At: m.at, Transport: m.Transport, Attempt: m.Attempt}
+	switch m.Type {
+	case "event":
+		out.Event = toEvent(m)
+	case "connect":
+		out.Connect = ConnectInfo{SID: m.SID, Recovered: m.Recovered, Transport: m.Transport}
+	case "connect_error", "reconnect_error":
+		data := m.Data
+		if len(data) == 0 {
+			data = json.RawMessage("null")
+		}
+		out.ConnectError = ConnectError{Message: m.Message, Data: data, Description: deref(m.Description)}
+	case "disconnect":
+		out.Disconnect = DisconnectInfo{Reason: m.Reason, Description: deref(m.Description)}
+	}
+	return out
+}
+
+// Drain removes and returns every message queued for the client, events and lifecycle messages
+// alike, in arrival order, without waiting. It lets one test goroutine follow many clients at once
+// (polling each in turn) where the waits, which block on one client, would leave the others
+// unanswered. Once the driver has died and nothing is left queued, Drain fails the test.
+func (c *Client) Drain() []Message {
+	c.d.t.Helper()
+	// Looked at before taking the queue: once dead is closed, everything the driver said is queued.
+	dead := false
+	select {
+	case <-c.d.dead:
+		dead = true
+	default:
+	}
+	c.mu.Lock()
+	queue := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	if len(queue) == 0 && dead {
+		c.d.t.Fatalf("sioclient: client %s: driver died: %s", c.name, c.d.proc.Diagnostics(time.Second))
+	}
+	out := make([]Message, len(queue))
+	for i, m := range queue {
+		out[i] = toMessage(m)
+	}
+	return out
+}
+
 // Name returns the client's name in the driver.
 func (c *Client) Name() string { return c.name }
 
@@ -92,7 +175,7 @@ func (c *Client) push(m *wireMsg) {
 	defer c.mu.Unlock()
 	c.seq++
 	c.queue = append(c.queue, m)
-	c.history = append(c.history, histEntry{seq: c.seq, at: time.Now(), raw: m.raw})
+	c.history = append(c.history, histEntry{seq: c.seq, at: m.at, raw: m.raw})
 	if len(c.history) > historySize {
 		c.history = c.history[len(c.history)-historySize:]
 	}

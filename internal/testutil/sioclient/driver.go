@@ -78,7 +78,8 @@ type wireMsg struct {
 	Description *string           `json:"description"`
 	Attempt     int               `json:"attempt"`
 
-	raw string // the line as received, for failure messages
+	raw string    // the line as received, for failure messages
+	at  time.Time // when it was received
 }
 
 // Start launches the driver for the duration of the test. It fails the test if Node.js or the npm
@@ -128,6 +129,7 @@ func (d *Driver) dispatch(p *nodeproc.Proc, line []byte) {
 		return
 	}
 	m.raw = string(line)
+	m.at = time.Now()
 	switch m.Type {
 	case "ready":
 		select {

@@ -344,6 +344,65 @@ func TestCloseEngineReconnects(t *testing.T) {
 	})
 }
 
+// TestDrain: Drain hands over everything queued, lifecycle messages and events alike, in arrival
+// order, without waiting; the waits then find nothing of it.
+func TestDrain(t *testing.T) {
+	srv := startServer(t, "--recovery")
+	d := Start(t)
+	c := d.Connect(srv+"/", Options{ReconnectionDelay: 50, ReconnectionDelayMax: 100})
+	if got := c.Drain(); len(got) != 0 {
+		t.Fatalf("Drain before anything happened = %v", got)
+	}
+	var seen []Message
+	drainUntil := func(what string, done func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(DefaultTimeout)
+		for !done() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s after %v; drained %v", what, DefaultTimeout, seen)
+			}
+			time.Sleep(5 * time.Millisecond)
+			seen = append(seen, c.Drain()...)
+		}
+	}
+	index := func(typ, event string) int {
+		for i, m := range seen {
+			if m.Type == typ && (event == "" || m.Event.Name == event) {
+				return i
+			}
+		}
+		return -1
+	}
+	drainUntil("connect, hello and upgrade", func() bool {
+		return index("connect", "") >= 0 && index("event", "hello") >= 0 && index("upgrade", "") >= 0
+	})
+	connect, hello := seen[index("connect", "")], seen[index("event", "hello")]
+	if connect.Connect.SID == "" || connect.Connect.Recovered || index("connect", "") > index("event", "hello") {
+		t.Errorf("connect = %v, want a new session before the hello event, in %v", connect, seen)
+	}
+	if hello.Event.Client != c.Name() || len(hello.Event.Args) != 2 { // the payload and the recovery offset
+		t.Errorf("hello = %v", hello)
+	}
+	if up := seen[index("upgrade", "")]; up.Transport != "websocket" || up.At.IsZero() {
+		t.Errorf("upgrade = %+v", up)
+	}
+	c.NoEvent("hello", 50*time.Millisecond) // drained: not there for the waits
+
+	seen = nil
+	c.CloseEngine()
+	drainUntil("the reconnection", func() bool { return index("connect", "") >= 0 })
+	var types []string
+	for _, m := range seen {
+		types = append(types, m.Type)
+	}
+	if i := index("disconnect", ""); i < 0 || seen[i].Disconnect.Reason != "forced close" || i > index("connect", "") {
+		t.Errorf("drained %v, want a forced close disconnect before the connect", seen)
+	}
+	if again := seen[index("connect", "")].Connect; !again.Recovered || again.SID != connect.Connect.SID {
+		t.Errorf("reconnected %+v, want recovered with sid %s; drained %v", again, connect.Connect.SID, types)
+	}
+}
+
 func TestServerDisconnect(t *testing.T) {
 	srv := startServer(t)
 	d := Start(t)
