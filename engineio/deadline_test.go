@@ -255,3 +255,55 @@ func TestCloseDoesNotWaitForStalledWriter(t *testing.T) {
 		t.Fatalf("received all %d bytes: the closed session's queue was still written", n)
 	}
 }
+
+// A client that is still sending when the server closes gets everything the
+// server wrote before its close frame, and the close frame, even when that
+// is still in the server's socket buffer (the client reads slowly): closing
+// the socket with the client's bytes unread makes the kernel send a reset
+// and drop what it had not transmitted yet (as a DISCONNECT was lost, and
+// its client reconnected when told not to).
+func TestCloseWhileTheClientSends(t *testing.T) {
+	t.Parallel()
+	h := newRecorder(false)
+	inHandler := make(chan struct{}, 1)
+	release := make(chan struct{})
+	h.onMessage = func(*sessionRec, []byte, bool) {
+		select {
+		case inHandler <- struct{}{}:
+		default:
+		}
+		<-release // the reader stays busy: what the client sends piles up unread
+	}
+	e := newEnv(t, &engineio.Options{MaxQueueBytes: 8 << 20}, h)
+	defer close(release)
+	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
+	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
+	r := e.h.session(t, m[1])
+	go func() {
+		for range 50 {
+			f := maskedFrame(ws.OpText, true, append([]byte("4"), bytes.Repeat([]byte("c"), 1024)...))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(waitTimeout))
+			if ws.WriteFrame(c.conn, f) != nil {
+				return
+			}
+		}
+	}()
+	<-inHandler
+	// More than the client's small window and the server's socket buffer
+	// take before the client reads: the tail waits in the server's kernel.
+	const n = 64
+	payload := bytes.Repeat([]byte("s"), 32<<10)
+	for i := range n {
+		_ = r.sess.Send(engineio.NewPacket(4, append([]byte(strconv.Itoa(i)+":"), payload...)))
+	}
+	_ = r.sess.Send(engineio.NewPacket(4, []byte("last words")))
+	r.sess.Close()
+	time.Sleep(300 * time.Millisecond) // the server has closed; the client reads only now
+	for i := range n {
+		if _, data := c.read(); !bytes.HasPrefix(data, []byte("4"+strconv.Itoa(i)+":")) {
+			t.Fatalf("message %d: %.12q", i, data)
+		}
+	}
+	c.expectText("4last words")
+	c.expectClose(1000)
+}

@@ -199,6 +199,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sess := range all {
 		sess.closeWith(ReasonServerShutdown, true)
 	}
+	// A polling client that has vanished never comes back for what its
+	// session still has to deliver (at least the close packet): without
+	// this, one such client holds the whole shutdown until ctx ends.
+	giveUp := time.AfterFunc(shutdownPollGrace, func() {
+		for _, sess := range all {
+			sess.abandonIdlePoll()
+		}
+	})
+	defer giveUp.Stop()
 	select {
 	case <-drained:
 	case <-ctx.Done():
@@ -215,6 +224,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopWorkers()
 	return nil
 }
+
+// shutdownPollGrace is how long Shutdown waits for a polling client's next
+// GET. A client that is polling sends it as soon as it has read the
+// previous answer: a round trip, not seconds.
+const shutdownPollGrace = 2 * time.Second
 
 func (s *Server) stopWorkers() {
 	s.stopOnce.Do(func() {

@@ -205,18 +205,17 @@ func (s *Session) closeWith(reason CloseReason, flush bool) {
 		// fails must find the session closed (onPacketLocked).
 		s.notice.Store(noticePending)
 	}
-	probe := s.probe
-	s.probe = nil
 	if flush && len(s.queue) > 0 {
 		// Deliver what is queued first; the WebSocket writer or the GET
 		// that drains the queue completes the close (finishCloseLocked).
+		// An upgrade in progress may complete and deliver it instead: the
+		// client paused polling for it, and engine.io-client does not resume
+		// polling when its probe fails, so closing the probe here would
+		// leave the queue undelivered (and a graceful shutdown waiting).
 		s.state = stateClosing
 		schedule := s.wakeLocked()
 		polling := s.ws == nil
 		s.mu.Unlock()
-		if probe != nil {
-			probe.close(0)
-		}
 		if schedule {
 			s.srv.flush.schedule(s)
 		}
@@ -233,9 +232,6 @@ func (s *Session) closeWith(reason CloseReason, flush bool) {
 	ws := s.finishCloseLocked()
 	s.releasePollLocked()
 	s.mu.Unlock()
-	if probe != nil {
-		probe.close(0)
-	}
 	if ws != nil {
 		if flush {
 			ws.close(1000)
@@ -306,6 +302,10 @@ func (s *Session) finishCloseLocked() *wsConn {
 	s.state = stateClosed
 	clear(s.queue)
 	s.queue = nil
+	if probe := s.probe; probe != nil {
+		s.probe = nil
+		go probe.close(0) // not under s.mu; it never waits on the client
+	}
 	ws := s.ws
 	if s.closedByClient && ws == nil && !s.getActive {
 		// The client closed its polling session, maybe while its last GET
@@ -330,6 +330,17 @@ func (s *Session) dispatch(p eio.Packet) {
 
 // onPacketLocked handles one inbound packet; inMu is held.
 func (s *Session) onPacketLocked(p eio.Packet) {
+	if p.Type == eio.Close {
+		// The client is leaving, also from a session that is closing and
+		// waits to deliver what it queued: nobody will read it, and a
+		// polling session would otherwise wait for a GET that never comes
+		// (holding up a graceful shutdown until its deadline).
+		s.mu.Lock()
+		s.closedByClient = true
+		s.mu.Unlock()
+		s.closeWith(ReasonTransportClose, false)
+		return
+	}
 	if s.notice.Load() != noticeNone {
 		return
 	}
@@ -341,11 +352,6 @@ func (s *Session) onPacketLocked(p eio.Packet) {
 	case eio.Ping:
 		// v4 clients never ping; Node closes on "invalid heartbeat direction".
 		s.closeWith(ReasonTransportError, false)
-	case eio.Close:
-		s.mu.Lock()
-		s.closedByClient = true
-		s.mu.Unlock()
-		s.closeWith(ReasonTransportClose, false)
 	default:
 		// open, upgrade and noop outside an upgrade are ignored, as in Node.
 	}
@@ -405,6 +411,18 @@ func (s *Session) onPong() {
 		s.nextPing = now + s.srv.opts.PingInterval
 	}
 	s.mu.Unlock()
+}
+
+// abandonIdlePoll ends a polling session that is closing and has no GET
+// waiting: its client did not come back for the rest (see Server.Shutdown).
+func (s *Session) abandonIdlePoll() {
+	s.mu.Lock()
+	idle := s.state == stateClosing && s.ws == nil && !s.getActive
+	reason := s.reason
+	s.mu.Unlock()
+	if idle {
+		s.closeWith(reason, false)
+	}
 }
 
 // lingering reports whether the session only remains to answer a late GET

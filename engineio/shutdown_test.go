@@ -99,3 +99,39 @@ func TestShutdownDeadline(t *testing.T) {
 	resp, body := e.get("EIO=4&transport=polling&sid=" + sid)
 	checkError(t, resp, body, 400, 1, "Session ID unknown")
 }
+
+// A polling client that vanished does not hold Shutdown until its deadline:
+// once it has not come back for its next GET within a short grace, its
+// session is cut and Shutdown returns.
+func TestShutdownGivesUpOnVanishedPollingClients(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	_, gone := e.handshake()
+	_ = gone.sess.Send(engineio.NewPacket(4, []byte("never fetched")))
+	sid, back := e.handshake()
+	_ = back.sess.Send(engineio.NewPacket(4, []byte("fetched")))
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(ctx) }()
+	// The client that is still there polls during the grace and gets its
+	// message, then the close packet.
+	waitFor(t, "the shutdown to start", func() bool { return !back.sess.Writable() && back.isClosed() })
+	if _, body := e.poll(sid); body != "4fetched" {
+		t.Errorf("GET during the shutdown: %q", body)
+	}
+	if _, body := e.poll(sid); body != "1" {
+		t.Errorf("next GET: %q, want the close packet", body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > waitTimeout/2 {
+		t.Errorf("Shutdown took %v with a vanished polling client", d)
+	}
+	if reason := gone.waitClosed(t); reason != engineio.ReasonServerShutdown {
+		t.Errorf("reason %q", reason)
+	}
+}

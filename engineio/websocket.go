@@ -65,6 +65,8 @@ type wsConn struct {
 	inMsg   bool // a fragmented message is in progress, in msg
 	msgDefl bool
 	msgOp   byte
+	// shut is set once the socket is closed (shutdown); any goroutine.
+	shut    atomic.Bool
 	rbuf    []byte // nil when idle
 	pooled  *[]byte
 	r, w    int

@@ -145,7 +145,9 @@ func (c *wsConn) probePacket(p eio.Packet) error {
 		return nil
 	case p.Type == eio.Upgrade:
 		s.mu.Lock()
-		if s.state != stateOpen || s.probe != c {
+		// A session closing with packets queued (stateClosing) still
+		// upgrades: the WebSocket delivers the queue, then the close frame.
+		if s.state == stateClosed || s.probe != c {
 			s.mu.Unlock()
 			return errProbeFailed
 		}
@@ -154,14 +156,21 @@ func (c *wsConn) probePacket(p eio.Packet) error {
 		c.probing = false
 		s.releasePollLocked()
 		schedule := s.wakeLocked()
+		var fin *wsConn
 		if len(s.queue) == 0 {
 			s.flushing = false
 			schedule = false
+			if s.state == stateClosing {
+				fin = s.finishCloseLocked()
+			}
 		}
 		s.mu.Unlock()
 		s.srv.stats.Upgrades.Add(1)
 		if schedule {
 			s.srv.flush.schedule(s)
+		}
+		if fin != nil {
+			fin.close(closeNormal)
 		}
 		return nil
 	case p.Type == eio.Noop:

@@ -15,6 +15,10 @@ import (
 // frame, which that client would not have read anyway.
 const closeFrameWait = time.Second
 
+// closeLinger is how long a connection stays half-closed after the close
+// frame (see lingerClose) for the client to close its side.
+const closeLinger = 2 * time.Second
+
 // close ends the connection, once; with a non-zero code a close frame is
 // sent first. The close frame must be the last frame on the wire: its
 // writer retires the write token, so that nothing can follow it. close
@@ -28,17 +32,19 @@ func (c *wsConn) close(code int) {
 		}
 		if ok, _ := c.wtok.tryLock(); ok {
 			c.writeCloseFrame(code)
-			c.shutdown()
+			c.lingerClose()
 			return
 		}
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), closeFrameWait)
 			err := c.wtok.lock(ctx)
 			cancel()
-			if err == nil {
-				c.writeCloseFrame(code)
+			if err != nil {
+				c.shutdown()
+				return
 			}
-			c.shutdown()
+			c.writeCloseFrame(code)
+			c.lingerClose()
 		}()
 	})
 }
@@ -51,8 +57,29 @@ func (c *wsConn) writeCloseFrame(code int) {
 	c.wtok.retire()
 }
 
-// shutdown closes the socket. A write in progress fails with net.ErrClosed.
+// lingerClose ends the connection after the close frame. Closing the
+// socket at once would make the kernel answer a reset if bytes the client
+// sent are still unread in its receive buffer (a client that was sending
+// when the server decided to close), and a reset can destroy, on the
+// client's side, what it had not read yet: the close frame and the frames
+// before it (a DISCONNECT, the last events). So the write side is shut
+// (the client reads everything, then end of stream), the reader goes on
+// reading and dropping what comes, and the socket is closed when the
+// client closes its side (readerDone) or after closeLinger.
+func (c *wsConn) lingerClose() {
+	if tc, ok := c.conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		time.AfterFunc(closeLinger, c.shutdown)
+		return
+	}
+	c.shutdown()
+}
+
+// shutdown closes the socket, once; any goroutine. A write in progress
+// fails with net.ErrClosed.
 func (c *wsConn) shutdown() {
+	if c.shut.Swap(true) {
+		return
+	}
 	if c.polled {
 		c.srv.poller.forget(c) // before the descriptor can be reused
 	}

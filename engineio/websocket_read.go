@@ -116,6 +116,11 @@ func (c *wsConn) readerDone(err error) {
 	// drop this one.
 	c.closedFor.Store(&reason)
 	c.close(code)
+	if code == 0 {
+		// The client closed its side (or the connection broke): a
+		// connection lingering after the server's close frame is done.
+		c.shutdown()
+	}
 	if active {
 		s.closeWith(reason, false)
 	}

@@ -57,7 +57,7 @@ func TestClientRequestRateLimit(t *testing.T) {
 		c.Emit(gateway.EventSubscribe, sub)
 	}
 	if reason := c.WaitDisconnect(); reason != "io server disconnect" {
-		t.Errorf("disconnect reason %q, want io server disconnect", reason)
+		t.Errorf("disconnect reason %q, want io server disconnect; log:\n%s", reason, e.logs.String())
 	}
 	if got := e.gw.Stats().RateLimited; got != 100 {
 		t.Errorf("Stats().RateLimited = %d, want 100", got)
@@ -82,8 +82,8 @@ func TestAbuseCountedOverAWindow(t *testing.T) {
 			break
 		}
 	}
-	if reason := c.WaitDisconnect(); reason != "io server disconnect" {
-		t.Errorf("disconnect reason %q, want io server disconnect", reason)
+	if info := c.WaitDisconnectInfo(); info.Reason != "io server disconnect" {
+		t.Errorf("disconnect %+v, want io server disconnect", info)
 	}
 	if got := e.gw.Stats().RateLimited; got != 100 {
 		t.Errorf("Stats().RateLimited = %d, want 100", got)
