@@ -262,7 +262,7 @@ describe('token refresh', () => {
   beforeAll(async () => {
     // No leeway: a token stops being accepted at its exp; the warning comes
     // halfway through a short token's life.
-    short = await Gateway.start({ env: { JWT_LEEWAY: '-1s', TOKEN_EXPIRY_WARNING: '1m' } });
+    short = await Gateway.start({ env: { JWT_LEEWAY: '0s', TOKEN_EXPIRY_WARNING: '1m' } });
   });
   afterAll(async () => {
     await short?.stop();
