@@ -52,14 +52,21 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 			"code", string(code),
 			"reason", clip(err.Error()), // the detailed cause; never contains the token
 			"tokenSource", src.String(),
-			"address", h.Address,
+			"address", clientAddress(h, g.trustedProxies),
 			"url", clip(auth.RedactURL(h.URL)),
 		)
 		g.stats.refuse(code)
 		return &socketio.ConnectError{Message: auth.MessageOf(err), Data: connectErrorData{Code: code}}
 	}
 
-	sess := newSession(claims, src, g.verifier.ValidUntil(claims))
+	addr := clientAddress(h, g.trustedProxies)
+	if full := g.caps.full(addr, claims.OrganizationID, claims.UserID); full != "" {
+		g.refusalLog.log(g.log, slog.LevelWarn, "gateway: connection refused: too many connections",
+			"per", full, "userId", clip(claims.UserID), "organizationId", clip(claims.OrganizationID), "address", addr)
+		g.stats.refuse(CodeTooManyConnections)
+		return &socketio.ConnectError{Message: "Too many connections, try again later", Data: connectErrorData{Code: CodeTooManyConnections}}
+	}
+	sess := newSession(claims, src, g.verifier.ValidUntil(claims), addr)
 	if s.Recovered() {
 		// The session and the events missed since belong to the identity
 		// that disconnected; a client that kept its session id across a
@@ -67,7 +74,7 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		prev := sessionOf(s)
 		if prev == nil || prev.userID != claims.UserID || prev.orgID != claims.OrganizationID {
 			g.refusalLog.log(g.log, slog.LevelInfo, "gateway: recovery declined: the token names another user or organization",
-				"sid", s.ID(), "address", h.Address)
+				"sid", s.ID(), "address", clientAddress(h, g.trustedProxies))
 			g.stats.recoveryDeclined.Add(1)
 			return socketio.ErrDeclineRecovery
 		}
@@ -145,6 +152,8 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	g.armLocked(s, sess)
 	expiresAt := sess.expiresAt
 	sess.mu.Unlock()
+	g.caps.add(sess.address, sess.orgID, sess.userID, 1)
+	sess.counted.Store(true)
 	g.stats.accepted.Add(1)
 	if s.Recovered() {
 		g.stats.recovered.Add(1)
@@ -173,7 +182,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		"tokenSource", sess.source.String(),
 		"recovered", s.Recovered(),
 		"transport", s.Transport(),
-		"address", s.Handshake().Address,
+		"address", sess.address,
 	)
 }
 
@@ -186,6 +195,9 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason socketio.DisconnectRea
 	sess.closed = true
 	g.stopLocked(sess)
 	sess.mu.Unlock()
+	if sess.counted.Swap(false) {
+		g.caps.add(sess.address, sess.orgID, sess.userID, -1)
+	}
 	g.log.Info("gateway: client disconnected",
 		"sid", s.ID(),
 		"userId", sess.userID,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,21 @@ type Config struct {
 	// a negative rate disables the limit.
 	ClientEventRate  float64
 	ClientEventBurst int
+	// MaxConnectionsPerAddress, MaxConnectionsPerUser and
+	// MaxConnectionsPerOrganization cap the sockets connected at once from
+	// one client address, for one user (of one organization) and for one
+	// organization; a connection beyond is refused with connect_error code
+	// TOO_MANY_CONNECTIONS. Zero means DefaultMaxConnectionsPer* (1,000,
+	// 100, 20,000); negative removes the cap.
+	MaxConnectionsPerAddress      int
+	MaxConnectionsPerUser         int
+	MaxConnectionsPerOrganization int
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the gateway: for a connection from one of them, the client address
+	// is taken from X-Forwarded-For (its last address that is not a trusted
+	// proxy). Empty: the TCP peer is the client, and X-Forwarded-For is
+	// ignored (anyone can write it).
+	TrustedProxies []netip.Prefix
 	// Logger receives connection-level logs (connections, refusals,
 	// expiries; never tokens, never one line per event). Nil means
 	// slog.Default().
@@ -130,6 +146,9 @@ type Gateway struct {
 
 	eventRate  rate.Limit
 	eventBurst int
+
+	caps           *connectionCaps
+	trustedProxies []netip.Prefix
 
 	closing atomic.Bool
 	stats   *stats
@@ -153,13 +172,15 @@ func New(cfg Config) (*Gateway, error) {
 		name = "/" + name
 	}
 	g := &Gateway{
-		verifier:    cfg.Verifier,
-		log:         cfg.Logger,
-		catalog:     newCatalogIndex(),
-		refusalLog:  newLogBudget(),
-		warning:     cfg.ExpiryWarning,
-		authTimeout: cfg.AuthTimeout,
-		maxPatterns: cfg.MaxPatterns,
+		verifier:       cfg.Verifier,
+		log:            cfg.Logger,
+		catalog:        newCatalogIndex(),
+		refusalLog:     newLogBudget(),
+		caps:           newConnectionCaps(cfg.MaxConnectionsPerAddress, cfg.MaxConnectionsPerUser, cfg.MaxConnectionsPerOrganization),
+		trustedProxies: cfg.TrustedProxies,
+		warning:        cfg.ExpiryWarning,
+		authTimeout:    cfg.AuthTimeout,
+		maxPatterns:    cfg.MaxPatterns,
 	}
 	g.stats = newStats(len(g.catalog.names))
 	switch {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ type envOptions struct {
 	recovery      *socketio.RecoveryOptions
 	eventRate     float64
 	eventBurst    int
+	// Connection caps (0: the gateway's defaults) and trusted proxies.
+	maxPerAddress, maxPerUser, maxPerOrg int
+	trustedProxies                       []netip.Prefix
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -53,13 +57,17 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	t.Cleanup(v.Close)
 	gw, err := gateway.New(gateway.Config{
-		Verifier:         v,
-		ExpiryWarning:    o.expiryWarning,
-		MaxPatterns:      o.maxPatterns,
-		Recovery:         o.recovery,
-		ClientEventRate:  o.eventRate,
-		ClientEventBurst: o.eventBurst,
-		Logger:           logger,
+		Verifier:                      v,
+		ExpiryWarning:                 o.expiryWarning,
+		MaxPatterns:                   o.maxPatterns,
+		Recovery:                      o.recovery,
+		ClientEventRate:               o.eventRate,
+		ClientEventBurst:              o.eventBurst,
+		MaxConnectionsPerAddress:      o.maxPerAddress,
+		MaxConnectionsPerUser:         o.maxPerUser,
+		MaxConnectionsPerOrganization: o.maxPerOrg,
+		TrustedProxies:                o.trustedProxies,
+		Logger:                        logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -49,8 +49,10 @@ type session struct {
 	// Static after construction.
 	userID      string
 	orgID       string
+	address     string // the client's, counted against the caps
 	source      auth.Source
 	connectedAt time.Time
+	counted     atomic.Bool // the caps count this socket (from its connection on)
 
 	// subs is what the socket receives; nil means every catalog event (it
 	// never subscribed). Read lock-free by the delivery filter on every
@@ -74,10 +76,11 @@ type session struct {
 	refusedSince time.Time
 }
 
-func newSession(c *auth.Claims, src auth.Source, validUntil time.Time) *session {
+func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address string) *session {
 	return &session{
 		userID:      c.UserID,
 		orgID:       c.OrganizationID,
+		address:     address,
 		source:      src,
 		connectedAt: time.Now(),
 		role:        c.Role,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -75,6 +76,10 @@ type serveConfig struct {
 	recoveryEvents int
 	requestRate    float64 // 0: the gateway's default; negative: unlimited
 	requestBurst   int
+	// Connection caps (0: the gateway's default; negative: none) and the
+	// reverse proxies whose X-Forwarded-For is believed.
+	maxConnsPerAddress, maxConnsPerUser, maxConnsPerOrg int
+	trustedProxies                                      []netip.Prefix
 	// metricsAddr: "" serves /metrics on the main listener, "off" not at
 	// all, anything else on a listener of its own at that address.
 	metricsAddr     string
@@ -359,6 +364,33 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	check(err)
 	c.requestBurst, err = get.integer("CLIENT_REQUEST_BURST", gateway.DefaultClientEventBurst)
 	check(err)
+	for _, limit := range []struct {
+		name string
+		dst  *int
+	}{{"MAX_CONNECTIONS_PER_ADDRESS", &c.maxConnsPerAddress}, {"MAX_CONNECTIONS_PER_USER", &c.maxConnsPerUser}, {"MAX_CONNECTIONS_PER_ORG", &c.maxConnsPerOrg}} {
+		switch v := strings.TrimSpace(get(limit.name)); v {
+		case "":
+		case "off":
+			*limit.dst = -1
+		default:
+			*limit.dst, err = get.integer(limit.name, 0)
+			if err != nil {
+				check(fmt.Errorf("%w, or off", err))
+			}
+		}
+	}
+	for _, v := range list(get("TRUSTED_PROXIES")) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				check(fmt.Errorf("TRUSTED_PROXIES: %q is neither an address nor a network (such as 10.0.0.0/8)", v))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
+	}
 
 	// HTTP API.
 	maxBody, err := get.integer("MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes)

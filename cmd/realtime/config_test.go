@@ -96,6 +96,9 @@ func TestConfigProduction(t *testing.T) {
 		"HTTP_READ_TIMEOUT", "20s",
 		"HTTP_IDLE_TIMEOUT", "2m",
 		"MAX_HEADER_BYTES", "32768",
+		"MAX_CONNECTIONS_PER_ADDRESS", "off",
+		"MAX_CONNECTIONS_PER_USER", "20",
+		"TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +115,9 @@ func TestConfigProduction(t *testing.T) {
 		c.idemMaxKeys != 50 || c.expiryWarning != 2*time.Minute || c.recoveryWindow != 90*time.Second || c.recoveryEvents != 5000 || c.metricsAddr != "127.0.0.1:9100" ||
 		c.requestRate != 2.5 || c.requestBurst != 5 || c.publishRate != 50 || c.publishBurst != 200 ||
 		c.pingInterval != 10*time.Second || c.pingTimeout != 5*time.Second || c.writeTimeout != 3*time.Second ||
-		c.httpReadTimeout != 20*time.Second || c.httpIdleTimeout != 2*time.Minute || c.maxHeaderBytes != 32768 {
+		c.httpReadTimeout != 20*time.Second || c.httpIdleTimeout != 2*time.Minute || c.maxHeaderBytes != 32768 ||
+		c.maxConnsPerAddress != -1 || c.maxConnsPerUser != 20 || c.maxConnsPerOrg != 0 ||
+		len(c.trustedProxies) != 2 || c.trustedProxies[1].String() != "192.168.1.7/32" {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -182,6 +187,8 @@ func TestConfigErrors(t *testing.T) {
 		{"zero read timeout", nil, mapEnv("HTTP_READ_TIMEOUT", "0s"), "HTTP_READ_TIMEOUT must be positive"},
 		{"bad idle timeout", nil, mapEnv("HTTP_IDLE_TIMEOUT", "a while"), "HTTP_IDLE_TIMEOUT"},
 		{"tiny header limit", nil, mapEnv("MAX_HEADER_BYTES", "100"), "MAX_HEADER_BYTES=100 is too small"},
+		{"bad connection cap", nil, mapEnv("MAX_CONNECTIONS_PER_ORG", "lots"), "MAX_CONNECTIONS_PER_ORG"},
+		{"bad trusted proxy", nil, mapEnv("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"), `TRUSTED_PROXIES: "proxy.internal"`},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},

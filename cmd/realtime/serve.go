@@ -98,15 +98,19 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		log.Info("connection state recovery", "window", cfg.recoveryWindow.String(), "maxEvents", cfg.recoveryEvents)
 	}
 	gw, err := gateway.New(gateway.Config{
-		Verifier:         verifier,
-		Recovery:         recovery,
-		ClientEventRate:  cfg.requestRate,
-		ClientEventBurst: cfg.requestBurst,
-		Namespace:        cfg.namespace,
-		Engine:           engine,
-		ExpiryWarning:    cfg.expiryWarning,
-		Logger:           log,
-		Adapter:          adapter, // nil: single node, in memory
+		Verifier:                      verifier,
+		Recovery:                      recovery,
+		ClientEventRate:               cfg.requestRate,
+		ClientEventBurst:              cfg.requestBurst,
+		MaxConnectionsPerAddress:      cfg.maxConnsPerAddress,
+		MaxConnectionsPerUser:         cfg.maxConnsPerUser,
+		MaxConnectionsPerOrganization: cfg.maxConnsPerOrg,
+		TrustedProxies:                cfg.trustedProxies,
+		Namespace:                     cfg.namespace,
+		Engine:                        engine,
+		ExpiryWarning:                 cfg.expiryWarning,
+		Logger:                        log,
+		Adapter:                       adapter, // nil: single node, in memory
 	})
 	if err != nil {
 		return err

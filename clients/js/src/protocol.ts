@@ -148,7 +148,9 @@ export type AuthErrorCode =
   | 'AUTH_UNAVAILABLE'
   | 'IDENTITY_MISMATCH'
   /** auth:refresh only: the connection sent too many requests; try again later. */
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  /** The address, user or organization has as many connections as the gateway allows; retried with backoff. */
+  | 'TOO_MANY_CONNECTIONS';
 
 /** Codes this client gives to errors that do not come with a server code. */
 export type ClientErrorCode =

@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/socketio"
+)
+
+// CodeTooManyConnections is the connect_error code of a connection refused
+// because its address, user or organization already has as many
+// connections as Config allows. Clients retry later, with backoff.
+const CodeTooManyConnections = auth.Code("TOO_MANY_CONNECTIONS")
+
+// Defaults of Config.MaxConnectionsPer*: far above what real users need
+// (an office behind one NAT address, a user with many tabs, a large
+// organization), far below what lets one address, account or tenant hold
+// the server's descriptors and memory.
+const (
+	DefaultMaxConnectionsPerAddress      = 1000
+	DefaultMaxConnectionsPerUser         = 100
+	DefaultMaxConnectionsPerOrganization = 20000
+)
+
+// connectionCaps counts the connected sockets of each client address, user
+// and organization, and refuses connections beyond the caps. Counts move
+// when a socket connects and disconnects; the check happens before, at
+// authentication, so concurrent connections may overshoot a cap by the
+// number being authenticated at that moment (the caps protect the server,
+// they are not quotas).
+type connectionCaps struct {
+	perAddress, perUser, perOrg int // 0: no cap
+
+	mu      sync.Mutex
+	address map[string]int
+	user    map[userKey]int
+	org     map[string]int
+}
+
+// userKey: a user id is only unique within its organization's tokens.
+type userKey struct{ org, user string }
+
+func newConnectionCaps(perAddress, perUser, perOrg int) *connectionCaps {
+	norm := func(n, def int) int {
+		switch {
+		case n < 0:
+			return 0
+		case n == 0:
+			return def
+		}
+		return n
+	}
+	return &connectionCaps{
+		perAddress: norm(perAddress, DefaultMaxConnectionsPerAddress),
+		perUser:    norm(perUser, DefaultMaxConnectionsPerUser),
+		perOrg:     norm(perOrg, DefaultMaxConnectionsPerOrganization),
+		address:    make(map[string]int),
+		user:       make(map[userKey]int),
+		org:        make(map[string]int),
+	}
+}
+
+// full names the cap a new connection of addr, org and user would exceed,
+// "" when there is room.
+func (c *connectionCaps) full(addr, org, user string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.perAddress > 0 && c.address[addr] >= c.perAddress:
+		return "address"
+	case c.perUser > 0 && c.user[userKey{org, user}] >= c.perUser:
+		return "user"
+	case c.perOrg > 0 && c.org[org] >= c.perOrg:
+		return "organization"
+	}
+	return ""
+}
+
+// add counts a connected socket (delta 1) or a disconnected one (-1).
+func (c *connectionCaps) add(addr, org, user string, delta int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bump(c.address, addr, delta)
+	bump(c.user, userKey{org, user}, delta)
+	bump(c.org, org, delta)
+}
+
+func bump[K comparable](m map[K]int, k K, delta int) {
+	if n := m[k] + delta; n > 0 {
+		m[k] = n
+	} else {
+		delete(m, k) // the maps hold only what is connected
+	}
+}
+
+// clientAddress is the address a connection is counted and logged under:
+// the TCP peer, or, when the peer is a trusted proxy, the last address in
+// X-Forwarded-For that is not a trusted proxy itself.
+func clientAddress(h *socketio.Handshake, trusted []netip.Prefix) string {
+	peer := h.Address
+	if len(trusted) == 0 || !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(h.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !isTrusted(hop, trusted) {
+			if a, err := netip.ParseAddr(hop); err == nil {
+				return a.String()
+			}
+			return peer // not an address: the header is not to be believed
+		}
+		peer = hop
+	}
+	return peer
+}
+
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
