@@ -313,3 +313,21 @@ func TestHeader(t *testing.T) {
 		t.Errorf("HTTP() = %v, want %v", h.HTTP(), src)
 	}
 }
+
+// With KeepHeaders, a session keeps only the named headers (and Host) of
+// its handshake: a long-lived connection holds what its application reads.
+func TestKeepHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &engineio.Options{KeepHeaders: []string{"x-keep"}}, nil)
+	resp, body := e.request(http.MethodGet, "EIO=4&transport=polling", nil, http.Header{
+		"X-Keep": {"yes"}, "X-Drop": {strings.Repeat("d", 1000)}, "Authorization": {"Bearer t"},
+	})
+	if resp.StatusCode != 200 {
+		t.Fatalf("handshake: %d %q", resp.StatusCode, body)
+	}
+	r := e.h.next(t)
+	h := r.sess.Request().Header
+	if h.Get("X-Keep") != "yes" || h.Get("Host") == "" || h.Get("X-Drop") != "" || h.Get("Authorization") != "" || len(h) != 4 {
+		t.Errorf("kept headers %q, want Host and X-Keep", h)
+	}
+}

@@ -62,6 +62,13 @@ type Options struct {
 	// handshake response, for load balancers with cookie-based stickiness.
 	Cookie *Cookie
 
+	// KeepHeaders names the handshake headers a session keeps for as long
+	// as it lives (Session.Request, and through it Socket.IO handshakes):
+	// a long-lived connection should hold what its application reads, not
+	// whatever its client sent. Nil keeps every header except those that
+	// only served the handshake itself (Connection, Sec-WebSocket-*, ...).
+	KeepHeaders []string
+
 	// AllowRequest, when set, is called for each handshake; a non-nil error
 	// refuses it with HTTP 403 and the error text (Engine.IO code 4).
 	AllowRequest func(r *http.Request) error

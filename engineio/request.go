@@ -39,14 +39,23 @@ var droppedHeaders = map[string]bool{
 	"Accept-Encoding": true, "Content-Length": true, "Content-Type": true,
 }
 
-func newRequest(r *http.Request) *Request {
+// newRequest keeps what a session needs of its handshake request: the
+// headers named in keep (canonical names; nil keeps every header but those
+// that only served the handshake), the address, the URI.
+func newRequest(r *http.Request, keep map[string]bool) *Request {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
+	kept := func(name string) bool {
+		if keep != nil {
+			return keep[name]
+		}
+		return !droppedHeaders[name]
+	}
 	n := 1 // Host
 	for k, v := range r.Header {
-		if !droppedHeaders[k] {
+		if kept(k) {
 			n += len(v)
 		}
 	}
@@ -57,7 +66,7 @@ func newRequest(r *http.Request) *Request {
 		h = append(h, "Host", r.Host)
 	}
 	for k, v := range r.Header {
-		if droppedHeaders[k] {
+		if !kept(k) {
 			continue
 		}
 		for _, x := range v {

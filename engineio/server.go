@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"sync"
@@ -93,6 +94,9 @@ type Server struct {
 	closePkt   *Packet
 	probeReply *Packet
 	openTail   []byte // the handshake JSON after the sid
+	// keepHeaders: Options.KeepHeaders as a set of canonical names; nil
+	// keeps every header but those of the handshake itself.
+	keepHeaders map[string]bool
 
 	idSeq atomic.Uint32
 
@@ -139,6 +143,12 @@ func NewServer(h Handler, opts *Options) (*Server, error) {
 		noopPkt:    NewPacket(6, nil),
 		closePkt:   NewPacket(1, nil),
 		probeReply: NewPacket(eio.Pong, []byte("probe")),
+	}
+	if o.KeepHeaders != nil {
+		s.keepHeaders = make(map[string]bool, len(o.KeepHeaders))
+		for _, h := range o.KeepHeaders {
+			s.keepHeaders[textproto.CanonicalMIMEHeaderKey(h)] = true
+		}
 	}
 	s.openTail = []byte(`,"pingInterval":` + strconv.FormatInt(o.PingInterval.Milliseconds(), 10) +
 		`,"pingTimeout":` + strconv.FormatInt(o.PingTimeout.Milliseconds(), 10) +
@@ -372,7 +382,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		s.abort(w, transport == "websocket", codeBadRequest, "")
 		return
 	}
-	sess := newSession(s, id, newRequest(r))
+	sess := newSession(s, id, newRequest(r, s.keepHeaders))
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/socketio"
@@ -83,10 +84,36 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 	s.SetData(sess)
 	s.Join(events.OrgRoom(claims.OrganizationID), events.UserRoom(claims.UserID))
 	// A socket lives for days: it should not carry its bearer token in
-	// memory all that time, nor show it to FetchSockets across the cluster.
+	// memory all that time, nor show it to FetchSockets across the cluster;
+	// nor whatever else a client chose to put in its CONNECT payload
+	// beyond a few fields.
 	h.Auth = withoutToken(h.Auth)
+	if len(h.Auth) > maxKeptAuth {
+		h.Auth = json.RawMessage("{}")
+	}
 	h.URL = auth.RedactURL(h.URL)
+	h.Header = withoutHeader(h.Header, "Authorization")
 	return nil
+}
+
+// maxKeptAuth bounds the CONNECT payload a socket keeps once authenticated
+// (its token removed): application fields such as a client version fit,
+// a client padding its payload does not get to pin memory for its life.
+const maxKeptAuth = 1024
+
+// withoutHeader returns h without the named header (a copy; h is shared
+// with the Engine.IO session).
+func withoutHeader(h engineio.Header, name string) engineio.Header {
+	if h.Get(name) == "" {
+		return h
+	}
+	out := make(engineio.Header, 0, len(h))
+	for i := 0; i+1 < len(h); i += 2 {
+		if h[i] != name {
+			out = append(out, h[i], h[i+1])
+		}
+	}
+	return out
 }
 
 // withoutToken returns the CONNECT payload without its "token" member.

@@ -256,9 +256,9 @@ func TestLogsNeverContainTokens(t *testing.T) {
 	}
 }
 
-// TestConnectedSocketForgetsItsToken: once authenticated, a socket keeps
-// neither its token in the CONNECT payload nor the query's token in its
-// URL (the rest of the payload stays).
+// TestConnectedSocketForgetsItsToken: a connected socket keeps neither its
+// bearer token (auth, query or header) nor what a client padded its CONNECT
+// payload or headers with: it lives for days, and FetchSockets shows it.
 func TestConnectedSocketForgetsItsToken(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, tc := range []struct {
@@ -268,9 +268,11 @@ func TestConnectedSocketForgetsItsToken(t *testing.T) {
 	}{
 		{"auth", sioclient.Options{Auth: map[string]any{"token": e.token("org-1", "user-1", time.Hour), "app": "web"}}, `{"app":"web"}`},
 		{"query", sioclient.Options{Query: map[string]string{"token": e.token("org-1", "user-2", time.Hour)}}, `{}`},
+		{"header", sioclient.Options{ExtraHeaders: map[string]string{"Authorization": "Bearer " + e.token("org-1", "user-3", time.Hour), "X-Padding": strings.Repeat("p", 4000)}}, `{}`},
+		{"padded auth", sioclient.Options{Auth: map[string]any{"token": e.token("org-1", "user-4", time.Hour), "pad": strings.Repeat("p", 100_000)}}, `{}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Transports = []string{"websocket"}
+			tc.opts.Transports = []string{"polling"} // extra headers reach the server on every transport
 			c := e.connect(tc.opts)
 			info := c.WaitConnect()
 			s, ok := e.gw.Namespace().Socket(info.SID)
@@ -279,7 +281,11 @@ func TestConnectedSocketForgetsItsToken(t *testing.T) {
 			}
 			h := s.Handshake()
 			if string(h.Auth) != tc.auth || strings.Contains(h.URL, "eyJhbGciOiJIUzI1NiIs") {
-				t.Errorf("handshake keeps credentials: auth %s, url %s", h.Auth, h.URL)
+				t.Errorf("handshake keeps credentials: auth %.80s, url %s", h.Auth, h.URL)
+			}
+			// Only the headers the gateway reads are kept, and not the token.
+			if h.Header.Get("Authorization") != "" || h.Header.Get("X-Padding") != "" || h.Header.Get("Host") == "" {
+				t.Errorf("handshake headers kept: %q", h.Header)
 			}
 			c.Close()
 		})

@@ -55,6 +55,14 @@ const (
 // HistoryGapMessage is the message of the EventHistoryGap payload.
 const HistoryGapMessage = "Some events since the last connection could not be recovered: reload the data shown"
 
+// keptHeaders are the handshake headers a connection keeps when
+// Config.Engine does not say otherwise (engineio.Options.KeepHeaders): the
+// token (until authentication: a connected socket drops it), the proxies'
+// forwarded address, and what identifies the client to an operator.
+func keptHeaders() []string {
+	return []string{"Authorization", "X-Forwarded-For", "User-Agent", "Origin"}
+}
+
 // ConnectedMessage is the message of the EventConnected payload, as the
 // NestJS gateway sent it.
 const ConnectedMessage = "Successfully connected to real-time updates"
@@ -76,7 +84,10 @@ type Config struct {
 	// DefaultNamespace ("/events").
 	Namespace string
 	// Engine configures the Engine.IO layer: path (default "/socket.io/"),
-	// CORS, heartbeat, limits. Nil means its defaults.
+	// CORS, heartbeat, limits. Nil means its defaults, except that a
+	// connection keeps only the headers the gateway reads or an operator
+	// wants to see (Authorization until authenticated, X-Forwarded-For,
+	// User-Agent, Origin) unless KeepHeaders is set.
 	Engine *engineio.Options
 	// Adapter creates the namespace's adapter. Nil means the in-memory,
 	// single-node adapter; a cluster adapter (Redis) plugs in here.
@@ -213,7 +224,16 @@ func New(cfg Config) (*Gateway, error) {
 		r.RunMiddlewares = true // a recovered session is only as good as the token presented now
 		recovery = &r
 	}
-	srv, err := socketio.NewServer(&socketio.Options{Engine: cfg.Engine, Adapter: cfg.Adapter, Recovery: recovery, Logger: g.log})
+	engine := engineio.Options{}
+	if cfg.Engine != nil {
+		engine = *cfg.Engine
+	}
+	if engine.KeepHeaders == nil {
+		// What the gateway reads of a connection's headers, and what an
+		// operator wants to see of it; not whatever else the client sent.
+		engine.KeepHeaders = keptHeaders()
+	}
+	srv, err := socketio.NewServer(&socketio.Options{Engine: &engine, Adapter: cfg.Adapter, Recovery: recovery, Logger: g.log})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: socket.io server: %w", err)
 	}
