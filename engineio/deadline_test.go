@@ -100,9 +100,7 @@ func TestIdleAfterBlockingWrite(t *testing.T) {
 	t.Parallel()
 	const writeTimeout = 3 * time.Second // a loaded machine's reader must keep up with it
 	e := newEnv(t, &engineio.Options{MaxQueueBytes: 16 << 20, WriteTimeout: writeTimeout}, newRecorder(false))
-	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
-	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
-	r := e.h.session(t, m[1])
+	c, r := openSlowReader(e)
 	payload := bytes.Repeat([]byte("z"), 64<<10)
 	const n = 128 // 8 MiB: more than the small window and the socket buffer take at once
 	stalls := e.srv.Stats().WriteStalls.Load()
@@ -196,6 +194,18 @@ func TestHTTPServerTimeoutsSpareSessions(t *testing.T) {
 	})
 }
 
+// openSlowReader opens a WebSocket session whose client advertises a small
+// window (see smallReceiveBuffer).
+func openSlowReader(e *env) (*wsClient, *sessionRec) {
+	e.t.Helper()
+	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
+	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
+	if m == nil {
+		e.t.Fatal("bad open packet")
+	}
+	return c, e.h.session(e.t, m[1])
+}
+
 // smallReceiveBuffer makes the client's socket advertise a small window, so
 // that the server's socket fills up soon when the client does not read.
 func smallReceiveBuffer(d *ws.Dialer) {
@@ -219,9 +229,7 @@ func smallReceiveBuffer(d *ws.Dialer) {
 func TestCloseDoesNotWaitForStalledWriter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &engineio.Options{MaxQueueBytes: 64 << 20, WriteTimeout: time.Minute}, newRecorder(false))
-	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
-	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
-	r := e.h.session(t, m[1])
+	c, r := openSlowReader(e)
 	stalls := e.srv.Stats().WriteStalls.Load()
 	payload := bytes.Repeat([]byte("s"), 64<<10)
 	const sent = 512 * (64<<10 + 1)
@@ -267,9 +275,7 @@ func TestCloseWhileTheClientSends(t *testing.T) {
 	}
 	e := newEnv(t, &engineio.Options{MaxQueueBytes: 8 << 20}, h)
 	defer close(release)
-	c := e.dialWS("EIO=4&transport=websocket", smallReceiveBuffer)
-	m := handshakeRE.FindStringSubmatch(c.expectPrefix("0"))
-	r := e.h.session(t, m[1])
+	c, r := openSlowReader(e)
 	go func() {
 		for range 50 {
 			f := maskedFrame(ws.OpText, true, append([]byte("4"), bytes.Repeat([]byte("c"), 1024)...))
