@@ -80,6 +80,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocol/sio
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONScanners$$' -fuzztime $(FUZZTIME) ./protocol/sio
 	$(GO) test -run '^$$' -fuzz '^FuzzTranscode$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamData$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamID$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./gateway/events
 
 ## conformance: run the official suites against examples/conformance
