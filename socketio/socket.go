@@ -377,6 +377,17 @@ func (s *Socket) Disconnect(close bool) {
 	s.onClose(ReasonServerNamespaceDisconn)
 }
 
+// DropConnection closes the client's connection at once, as a network
+// failure would, without telling the client anything: socket.io-client
+// reconnects by itself and, with connection state recovery, tries to
+// recover. The sockets of every namespace of that connection disconnect
+// with "forced close" (a recoverable reason). Adapters use it when they
+// can no longer vouch for what a client received (the Redis streams
+// adapter after entries were lost), so that the client resynchronises.
+func (s *Socket) DropConnection() {
+	s.client.conn.CloseWith(engineio.ReasonForcedClose, false)
+}
+
 func encodeDisconnect(nsp string) []*engineio.Packet {
 	return []*engineio.Packet{engineio.BuildText(4, len(nsp)+2, func(dst []byte) []byte {
 		return sio.AppendHeader(dst, sio.Disconnect, 0, nsp, false, 0)
