@@ -52,9 +52,9 @@ type balancer struct {
 	URL string
 }
 
-func newBalancer(t *testing.T, first *goNode) *balancer {
+func newBalancer(t *testing.T, firstURL string) *balancer {
 	t.Helper()
-	p, err := faultproxy.New(hostOf(first))
+	p, err := faultproxy.New(hostOf(firstURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +62,13 @@ func newBalancer(t *testing.T, first *goNode) *balancer {
 	return &balancer{Proxy: p, URL: "http://" + p.Addr()}
 }
 
-func hostOf(n *goNode) string { return strings.TrimPrefix(n.URL, "http://") }
+func hostOf(url string) string { return strings.TrimPrefix(url, "http://") }
 
 // away cuts the client's connections and refuses new ones until back is
-// called, when they go to next.
-func (b *balancer) away(next *goNode) (back func()) {
+// called, when they go to the server at nextURL.
+func (b *balancer) away(nextURL string) (back func()) {
 	b.Refuse(time.Hour)
-	b.SetTarget(hostOf(next))
+	b.SetTarget(hostOf(nextURL))
 	b.Cut()
 	return func() { b.Refuse(0) }
 }
@@ -116,7 +116,7 @@ func TestStreamsRecoveryAcrossNodes(t *testing.T) {
 			nodes := []*goNode{
 				streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute), streamsNode(t, "c", r, time.Minute),
 			}
-			lb := newBalancer(t, nodes[0])
+			lb := newBalancer(t, nodes[0].URL)
 			d := startDriver(t)
 			c := recoveringClient(t, d, lb, "c", tc.transports, "org:1")
 			first := c.WaitConnect()
@@ -180,7 +180,7 @@ func TestStreamsRecoveryAcrossNodes(t *testing.T) {
 			const rounds = 6
 			for round := range rounds {
 				target := nodes[(round+1)%len(nodes)]
-				back := lb.away(target)
+				back := lb.away(target.URL)
 				c.WaitDisconnect()
 				before := sent.Load()
 				eventually(t, "events published while the client is away", func() bool { return sent.Load() >= before+20 })
@@ -323,7 +323,7 @@ func TestStreamsRecoveryRefused(t *testing.T) {
 				adjust = append(adjust, tc.adjust)
 			}
 			a, b := streamsNode(t, "a", r, tc.window, adjust...), streamsNode(t, "b", r, tc.window, adjust...)
-			lb := newBalancer(t, a)
+			lb := newBalancer(t, a.URL)
 			d := startDriver(t)
 			c := recoveringClient(t, d, lb, "c", []string{"websocket"}, "org:1")
 			first := c.WaitConnect()
@@ -333,7 +333,7 @@ func TestStreamsRecoveryRefused(t *testing.T) {
 			}
 			withOffset(t, c.Next("e0"))
 
-			back := lb.away(b)
+			back := lb.away(b.URL)
 			c.WaitDisconnect()
 			eventually(t, "the disconnection on a", func() bool { return a.srv.Of("/").SocketCount() == 0 })
 			if err := pub.To("org:1").Emit("missed"); err != nil {
@@ -361,7 +361,7 @@ func TestStreamsRecoveryRefused(t *testing.T) {
 func TestStreamsRestartEveryNode(t *testing.T) {
 	r := redistest.Start(t)
 	a, b := streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute)
-	lb := newBalancer(t, a)
+	lb := newBalancer(t, a.URL)
 	d := startDriver(t)
 	c := recoveringClient(t, d, lb, "c", nil, "org:1")
 	first := c.WaitConnect()
@@ -390,7 +390,7 @@ func TestStreamsRestartEveryNode(t *testing.T) {
 
 	// Rolling: a goes (its client is told "server shutting down"), the
 	// client comes back to b.
-	back := lb.away(b)
+	back := lb.away(b.URL)
 	stopNode(t, a)
 	c.WaitDisconnect()
 	publish(b, "e1")
@@ -400,7 +400,7 @@ func TestStreamsRestartEveryNode(t *testing.T) {
 
 	// b goes; a2 replaces it.
 	a2 := streamsNode(t, "a2", r, time.Minute)
-	back = lb.away(a2)
+	back = lb.away(a2.URL)
 	stopNode(t, b)
 	c.WaitDisconnect()
 	publish(a2, "e2")
@@ -416,7 +416,7 @@ func TestStreamsRestartEveryNode(t *testing.T) {
 	b2, c2 := streamsNode(t, "b2", r, time.Minute), streamsNode(t, "c2", r, time.Minute)
 	publish(b2, "e3")
 	publish(c2, "e4")
-	lb.SetTarget(hostOf(c2))
+	lb.SetTarget(hostOf(c2.URL))
 	lb.Refuse(0)
 	recovered("all restarted, to c2")
 	received("e3", "e4")
