@@ -469,3 +469,58 @@ func TestStreamsRedisLostData(t *testing.T) {
 	ca.Next("back")
 	cb.Next("back")
 }
+
+// TestStreamsReplayFiltered: the namespace's delivery filter applies to
+// what a recovery replays from the stream, as to live broadcasts, on
+// whichever node the client comes back to; a Socket.Emit (direct, never
+// filtered) stays unfiltered when replayed on another node. The client
+// is a raw polling one that stops polling, so that its socket, still
+// connected on node a, is emitted to directly while the client is away.
+func TestStreamsReplayFiltered(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute)
+	blockBlocked := func(p *socketio.Packet) func(*socketio.Socket) bool {
+		if p.Event() == "blocked" {
+			return func(*socketio.Socket) bool { return false }
+		}
+		return nil
+	}
+	for _, n := range []*goNode{a, b} {
+		n.srv.Of("/").SetDeliveryFilter(blockBlocked)
+	}
+	nsp := a.srv.Of("/")
+	c1 := dialPolling(t, a.URL)
+	pkts := c1.connect("")
+	sid, pid := connectReply(t, pkts[len(pkts)-1])
+	if err := nsp.Emit("e0"); err != nil {
+		t.Fatal(err)
+	}
+	offset := eventOffset(t, c1.poll()[0], "e0")
+
+	// c1 polls no more; its socket is still on a.
+	s, ok := nsp.Socket(sid)
+	if !ok {
+		t.Fatal("no socket on a")
+	}
+	if err := s.Emit("blocked", "direct"); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{nsp.Emit("blocked", "broadcast"), nsp.To(sid).Emit("blocked", "to-room"), nsp.Emit("e1")} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2 := dialPolling(t, b.URL)
+	auth, _ := json.Marshal(map[string]string{"pid": pid, "offset": offset})
+	pkts = c2.connect(string(auth))
+	if len(pkts) != 3 {
+		t.Fatalf("recovery on b: %q, want the direct emit, e1, then the CONNECT reply", pkts)
+	}
+	if !strings.HasPrefix(pkts[0], `42["blocked","direct",`) {
+		t.Errorf("first replayed packet %q, want the direct emit", pkts[0])
+	}
+	eventOffset(t, pkts[1], "e1")
+	if got, _ := connectReply(t, pkts[2]); got != sid {
+		t.Errorf("sid %s, want %s", got, sid)
+	}
+}
