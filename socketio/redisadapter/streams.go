@@ -282,12 +282,7 @@ func decodeEntry(e rediswire.StreamEntry) (rediswire.ClusterData, [][]byte, erro
 	if e.Data == nil {
 		return rediswire.ClusterData{}, nil, nil
 	}
-	js, atts, err := rediswire.DecodeStreamData(e.Data)
-	if err != nil {
-		return rediswire.ClusterData{}, nil, err
-	}
-	d, err := rediswire.DecodeClusterData(js)
-	return d, atts, err
+	return rediswire.DecodeStreamMessage(e.Data)
 }
 
 // Close stops receiving for the namespace.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unsafe"
 )
 
 // The formats of @socket.io/redis-streams-adapter 0.3.1 (lib/adapter.ts,
@@ -109,7 +110,7 @@ func EncodeStreamData(js []byte, attachments [][]byte) ([]byte, error) {
 // DecodeStreamData decodes the data field of a stream entry to JSON, with
 // binary values as placeholders indexing the attachments. Data starting
 // with '{' is JSON, anything else base64 msgpack (as Node decides). The
-// result is a JSON object.
+// result is a JSON object (validated once).
 func DecodeStreamData(data []byte) (js []byte, attachments [][]byte, err error) {
 	if len(data) > 0 && data[0] == '{' {
 		if !json.Valid(data) {
@@ -117,6 +118,25 @@ func DecodeStreamData(data []byte) (js []byte, attachments [][]byte, err error) 
 		}
 		return data, nil, nil
 	}
+	return decodeStreamMsgpack(data)
+}
+
+// DecodeStreamMessage decodes the data field of a stream entry to the
+// ClusterMessage's data (DecodeStreamData then DecodeClusterData, with the
+// JSON validated once).
+func DecodeStreamMessage(data []byte) (ClusterData, [][]byte, error) {
+	js, atts, err := DecodeStreamData(data)
+	if err != nil {
+		return ClusterData{}, nil, err
+	}
+	// An object: DecodeStreamData checked the first byte, or transcoded a
+	// msgpack map.
+	return clusterData(js), atts, nil
+}
+
+// decodeStreamMsgpack decodes base64 msgpack data; the transcoder writes
+// valid JSON.
+func decodeStreamMsgpack(data []byte) (js []byte, attachments [][]byte, err error) {
 	mp, err := decodeBase64(data)
 	if err != nil {
 		return nil, nil, err
@@ -152,7 +172,8 @@ func decodeBase64(s []byte) ([]byte, error) {
 }
 
 // StreamEntry is a stream entry of the adapter: the ClusterMessage's
-// fields, data still encoded (see DecodeStreamData).
+// fields, data still encoded (see DecodeStreamData). Data aliases the
+// string it was parsed from and must not be modified.
 type StreamEntry struct {
 	ID   string
 	UID  string
@@ -185,7 +206,12 @@ func ParseStreamFields(id string, fields []string) (StreamEntry, error) {
 				e.Type = -1
 			}
 		case "data":
-			e.Data = []byte(v)
+			// Read only: it may alias the string (the Redis client's),
+			// as the Pub/Sub payloads do.
+			e.Data = unsafe.Slice(unsafe.StringData(v), len(v))
+			if e.Data == nil {
+				e.Data = []byte{}
+			}
 		}
 	}
 	return e, nil

@@ -256,6 +256,9 @@ func FuzzStreamData(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: decoded %s but DecodeClusterData: %v", in, js, err)
 		}
+		if d2, _, err := DecodeStreamMessage(in); err != nil || string(d2.Packet) != string(d.Packet) {
+			t.Fatalf("%q: DecodeStreamMessage %s, %v; want packet %s", in, d2.Packet, err, d.Packet)
+		}
 		if data, ok := PacketData(d.Packet); ok && !json.Valid(data) {
 			t.Fatalf("%q: packet data %s", in, data)
 		}
