@@ -100,6 +100,15 @@ func (r *streamReader) health() error {
 	return nil
 }
 
+func (r *streamReader) isReady() bool {
+	select {
+	case <-r.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // waitReady waits until the reader knows where the stream starts for it,
 // or ctx ends.
 func (r *streamReader) waitReady(ctx context.Context) error {

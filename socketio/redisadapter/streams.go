@@ -168,12 +168,14 @@ func (a *streamsAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 	}
 	// An entry added before the reader knows where the stream ends would
 	// be taken for history and never delivered here.
-	rctx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
-	err := a.reader.waitReady(rctx)
-	cancel()
-	if err != nil {
-		a.nsp.LocalBroadcast(p, opts)
-		return err
+	if !a.reader.isReady() {
+		rctx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
+		err := a.reader.waitReady(rctx)
+		cancel()
+		if err != nil {
+			a.nsp.LocalBroadcast(p, opts)
+			return err
+		}
 	}
 	f := wireFlags(opts.Flags)
 	f.Direct = opts.Direct
