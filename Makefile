@@ -63,7 +63,7 @@ bench-core:
 	$(GO) test -run '^$$' -bench 'Broadcast|Burst' ./internal/corebench
 
 bench-redis: deps
-	$(GO) test -run '^$$' -bench 'CrossNode/(go-classic|go-sharded|node-classic)/fanout=1000$$' -benchtime 2000x ./socketio/redisadapter
+	$(GO) test -run '^$$' -bench 'CrossNode/(go-classic|go-sharded|go-streams|node-classic|node-streams)/fanout=1000$$' -benchtime 2000x ./socketio/redisadapter
 
 bench-full:
 	scripts/bench.sh full
