@@ -524,3 +524,35 @@ func TestStreamsReplayFiltered(t *testing.T) {
 		t.Errorf("sid %s, want %s", got, sid)
 	}
 }
+
+// TestStreamsSessionEndsWithTheSocket: the session kept in Redis while
+// its socket is connected is deleted when the socket ends on purpose (the
+// client's namespace disconnect), so that its private id recovers nothing
+// afterwards, on any node, as with a session that was never persisted.
+func TestStreamsSessionEndsWithTheSocket(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute)
+	c1 := dialPolling(t, a.URL)
+	pkts := c1.connect("")
+	sid, pid := connectReply(t, pkts[len(pkts)-1])
+	if err := a.srv.Of("/").Emit("e0"); err != nil {
+		t.Fatal(err)
+	}
+	offset := eventOffset(t, c1.poll()[0], "e0")
+	key := "sio:session:" + pid
+	eventually(t, "the session kept while connected", func() bool {
+		n, err := r.Do("EXISTS", key)
+		return err == nil && n == "1"
+	})
+	c1.post("41") // leave the namespace
+	eventually(t, "the session dropped", func() bool {
+		n, err := r.Do("EXISTS", key)
+		return err == nil && n == "0"
+	})
+	c2 := dialPolling(t, b.URL)
+	auth, _ := json.Marshal(map[string]string{"pid": pid, "offset": offset})
+	pkts = c2.connect(string(auth))
+	if got, _ := connectReply(t, pkts[len(pkts)-1]); len(pkts) != 1 || got == sid {
+		t.Fatalf("after a namespace disconnect: %q, want a new socket and nothing replayed", pkts)
+	}
+}
