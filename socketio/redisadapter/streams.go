@@ -411,9 +411,12 @@ func (a *streamsAdapter) RestoreSession(pid, offset string) (*socketio.SessionSt
 		return nil, false // trimmed, or from another stream
 	}
 	sess, err := rediswire.DecodeSession(raw)
-	if err != nil || sess.PID != pid {
+	if err == nil && sess.PID != pid {
+		err = fmt.Errorf("%w: the session under %s names pid %q", rediswire.ErrMalformed, a.sessionKey(pid), sess.PID)
+	}
+	if err != nil {
 		a.c.stats.decodeErrors.Add(1)
-		a.c.log.decodeError(a.sessionKey(pid), fmt.Errorf("%w (pid %q)", err, sess.PID))
+		a.c.log.decodeError(a.sessionKey(pid), err)
 		return nil, false
 	}
 	var data any
