@@ -63,7 +63,7 @@ bench-core:
 	$(GO) test -run '^$$' -bench 'Broadcast|Burst' ./internal/corebench
 
 bench-redis: deps
-	$(GO) test -run '^$$' -bench 'CrossNode/(go-classic|go-sharded|node-classic)/fanout=1000$$' -benchtime 2000x ./socketio/redisadapter
+	$(GO) test -run '^$$' -bench 'CrossNode/(go-classic|go-sharded|go-streams|node-classic|node-streams)/fanout=1000$$' -benchtime 2000x ./socketio/redisadapter
 
 bench-full:
 	scripts/bench.sh full
@@ -80,6 +80,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocol/sio
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONScanners$$' -fuzztime $(FUZZTIME) ./protocol/sio
 	$(GO) test -run '^$$' -fuzz '^FuzzTranscode$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamData$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamID$$' -fuzztime $(FUZZTIME) ./socketio/internal/rediswire
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./gateway/events
 
 ## conformance: run the official suites against examples/conformance

@@ -67,19 +67,20 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		g.stats.refuse(CodeTooManyConnections)
 		return &socketio.ConnectError{Message: "Too many connections, try again later", Data: connectErrorData{Code: CodeTooManyConnections}}
 	}
-	sess := newSession(claims, src, g.verifier.ValidUntil(claims), addr)
+	sess := newSession(claims, src, g.verifier.ValidUntil(claims), addr, &g.catalog)
 	if s.Recovered() {
 		// The session and the events missed since belong to the identity
 		// that disconnected; a client that kept its session id across a
-		// change of user starts afresh instead.
-		prev := sessionOf(s)
-		if prev == nil || prev.userID != claims.UserID || prev.orgID != claims.OrganizationID {
+		// change of user starts afresh instead. The session was kept in
+		// memory, or stored as JSON by an adapter (another server's).
+		user, org, subs, ok := g.catalog.restoredSession(s.Data())
+		if !ok || user != claims.UserID || org != claims.OrganizationID {
 			g.refusalLog.log(g.log, slog.LevelInfo, "gateway: recovery declined: the token names another user or organization",
 				"sid", s.ID(), "address", clientAddress(h, g.trustedProxies))
 			g.stats.recoveryDeclined.Add(1)
 			return socketio.ErrDeclineRecovery
 		}
-		sess.subs.Store(prev.subs.Load())
+		sess.subs.Store(subs)
 	}
 	s.SetData(sess)
 	s.Join(events.OrgRoom(claims.OrganizationID), events.UserRoom(claims.UserID))

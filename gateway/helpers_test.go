@@ -36,6 +36,7 @@ type envOptions struct {
 	expiryWarning time.Duration
 	maxPatterns   int
 	recovery      *socketio.RecoveryOptions
+	adapter       socketio.AdapterFactory // nil: in memory
 	eventRate     float64
 	eventBurst    int
 	// Connection caps (0: the gateway's defaults) and trusted proxies.
@@ -61,6 +62,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		ExpiryWarning:                 o.expiryWarning,
 		MaxPatterns:                   o.maxPatterns,
 		Recovery:                      o.recovery,
+		Adapter:                       o.adapter,
 		ClientEventRate:               o.eventRate,
 		ClientEventBurst:              o.eventBurst,
 		MaxConnectionsPerAddress:      o.maxPerAddress,

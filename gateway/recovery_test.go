@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -8,12 +10,44 @@ import (
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
+	"github.com/operate/realtime/socketio/redisadapter"
 )
 
-func newRecoveryEnv(t *testing.T) *env {
-	return newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
+// recoveryBackends are the adapters that keep sessions: in memory (one
+// node), and Redis streams, where the session leaves the process as JSON
+// and comes back from Redis.
+var recoveryBackends = []struct {
+	name    string
+	adapter func(t *testing.T) socketio.AdapterFactory
+}{
+	{"memory", func(*testing.T) socketio.AdapterFactory { return nil }},
+	{"redis-streams", func(t *testing.T) socketio.AdapterFactory {
+		r := redistest.Start(t)
+		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() }) // after the gateway's shutdown
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := c.WaitSubscribed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c.Adapter
+	}},
+}
+
+// forEachBackend runs a recovery test over each backend.
+func forEachBackend(t *testing.T, test func(t *testing.T, e *env)) {
+	for _, b := range recoveryBackends {
+		t.Run(b.name, func(t *testing.T) {
+			adapter := b.adapter(t)
+			test(t, newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}, adapter: adapter}))
+		})
+	}
 }
 
 // drop closes c's connection the way a network failure does (the server
@@ -33,39 +67,40 @@ func drop(t *testing.T, e *env, c *sioclient.Client) {
 // each, in order, filtered by the subscriptions it had, and nothing of
 // another organization.
 func TestRecoveryReplaysMissedEvents(t *testing.T) {
-	e := newRecoveryEnv(t)
-	a := e.join("org-1", "user-1", sioclient.Options{})
-	other := e.join("org-2", "user-2", sioclient.Options{})
-	var sub subscribeResult
-	ack(t, a, gateway.EventSubscribe, map[string]any{"events": []string{"invoice:*", "notification:*"}}, &sub)
-	if !sub.Success {
-		t.Fatalf("subscribe: %+v", sub)
-	}
-	first := a.State().SID
-	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
-	if got := seqOf(t, a.Next(string(events.InvoiceCreated))); got != 1 {
-		t.Fatalf("live event seq %d", got)
-	}
+	forEachBackend(t, func(t *testing.T, e *env) {
+		a := e.join("org-1", "user-1", sioclient.Options{})
+		other := e.join("org-2", "user-2", sioclient.Options{})
+		var sub subscribeResult
+		ack(t, a, gateway.EventSubscribe, map[string]any{"events": []string{"invoice:*", "notification:*"}}, &sub)
+		if !sub.Success {
+			t.Fatalf("subscribe: %+v", sub)
+		}
+		first := a.State().SID
+		emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+		if got := seqOf(t, a.Next(string(events.InvoiceCreated))); got != 1 {
+			t.Fatalf("live event seq %d", got)
+		}
 
-	drop(t, e, a)
-	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
-	emitTo(t, e, events.ExpenseCreated, "org-1", "", 3) // not subscribed
-	emitTo(t, e, events.NotificationNew, "org-1", "user-1", 4)
-	emitTo(t, e, events.NotificationNew, "org-1", "user-9", 5) // another user
-	emitTo(t, e, events.InvoiceCreated, "org-2", "", 6)        // another organization
-	emitTo(t, e, events.InvoiceSent, "org-1", "", 7)
+		drop(t, e, a)
+		emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+		emitTo(t, e, events.ExpenseCreated, "org-1", "", 3) // not subscribed
+		emitTo(t, e, events.NotificationNew, "org-1", "user-1", 4)
+		emitTo(t, e, events.NotificationNew, "org-1", "user-9", 5) // another user
+		emitTo(t, e, events.InvoiceCreated, "org-2", "", 6)        // another organization
+		emitTo(t, e, events.InvoiceSent, "org-1", "", 7)
 
-	a.Connect()
-	info := a.WaitConnect()
-	if !info.Recovered || info.SID != first {
-		t.Fatalf("reconnection %+v, want the recovered socket %s", info, first)
-	}
-	if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-1" || got.OrganizationID != "org-1" {
-		t.Errorf("connected %+v", got)
-	}
-	emitTo(t, e, events.InvoiceOverdue, "org-1", "", 8) // live again
-	expectSeqs(t, a, []events.Name{events.InvoicePaid, events.NotificationNew, events.InvoiceSent, events.InvoiceOverdue}, []int{2, 4, 7, 8})
-	expectSeqs(t, other, []events.Name{events.InvoiceCreated}, []int{6})
+		a.Connect()
+		info := a.WaitConnect()
+		if !info.Recovered || info.SID != first {
+			t.Fatalf("reconnection %+v, want the recovered socket %s", info, first)
+		}
+		if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-1" || got.OrganizationID != "org-1" {
+			t.Errorf("connected %+v", got)
+		}
+		emitTo(t, e, events.InvoiceOverdue, "org-1", "", 8) // live again
+		expectSeqs(t, a, []events.Name{events.InvoicePaid, events.NotificationNew, events.InvoiceSent, events.InvoiceOverdue}, []int{2, 4, 7, 8})
+		expectSeqs(t, other, []events.Name{events.InvoiceCreated}, []int{6})
+	})
 }
 
 // expectSeqs checks that the catalog events c received since the last
@@ -87,36 +122,37 @@ func expectSeqs(t *testing.T, c *sioclient.Client, names []events.Name, seqs []i
 // tab) is connected as a new socket, and gets nothing the previous user
 // missed.
 func TestRecoveryAnotherIdentityStartsAfresh(t *testing.T) {
-	e := newRecoveryEnv(t)
-	a := e.join("org-1", "user-1", sioclient.Options{})
-	first := a.State().SID
-	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
-	offset := offsetOf(t, a.Next(string(events.InvoiceCreated))) // the client now holds an offset
+	forEachBackend(t, func(t *testing.T, e *env) {
+		a := e.join("org-1", "user-1", sioclient.Options{})
+		first := a.State().SID
+		emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+		offset := offsetOf(t, a.Next(string(events.InvoiceCreated))) // the client now holds an offset
 
-	drop(t, e, a)
-	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
-	emitTo(t, e, events.NotificationNew, "org-1", "user-1", 3)
-	a.SetAuth(map[string]any{"token": e.token("org-2", "user-2", time.Hour)})
-	a.Connect()
-	info := a.WaitConnect()
-	if info.Recovered || info.SID == first {
-		t.Fatalf("reconnection %+v, want a new socket", info)
-	}
-	if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-2" || got.OrganizationID != "org-2" {
-		t.Errorf("connected %+v", got)
-	}
-	// Told that what it missed is not coming: it reloads.
-	if gap := historyGapOf(t, a.Next(gateway.EventHistoryGap)); gap.Reason != "declined" || gap.From != offset {
-		t.Errorf("history:gap %+v, want reason declined from %s", gap, offset)
-	}
-	emitTo(t, e, events.InvoiceSent, "org-2", "", 4)
-	expectSeqs(t, a, []events.Name{events.InvoiceSent}, []int{4})
-	if !strings.Contains(e.logs.String(), "recovery declined") {
-		t.Error("the declined recovery is not logged")
-	}
-	if n := e.gw.Stats().HistoryGaps[socketio.RecoveryDeclined]; n != 1 {
-		t.Errorf("%d declined gaps counted, want 1", n)
-	}
+		drop(t, e, a)
+		emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+		emitTo(t, e, events.NotificationNew, "org-1", "user-1", 3)
+		a.SetAuth(map[string]any{"token": e.token("org-2", "user-2", time.Hour)})
+		a.Connect()
+		info := a.WaitConnect()
+		if info.Recovered || info.SID == first {
+			t.Fatalf("reconnection %+v, want a new socket", info)
+		}
+		if got := connectedOf(t, a.Next(gateway.EventConnected)); got.UserID != "user-2" || got.OrganizationID != "org-2" {
+			t.Errorf("connected %+v", got)
+		}
+		// Told that what it missed is not coming: it reloads.
+		if gap := historyGapOf(t, a.Next(gateway.EventHistoryGap)); gap.Reason != "declined" || gap.From != offset {
+			t.Errorf("history:gap %+v, want reason declined from %s", gap, offset)
+		}
+		emitTo(t, e, events.InvoiceSent, "org-2", "", 4)
+		expectSeqs(t, a, []events.Name{events.InvoiceSent}, []int{4})
+		if !strings.Contains(e.logs.String(), "recovery declined") {
+			t.Error("the declined recovery is not logged")
+		}
+		if n := e.gw.Stats().HistoryGaps[socketio.RecoveryDeclined]; n != 1 {
+			t.Errorf("%d declined gaps counted, want 1", n)
+		}
+	})
 }
 
 type historyGap struct {
@@ -180,33 +216,34 @@ func TestHistoryGapWhenTheSessionIsGone(t *testing.T) {
 // session waits (within the window) for the client to come back with a
 // fresh one, and then recovers.
 func TestRecoveryVerifiesTheTokenAgain(t *testing.T) {
-	e := newRecoveryEnv(t)
-	a := e.join("org-1", "user-1", sioclient.Options{})
-	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
-	a.Next(string(events.InvoiceCreated))
+	forEachBackend(t, func(t *testing.T, e *env) {
+		a := e.join("org-1", "user-1", sioclient.Options{})
+		emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+		a.Next(string(events.InvoiceCreated))
 
-	drop(t, e, a)
-	emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
-	expired, err := auth.Mint(testSecret, auth.MintClaims{OrganizationID: "org-1", UserID: "user-1"}, time.Hour, time.Now().Add(-2*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.SetAuth(map[string]any{"token": expired})
-	a.Connect()
-	ce := a.WaitConnectError()
-	if ce.Message != "Unauthorized: Token expired" || string(ce.Data) != `{"code":"TOKEN_EXPIRED"}` {
-		t.Errorf("connect_error %+v", ce)
-	}
-	a.NoEvent(string(events.InvoicePaid), 100*time.Millisecond)
-	if n := e.gw.ConnectionCount(); n != 0 {
-		t.Errorf("%d connections after the refusal", n)
-	}
+		drop(t, e, a)
+		emitTo(t, e, events.InvoicePaid, "org-1", "", 2)
+		expired, err := auth.Mint(testSecret, auth.MintClaims{OrganizationID: "org-1", UserID: "user-1"}, time.Hour, time.Now().Add(-2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.SetAuth(map[string]any{"token": expired})
+		a.Connect()
+		ce := a.WaitConnectError()
+		if ce.Message != "Unauthorized: Token expired" || string(ce.Data) != `{"code":"TOKEN_EXPIRED"}` {
+			t.Errorf("connect_error %+v", ce)
+		}
+		a.NoEvent(string(events.InvoicePaid), 100*time.Millisecond)
+		if n := e.gw.ConnectionCount(); n != 0 {
+			t.Errorf("%d connections after the refusal", n)
+		}
 
-	a.SetAuth(map[string]any{"token": e.token("org-1", "user-1", time.Hour)})
-	a.Connect()
-	if info := a.WaitConnect(); !info.Recovered {
-		t.Fatalf("reconnection with a fresh token: %+v, want recovered", info)
-	}
-	expectSeqs(t, a, []events.Name{events.InvoicePaid}, []int{2})
-	a.NoEvent(gateway.EventHistoryGap, 0)
+		a.SetAuth(map[string]any{"token": e.token("org-1", "user-1", time.Hour)})
+		a.Connect()
+		if info := a.WaitConnect(); !info.Recovered {
+			t.Fatalf("reconnection with a fresh token: %+v, want recovered", info)
+		}
+		expectSeqs(t, a, []events.Name{events.InvoicePaid}, []int{2})
+		a.NoEvent(gateway.EventHistoryGap, 0)
+	})
 }

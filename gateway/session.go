@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -53,6 +55,7 @@ type session struct {
 	source      auth.Source
 	connectedAt time.Time
 	counted     atomic.Bool // the caps count this socket (from its connection on)
+	catalog     *catalogIndex
 
 	// subs is what the socket receives; nil means every catalog event (it
 	// never subscribed). Read lock-free by the delivery filter on every
@@ -76,13 +79,14 @@ type session struct {
 	refusedSince time.Time
 }
 
-func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address string) *session {
+func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address string, catalog *catalogIndex) *session {
 	return &session{
 		userID:      c.UserID,
 		orgID:       c.OrganizationID,
 		address:     address,
 		source:      src,
 		connectedAt: time.Now(),
+		catalog:     catalog,
 		role:        c.Role,
 		email:       c.Email,
 		expiresAt:   c.ExpiresAt,
@@ -93,4 +97,54 @@ func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address s
 func sessionOf(s *socketio.Socket) *session {
 	sess, _ := s.Data().(*session)
 	return sess
+}
+
+// storedSession is what a session keeps of itself when its socket's state
+// leaves the process: an adapter that stores sessions outside it (the Redis
+// streams adapter, for recovery on another server) stores the socket data
+// as JSON, and fetchSockets shows it to the other servers. It names the
+// identity the session belongs to and what it subscribed to, nothing that
+// authenticates: a recovered socket is authenticated again.
+type storedSession struct {
+	UserID         string `json:"userId"`
+	OrganizationID string `json:"organizationId"`
+	// Subscriptions are event names; absent when the socket never
+	// subscribed (it receives every event), empty when it unsubscribed
+	// from everything.
+	Subscriptions *[]events.Name `json:"subscriptions,omitempty"`
+}
+
+// MarshalJSON renders the session as a storedSession.
+func (s *session) MarshalJSON() ([]byte, error) {
+	st := storedSession{UserID: s.userID, OrganizationID: s.orgID}
+	if subs := s.subs.Load(); subs != nil && s.catalog != nil {
+		names := s.catalog.list(subs)
+		st.Subscriptions = &names
+	}
+	return json.Marshal(st)
+}
+
+// restoredSession reads the data of a recovered socket: the session itself
+// (the memory adapter keeps it as it was), or its stored form (read back
+// from Redis). ok is false for anything else.
+func (c *catalogIndex) restoredSession(data any) (userID, orgID string, subs *eventSet, ok bool) {
+	switch d := data.(type) {
+	case *session:
+		return d.userID, d.orgID, d.subs.Load(), true
+	case json.RawMessage:
+		var st storedSession
+		if json.Unmarshal(d, &st) != nil || st.UserID == "" || st.OrganizationID == "" {
+			return "", "", nil, false
+		}
+		if st.Subscriptions != nil {
+			subs = c.emptySet()
+			for _, n := range *st.Subscriptions {
+				if bit, known := c.bit[string(n)]; known { // a name a newer catalog dropped is ignored
+					subs.set(bit, true)
+				}
+			}
+		}
+		return st.UserID, st.OrganizationID, subs, true
+	}
+	return "", "", nil, false
 }

@@ -15,10 +15,39 @@ type BroadcastOptions struct {
 	Except []string
 	Flags  BroadcastFlags
 
-	// direct marks Socket.Emit routed through the adapter for recovery
+	// Direct marks Socket.Emit routed through the adapter for recovery
 	// offsets: it is not a broadcast, so delivery filters do not apply.
-	direct bool
+	// Socket.Emit sets it; an adapter that carries a packet to another
+	// server (or replays it) keeps it, so that the delivery there is not
+	// filtered either.
+	Direct bool
 }
+
+// LogPosition is a packet's place in an adapter's recovery log: the
+// memory adapter's sequence number (Minor), or a Redis stream entry id
+// (Major the milliseconds, Minor the sequence). Positions of one log only
+// grow; the zero value means "not logged".
+type LogPosition struct {
+	Major, Minor uint64
+}
+
+// Compare returns -1, 0 or +1 as p is before, equal to or after q.
+func (p LogPosition) Compare(q LogPosition) int {
+	switch {
+	case p.Major < q.Major:
+		return -1
+	case p.Major > q.Major:
+		return 1
+	case p.Minor < q.Minor:
+		return -1
+	case p.Minor > q.Minor:
+		return 1
+	}
+	return 0
+}
+
+// IsZero reports whether p is the zero position (not logged).
+func (p LogPosition) IsZero() bool { return p == LogPosition{} }
 
 // BroadcastFlags modify a broadcast.
 type BroadcastFlags struct {
@@ -84,10 +113,17 @@ type Adapter interface {
 	// drop unseen and the client come back again.
 	RestoreSession(pid, offset string) (*SessionState, bool)
 	// MissedPackets returns the packets broadcast after offset that a
-	// socket in rooms would have received, each with its Offset set. The
-	// namespace calls it after re-registering the socket, so that packets
-	// broadcast in between are not lost.
-	MissedPackets(offset string, rooms []string) ([]*Packet, bool)
+	// socket in rooms would have received, each with its Offset set (see
+	// Packet.Logged), and through: the log position up to which the client
+	// has everything meant for it, at least offset's own position. A
+	// logged packet at or before through that reaches the socket later (a
+	// broadcast still on its way, or delivered late by a server that reads
+	// the log behind another) is dropped as a duplicate. ok is false when
+	// the packets after offset cannot all be read (the log no longer holds
+	// offset): the socket is then not recovered, rather than given a
+	// partial replay. The namespace calls it after re-registering the
+	// socket, so that packets broadcast in between are not lost.
+	MissedPackets(offset string, rooms []string) (missed []*Packet, through LogPosition, ok bool)
 	// Close releases the adapter's resources.
 	Close() error
 }
@@ -101,7 +137,9 @@ func (NoRecovery) PersistSession(*SessionState) {}
 
 func (NoRecovery) RestoreSession(string, string) (*SessionState, bool) { return nil, false }
 
-func (NoRecovery) MissedPackets(string, []string) ([]*Packet, bool) { return nil, false }
+func (NoRecovery) MissedPackets(string, []string) ([]*Packet, LogPosition, bool) {
+	return nil, LogPosition{}, false
+}
 
 // RoomObserver is implemented by adapters that track which rooms exist on
 // this server (for example to subscribe to per-room channels).
@@ -199,9 +237,9 @@ func (a *MemoryAdapter) RestoreSession(pid, offset string) (*SessionState, bool)
 	return a.sessions.restore(pid, offset)
 }
 
-func (a *MemoryAdapter) MissedPackets(offset string, rooms []string) ([]*Packet, bool) {
+func (a *MemoryAdapter) MissedPackets(offset string, rooms []string) ([]*Packet, LogPosition, bool) {
 	if a.sessions == nil {
-		return nil, false
+		return nil, LogPosition{}, false
 	}
 	return a.sessions.since(offset, rooms)
 }

@@ -91,11 +91,11 @@ type Packet struct {
 	// Offset is the recovery offset appended to Data, if any.
 	Offset string
 
-	direct bool // see BroadcastOptions.direct
-	// seq is the packet's position in this server's recovery log (0 when
-	// it is not logged); positions only grow, so a recovered socket can
-	// tell a replayed packet from a later one.
-	seq uint64
+	direct bool // see BroadcastOptions.Direct
+	// pos is the packet's position in the adapter's recovery log (zero
+	// when it is not logged); positions only grow, so a recovered socket
+	// can tell a replayed packet from a later one.
+	pos LogPosition
 }
 
 // Event returns the packet's event name.
@@ -337,13 +337,26 @@ func jsonStringEnd(b []byte, i int) int {
 
 // withOffset returns a copy of p whose data has offset appended as the last
 // argument: how connection state recovery tells clients their position.
-func (p *Packet) withOffset(offset string, seq uint64) *Packet {
+func (p *Packet) withOffset(offset string, pos LogPosition) *Packet {
 	d := make([]byte, 0, len(p.Data)+len(offset)+3)
 	d = append(d, p.Data[:len(p.Data)-1]...)
 	d = append(d, ',')
 	d = sio.AppendString(d, offset)
 	d = append(d, ']')
-	return &Packet{Data: d, Attachments: p.Attachments, Offset: offset, seq: seq}
+	return &Packet{Data: d, Attachments: p.Attachments, Offset: offset, pos: pos}
+}
+
+// Logged returns a copy of p as an adapter's recovery log gives it out:
+// offset appended to its data as the last argument (where the client reads
+// its position), pos its place in the log, and direct set when it was
+// emitted to one socket (Socket.Emit, see BroadcastOptions.Direct), which
+// delivery filters let through. Adapters that keep a log of their own (the
+// Redis streams adapter) build the packets they deliver and replay with
+// it; p.Data must be a JSON array.
+func (p *Packet) Logged(offset string, pos LogPosition, direct bool) *Packet {
+	q := p.withOffset(offset, pos)
+	q.direct = direct
+	return q
 }
 
 // encode builds the Engine.IO packets of a Socket.IO packet of type t

@@ -32,6 +32,8 @@ type Namespace struct {
 	// connection state recovery is on, for takeOver.
 	live sync.Map
 
+	keeper *sessionKeeper // nil unless the adapter is a SessionKeeper and recovery is on
+
 	filter atomic.Pointer[DeliveryFilter]
 }
 
@@ -79,6 +81,9 @@ func newNamespace(srv *Server, name string, h *handlers, parent *ParentNamespace
 		factory = NewMemoryAdapter
 	}
 	n.adapter = factory(n)
+	if k, ok := n.adapter.(SessionKeeper); ok && srv.opts.Recovery != nil {
+		n.keeper = newSessionKeeper(n, k, srv.opts.Recovery.MaxDisconnectionDuration)
+	}
 	return n
 }
 
@@ -262,7 +267,7 @@ func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
 	noCompress(pkts, opts.Flags.NoCompress)
 	buf := socketBufPool.Get().(*[]*Socket)
 	recipients := n.recipients((*buf)[:0], opts)
-	keep := n.recipientTest(p, opts.direct)
+	keep := n.recipientTest(p, opts.Direct)
 	count := 0
 	for _, s := range recipients {
 		if keep != nil && !keep(s) {
@@ -295,7 +300,7 @@ func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack
 	pkts := encode(sio.Event, n.name, true, id, p.Data, p.Attachments)
 	noCompress(pkts, opts.Flags.NoCompress)
 	recipients := n.recipients(nil, opts)
-	keep := n.recipientTest(p, opts.direct)
+	keep := n.recipientTest(p, opts.Direct)
 	reached := recipients[:0]
 	for _, s := range recipients {
 		// The delivery filter applies to broadcasts with ack as to any
@@ -421,8 +426,16 @@ func (n *Namespace) connect(c *client, auth []byte) {
 	c.addSocket(s)
 	s.sendConnect()
 	c.connected()
+	n.kept(s)
 	for _, f := range n.load().connection {
 		f(s)
+	}
+}
+
+// kept hands a connected socket's session to the session keeper, if any.
+func (n *Namespace) kept(s *Socket) {
+	if n.keeper != nil && s.pid != "" {
+		n.keeper.connected(s)
 	}
 }
 
@@ -445,26 +458,29 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		}
 	}
 	s.client.addSocket(s)
-	missed, ok := n.adapter.MissedPackets(offset, st.Rooms)
+	missed, through, ok := n.adapter.MissedPackets(offset, st.Rooms)
 	if !ok {
 		s.abandon()
 		return false
 	}
 	sent := make(map[string]struct{}, len(missed))
-	var through uint64
 	for _, p := range missed {
 		sent[p.Offset] = struct{}{}
-		through = max(through, p.seq)
+		if through.Compare(p.pos) < 0 {
+			through = p.pos
+		}
+		// Replays pass the delivery filter as live broadcasts do.
 		if keep := n.recipientTest(p, p.direct); keep == nil || keep(s) {
 			_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
 		}
 	}
 	// Set before the buffer is flushed, so that a replayed broadcast still
 	// on its way here is dropped whether it arrives before or after.
-	s.replayedThrough.Store(through)
+	s.replayedThrough.Store(&through)
 	s.sendConnect()
 	s.flushBuffer(sent)
 	s.client.connected()
+	n.kept(s)
 	for _, f := range n.load().connection {
 		f(s)
 	}

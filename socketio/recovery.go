@@ -99,8 +99,8 @@ func (st *sessionStore) record(p *Packet, opts *BroadcastOptions) *Packet {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.seq++
-	withOffset := p.withOffset(st.offset(st.seq), st.seq)
-	withOffset.direct = opts.direct
+	withOffset := p.withOffset(st.offset(st.seq), LogPosition{Minor: st.seq})
+	withOffset.direct = opts.Direct
 	st.packets = append(st.packets, storedPacket{
 		seq: st.seq, at: now,
 		rooms: slices.Clone(opts.Rooms), except: slices.Clone(opts.Except),
@@ -155,7 +155,7 @@ func (st *sessionStore) restore(pid, offset string) (*SessionState, bool) {
 		delete(st.sessions, pid)
 		return nil, false
 	}
-	if _, ok := st.indexAfterLocked(offset); !ok {
+	if _, _, ok := st.indexAfterLocked(offset); !ok {
 		return nil, false
 	}
 	restored := *ps.state
@@ -164,34 +164,37 @@ func (st *sessionStore) restore(pid, offset string) (*SessionState, bool) {
 }
 
 // since returns the recorded packets after offset that a socket in rooms
-// would have received.
-func (st *sessionStore) since(offset string, rooms []string) ([]*Packet, bool) {
+// would have received, and the position the client has everything up to.
+func (st *sessionStore) since(offset string, rooms []string) ([]*Packet, LogPosition, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	i, ok := st.indexAfterLocked(offset)
+	i, seq, ok := st.indexAfterLocked(offset)
 	if !ok {
-		return nil, false
+		return nil, LogPosition{}, false
 	}
+	through := LogPosition{Minor: seq}
 	var missed []*Packet
 	for _, p := range st.packets[i:] {
 		if shouldReplay(rooms, p.rooms, p.except) {
 			missed = append(missed, p.p)
+			through = p.p.pos
 		}
 	}
-	return missed, true
+	return missed, through, true
 }
 
-// indexAfterLocked returns the index of the first packet after offset.
-// The offset must still be in the log, or be the latest offset given out
-// (nothing was missed even if the log was trimmed since).
-func (st *sessionStore) indexAfterLocked(offset string) (int, bool) {
+// indexAfterLocked returns the index of the first packet after offset,
+// and offset's sequence number. The offset must still be in the log, or be
+// the latest offset given out (nothing was missed even if the log was
+// trimmed since).
+func (st *sessionStore) indexAfterLocked(offset string) (int, uint64, bool) {
 	epoch, num, ok := strings.Cut(offset, ".")
 	if !ok || epoch != st.epoch {
-		return 0, false
+		return 0, 0, false
 	}
 	seq, err := strconv.ParseUint(num, 36, 64)
 	if err != nil || seq > st.seq {
-		return 0, false
+		return 0, 0, false
 	}
 	i, found := slices.BinarySearchFunc(st.packets, seq, func(p storedPacket, s uint64) int {
 		switch {
@@ -204,11 +207,11 @@ func (st *sessionStore) indexAfterLocked(offset string) (int, bool) {
 	})
 	switch {
 	case found:
-		return i + 1, true
+		return i + 1, seq, true
 	case seq == st.seq:
-		return len(st.packets), true
+		return len(st.packets), seq, true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // shouldReplay mirrors Node's shouldIncludePacket: the session was in one of

@@ -706,7 +706,9 @@ func TestRecoveryBroadcastFromDisconnectHandler(t *testing.T) {
 // RestoreSession and MissedPackets, as a log trimmed at that moment would.
 type lostLogAdapter struct{ socketio.Adapter }
 
-func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, bool) { return nil, false }
+func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
+	return nil, socketio.LogPosition{}, false
+}
 
 // TestRecoveryLogLost: when the missed packets cannot be read after the
 // session was taken, the client is not told it recovered (that would hide a

@@ -117,6 +117,16 @@ func (h engineHandler) Open(sess *engineio.Session) engineio.SessionHandler {
 // ServeHTTP serves the Engine.IO path.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
+// Recovery returns the connection state recovery options, defaults
+// resolved, and whether recovery is on. Adapters that keep sessions read
+// the window from it.
+func (s *Server) Recovery() (RecoveryOptions, bool) {
+	if s.opts.Recovery == nil {
+		return RecoveryOptions{}, false
+	}
+	return *s.opts.Recovery, true
+}
+
 // Engine returns the underlying Engine.IO server.
 func (s *Server) Engine() *engineio.Server { return s.engine }
 
@@ -199,6 +209,9 @@ func (s *Server) removeChild(n *Namespace) {
 	}
 	s.mu.Unlock()
 	n.parent.removeChild(n)
+	if n.keeper != nil {
+		n.keeper.close()
+	}
 	_ = n.adapter.Close()
 }
 
@@ -210,6 +223,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
 	s.mu.Unlock()
+	// The keepers stop first: the disconnections below store each session
+	// for the recovery window, and a keeper's round must not overwrite one.
+	for _, n := range s.Namespaces() {
+		if n.keeper != nil {
+			n.keeper.close()
+		}
+	}
 	err := s.engine.Shutdown(ctx)
 	for _, n := range s.Namespaces() {
 		if cerr := n.adapter.Close(); cerr != nil {

@@ -71,11 +71,12 @@ type Socket struct {
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
-	// replayedThrough is the highest log position a recovery replayed. A
-	// broadcast logged before the replay read the log can still be on its
-	// way to this socket after the buffer was flushed; its position says
-	// the client already has it.
-	replayedThrough atomic.Uint64
+	// replayedThrough is the log position up to which a recovery gave the
+	// client everything (nil until a recovery). A broadcast logged before
+	// the replay read the log can still be on its way to this socket after
+	// the buffer was flushed (or come late from a server reading the log
+	// behind another); its position says the client already has it.
+	replayedThrough atomic.Pointer[LogPosition]
 
 	// data is read on every delivery by namespace filters, so it is an
 	// atomic rather than guarded by mu.
@@ -281,7 +282,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if s.pid != "" {
 		// With recovery on, Node routes socket.emit through the adapter so
 		// that the packet gets an offset and can be replayed.
-		return s.nsp.adapter.Broadcast(context.Background(), p, &BroadcastOptions{Rooms: []string{s.id}, direct: true})
+		return s.nsp.adapter.Broadcast(context.Background(), p, &BroadcastOptions{Rooms: []string{s.id}, Direct: true})
 	}
 	return s.client.send(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments))
 }
@@ -405,6 +406,17 @@ func (s *Socket) Disconnect(close bool) {
 	s.onClose(ReasonServerNamespaceDisconn)
 }
 
+// DropConnection closes the client's connection at once, as a network
+// failure would, without telling the client anything: socket.io-client
+// reconnects by itself and, with connection state recovery, tries to
+// recover. The sockets of every namespace of that connection disconnect
+// with "forced close" (a recoverable reason). Adapters use it when they
+// can no longer vouch for what a client received (the Redis streams
+// adapter after entries were lost), so that the client resynchronises.
+func (s *Socket) DropConnection() {
+	s.client.conn.CloseWith(engineio.ReasonForcedClose, false)
+}
+
 func encodeDisconnect(nsp string) []*engineio.Packet {
 	return []*engineio.Packet{engineio.BuildText(4, len(nsp)+2, func(dst []byte) []byte {
 		return sio.AppendHeader(dst, sio.Disconnect, 0, nsp, false, 0)
@@ -457,7 +469,7 @@ func (s *Socket) deliver(pkts []*engineio.Packet, p *Packet, volatile bool) bool
 		}
 		s.mu.Unlock()
 	}
-	if p != nil && p.seq != 0 && p.seq <= s.replayedThrough.Load() {
+	if p != nil && s.replayed(p) {
 		return true
 	}
 	if volatile && !s.client.conn.Writable() {
@@ -466,17 +478,25 @@ func (s *Socket) deliver(pkts []*engineio.Packet, p *Packet, volatile bool) bool
 	return s.client.send(pkts) == nil
 }
 
+// replayed reports whether a logged packet is at or before the position a
+// recovery gave the client everything up to.
+func (s *Socket) replayed(p *Packet) bool {
+	if p.pos.IsZero() {
+		return false
+	}
+	through := s.replayedThrough.Load()
+	return through != nil && p.pos.Compare(*through) <= 0
+}
+
 // flushBuffer sends what was delivered while the socket was being
-// recovered, skipping what the replay already sent: packets of this
-// server's log up to replayedThrough, and those of an adapter's own log
-// by their offset.
+// recovered, skipping what the client already has: logged packets up to
+// replayedThrough, and any other packet the replay sent, by its offset.
 func (s *Socket) flushBuffer(sent map[string]struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	through := s.replayedThrough.Load()
 	for _, b := range s.buffer {
 		if b.p != nil {
-			if b.p.seq != 0 && b.p.seq <= through {
+			if s.replayed(b.p) {
 				continue
 			}
 			if _, dup := sent[b.p.Offset]; dup && b.p.Offset != "" {
@@ -572,8 +592,12 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	}
 	s.nsp.remove(s)
 	s.client.removeSocket(s)
-	if s.pid != "" && reason.recoverable() {
+	switch {
+	case s.pid == "":
+	case reason.recoverable():
 		s.nsp.adapter.PersistSession(&SessionState{SID: s.id, PID: s.pid, Rooms: append([]string{s.id}, rooms...), Data: data})
+	case s.nsp.keeper != nil:
+		s.nsp.keeper.ended(s)
 	}
 	for _, cb := range acks {
 		cb(Args{}, ErrDisconnected)

@@ -88,11 +88,18 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		engine.CORS = &engineio.CORS{Origins: cfg.corsOrigins, Credentials: cfg.corsCredentials}
 	}
 	// Connection state recovery needs sessions kept by the adapter: the
-	// in-memory one does, the Redis Pub/Sub adapters (like Node's) do not.
+	// in-memory one and the Redis streams one do (the latter across nodes
+	// and restarts, the window being the sessions' TTL and the stream's
+	// MAXLEN bounding the events kept); the Redis Pub/Sub adapters (like
+	// Node's) do not.
 	var recovery *socketio.RecoveryOptions
 	switch {
+	case cfg.recoveryWindow > 0 && clustered && rcfg.Mode != redisadapter.Streams:
+		log.Warn("RECOVERY_WINDOW is ignored with the Redis Pub/Sub adapters (classic, sharded): they keep no sessions, clients reconnect afresh; use REDIS_ADAPTER_MODE=streams for recovery across nodes")
 	case cfg.recoveryWindow > 0 && clustered:
-		log.Warn("RECOVERY_WINDOW is ignored with Redis: the Redis Pub/Sub adapters keep no sessions, clients reconnect afresh")
+		recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.recoveryWindow}
+		log.Info("connection state recovery across nodes (Redis streams)", "window", cfg.recoveryWindow.String(),
+			"maxEvents", cluster.Config().MaxLen, "stream", cluster.Config().StreamName)
 	case cfg.recoveryWindow > 0:
 		recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.recoveryWindow, MaxPackets: cfg.recoveryEvents}
 		log.Info("connection state recovery", "window", cfg.recoveryWindow.String(), "maxEvents", cfg.recoveryEvents)

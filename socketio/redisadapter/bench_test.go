@@ -38,9 +38,12 @@ import (
 //   - redis-cpu-µs/msg: redis-server's CPU per published message;
 //   - p50-ms, p99-ms: publish-to-client latency.
 //
-// The same run measures a two-node Node.js cluster (socket.io 4.8 +
-// redis-adapter 8.3, publishing on one node to the clients of the other,
-// CPU of both Node processes) with the same clients, for comparison.
+// The same run measures two-node Node.js clusters (socket.io 4.8 with
+// redis-adapter 8.3 classic, and with redis-streams-adapter 0.3.1;
+// publishing on one node to the clients of the other, CPU of both Node
+// processes) with the same clients, for comparison. The streams modes run
+// with connection state recovery on (their reason to be): every delivered
+// event carries its offset.
 //
 //	go test -run '^$' -bench CrossNode -benchtime 2000x ./socketio/redisadapter
 //
@@ -63,16 +66,23 @@ func init() {
 
 func BenchmarkCrossNodeDelivery(b *testing.B) {
 	for _, fanout := range []int{1, 100, 1000} {
-		for _, mode := range []redisadapter.Mode{redisadapter.Classic, redisadapter.Sharded} {
+		for _, mode := range []redisadapter.Mode{redisadapter.Classic, redisadapter.Sharded, redisadapter.Streams} {
 			b.Run(fmt.Sprintf("go-%s/fanout=%d", mode, fanout), func(b *testing.B) { benchGo(b, mode, fanout) })
 		}
-		b.Run(fmt.Sprintf("node-classic/fanout=%d", fanout), func(b *testing.B) { benchNode(b, fanout) })
+		for _, mode := range []string{"classic", "streams"} {
+			b.Run(fmt.Sprintf("node-%s/fanout=%d", mode, fanout), func(b *testing.B) { benchNode(b, mode, fanout) })
+		}
 	}
 }
 
 func benchGo(b *testing.B, mode redisadapter.Mode, fanout int) {
 	r := redistest.Start(b)
 	cfg := redisadapter.Config{Addr: r.Addr, Mode: mode, Logger: slog.New(slog.DiscardHandler)}
+	if mode == redisadapter.Streams {
+		// Every event is kept: the stream holds them all, as the Node
+		// streams adapter's would with the same maxLen.
+		cfg.MaxLen = max(int64(b.N), 10_000)
+	}
 	a := startBenchNode(b, cfg)
 	bn, cn := startBenchNode(b, cfg), startBenchNode(b, cfg)
 	child := startBenchChild(b, strings.TrimPrefix(bn.URL, "http://")+","+strings.TrimPrefix(cn.URL, "http://"), fanout)
@@ -121,15 +131,23 @@ func benchGo(b *testing.B, mode redisadapter.Mode, fanout int) {
 	report(b, res, wall, cpu, redisCPU)
 }
 
-func benchNode(b *testing.B, fanout int) {
+func benchNode(b *testing.B, mode string, fanout int) {
 	r := redistest.Start(b)
 	// Heartbeats out of the way: a client busy reading a backlog of
 	// events must not be dropped for a late pong.
-	na := startNodeServer(b, r, "--mode", "classic", "--ping-interval", "3600000")
-	nb := startNodeServer(b, r, "--mode", "classic", "--ping-interval", "3600000")
+	args := []string{"--mode", mode, "--ping-interval", "3600000"}
+	if mode == "streams" {
+		args = append(args, "--recovery", "120000", "--max-len", strconv.Itoa(max(b.N, 10_000)))
+	}
+	na := startNodeServer(b, r, args...)
+	nb := startNodeServer(b, r, args...)
 	na.Timeout = 10 * time.Minute
 	child := startBenchChild(b, strings.TrimPrefix(nb.URL, "http://"), fanout)
-	r.WaitNumSub(b, "socket.io-request#/#", false, 2, time.Minute)
+	if mode == "streams" {
+		r.WaitNumSub(b, "socket.io#/#", false, 2, time.Minute)
+	} else {
+		r.WaitNumSub(b, "socket.io-request#/#", false, 2, time.Minute)
+	}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var list []any
@@ -162,10 +180,15 @@ func startBenchNode(b *testing.B, cfg redisadapter.Config) *goNode {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var recovery *socketio.RecoveryOptions
+	if cfg.Mode == redisadapter.Streams {
+		recovery = &socketio.RecoveryOptions{}
+	}
 	srv, err := socketio.NewServer(&socketio.Options{
-		Adapter: c.Adapter,
-		Logger:  cfg.Logger,
-		Engine:  &engineio.Options{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 64 << 20},
+		Adapter:  c.Adapter,
+		Logger:   cfg.Logger,
+		Engine:   &engineio.Options{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 64 << 20},
+		Recovery: recovery,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -84,6 +84,12 @@ type Cluster struct {
 	routes     map[string]handler
 	wake       chan struct{} // cap 1: desired changed
 
+	// Streams mode: one reader per stream, started with its first
+	// namespace.
+	maxLen    string // Config.MaxLen, as XADD takes it
+	readersMu sync.Mutex
+	readers   map[string]*streamReader
+
 	stats stats
 }
 
@@ -137,6 +143,8 @@ func New(cfg Config) (*Cluster, error) {
 		settled:     make(chan struct{}),
 		routes:      make(map[string]handler),
 		wake:        make(chan struct{}, 1),
+		maxLen:      strconv.FormatInt(cfg.MaxLen, 10),
+		readers:     make(map[string]*streamReader),
 	}
 	c.probeChannel = cfg.KeyPrefix + "-probe#" + c.id + "#"
 	c.subKind = kindChannel
@@ -153,8 +161,11 @@ func New(cfg Config) (*Cluster, error) {
 
 // Adapter returns the adapter of a namespace: a socketio.AdapterFactory.
 func (c *Cluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
-	if c.cfg.Mode == Sharded {
+	switch c.cfg.Mode {
+	case Sharded:
 		return newSharded(c, nsp)
+	case Streams:
+		return newStreams(c, nsp)
 	}
 	return newClassic(c, nsp)
 }
@@ -188,15 +199,36 @@ func (c *Cluster) Ready() error {
 	if e := c.pubErr.Load(); e != nil {
 		return fmt.Errorf("%w: %s: publish failing: %v", ErrUnavailable, c.cfg.Addr, e.err)
 	}
+	for _, r := range c.streamReaders() {
+		if err := r.health(); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUnavailable, c.cfg.Addr, err)
+		}
+	}
 	return nil
+}
+
+func (c *Cluster) streamReaders() []*streamReader {
+	c.readersMu.Lock()
+	defer c.readersMu.Unlock()
+	out := make([]*streamReader, 0, len(c.readers))
+	for _, r := range c.readers {
+		out = append(out, r)
+	}
+	return out
 }
 
 // WaitSubscribed waits until the cluster is ready and every subscription
 // requested so far (namespaces, and rooms in sharded dynamic modes) is in
-// place on the Redis connection, or ctx ends. Subscriptions are made
-// asynchronously, as in Node: a server that must not miss the first
-// broadcasts of a new namespace or room can wait here.
+// place on the Redis connection, and in streams mode every stream is being
+// read, or ctx ends. Subscriptions are made asynchronously, as in Node: a
+// server that must not miss the first broadcasts of a new namespace or
+// room can wait here.
 func (c *Cluster) WaitSubscribed(ctx context.Context) error {
+	for _, r := range c.streamReaders() {
+		if err := r.waitReady(ctx); err != nil {
+			return err
+		}
+	}
 	for {
 		c.subMu.Lock()
 		ok := connState(c.state.Load()) == stateUp && c.appliedVer == c.desiredVer
@@ -741,10 +773,17 @@ type Stats struct {
 	DecodeErrors  uint64 // messages that could not be decoded
 	Reconnects    uint64 // subscription connections re-established
 	ProbeFailures uint64 // subscriptions rebuilt because a probe failed
+
+	// Streams mode.
+	StreamEntries    uint64 // stream entries read
+	StreamReadErrors uint64 // failed stream reads (each retried)
+	StreamGaps       uint64 // times the last entry read was gone from the stream after a failure (local sockets disconnected)
+	SessionErrors    uint64 // sessions that could not be stored, dropped or restored for want of Redis
 }
 
 type stats struct {
 	published, publishErrors, received, dropped, decodeErrors, reconnects, probeFailures atomic.Uint64
+	streamEntries, streamReadErrors, streamGaps, sessionErrors                           atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -757,5 +796,10 @@ func (c *Cluster) Stats() Stats {
 		DecodeErrors:  c.stats.decodeErrors.Load(),
 		Reconnects:    c.stats.reconnects.Load(),
 		ProbeFailures: c.stats.probeFailures.Load(),
+
+		StreamEntries:    c.stats.streamEntries.Load(),
+		StreamReadErrors: c.stats.streamReadErrors.Load(),
+		StreamGaps:       c.stats.streamGaps.Load(),
+		SessionErrors:    c.stats.sessionErrors.Load(),
 	}
 }

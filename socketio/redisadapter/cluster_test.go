@@ -25,6 +25,7 @@ var modes = []struct {
 	{"sharded-dynamic", redisadapter.Sharded, redisadapter.Dynamic},
 	{"sharded-static", redisadapter.Sharded, redisadapter.Static},
 	{"sharded-dynamic-private", redisadapter.Sharded, redisadapter.DynamicPrivate},
+	{"streams", redisadapter.Streams, 0},
 }
 
 // threeNodes starts three Go nodes on one Redis with two clients each.

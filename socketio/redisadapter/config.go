@@ -16,8 +16,8 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Mode selects the Redis Pub/Sub flavour, which every server of a cluster
-// must share.
+// Mode selects how servers talk over Redis, which every server of a
+// cluster must share.
 type Mode uint8
 
 const (
@@ -27,11 +27,21 @@ const (
 	// Sharded is createShardedAdapter: Redis 7 SPUBLISH and SSUBSCRIBE,
 	// with per-room channels (see SubscriptionMode).
 	Sharded
+	// Streams is @socket.io/redis-streams-adapter 0.3's createAdapter
+	// (Redis ≥ 6.2): broadcasts and room operations go through a Redis
+	// stream (XADD, read back with XREAD), requests over Pub/Sub, and
+	// connection state recovery works across servers and restarts:
+	// sessions are kept in Redis and missed packets are read from the
+	// stream (see the package documentation).
+	Streams
 )
 
 func (m Mode) String() string {
-	if m == Sharded {
+	switch m {
+	case Sharded:
 		return "sharded"
+	case Streams:
+		return "streams"
 	}
 	return "classic"
 }
@@ -78,12 +88,36 @@ type Config struct {
 	TLS *tls.Config
 
 	// KeyPrefix prefixes every channel: Node's "key" option (classic) and
-	// "channelPrefix" (sharded). Zero means "socket.io".
+	// "channelPrefix" (sharded, streams). Zero means "socket.io".
 	KeyPrefix string
-	// Mode is Classic (the zero value) or Sharded.
+	// Mode is Classic (the zero value), Sharded or Streams.
 	Mode Mode
 	// SubscriptionMode applies to Sharded. Zero means Dynamic.
 	SubscriptionMode SubscriptionMode
+
+	// The options of the Streams mode, named after Node's.
+	//
+	// StreamName is the stream ("streamName"). Zero means "socket.io".
+	StreamName string
+	// StreamCount spreads namespaces over this many streams, each read by
+	// its own connection ("streamCount"): a namespace's stream is
+	// "<StreamName>-<hash of its name % StreamCount>". Zero means 1: one
+	// stream named StreamName.
+	StreamCount int
+	// MaxLen bounds each stream: entries beyond it are trimmed (XADD
+	// MAXLEN ~, so Redis may keep a few more). It bounds how far back a
+	// client can recover: a client whose offset was trimmed reconnects
+	// with recovered false. Zero means 10,000 ("maxLen").
+	MaxLen int64
+	// ReadCount is how many entries one XREAD returns at most
+	// ("readCount"). Zero means 100.
+	ReadCount int64
+	// BlockTime is how long one XREAD waits for new entries
+	// ("blockTimeInMs"). Zero means 5 s.
+	BlockTime time.Duration
+	// SessionKeyPrefix prefixes the keys of persisted sessions
+	// ("sessionKeyPrefix"). Zero means "sio:session:".
+	SessionKeyPrefix string
 	// RequestsTimeout bounds cluster-wide requests (fetchSockets,
 	// serverSideEmit with ack, allRooms). Zero means 5 s (Node's
 	// requestsTimeout).
@@ -134,6 +168,24 @@ func (c Config) withDefaults() Config {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "socket.io"
 	}
+	if c.StreamName == "" {
+		c.StreamName = "socket.io"
+	}
+	if c.StreamCount <= 0 {
+		c.StreamCount = 1
+	}
+	if c.MaxLen <= 0 {
+		c.MaxLen = 10_000
+	}
+	if c.ReadCount <= 0 {
+		c.ReadCount = 100
+	}
+	if c.BlockTime <= 0 {
+		c.BlockTime = 5 * time.Second
+	}
+	if c.SessionKeyPrefix == "" {
+		c.SessionKeyPrefix = "sio:session:"
+	}
 	if c.RequestsTimeout <= 0 {
 		c.RequestsTimeout = 5 * time.Second
 	}
@@ -174,7 +226,7 @@ func (c Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("redisadapter: Config.Addr %q: %w", c.Addr, err)
 	}
-	if c.Mode > Sharded {
+	if c.Mode > Streams {
 		return fmt.Errorf("redisadapter: unknown mode %d", c.Mode)
 	}
 	if c.SubscriptionMode > DynamicPrivate {
@@ -182,6 +234,9 @@ func (c Config) validate() error {
 	}
 	if c.DB < 0 {
 		return fmt.Errorf("redisadapter: negative database %d", c.DB)
+	}
+	if c.StreamCount < 0 || c.MaxLen < 0 || c.ReadCount < 0 || c.BlockTime < 0 {
+		return errors.New("redisadapter: negative stream option")
 	}
 	return nil
 }
@@ -220,11 +275,16 @@ const (
 	EnvTLSCAFile        = "REDIS_TLS_CA_FILE"
 	EnvTLSServerName    = "REDIS_TLS_SERVER_NAME"
 	EnvTLSInsecure      = "REDIS_TLS_INSECURE_SKIP_VERIFY"
-	EnvKeyPrefix        = "REDIS_KEY_PREFIX"        // default socket.io
-	EnvMode             = "REDIS_ADAPTER_MODE"      // classic (default) or sharded
-	EnvSubscriptionMode = "REDIS_SUBSCRIPTION_MODE" // dynamic (default), static, dynamic-private
-	EnvRequestsTimeout  = "REDIS_REQUESTS_TIMEOUT"  // Go duration, default 5s
-	EnvEnabled          = "REDIS_ENABLED"           // false: ignore the other variables
+	EnvKeyPrefix        = "REDIS_KEY_PREFIX"         // default socket.io
+	EnvMode             = "REDIS_ADAPTER_MODE"       // classic (default), sharded or streams
+	EnvSubscriptionMode = "REDIS_SUBSCRIPTION_MODE"  // dynamic (default), static, dynamic-private
+	EnvRequestsTimeout  = "REDIS_REQUESTS_TIMEOUT"   // Go duration, default 5s
+	EnvEnabled          = "REDIS_ENABLED"            // false: ignore the other variables
+	EnvStreamName       = "REDIS_STREAM_NAME"        // streams: default socket.io
+	EnvStreamCount      = "REDIS_STREAM_COUNT"       // streams: default 1
+	EnvStreamMaxLen     = "REDIS_STREAM_MAXLEN"      // streams: default 10000
+	EnvStreamReadCount  = "REDIS_STREAM_READ_COUNT"  // streams: default 100
+	EnvSessionKeyPrefix = "REDIS_SESSION_KEY_PREFIX" // streams: default sio:session:
 )
 
 // ConfigFromEnv builds a Config from environment variables (getenv is
@@ -352,8 +412,10 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) 
 		cfg.Mode = Classic
 	case "sharded":
 		cfg.Mode = Sharded
+	case "streams":
+		cfg.Mode = Streams
 	default:
-		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want classic or sharded", EnvMode, v)
+		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want classic, sharded or streams", EnvMode, v)
 	}
 	switch v := strings.ToLower(get(EnvSubscriptionMode)); v {
 	case "", "dynamic":
@@ -364,6 +426,27 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) 
 		cfg.SubscriptionMode = DynamicPrivate
 	default:
 		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want dynamic, static or dynamic-private", EnvSubscriptionMode, v)
+	}
+	cfg.StreamName = get(EnvStreamName)
+	cfg.SessionKeyPrefix = get(EnvSessionKeyPrefix)
+	for _, o := range []struct {
+		env string
+		dst *int64
+	}{{EnvStreamMaxLen, &cfg.MaxLen}, {EnvStreamReadCount, &cfg.ReadCount}} {
+		if v := get(o.env); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a positive number", o.env, v)
+			}
+			*o.dst = n
+		}
+	}
+	if v := get(EnvStreamCount); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1024 {
+			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a number from 1 to 1024", EnvStreamCount, v)
+		}
+		cfg.StreamCount = n
 	}
 	if v := get(EnvRequestsTimeout); v != "" {
 		d, err := time.ParseDuration(v)
@@ -383,8 +466,11 @@ func (c Config) Redacted() string {
 	c = c.withDefaults()
 	var b strings.Builder
 	fmt.Fprintf(&b, "addr=%s mode=%s", c.Addr, c.Mode)
-	if c.Mode == Sharded {
+	switch c.Mode {
+	case Sharded:
 		fmt.Fprintf(&b, " subscription=%s", c.SubscriptionMode)
+	case Streams:
+		fmt.Fprintf(&b, " stream=%s streams=%d maxlen=%d sessions=%s", c.StreamName, c.StreamCount, c.MaxLen, c.SessionKeyPrefix)
 	}
 	fmt.Fprintf(&b, " prefix=%s db=%d tls=%t", c.KeyPrefix, c.DB, c.TLS != nil)
 	if c.Username != "" {

@@ -57,6 +57,14 @@ func TestConfigFromEnv(t *testing.T) {
 			}},
 		{name: "static mode", env: map[string]string{"REDIS_HOST": "h", "REDIS_ADAPTER_MODE": "SHARDED", "REDIS_SUBSCRIPTION_MODE": "static"}, ok: true,
 			check: func(c redisadapter.Config) bool { return c.SubscriptionMode == redisadapter.Static }},
+		{name: "streams", env: map[string]string{"REDIS_HOST": "h", "REDIS_ADAPTER_MODE": "streams", "REDIS_STREAM_NAME": "app-events",
+			"REDIS_STREAM_COUNT": "4", "REDIS_STREAM_MAXLEN": "50000", "REDIS_STREAM_READ_COUNT": "500", "REDIS_SESSION_KEY_PREFIX": "app:session:"}, ok: true,
+			check: func(c redisadapter.Config) bool {
+				return c.Mode == redisadapter.Streams && c.StreamName == "app-events" && c.StreamCount == 4 && c.MaxLen == 50000 &&
+					c.ReadCount == 500 && c.SessionKeyPrefix == "app:session:"
+			}},
+		{name: "bad stream maxlen", env: map[string]string{"REDIS_HOST": "h", "REDIS_STREAM_MAXLEN": "-1"}, err: "REDIS_STREAM_MAXLEN"},
+		{name: "bad stream count", env: map[string]string{"REDIS_HOST": "h", "REDIS_STREAM_COUNT": "0"}, err: "REDIS_STREAM_COUNT"},
 		{name: "bad port", env: map[string]string{"REDIS_HOST": "h", "REDIS_PORT": "http"}, err: "REDIS_PORT"},
 		{name: "bad scheme", env: map[string]string{"REDIS_URL": "http://h"}, err: "scheme"},
 		{name: "bad mode", env: map[string]string{"REDIS_HOST": "h", "REDIS_ADAPTER_MODE": "cluster"}, err: "REDIS_ADAPTER_MODE"},
@@ -94,6 +102,10 @@ func TestConfigFromEnv(t *testing.T) {
 func TestConfigRedacted(t *testing.T) {
 	s := redisadapter.Config{Addr: "h:1", Username: "u", Password: "secret", Mode: redisadapter.Sharded}.Redacted()
 	if strings.Contains(s, "secret") || !strings.Contains(s, "password=set") || !strings.Contains(s, "mode=sharded") {
+		t.Errorf("Redacted() = %s", s)
+	}
+	s = redisadapter.Config{Addr: "h:1", Mode: redisadapter.Streams}.Redacted()
+	if !strings.Contains(s, "mode=streams stream=socket.io streams=1 maxlen=10000 sessions=sio:session:") {
 		t.Errorf("Redacted() = %s", s)
 	}
 	if _, err := redisadapter.New(redisadapter.Config{}); err == nil {

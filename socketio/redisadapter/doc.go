@@ -1,7 +1,8 @@
-// Package redisadapter scales a socketio.Server horizontally over Redis
-// Pub/Sub, wire-compatible with Node's @socket.io/redis-adapter 8.3, so
-// that Go and Node servers can share one cluster and Node's
-// @socket.io/redis-emitter can publish to both.
+// Package redisadapter scales a socketio.Server horizontally over Redis,
+// wire-compatible with Node's @socket.io/redis-adapter 8.3 (Pub/Sub) and
+// @socket.io/redis-streams-adapter 0.3.1 (Redis streams), so that Go and
+// Node servers can share one cluster and Node's @socket.io/redis-emitter can
+// publish to both.
 //
 // Usage:
 //
@@ -27,18 +28,53 @@
 // {uid, nsp, type, data}); with the dynamic subscription modes a server
 // subscribes to a room's channel while it has members in it (through
 // socketio.RoomObserver and socketio.SocketObserver), so it only receives
-// the broadcasts it needs. Every server of a cluster must use the same mode,
-// key prefix and subscription mode. docs/redis.md has the details and the
-// interoperability matrix.
+// the broadcasts it needs. Streams is the streams adapter's createAdapter:
+// see below. Every server of a cluster must use the same mode, key prefix
+// and subscription mode. docs/redis.md has the details, the guarantees of
+// each mode and the interoperability matrix.
+//
+// # Streams and connection state recovery
+//
+// In Streams mode broadcasts and room operations are entries of a Redis
+// stream (XADD … MAXLEN ~, one stream per namespace group, see
+// Config.StreamCount) that every server reads back (XREAD) on one
+// goroutine per stream; requests (fetchSockets, serverSideEmit, broadcasts
+// with ack) travel over Pub/Sub as msgpack ClusterMessages. Each server
+// delivers the entries in stream order, its own broadcasts included (a
+// Broadcast returns once this server delivered it), with the entry id as
+// the recovery offset, so a client's last offset is the highest it got.
+//
+// With socketio.Options.Recovery, sessions are kept in Redis under
+// Config.SessionKeyPrefix + pid (base64 msgpack {sid, pid, rooms, data}, as
+// Node stores them) for the recovery window: at every recoverable
+// disconnection, and — unlike Node — also while the socket is connected
+// (stored when it connects and every third of the window, see
+// socketio.SessionKeeper), so that the clients of a server killed without
+// warning still recover on another one. A restored session is read with
+// GET, not taken with GETDEL as Node does, and stays until it expires: a
+// client whose recovered connection drops again, even unseen by the
+// server, recovers again. A reconnecting client, on any server, gets what
+// it missed read from the stream after its offset, before the CONNECT
+// reply; what is broadcast meanwhile is buffered and de-duplicated by
+// stream position (socketio's recovery). When the replay cannot be whole —
+// the offset was trimmed (MaxLen), the session expired, Redis lost its
+// data — the client connects as a new socket (recovered false), never with
+// part of what it missed. A stream reader that finds, after a failure,
+// that the last entry it read is gone from the stream drops the
+// connections of its local sockets, so that their clients learn the same.
+// Socket data leaves the process as JSON (json.Marshal; it comes back as
+// json.RawMessage).
 //
 // # Delivery
 //
-// Broadcasts are delivered to the local sockets first, then published once
-// (one encode per broadcast; the Redis client pipelines concurrent
-// publishes automatically). Event arguments stay raw JSON on our side;
-// binary attachments travel as msgpack bin, so Node receives Buffers. A
-// broadcast that cannot be published returns an error wrapping
-// ErrUnavailable; its local delivery has happened.
+// In the Pub/Sub modes broadcasts are delivered to the local sockets
+// first, then published once; in Streams mode they are appended once and
+// delivered here by the stream's reader (one encode per broadcast either
+// way; the Redis client pipelines concurrent commands automatically).
+// Event arguments stay raw JSON on our side; binary attachments travel as
+// msgpack bin, so Node receives Buffers. A broadcast that cannot be
+// published returns an error wrapping ErrUnavailable; its local delivery
+// has happened (in Streams mode without an offset).
 //
 // # Concurrency
 //
@@ -60,6 +96,6 @@
 // a periodic probe rebuilds a subscription that silently stopped
 // delivering.
 //
-// Connection state recovery is not supported over Redis Pub/Sub (as in
-// Node): the adapters do not persist sessions.
+// Connection state recovery is not supported by the Pub/Sub modes (as in
+// Node): their adapters do not persist sessions.
 package redisadapter

@@ -225,7 +225,14 @@ func TestSlowHandlerDoesNotBlockReadLoop(t *testing.T) {
 		t.Errorf("probe failed while a worker was blocked: %+v", s)
 	}
 	close(release)
-	// What was queued is delivered, then a fresh event.
+	// What was queued is delivered (the queue was full: QueueSize floods),
+	// then a fresh event, published once the queue has room again (before,
+	// it would rightly be dropped).
+	for range cfgA.QueueSize {
+		if ev := a1.Next("ev"); string(ev.Args[0]) != `"flood"` {
+			t.Fatalf("queued event %s, want a flood", ev)
+		}
+	}
 	if err := nspB.To("org:1").Emit("ev", "after"); err != nil {
 		t.Fatal(err)
 	}

@@ -88,10 +88,27 @@ func startGoNode(t testing.TB, name string, cfg redisadapter.Config, nsps ...str
 
 func startGoNodeCluster(t testing.TB, name string, c *redisadapter.Cluster, wait bool, nsps ...string) *goNode {
 	t.Helper()
+	return startGoNodeOpts(t, name, c, nodeOptions{wait: wait, nsps: nsps})
+}
+
+// nodeOptions are the options of startGoNodeOpts.
+type nodeOptions struct {
+	wait     bool // for the subscriptions
+	nsps     []string
+	recovery *socketio.RecoveryOptions
+}
+
+// startGoNodeOpts is startGoNodeCluster with connection state recovery
+// when o.recovery is set. Its namespaces also answer a client event
+// "join" (join the room named by the first argument, then ack).
+func startGoNodeOpts(t testing.TB, name string, c *redisadapter.Cluster, o nodeOptions) *goNode {
+	t.Helper()
+	nsps := o.nsps
 	srv, err := socketio.NewServer(&socketio.Options{
-		Adapter: c.Adapter,
-		Logger:  testLogger(t),
-		Engine:  &engineio.Options{PingInterval: 2 * time.Second, PingTimeout: 2 * time.Second},
+		Adapter:  c.Adapter,
+		Logger:   testLogger(t),
+		Engine:   &engineio.Options{PingInterval: 2 * time.Second, PingTimeout: 2 * time.Second},
+		Recovery: o.recovery,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +127,11 @@ func startGoNodeCluster(t testing.TB, name string, c *redisadapter.Cluster, wait
 			s.SetData(map[string]any{"name": q.Get("name")})
 			return nil
 		})
+		nsp.OnEvent("join", func(s *socketio.Socket, e *socketio.Event) {
+			room, _ := e.Args.String(0)
+			s.Join(room)
+			_ = e.Ack()
+		})
 		nsp.OnServerSideEmit("sse", func(args socketio.Args, _ func(...any)) { n.record(nspName, "sse", args) })
 		nsp.OnServerSideEmit("sse-ack", func(args socketio.Args, ack func(...any)) {
 			n.record(nspName, "sse-ack", args)
@@ -127,7 +149,7 @@ func startGoNodeCluster(t testing.TB, name string, c *redisadapter.Cluster, wait
 		hs.Close()
 		_ = c.Close()
 	})
-	if wait {
+	if o.wait {
 		waitSubscribed(t, c)
 	}
 	return n

@@ -26,6 +26,7 @@ var interopModes = []struct {
 	{"sharded-dynamic", redisadapter.Sharded, redisadapter.Dynamic, []string{"--mode", "sharded", "--subscription-mode", "dynamic"}},
 	{"sharded-static", redisadapter.Sharded, redisadapter.Static, []string{"--mode", "sharded", "--subscription-mode", "static"}},
 	{"sharded-dynamic-private", redisadapter.Sharded, redisadapter.DynamicPrivate, []string{"--mode", "sharded", "--subscription-mode", "dynamic-private"}},
+	{"streams", redisadapter.Streams, 0, []string{"--mode", "streams"}},
 }
 
 // mixed is a cluster of one Go node and one Node.js socket.io server with
@@ -61,7 +62,9 @@ func startMixed(t *testing.T, mode redisadapter.Mode, sub redisadapter.Subscript
 	// Both servers subscribed: Node's subscriptions are asynchronous, so
 	// count the subscribers of the channels on Redis.
 	sharded := mode == redisadapter.Sharded
-	if sharded {
+	if mode == redisadapter.Streams {
+		waitStreamsPeers(t, r, 2)
+	} else if sharded {
 		r.WaitNumSub(t, "socket.io#/#", true, 2, waitTimeout)
 		if sub != redisadapter.Static {
 			for _, room := range []string{"org:1", "org:2", "user:1", "user:2"} {
@@ -262,8 +265,9 @@ func TestNodeInteropRequests(t *testing.T) {
 			if e.event != "sse" || string(e.args.Raw(0)) != `"node->go"` {
 				t.Errorf("go got %s %v", e.event, rawArgs(e.args))
 			}
-			if im.mode == redisadapter.Sharded {
-				// The sharded adapter sends binary as msgpack: a real []byte.
+			if im.mode != redisadapter.Classic {
+				// The sharded and streams adapters send binary as msgpack: a
+				// real []byte.
 				if b, ok := e.args.Bytes(1); !ok || !bytes.Equal(b, []byte{6}) {
 					t.Errorf("go got binary %s", e.args.Raw(1))
 				}

@@ -1,9 +1,14 @@
-// redis-node.mjs: a socket.io 4.8 server with @socket.io/redis-adapter 8.3 (classic or sharded), for the
-// Go tests of socketio/redisadapter (mixed Go/Node clusters). Driven over JSON lines like driver.mjs:
+// redis-node.mjs: a socket.io 4.8 server with @socket.io/redis-adapter 8.3 (classic or sharded) or
+// @socket.io/redis-streams-adapter 0.3.1 (streams), for the Go tests of socketio/redisadapter (mixed Go/Node
+// clusters). Driven over JSON lines like driver.mjs:
 //
-//   node redis-node.mjs --redis redis://127.0.0.1:PORT [--mode classic|sharded]
+//   node redis-node.mjs --redis redis://127.0.0.1:PORT [--mode classic|sharded|streams]
 //        [--subscription-mode dynamic|static|dynamic-private] [--key socket.io] [--nsps /,/custom]
 //        [--requests-timeout 5000] [--ping-interval 2000] [--specific-response-channel]
+//        [--recovery <maxDisconnectionDuration ms>] [--max-len 10000]
+//
+// With --recovery the server has connectionStateRecovery (skipMiddlewares: true, Node's default): a
+// recovered socket keeps its rooms and data, and the middleware below does not run for it.
 //
 // stdout: first {"type":"ready","port":N}; then one reply per command
 // {"type":"reply","id":N,"ok":true,"result":...} and events {"type":"sse",...} for server-side events.
@@ -19,13 +24,15 @@
 // broadcastAck {rooms, except, event, args, timeout} → {error, responses}, fetchSockets {rooms, except}
 // → [{id, rooms, data, query, address}], serverSideEmit {event, args}, serverSideEmitWithAck {event, args}
 // → {error, responses}, socketsJoin/socketsLeave {rooms, except, join}, disconnectSockets {rooms, except,
-// close}, serverCount → N, allRooms → [...], localRooms → [...], benchEmit {rooms, count, payload}.
+// close}, serverCount → N, allRooms → [...], localRooms → [...], benchEmit {rooms, count, payload},
+// sockets → [{id, rooms, data, recovered}] (this server's own).
 
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 import { createClient } from "redis";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 
 console.log = console.error;
 console.info = console.error;
@@ -43,6 +50,8 @@ const nsps = arg("nsps", "/").split(",");
 const requestsTimeout = Number(arg("requests-timeout", "5000"));
 const pingInterval = Number(arg("ping-interval", "2000"));
 const publishOnSpecificResponseChannel = process.argv.includes("--specific-response-channel");
+const recovery = arg("recovery", null);
+const maxLen = Number(arg("max-len", "10000"));
 
 function send(msg) {
   process.stdout.write(JSON.stringify(msg) + "\n");
@@ -91,10 +100,17 @@ await Promise.all([pub.connect(), sub.connect()]);
 const adapter =
   mode === "sharded"
     ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode })
-    : createAdapter(pub, sub, { key, requestsTimeout, publishOnSpecificResponseChannel });
+    : mode === "streams"
+      ? createStreamsAdapter(pub, { channelPrefix: key, maxLen })
+      : createAdapter(pub, sub, { key, requestsTimeout, publishOnSpecificResponseChannel });
 
 const httpServer = createServer();
-const io = new Server(httpServer, { adapter, pingInterval, pingTimeout: pingInterval });
+const io = new Server(httpServer, {
+  adapter,
+  pingInterval,
+  pingTimeout: pingInterval,
+  ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: Number(recovery), skipMiddlewares: true } } : {}),
+});
 
 function setup(nsp) {
   nsp.use((socket, next) => {
@@ -103,7 +119,12 @@ function setup(nsp) {
     if (typeof q.rooms === "string" && q.rooms !== "") socket.join(q.rooms.split(","));
     next();
   });
-  nsp.on("connection", () => {});
+  nsp.on("connection", (socket) => {
+    socket.on("join", (room, cb) => {
+      socket.join(room);
+      if (typeof cb === "function") cb();
+    });
+  });
   nsp.on("sse", (...args) => send({ type: "sse", nsp: nsp.name, event: "sse", args: toWire(args) }));
   nsp.on("sse-ack", (...args) => {
     const cb = typeof args[args.length - 1] === "function" ? args.pop() : null;
@@ -121,11 +142,15 @@ function target(cmd) {
 }
 
 const commands = {
-  broadcast(cmd) {
+  async broadcast(cmd) {
     let op = target(cmd);
     if (cmd.volatile) op = op.volatile;
     if (cmd.compress === false) op = op.compress(false);
     op.emit(cmd.event, ...fromWire(cmd.args ?? []));
+    // The adapter publishes (or XADDs) on pub without waiting; a PING
+    // queued after it answers once it is done (node-redis keeps order), so
+    // the reply means "published".
+    await pub.ping();
     return null;
   },
   broadcastAck(cmd, reply) {
@@ -181,6 +206,14 @@ const commands = {
   },
   localRooms(cmd) {
     return [...io.of(cmd.nsp ?? "/").adapter.rooms.keys()];
+  },
+  sockets(cmd) {
+    return [...io.of(cmd.nsp ?? "/").sockets.values()].map((s) => ({
+      id: s.id,
+      rooms: [...s.rooms],
+      data: toWire(s.data),
+      recovered: s.recovered,
+    }));
   },
   // benchEmit broadcasts count events ["bench", <wall clock ns>, payload] to rooms and answers once all
   // are published (for BenchmarkCrossNodeDelivery). At most 16 publishes are in flight, like the Go side's

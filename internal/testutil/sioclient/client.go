@@ -288,6 +288,20 @@ func (c *Client) WaitConnect() ConnectInfo {
 	return ConnectInfo{SID: m.SID, Recovered: m.Recovered, Transport: m.Transport}
 }
 
+// WaitReconnect waits for the next connect, skipping the connect_errors of
+// the reconnection attempts that fail before it (a server that refuses
+// connections for a while, as during a restart).
+func (c *Client) WaitReconnect() ConnectInfo {
+	c.d.t.Helper()
+	deadline := time.Now().Add(c.d.Timeout)
+	for {
+		m := c.wait("connect", time.Until(deadline), isType("connect", "connect_error"))
+		if m.Type == "connect" {
+			return ConnectInfo{SID: m.SID, Recovered: m.Recovered, Transport: m.Transport}
+		}
+	}
+}
+
 // WaitConnectError waits for the next connect_error (or connect, which fails the test).
 func (c *Client) WaitConnectError() ConnectError {
 	c.d.t.Helper()

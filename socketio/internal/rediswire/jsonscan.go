@@ -70,6 +70,8 @@ func jsonFlags(v []byte) *Flags {
 		switch k {
 		case "volatile":
 			f.Volatile = string(val) == "true"
+		case "direct":
+			f.Direct = string(val) == "true"
 		case "compress":
 			f.NoCompress = string(val) == "false"
 		case "timeout":
@@ -121,10 +123,28 @@ func DecodeCluster(js []byte) (m ClusterMessage, d ClusterData, err error) {
 	}) {
 		return m, d, ErrMalformed
 	}
-	if len(m.Data) == 0 {
-		return m, d, nil
+	if len(m.Data) > 0 {
+		d = clusterData(m.Data)
 	}
-	eachField(m.Data, func(k string, val []byte) {
+	return m, d, nil
+}
+
+// DecodeClusterData decodes the data of a ClusterMessage from JSON (a
+// stream entry's data, after DecodeStreamData). It validates js once; it
+// must be an object.
+func DecodeClusterData(js []byte) (ClusterData, error) {
+	if !json.Valid(js) {
+		return ClusterData{}, ErrMalformed
+	}
+	i := sio.SkipSpace(js, 0)
+	if i >= len(js) || js[i] != '{' {
+		return ClusterData{}, ErrMalformed
+	}
+	return clusterData(js), nil
+}
+
+func clusterData(js []byte) (d ClusterData) {
+	eachField(js, func(k string, val []byte) {
 		switch k {
 		case "packet":
 			d.Packet = val
@@ -146,7 +166,7 @@ func DecodeCluster(js []byte) (m ClusterMessage, d ClusterData, err error) {
 			}
 		}
 	})
-	return m, d, nil
+	return d
 }
 
 // PacketData returns the "data" array of a {"type":2,"data":[...]} packet

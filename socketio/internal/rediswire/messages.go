@@ -117,6 +117,10 @@ type Flags struct {
 	Volatile   bool
 	NoCompress bool          // compress: false
 	Timeout    time.Duration // timeout (ms on the wire), for broadcasts with ack
+	// Direct ("direct": true, ours; Node ignores it) marks a Socket.Emit
+	// routed through the streams adapter for its recovery offset: the
+	// delivery filter does not apply to it, live or replayed.
+	Direct bool
 }
 
 // AppendMsgpack writes the flags as a map: {} when none is set.
@@ -131,6 +135,9 @@ func (f Flags) AppendMsgpack(b []byte) []byte {
 	if f.Timeout > 0 {
 		n++
 	}
+	if f.Direct {
+		n++
+	}
 	b = AppendMapHeader(b, n)
 	if f.Volatile {
 		b = AppendBool(AppendString(b, "volatile"), true)
@@ -140,6 +147,9 @@ func (f Flags) AppendMsgpack(b []byte) []byte {
 	}
 	if f.Timeout > 0 {
 		b = AppendInt(AppendString(b, "timeout"), f.Timeout.Milliseconds())
+	}
+	if f.Direct {
+		b = AppendBool(AppendString(b, "direct"), true)
 	}
 	return b
 }
@@ -165,6 +175,13 @@ func (f Flags) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, `"timeout":`...)
 		b = strconv.AppendInt(b, f.Timeout.Milliseconds(), 10)
+		sep = true
+	}
+	if f.Direct {
+		if sep {
+			b = append(b, ',')
+		}
+		b = append(b, `"direct":true`...)
 	}
 	return append(b, '}')
 }
@@ -181,6 +198,7 @@ func (f *Flags) UnmarshalJSON(b []byte) error {
 	}
 	f.Volatile = string(m["volatile"]) == "true"
 	f.NoCompress = string(m["compress"]) == "false"
+	f.Direct = string(m["direct"]) == "true"
 	if t, ok := m["timeout"]; ok {
 		var ms float64
 		if json.Unmarshal(t, &ms) == nil && ms > 0 && !math.IsInf(ms, 0) && ms < 1e12 {
@@ -209,6 +227,8 @@ func (r *Reader) flags() (Flags, error) {
 		switch string(k) {
 		case "volatile":
 			f.Volatile, err = r.Bool()
+		case "direct":
+			f.Direct, err = r.Bool()
 		case "compress":
 			if c, _ := r.peek(); c == mpFalse {
 				f.NoCompress = true

@@ -1,5 +1,6 @@
 // Package rediswire holds the wire formats of Node's @socket.io/redis-adapter
-// 8.x (classic and sharded) and @socket.io/redis-emitter 5.x: channel names,
+// 8.x (classic and sharded), @socket.io/redis-emitter 5.x and
+// @socket.io/redis-streams-adapter 0.3 (streams.go): channel names,
 // the msgpack and JSON messages, and a transcoder between our JSON packets
 // (binary as {"_placeholder":true,"num":N} plus attachments) and msgpack
 // (binary as bin), so that event arguments stay raw JSON on our side and
