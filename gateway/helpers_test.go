@@ -37,6 +37,7 @@ type envOptions struct {
 	recovery      *socketio.RecoveryOptions
 	eventRate     float64
 	eventBurst    int
+	adapter       socketio.AdapterFactory // nil: in memory
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -59,6 +60,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Recovery:         o.recovery,
 		ClientEventRate:  o.eventRate,
 		ClientEventBurst: o.eventBurst,
+		Adapter:          o.adapter,
 		Logger:           logger,
 	})
 	if err != nil {
