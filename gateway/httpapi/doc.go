@@ -17,7 +17,7 @@
 // user-audience events (notification:*) that have one; an explicit target is
 // {"organizationId"?, "userId"?, "all"?}, and an explicit organization must
 // be the payload's own. Every event goes through the same catalog validation
-// as the Go EventsService ([events.Validate]).
+// as the Go EventsService ([events.NewEvent]).
 //
 // # Answers
 //

@@ -62,9 +62,6 @@ type Config struct {
 	// DevTokens, when set, enables POST /dev/token. Set it in development
 	// mode only: anyone who can reach it can connect as anyone.
 	DevTokens *DevTokens
-	// ServiceOptions configure the EventsService that validates published
-	// events (clock, id generator); tests set them.
-	ServiceOptions []events.ServiceOption
 	// Logger receives errors and authentication failures, and one debug line
 	// per request. Nil means slog.Default().
 	Logger *slog.Logger
@@ -80,7 +77,6 @@ type Handler struct {
 	publishTimeout time.Duration
 	ready          func() error
 	dev            *DevTokens
-	svcOpts        []events.ServiceOption
 	log            *slog.Logger
 	idem           *idemCache
 	mux            *http.ServeMux
@@ -117,7 +113,6 @@ func New(cfg Config) (*Handler, error) {
 		publishTimeout: cfg.PublishTimeout,
 		ready:          cfg.Ready,
 		dev:            cfg.DevTokens,
-		svcOpts:        cfg.ServiceOptions,
 		log:            cfg.Logger,
 	}
 	if h.maxBody <= 0 {
