@@ -46,7 +46,13 @@
 // request takes as many tokens as it has events, or none and is refused
 // whole, so one runaway publisher cannot starve the others.
 //
+// # Client
+//
+// The Go client and the request, answer and error types are in package
+// gateway/apiclient, which publishers import without the server; the names
+// here are aliases of its types.
+//
 // # Concurrency
 //
-// A Handler is safe for concurrent use; so is a Client.
+// A Handler is safe for concurrent use.
 package httpapi

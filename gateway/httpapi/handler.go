@@ -176,14 +176,6 @@ func (h *Handler) routes() {
 	h.mux = m
 }
 
-// Paths of the API.
-const (
-	PathEvents   = "/api/v1/events"
-	PathBatch    = "/api/v1/events/batch"
-	PathSchema   = "/api/v1/schema"
-	PathDevToken = "/dev/token"
-)
-
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 

@@ -15,23 +15,6 @@ import (
 	"github.com/operate/realtime/gateway/events"
 )
 
-// PublishRequest is one event of the HTTP API.
-type PublishRequest struct {
-	Event   string          `json:"event"`
-	Payload json.RawMessage `json:"payload"`
-	Target  *events.Target  `json:"target,omitempty"`
-}
-
-// PublishResponse answers POST /api/v1/events.
-type PublishResponse struct {
-	ID string `json:"id"`
-}
-
-// BatchResponse answers POST /api/v1/events/batch: the ids in request order.
-type BatchResponse struct {
-	IDs []string `json:"ids"`
-}
-
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.servePublish(w, r, false)
 }
