@@ -27,8 +27,11 @@ type Client struct {
 	HTTPClient *http.Client
 	// Retries is how many times Publish retries after a network error, a
 	// 5xx answer, or a 429 (not before its Retry-After), with the same
-	// Idempotency-Key, so a retry never publishes twice. Zero means 2;
-	// negative means none.
+	// Idempotency-Key, so a retry never publishes twice. A 503
+	// cluster_unavailable is not retried: the event reached the clients of
+	// the node that answered, and the gateway keeps only successful answers
+	// for an Idempotency-Key, so a retry would deliver it to them again.
+	// Zero means 2; negative means none.
 	Retries int
 }
 
@@ -90,6 +93,9 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 func retryable(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
+		if ae.Code == CodeClusterUnavailable {
+			return false // partly delivered: the caller decides (ae.IDs)
+		}
 		return ae.StatusCode >= 500 || ae.StatusCode == http.StatusTooManyRequests
 	}
 	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)

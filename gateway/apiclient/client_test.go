@@ -23,10 +23,12 @@ const key1 = "key-one-0123456789abcdef"
 
 const invoice = `{"organizationId":"org-1","invoiceId":"inv-1"}`
 
-// recorder is an in-memory Emitter behind the API.
+// recorder is an in-memory Emitter behind the API; err, when set, is
+// returned after recording the event (a partial delivery).
 type recorder struct {
 	mu     sync.Mutex
 	events []events.Event
+	err    error
 }
 
 func (r *recorder) Publish(_ context.Context, ev events.Event) error {
@@ -34,7 +36,7 @@ func (r *recorder) Publish(_ context.Context, ev events.Event) error {
 	defer r.mu.Unlock()
 	ev.Payload = append([]byte(nil), ev.Payload...)
 	r.events = append(r.events, ev)
-	return nil
+	return r.err
 }
 
 func (r *recorder) published() []events.Event {
@@ -46,7 +48,10 @@ func (r *recorder) published() []events.Event {
 // newAPI serves an API handler publishing to a new recorder, with key1.
 func newAPI(t *testing.T, cfg httpapi.Config) (url string, rec *recorder) {
 	t.Helper()
-	rec = &recorder{}
+	rec, _ = cfg.Emitter.(*recorder)
+	if rec == nil {
+		rec = &recorder{}
+	}
 	cfg.Emitter = rec
 	cfg.APIKeys = []string{key1}
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -158,5 +163,22 @@ func TestClientWaitsForRetryAfter(t *testing.T) {
 	var ae *apiclient.APIError
 	if !errors.As(err, &ae) || ae.StatusCode != http.StatusTooManyRequests || ae.Code != apiclient.CodeRateLimited || ae.RetryAfter != time.Second {
 		t.Fatalf("error %v (%+v), want a 429 with RetryAfter 1s", err, ae)
+	}
+}
+
+// TestClientDoesNotRetryClusterUnavailable: a 503 cluster_unavailable means
+// the event reached the answering node's clients; a retry would deliver it
+// to them again, so the Client returns the error (with the ids) instead.
+func TestClientDoesNotRetryClusterUnavailable(t *testing.T) {
+	rec := &recorder{err: fmt.Errorf("gateway: reached this node only: %w", events.ErrClusterUnavailable)}
+	url, _ := newAPI(t, httpapi.Config{Emitter: rec})
+	id, err := events.NewEventsService(apiclient.New(url, key1)).EmitInvoicePaid(context.Background(),
+		events.InvoicePayload{OrganizationID: "org-1", InvoiceID: "inv-1"})
+	var ae *apiclient.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable || ae.Code != apiclient.CodeClusterUnavailable || len(ae.IDs) != 1 {
+		t.Fatalf("id %q, error %v (%+v), want a 503 cluster_unavailable with the event's id", id, err, ae)
+	}
+	if n := len(rec.published()); n != 1 {
+		t.Errorf("the event was handed to the gateway %d times, want 1 (no retry)", n)
 	}
 }
