@@ -6,7 +6,7 @@
 //
 // It is light on purpose: a service that only publishes imports this package
 // and gateway/events, never the server (no engineio, socketio, WebSocket or
-// JWT library). A Client is an events.Emitter, so
+// JWT library; tests/layers keeps it so). A Client is an events.Emitter, so
 // the typed EventsService works over it as it does inside the gateway:
 //
 //	svc := events.NewEventsService(apiclient.New("https://realtime.internal", apiKey))
