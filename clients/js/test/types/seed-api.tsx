@@ -3,22 +3,21 @@
 // apps/web/src/hooks/useWebSocket.ts and the functions of
 // apps/web/src/lib/websocket/socket-client.ts (their signatures are in
 // ../shared/reference/seed-origin-code.md §2, §3, §8 and §9), plus the forms
-// issue 13 names. Written for this test from those signatures; no code of
-// that repository is copied. `@ts-expect-error` lines are mistakes the types
+// issue 13 names, imported from the application's modules as they are after
+// the migration (app/). Written for this test from those signatures; no code
+// of that repository is copied. `@ts-expect-error` lines are mistakes the types
 // must refuse (tsc fails when such a line compiles).
 
 import { useEffect, useState } from 'react';
 
+import { useWebSocket, useWebSocketEvent } from '@/hooks/useWebSocket';
+import { connectSocket, disconnectSocket, getSocket, isSocketConnected } from '@/lib/websocket/socket-client';
 import {
   BankEvent,
-  connectSocket,
-  disconnectSocket,
   ExpenseEvent,
   getOrgRoom,
-  getSocket,
   getUserRoom,
   InvoiceEvent,
-  isSocketConnected,
   NotificationEvent,
   WebSocketEvent,
   type BankEventPayload,
@@ -28,8 +27,7 @@ import {
   type NotificationEventPayload,
   type WebSocketEventPayload,
   type WebSocketPayload,
-} from '@operate/realtime-client';
-import { useWebSocket, useWebSocketEvent } from '@operate/realtime-client/react';
+} from '@operate/shared';
 
 // WebSocketEvent is a value (every event by its whole name) and a type (any event name).
 const created: WebSocketEvent = WebSocketEvent.INVOICE_CREATED;
