@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/apiclient"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
 	"github.com/operate/realtime/internal/testutil/sioclient"
@@ -25,7 +26,7 @@ var seedFlag = flag.Uint64("seed", 0, "seed of the randomized tests (0: from the
 
 // withAPI serves the HTTP publish API of e's gateway and returns a client
 // for it.
-func (e *env) withAPI() *httpapi.Client {
+func (e *env) withAPI() *apiclient.Client {
 	e.t.Helper()
 	h, err := httpapi.New(httpapi.Config{Emitter: e.gw, APIKeys: []string{apiKey}})
 	if err != nil {
@@ -33,7 +34,7 @@ func (e *env) withAPI() *httpapi.Client {
 	}
 	srv := httptest.NewServer(h)
 	e.t.Cleanup(srv.Close)
-	return httpapi.NewClient(srv.URL, apiKey)
+	return apiclient.New(srv.URL, apiKey)
 }
 
 // TestPayloadFixturesCoverCatalog keeps requiredFields complete: every
@@ -139,7 +140,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		if rng.IntN(2) == 0 {
 			viaHTTP++
-			req := httpapi.PublishRequest{Event: string(info.Name), Payload: p}
+			req := apiclient.PublishRequest{Event: string(info.Name), Payload: p}
 			if !target.IsZero() {
 				req.Target = &target
 			}

@@ -19,7 +19,9 @@ var ErrNoRecipients = errors.New("gateway: event has no target")
 // byte, as the single argument of the Socket.IO event ev.Name, to the rooms
 // of ev.Target ("org:<id>", "user:<id>"; a socket in both gets it once), or
 // to every socket of the namespace when Target.All is set. Through the
-// namespace's adapter this reaches every node of a cluster.
+// namespace's adapter this reaches every node of a cluster; when the cluster
+// cannot be reached, the event reaches this node's clients only and the error
+// wraps events.ErrClusterUnavailable (and the adapter's own error).
 //
 // Publish does not validate the payload: use an events.EventsService built
 // on the gateway, which does. It refuses names outside the catalog, so that
@@ -45,6 +47,13 @@ func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
 	p, err := socketio.NewPacket(string(ev.Name), json.RawMessage(ev.Payload))
 	if err == nil {
 		err = op.EmitPacket(ctx, p)
+	}
+	if errors.Is(err, socketio.ErrClusterUnavailable) {
+		// The adapter delivered to this node's clients and could not reach
+		// the others: say so in the events' own terms, so that publishers
+		// (the HTTP API) need not know the Socket.IO layer.
+		g.stats.publishFailed.Add(1)
+		return fmt.Errorf("gateway: publish %s (id %s) reached this node's clients only: %w: %w", ev.Name, ev.ID, events.ErrClusterUnavailable, err)
 	}
 	if err != nil {
 		g.stats.publishFailed.Add(1)

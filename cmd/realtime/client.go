@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/operate/realtime/gateway/apiclient"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
@@ -78,12 +79,12 @@ func token(ctx context.Context, args []string, e env, stdout io.Writer) error {
 	if secret != "" {
 		tok, err = auth.Mint(secret, auth.MintClaims{UserID: *user, OrganizationID: *org, Role: *role, Email: *email}, *ttl, time.Time{})
 	} else {
-		var resp httpapi.DevTokenResponse
-		resp, err = httpapi.NewClient(serverURL(*url, e), "").DevToken(ctx, httpapi.DevTokenRequest{
+		var resp apiclient.DevTokenResponse
+		resp, err = apiclient.New(serverURL(*url, e), "").DevToken(ctx, apiclient.DevTokenRequest{
 			OrganizationID: *org, UserID: *user, Role: *role, Email: *email, TTL: ttl.String(),
 		})
 		tok = resp.Token
-		var ae *httpapi.APIError
+		var ae *apiclient.APIError
 		if errors.As(err, &ae) && ae.StatusCode == 404 {
 			err = fmt.Errorf("%s has no /dev/token (not in development mode): set JWT_SECRET to sign the token here", serverURL(*url, e))
 		}
@@ -125,7 +126,7 @@ func emit(ctx context.Context, args []string, e env, stdin io.Reader, stdout io.
 	if err != nil {
 		return err
 	}
-	req := httpapi.PublishRequest{Event: event, Payload: payload}
+	req := apiclient.PublishRequest{Event: event, Payload: payload}
 	if t := (events.Target{OrganizationID: *targetOrg, UserID: *targetUser, All: *all}); !t.IsZero() {
 		req.Target = &t
 	}
@@ -142,7 +143,7 @@ func emit(ctx context.Context, args []string, e env, stdin io.Reader, stdout io.
 	if key == "" {
 		return usageError{errors.New("no API key: use --api-key, or set REALTIME_API_KEY or API_KEYS")}
 	}
-	id, err := httpapi.NewClient(serverURL(*url, e), key).Send(ctx, req, *idem)
+	id, err := apiclient.New(serverURL(*url, e), key).Send(ctx, req, *idem)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -16,11 +17,52 @@ type Event struct {
 	Target  Target          `json:"target"`
 }
 
+// NewEvent validates an event against the catalog and returns it ready for an Emitter, exactly
+// as EventsService.Emit publishes it: the payload normalised (a missing timestamp set to now,
+// date-times in the toISOString format), the target resolved (the zero Target means the
+// event's default target, see DefaultTarget; an explicit organisation must be the payload's
+// own) and a new id (NewEventID(now)). Errors are *ValidationError. The Event's Payload may be
+// payload itself when nothing needed normalising.
+//
+// It is the validation step of publishing without a service around it: a publisher that
+// validates a whole request before publishing any of it (the HTTP API's batches) calls it per
+// event, then hands the events to its Emitter.
+func NewEvent(name Name, payload json.RawMessage, target Target, now time.Time) (Event, error) {
+	return newEvent(name, payload, target, func() time.Time { return now }, nil)
+}
+
+// newEvent is NewEvent with a clock (read only when the payload has no timestamp, or for the
+// default id) and an id generator (nil: NewEventID), called only for a valid event so that a
+// deterministic generator in tests is not advanced by rejected ones.
+func newEvent(name Name, payload []byte, target Target, now func() time.Time, newID func() string) (Event, error) {
+	normalized, info, r, err := validate(string(name), payload, now)
+	if err != nil {
+		return Event{}, err
+	}
+	if target, err = resolveTarget(info, target, r); err != nil {
+		return Event{}, err
+	}
+	var id string
+	if newID != nil {
+		id = newID()
+	} else {
+		id = NewEventID(now())
+	}
+	return Event{ID: id, Name: info.Name, Payload: normalized, Target: target}, nil
+}
+
 // Emitter delivers events: an in-process Socket.IO broadcast, a Redis emitter or an HTTP
 // client. Publish must not keep ev.Payload after it returns unless it copies it.
 type Emitter interface {
 	Publish(ctx context.Context, ev Event) error
 }
+
+// ErrClusterUnavailable is wrapped by the error of an Emitter that delivered an event to some
+// of its recipients only: a gateway clustered over Redis that cannot reach Redis still
+// delivers to its own node's clients, and says so with an error that wraps this one.
+// Publishers tell it from a failure with errors.Is: retrying may repeat the event for the
+// clients that got it.
+var ErrClusterUnavailable = errors.New("events: cluster unavailable")
 
 // EventsService validates events against the catalog and publishes them to an Emitter. It has
 // one typed method per event (EmitInvoiceCreated, ...; generated) and the untyped Emit. It is
@@ -28,7 +70,7 @@ type Emitter interface {
 type EventsService struct {
 	emitter Emitter
 	now     func() time.Time
-	newID   func() string
+	newID   func() string // nil: NewEventID(now())
 }
 
 // ServiceOption configures NewEventsService.
@@ -54,10 +96,6 @@ func NewEventsService(e Emitter, opts ...ServiceOption) *EventsService {
 	s := &EventsService{emitter: e, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
-	}
-	if s.newID == nil {
-		now := s.now
-		s.newID = func() string { return NewEventID(now()) }
 	}
 	return s
 }
@@ -93,14 +131,10 @@ func (s *EventsService) Emit(ctx context.Context, name Name, payload any, target
 			return "", fmt.Errorf("events: emit %s: encode payload: %w", name, err)
 		}
 	}
-	normalized, info, r, err := validate(string(name), raw, s.now)
+	ev, err := newEvent(name, raw, target, s.now, s.newID)
 	if err != nil {
 		return "", err
 	}
-	if target, err = resolveTarget(info, target, r); err != nil {
-		return "", err
-	}
-	ev := Event{ID: s.newID(), Name: info.Name, Payload: normalized, Target: target}
 	if err := s.emitter.Publish(ctx, ev); err != nil {
 		return "", fmt.Errorf("events: publish %s (id %s): %w", ev.Name, ev.ID, err)
 	}

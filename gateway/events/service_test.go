@@ -311,3 +311,45 @@ func TestNewEventsServiceNilEmitter(t *testing.T) {
 	}()
 	events.NewEventsService(nil)
 }
+
+// TestNewEvent: the function publishers without a service use (the HTTP API) returns what
+// Emit publishes, and refuses what Emit refuses, before anything is published.
+func TestNewEvent(t *testing.T) {
+	raw := json.RawMessage(`{"organizationId":"org-1","userId":"u-1","notificationId":"n-1","title":"Paid","message":"INV-1 was paid","type":"success"}`)
+	ev, err := events.NewEvent(events.NotificationNew, raw, events.Target{}, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	if _, err := newService(rec).Emit(context.Background(), events.NotificationNew, raw, events.Target{}); err != nil {
+		t.Fatal(err)
+	}
+	want := rec.events[0]
+	if ev.Name != want.Name || string(ev.Payload) != string(want.Payload) || ev.Target != want.Target {
+		t.Errorf("NewEvent = %+v (payload %s)\nEmit published %+v (payload %s)", ev, ev.Payload, want, want.Payload)
+	}
+	if !strings.Contains(string(ev.Payload), `"timestamp":"`+fixedStamp+`"`) || ev.Target != (events.Target{UserID: "u-1"}) {
+		t.Errorf("payload %s, target %+v: want the timestamp set from now and the user's default target", ev.Payload, ev.Target)
+	}
+	if len(ev.ID) != 26 || ev.ID[:10] != events.NewEventID(fixedNow)[:10] {
+		t.Errorf("id %q is not a ULID-style id of now (%s)", ev.ID, events.NewEventID(fixedNow))
+	}
+
+	for _, tc := range []struct {
+		name    string
+		event   events.Name
+		payload string
+		target  events.Target
+		code    string
+	}{
+		{"unknown event", "invoice:payed", `{"organizationId":"o","invoiceId":"i"}`, events.Target{}, events.CodeUnknownEvent},
+		{"missing field", events.InvoicePaid, `{"organizationId":"o"}`, events.Target{}, events.CodeMissingField},
+		{"other tenant", events.InvoicePaid, `{"organizationId":"o","invoiceId":"i"}`, events.Target{OrganizationID: "p"}, events.CodeInvalidTarget},
+	} {
+		ev, err := events.NewEvent(tc.event, json.RawMessage(tc.payload), tc.target, fixedNow)
+		var ve *events.ValidationError
+		if !errors.As(err, &ve) || ve.Code != tc.code || !reflect.ValueOf(ev).IsZero() {
+			t.Errorf("%s: NewEvent = %+v, %v; want a zero Event and code %s", tc.name, ev, err, tc.code)
+		}
+	}
+}

@@ -43,22 +43,6 @@ func (d *DevTokens) ttls() (def, max time.Duration) {
 	return min(def, max), max
 }
 
-// DevTokenRequest asks POST /dev/token for a token.
-type DevTokenRequest struct {
-	OrganizationID string `json:"organizationId"`
-	UserID         string `json:"userId"`
-	Role           string `json:"role,omitempty"`
-	Email          string `json:"email,omitempty"`
-	// TTL is a Go duration ("15m", "2h"); empty means the default.
-	TTL string `json:"ttl,omitempty"`
-}
-
-// DevTokenResponse answers POST /dev/token.
-type DevTokenResponse struct {
-	Token     string `json:"token"`
-	ExpiresAt string `json:"expiresAt"`
-}
-
 func (h *Handler) serveDevToken(w http.ResponseWriter, r *http.Request) {
 	body, aerr := h.readBody(w, r)
 	if aerr != nil {

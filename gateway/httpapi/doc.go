@@ -17,7 +17,7 @@
 // user-audience events (notification:*) that have one; an explicit target is
 // {"organizationId"?, "userId"?, "all"?}, and an explicit organization must
 // be the payload's own. Every event goes through the same catalog validation
-// as the Go EventsService ([events.Validate]).
+// as the Go EventsService ([events.NewEvent]).
 //
 // # Answers
 //
@@ -46,7 +46,13 @@
 // request takes as many tokens as it has events, or none and is refused
 // whole, so one runaway publisher cannot starve the others.
 //
+// # Client
+//
+// The Go client and the request, answer and error types are in package
+// gateway/apiclient, which publishers import without the server; the names
+// here are aliases of its types.
+//
 // # Concurrency
 //
-// A Handler is safe for concurrent use; so is a Client.
+// A Handler is safe for concurrent use.
 package httpapi

@@ -6,37 +6,6 @@ import (
 	"strconv"
 )
 
-// Error codes of the HTTP API, beside the catalog's validation codes
-// (events.CodeUnknownEvent, events.CodeMissingField, ...). Clients may
-// switch on them.
-const (
-	CodeInvalidJSON           = "invalid_json"            // the body is empty or not JSON
-	CodeInvalidRequest        = "invalid_request"         // JSON of the wrong shape (unknown field, wrong type, ...)
-	CodeEmptyBatch            = "empty_batch"             // a batch without events
-	CodeTooManyEvents         = "too_many_events"         // a batch over the limit
-	CodeBodyTooLarge          = "body_too_large"          // 413
-	CodeUnauthorized          = "unauthorized"            // 401: no API key
-	CodeForbidden             = "forbidden"               // 403: wrong API key, or none configured
-	CodeInvalidIdempotencyKey = "invalid_idempotency_key" // malformed Idempotency-Key
-	CodeIdempotencyKeyReused  = "idempotency_key_reused"  // 422: same key, different body
-	CodeNotFound              = "not_found"               // 404
-	CodeMethodNotAllowed      = "method_not_allowed"      // 405
-	CodeRateLimited           = "rate_limited"            // 429: the API key is over its publish rate
-	CodePublishFailed         = "publish_failed"          // 500: the Emitter failed
-	CodeUnavailable           = "unavailable"             // 503: shutting down, or the request was abandoned
-	CodeClusterUnavailable    = "cluster_unavailable"     // 503: delivered on this node only (Redis down)
-)
-
-// ErrorBody is the JSON body of every error answer.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-	// IDs lists, for a batch that failed while publishing, the ids of the
-	// events published before the failure.
-	IDs []string `json:"ids,omitempty"`
-}
-
 // apiError is an error answer about to be written.
 type apiError struct {
 	status     int

@@ -62,9 +62,6 @@ type Config struct {
 	// DevTokens, when set, enables POST /dev/token. Set it in development
 	// mode only: anyone who can reach it can connect as anyone.
 	DevTokens *DevTokens
-	// ServiceOptions configure the EventsService that validates published
-	// events (clock, id generator); tests set them.
-	ServiceOptions []events.ServiceOption
 	// Logger receives errors and authentication failures, and one debug line
 	// per request. Nil means slog.Default().
 	Logger *slog.Logger
@@ -80,7 +77,6 @@ type Handler struct {
 	publishTimeout time.Duration
 	ready          func() error
 	dev            *DevTokens
-	svcOpts        []events.ServiceOption
 	log            *slog.Logger
 	idem           *idemCache
 	mux            *http.ServeMux
@@ -117,7 +113,6 @@ func New(cfg Config) (*Handler, error) {
 		publishTimeout: cfg.PublishTimeout,
 		ready:          cfg.Ready,
 		dev:            cfg.DevTokens,
-		svcOpts:        cfg.ServiceOptions,
 		log:            cfg.Logger,
 	}
 	if h.maxBody <= 0 {
@@ -180,14 +175,6 @@ func (h *Handler) routes() {
 	m.HandleFunc("/", notFound)
 	h.mux = m
 }
-
-// Paths of the API.
-const (
-	PathEvents   = "/api/v1/events"
-	PathBatch    = "/api/v1/events/batch"
-	PathSchema   = "/api/v1/schema"
-	PathDevToken = "/dev/token"
-)
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

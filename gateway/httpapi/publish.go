@@ -13,25 +13,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/gateway/events"
-	"github.com/operate/realtime/socketio"
 )
-
-// PublishRequest is one event of the HTTP API.
-type PublishRequest struct {
-	Event   string          `json:"event"`
-	Payload json.RawMessage `json:"payload"`
-	Target  *events.Target  `json:"target,omitempty"`
-}
-
-// PublishResponse answers POST /api/v1/events.
-type PublishResponse struct {
-	ID string `json:"id"`
-}
-
-// BatchResponse answers POST /api/v1/events/batch: the ids in request order.
-type BatchResponse struct {
-	IDs []string `json:"ids"`
-}
 
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.servePublish(w, r, false)
@@ -104,28 +86,31 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *api
 	}
 
 	// Validation, target resolution, timestamps and ids are exactly those of
-	// EventsService.Emit: run it against a staging Emitter, then publish.
-	var stage staging
-	svc := events.NewEventsService(&stage, h.svcOpts...)
+	// EventsService.Emit (events.NewEvent is its first half); nothing is
+	// published until every event of the request is known to be valid.
+	now := time.Now()
+	evs := make([]events.Event, 0, len(reqs))
 	for i, req := range reqs {
 		var target events.Target
 		if req.Target != nil {
 			target = *req.Target
 		}
-		if _, err := svc.Emit(ctx, events.Name(req.Event), req.Payload, target); err != nil {
+		ev, err := events.NewEvent(events.Name(req.Event), req.Payload, target, now)
+		if err != nil {
 			aerr := validationError(err, batch, i)
 			h.log.Debug("httpapi: invalid event", "code", aerr.body.Code, "field", aerr.body.Field, "message", aerr.body.Message, "apiKey", keyID)
 			return aerr.response()
 		}
+		evs = append(evs, ev)
 	}
 
 	// Only valid requests spend the budget: a caller fixing its payloads
 	// is not also throttled for its mistakes.
-	if aerr := overBudget(key, len(stage.events), time.Now()); aerr != nil {
-		h.limited.Add(int64(len(stage.events)))
+	if aerr := overBudget(key, len(evs), time.Now()); aerr != nil {
+		h.limited.Add(int64(len(evs)))
 		// Debug only: a runaway publisher must not flood the log too; the
 		// metric counts the refused events.
-		h.log.Debug("httpapi: publish rate limited", "events", len(stage.events), "retryAfter", aerr.retryAfter, "apiKey", keyID)
+		h.log.Debug("httpapi: publish rate limited", "events", len(evs), "retryAfter", aerr.retryAfter, "apiKey", keyID)
 		return aerr.response()
 	}
 
@@ -133,11 +118,11 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *api
 	// through a batch; it is bounded by its own timeout instead.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.publishTimeout)
 	defer cancel()
-	ids := make([]string, 0, len(stage.events))
+	ids := make([]string, 0, len(evs))
 	var clusterErr error
-	for _, ev := range stage.events {
+	for _, ev := range evs {
 		err := h.emitter.Publish(pctx, ev)
-		if err != nil && errors.Is(err, socketio.ErrClusterUnavailable) {
+		if err != nil && errors.Is(err, events.ErrClusterUnavailable) {
 			// Delivered to this node's clients only. Local delivery goes on
 			// for the rest of the batch; the answer says what happened.
 			clusterErr = err
@@ -186,17 +171,7 @@ func overBudget(key *apiKey, n int, now time.Time) *apiError {
 	return e
 }
 
-// staging is an Emitter that keeps events for publication once the whole
-// request is known to be valid.
-type staging struct{ events []events.Event }
-
-func (s *staging) Publish(_ context.Context, ev events.Event) error {
-	ev.Payload = bytes.Clone(ev.Payload) // the Emitter contract: do not keep the caller's bytes
-	s.events = append(s.events, ev)
-	return nil
-}
-
-// validationError turns an EventsService error into a 400 whose field is a
+// validationError turns a validation error (events.NewEvent) into a 400 whose field is a
 // path in the request body.
 func validationError(err error, batch bool, i int) *apiError {
 	prefix, msgPrefix := "", ""

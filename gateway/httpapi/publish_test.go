@@ -11,7 +11,6 @@ import (
 
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
-	"github.com/operate/realtime/socketio"
 )
 
 const invoice = `{"organizationId":"org-1","invoiceId":"inv-1"}`
@@ -190,7 +189,7 @@ func TestPublishClusterUnavailable(t *testing.T) {
 	var calls int
 	rec := &recorder{fail: func(int, events.Event) error {
 		calls++
-		return fmt.Errorf("adapter: %w", socketio.ErrClusterUnavailable)
+		return fmt.Errorf("gateway: reached this node only: %w", events.ErrClusterUnavailable)
 	}}
 	url, _ := newAPI(t, httpapi.Config{Emitter: rec})
 	body := `[` + strings.Repeat(`{"event":"invoice:paid","payload":`+invoice+`},`, 2) + `{"event":"invoice:paid","payload":` + invoice + `}]`

@@ -1,8 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
 )
 
@@ -112,40 +109,5 @@ func TestPublishRateHuge(t *testing.T) {
 	url, _ := newAPI(t, httpapi.Config{PublishRate: 1e300})
 	if r := post(t, url, httpapi.PathBatch, batchOf(100)); r.status != http.StatusAccepted {
 		t.Fatalf("batch at rate 1e300: %d %s", r.status, r.body)
-	}
-}
-
-// TestClientWaitsForRetryAfter: the Client retries a 429 after the
-// Retry-After it was given, and the event is published once.
-func TestClientWaitsForRetryAfter(t *testing.T) {
-	url, rec := newAPI(t, httpapi.Config{PublishRate: 1, MaxBatch: 100})
-	if r := post(t, url, httpapi.PathBatch, batchOf(100)); r.status != http.StatusAccepted {
-		t.Fatalf("batch: %d %s", r.status, r.body)
-	}
-	start := time.Now()
-	svc := events.NewEventsService(httpapi.NewClient(url, key1))
-	if _, err := svc.EmitInvoicePaid(context.Background(), events.InvoicePayload{OrganizationID: "org-1", InvoiceID: "inv-1"}); err != nil {
-		t.Fatalf("publish through the limit: %v", err)
-	}
-	if waited := time.Since(start); waited < time.Second {
-		t.Errorf("published after %v: the client did not wait for Retry-After (1 s)", waited)
-	}
-	if n := len(rec.published()); n != 101 {
-		t.Errorf("%d events published, want 101", n)
-	}
-
-	// Without retries the caller sees the 429 and how long to wait.
-	c := httpapi.NewClient(url, key1)
-	c.Retries = -1
-	_, err := c.SendBatch(context.Background(), []httpapi.PublishRequest{{Event: "invoice:paid", Payload: []byte(`{"organizationId":"org-1","invoiceId":"i"}`)}}, "")
-	for range 100 { // drain whatever refilled meanwhile
-		if err != nil {
-			break
-		}
-		_, err = c.SendBatch(context.Background(), []httpapi.PublishRequest{{Event: "invoice:paid", Payload: []byte(`{"organizationId":"org-1","invoiceId":"i"}`)}}, "")
-	}
-	var ae *httpapi.APIError
-	if !errors.As(err, &ae) || ae.StatusCode != http.StatusTooManyRequests || ae.Code != httpapi.CodeRateLimited || ae.RetryAfter != time.Second {
-		t.Fatalf("error %v (%+v), want a 429 with RetryAfter 1s", err, ae)
 	}
 }

@@ -14,6 +14,7 @@ import { EVENT_NAMES, type EventName } from './generated/events.js';
 import type {
   AckFailure,
   ConnectedPayload,
+  EventsWithPayload,
   HistoryGapPayload,
   RefreshResult,
   ServerEventMap,
@@ -148,9 +149,13 @@ export interface RealtimeClient {
   onStateChange(listener: (state: RealtimeState, previous: RealtimeState) => void): () => void;
   /**
    * Calls handler with each `event` the server sends; returns the function that
-   * removes it. Any number of handlers may listen to the same event.
+   * removes it. Any number of handlers may listen to the same event. The
+   * payload's type follows from the event; naming it instead
+   * (`on<InvoiceEventPayload>(InvoiceEvent.PAID, …)`) is accepted for the
+   * events that have it.
    */
   on<E extends ServerEventName>(event: E, handler: EventHandler<E>): () => void;
+  on<P>(event: EventsWithPayload<P>, handler: (payload: P) => void): () => void;
   /** Calls handler with every event the server sends; returns the function that removes it. */
   onAny(handler: AnyEventHandler): () => void;
   /** The number of handlers of event, or of every event (on and onAny) without one. */
@@ -315,7 +320,7 @@ class Client implements RealtimeClient {
 
   // --- handlers ----------------------------------------------------------
 
-  on = <E extends ServerEventName>(event: E, handler: EventHandler<E>): (() => void) => {
+  on: RealtimeClient['on'] = (event: ServerEventName, handler: (payload: never) => void): (() => void) => {
     let set = this.handlers.get(event);
     if (!set) {
       set = new Set();
@@ -323,7 +328,7 @@ class Client implements RealtimeClient {
     }
     // A wrapper per registration: the same function registered twice is two
     // registrations, each removed by its own unsubscribe function.
-    const h = (p: unknown) => handler(p as ServerEventMap[E]);
+    const h = (p: unknown) => handler(p as never);
     set.add(h);
     return () => {
       const s = this.handlers.get(event);
@@ -414,7 +419,8 @@ class Client implements RealtimeClient {
     this.setState({ status: 'disconnected', transport: null, reconnectAttempt: 0 });
   };
 
-  private ensureSocket(): Socket {
+  /** The socket, created (not connected) on first use; socketOf() gives it to the shared client. */
+  ensureSocket(): Socket {
     if (this.sock) return this.sock;
     const o = this.opts;
     const transports = [...(o.transports ?? ['websocket', 'polling'])];
@@ -720,6 +726,16 @@ class Client implements RealtimeClient {
     }
     return ack;
   };
+}
+
+/**
+ * The client's socket, created if need be without connecting it: getSocket() returns it before
+ * the first connection, as the NestJS front end's getSocket did. Not part of the package's API.
+ */
+export function socketOf(client: RealtimeClient): Socket {
+  if (client instanceof Client) return client.ensureSocket();
+  if (client.socket) return client.socket;
+  throw new Error('@operate/realtime-client: this client has no socket before connect()');
 }
 
 function failure(code: string, error: string): AckFailure {

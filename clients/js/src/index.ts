@@ -14,6 +14,15 @@ export {
   type TokenSource,
 } from './client.js';
 export { RealtimeError } from './errors.js';
+// The NestJS front end's module-level connection (socket-client.ts), on one shared client.
+export {
+  configureSocket,
+  connectSocket,
+  disconnectSocket,
+  getRealtimeClient,
+  getSocket,
+  isSocketConnected,
+} from './shared.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export {
   lookupToken,

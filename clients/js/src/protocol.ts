@@ -77,6 +77,40 @@ export type ServerEventName = keyof ServerEventMap;
 /** The payload of server event E. */
 export type ServerEventPayload<E extends ServerEventName> = ServerEventMap[E];
 
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type EventsWithExactPayload<P> = { [E in ServerEventName]: Same<ServerEventMap[E], P> extends true ? E : never }[ServerEventName];
+type EventsWithAssignablePayload<P> = { [E in ServerEventName]: ServerEventMap[E] extends P ? E : never }[ServerEventName];
+
+/**
+ * The events a handler of payload type P may listen to, for calls that name the payload type
+ * (`subscribe<InvoiceEventPayload>(InvoiceEvent.PAID, handler)`, as the NestJS front end wrote
+ * them): the events whose payload type is P itself when there are any (so that
+ * `subscribe<HrEventPayload>(InvoiceEvent.PAID, …)` is refused), else every event whose payload
+ * a P handler can take (P = WebSocketPayload: any catalog event; P = `{ invoiceId: string }`:
+ * the invoice events).
+ */
+export type EventsWithPayload<P> = [EventsWithExactPayload<P>] extends [never]
+  ? EventsWithAssignablePayload<P>
+  : EventsWithExactPayload<P>;
+
+/** Room prefix of an organization's sockets: every socket joins `org:<organizationId>`. */
+export const ORG_ROOM_PREFIX = 'org:';
+/** Room prefix of a user's sockets: every socket joins `user:<userId>`. */
+export const USER_ROOM_PREFIX = 'user:';
+
+/**
+ * The room every socket of an organization joins, `org:<organizationId>` (as the gateway's
+ * events.OrgRoom): rooms are the server's, a client only sees them in logs and targets.
+ */
+export function getOrgRoom(organizationId: string): string {
+  return ORG_ROOM_PREFIX + organizationId;
+}
+
+/** The room every socket of a user joins, `user:<userId>` (as the gateway's events.UserRoom). */
+export function getUserRoom(userId: string): string {
+  return USER_ROOM_PREFIX + userId;
+}
+
 /**
  * An entry of a subscribe or unsubscribe request: an event name, a domain wildcard
  * (`invoice:*`) or `*` (every event).

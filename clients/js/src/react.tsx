@@ -1,7 +1,9 @@
 // React bindings: a provider that owns one connection for its tree, and the
 // seed's hooks (useWebSocket, useWebSocketEvent) on top of it. Every component
 // shares the provider's connection; each registers its own handlers, which go
-// away when it unmounts. Effects are idempotent under StrictMode's
+// away when it unmounts. Outside a provider the hooks use the shared
+// connection (./shared.ts), as the NestJS front end's hooks used its
+// module-level socket. Effects are idempotent under StrictMode's
 // mount → unmount → mount: one connection, one registration per handler.
 
 import {
@@ -26,7 +28,15 @@ import {
   type RealtimeState,
 } from './client.js';
 import type { RealtimeError } from './errors.js';
-import type { ClientRequestMap, ClientRequestName, HistoryGapPayload, RefreshResult, ServerEventName } from './protocol.js';
+import type {
+  ClientRequestMap,
+  ClientRequestName,
+  EventsWithPayload,
+  HistoryGapPayload,
+  RefreshResult,
+  ServerEventName,
+} from './protocol.js';
+import { connectSocket, disconnectSocket, getRealtimeClient } from './shared.js';
 
 const RealtimeContext = createContext<RealtimeClient | null>(null);
 
@@ -90,13 +100,12 @@ export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
   return <RealtimeContext.Provider value={client}>{children}</RealtimeContext.Provider>;
 }
 
-/** The provider's client. Throws outside a RealtimeProvider. */
+/**
+ * The provider's client; outside a RealtimeProvider, the shared client
+ * (getRealtimeClient(), the one getSocket and connectSocket drive).
+ */
 export function useRealtimeClient(): RealtimeClient {
-  const client = useContext(RealtimeContext);
-  if (!client) {
-    throw new Error('@operate/realtime-client: useWebSocket and useWebSocketEvent must be used inside <RealtimeProvider>');
-  }
-  return client;
+  return useContext(RealtimeContext) ?? getRealtimeClient();
 }
 
 /** The connection's state; the component re-renders when it changes. */
@@ -106,6 +115,19 @@ export function useRealtimeState(): RealtimeState {
 }
 
 export interface UseWebSocketOptions {
+  /**
+   * Outside a RealtimeProvider: the token the shared connection connects with
+   * (connectSocket(token)); without it, the configured getToken or the default
+   * lookup (cookies, then localStorage). Inside one, the provider's getToken
+   * decides and this is not used.
+   */
+  token?: string;
+  /**
+   * Outside a RealtimeProvider: connect the shared connection on mount.
+   * Default true; false leaves it to connect(). Inside one, the provider
+   * connects and this is not used.
+   */
+  autoConnect?: boolean;
   /** Called when the connection is established (again). */
   onConnect?: () => void;
   /** Called when an established connection is lost or closed. */
@@ -120,6 +142,18 @@ export type EmitFunction = <E extends ClientRequestName>(
   data: ClientRequestMap[E]['request'],
 ) => Promise<ClientRequestMap[E]['ack']>;
 
+/**
+ * Calls handler with each `event`; returns the function that removes it. The
+ * payload's type follows from the event (`subscribe(InvoiceEvent.PAID, (p) => …)`,
+ * p: InvoicePayload); naming it, as the NestJS front end did
+ * (`subscribe<InvoiceEventPayload>(InvoiceEvent.PAID, …)`), is accepted for
+ * the events that have that payload type.
+ */
+export interface SubscribeFunction {
+  <E extends ServerEventName>(event: E, handler: EventHandler<E>): () => void;
+  <P>(event: EventsWithPayload<P>, handler: (payload: P) => void): () => void;
+}
+
 export interface UseWebSocketResult {
   /** status === 'connected'. */
   connected: boolean;
@@ -130,15 +164,18 @@ export interface UseWebSocketResult {
    * Calls handler with each `event`; returns the function that removes it.
    * Handlers still registered when the component unmounts are removed then.
    */
-  subscribe: <E extends ServerEventName>(event: E, handler: EventHandler<E>) => () => void;
+  subscribe: SubscribeFunction;
   /**
    * Sends `subscribe`, `unsubscribe` (server-side filters, kept across
    * reconnections) or `auth:refresh`, and resolves with the answer.
    */
   emit: EmitFunction;
-  /** Connects (again). */
+  /** Connects (again); outside a provider, with options.token when given. */
   connect: () => void;
-  /** Disconnects until connect(). */
+  /**
+   * Disconnects until connect(); outside a provider, disconnectSocket() (which
+   * also forgets the token given to connectSocket).
+   */
   disconnect: () => void;
   /** The whole state (identity, expiresAt, transport, subscriptions, ...). */
   state: RealtimeState;
@@ -151,8 +188,20 @@ export interface UseWebSocketResult {
  * events, send requests, connect and disconnect.
  */
 export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketResult {
-  const client = useRealtimeClient();
+  const provided = useContext(RealtimeContext);
+  const client = provided ?? getRealtimeClient();
   const state = useSyncExternalStore(client.onStateChange, client.getState, client.getState);
+
+  // Outside a provider nobody else connects the shared connection: the hook
+  // does, on mount, as the NestJS front end's did (and never disconnects it on
+  // unmount: other components may use it).
+  const { token, autoConnect = true } = options;
+  const shared = provided === null;
+  useEffect(() => {
+    if (shared && autoConnect) connectSocket(token);
+  }, [shared, autoConnect, token]);
+  const connect = useCallback(() => (shared ? void connectSocket(token) : client.connect()), [shared, token, client]);
+  const disconnect = useCallback(() => (shared ? disconnectSocket() : client.disconnect()), [shared, client]);
 
   // Lifecycle callbacks, latest values.
   const callbacks = useRef(options);
@@ -180,9 +229,9 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
     };
   }, [client]);
 
-  const subscribe = useCallback(
-    <E extends ServerEventName>(event: E, handler: EventHandler<E>): (() => void) => {
-      const off = client.on(event, handler);
+  const subscribe = useCallback<SubscribeFunction>(
+    (event: ServerEventName, handler: (payload: never) => void): (() => void) => {
+      const off = client.on(event, handler as EventHandler<ServerEventName>);
       const set = registered.current;
       const unsubscribe = () => {
         if (set.delete(unsubscribe)) off();
@@ -216,12 +265,12 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
       error: state.error,
       subscribe,
       emit,
-      connect: client.connect,
-      disconnect: client.disconnect,
+      connect,
+      disconnect,
       state,
       client,
     }),
-    [state, subscribe, emit, client],
+    [state, subscribe, emit, connect, disconnect, client],
   );
 }
 
@@ -231,23 +280,48 @@ export interface UseWebSocketEventResult {
   error: RealtimeError | null;
 }
 
+export interface UseWebSocketEventOptions extends UseWebSocketOptions {
+  /**
+   * Whether the handler listens: false removes it (or never adds it) until
+   * it is true again, e.g. `{ enabled: Boolean(invoiceId) }`. Default true.
+   */
+  enabled?: boolean;
+}
+
 /**
- * Calls handler with each `event` while the component is mounted. The latest
- * handler is always called, so an inline function is fine: it does not
- * re-register on every render.
+ * Calls handler with each `event` while the component is mounted (and
+ * options.enabled is not false). The latest handler is always called, so an
+ * inline function is fine: it does not re-register on every render. As with
+ * subscribe, the payload's type follows from the event, or may be named
+ * (`useWebSocketEvent<NotificationEventPayload>(NotificationEvent.NEW, …)`).
+ * The other options are useWebSocket's.
  */
-export function useWebSocketEvent<E extends ServerEventName>(event: E, handler: EventHandler<E>): UseWebSocketEventResult {
-  const client = useRealtimeClient();
+export function useWebSocketEvent<E extends ServerEventName>(
+  event: E,
+  handler: EventHandler<E>,
+  options?: UseWebSocketEventOptions,
+): UseWebSocketEventResult;
+export function useWebSocketEvent<P>(
+  event: EventsWithPayload<P>,
+  handler: (payload: P) => void,
+  options?: UseWebSocketEventOptions,
+): UseWebSocketEventResult;
+export function useWebSocketEvent(
+  event: ServerEventName,
+  handler: (payload: never) => void,
+  options: UseWebSocketEventOptions = {},
+): UseWebSocketEventResult {
+  const { enabled = true, ...connection } = options;
+  const { client, connected, status, error } = useWebSocket(connection);
   const latest = useRef(handler);
   useLayoutEffect(() => {
     latest.current = handler;
   });
-  useEffect(() => client.on(event, (payload) => latest.current(payload)), [client, event]);
-  const state = useSyncExternalStore(client.onStateChange, client.getState, client.getState);
-  return useMemo(
-    () => ({ connected: state.connected, status: state.status, error: state.error }),
-    [state.connected, state.status, state.error],
+  useEffect(
+    () => (enabled ? client.on(event, (payload) => latest.current(payload as never)) : undefined),
+    [client, event, enabled],
   );
+  return useMemo(() => ({ connected, status, error }), [connected, status, error]);
 }
 
 /**

@@ -222,6 +222,113 @@ export const EVENT_NAMES = [
 /** An event name. */
 export type EventName = (typeof EVENT_NAMES)[number];
 
+/**
+ * Every event in one object, its whole name in capitals: WebSocketEvent.INVOICE_CREATED ===
+ * 'invoice:created'. As a type, any event name (EventName), as the NestJS front end's
+ * WebSocketEvent (the union of its domain enums) was.
+ */
+export const WebSocketEvent = {
+  /** A new invoice was created. */
+  INVOICE_CREATED: 'invoice:created',
+  /** An invoice was updated. */
+  INVOICE_UPDATED: 'invoice:updated',
+  /** An invoice was marked as paid. */
+  INVOICE_PAID: 'invoice:paid',
+  /** An invoice was cancelled. */
+  INVOICE_CANCELLED: 'invoice:cancelled',
+  /** An invoice was sent to the customer. */
+  INVOICE_SENT: 'invoice:sent',
+  /** An invoice is overdue: its due date passed without full payment. */
+  INVOICE_OVERDUE: 'invoice:overdue',
+  /** A new expense was created. */
+  EXPENSE_CREATED: 'expense:created',
+  /** An expense was updated. */
+  EXPENSE_UPDATED: 'expense:updated',
+  /** An expense was approved (by a user or automatically). */
+  EXPENSE_APPROVED: 'expense:approved',
+  /** An expense was rejected. */
+  EXPENSE_REJECTED: 'expense:rejected',
+  /** An expense was deleted. */
+  EXPENSE_DELETED: 'expense:deleted',
+  /** A new bank transaction was imported. */
+  BANK_TRANSACTION_IMPORTED: 'bank:transaction_imported',
+  /** A bank transaction was classified: category and confidence are set. */
+  BANK_TRANSACTION_CLASSIFIED: 'bank:transaction_classified',
+  /**
+   * A bank transaction's classification was approved automatically because its confidence was high
+   * enough.
+   */
+  BANK_TRANSACTION_AUTO_APPROVED: 'bank:transaction_auto_approved',
+  /** A bank account was synced; transactionCount says how many transactions were imported. */
+  BANK_TRANSACTIONS_SYNCED: 'bank:transactions_synced',
+  /** A bank account was connected. */
+  BANK_ACCOUNT_CONNECTED: 'bank:account_connected',
+  /** A bank account was disconnected. */
+  BANK_ACCOUNT_DISCONNECTED: 'bank:account_disconnected',
+  /** Syncing a bank account failed; error says why. */
+  BANK_SYNC_ERROR: 'bank:sync_error',
+  /** A new notification for a user. */
+  NOTIFICATION_NEW: 'notification:new',
+  /** A notification was marked as read. */
+  NOTIFICATION_READ: 'notification:read',
+  /** A notification was deleted. */
+  NOTIFICATION_DELETED: 'notification:deleted',
+  /** A document was uploaded. */
+  DOCUMENT_UPLOADED: 'document:uploaded',
+  /** Processing of a document finished. */
+  DOCUMENT_PROCESSED: 'document:processed',
+  /** AI classification of a document finished; documentType is set. */
+  DOCUMENT_CLASSIFICATION_COMPLETE: 'document:classification_complete',
+  /** OCR processing of a document finished. */
+  DOCUMENT_OCR_COMPLETE: 'document:ocr_complete',
+  /** Processing of a document failed; error says why. */
+  DOCUMENT_ERROR: 'document:error',
+  /** A new employee was added. */
+  HR_EMPLOYEE_ADDED: 'hr:employee_added',
+  /** An employee was updated. */
+  HR_EMPLOYEE_UPDATED: 'hr:employee_updated',
+  /** A leave request was submitted. */
+  HR_LEAVE_REQUESTED: 'hr:leave_requested',
+  /** A leave request was approved. */
+  HR_LEAVE_APPROVED: 'hr:leave_approved',
+  /** A leave request was rejected. */
+  HR_LEAVE_REJECTED: 'hr:leave_rejected',
+  /** An employment contract expires soon. */
+  HR_CONTRACT_EXPIRING: 'hr:contract_expiring',
+  /** A tax return was submitted to the tax authority. */
+  TAX_RETURN_SUBMITTED: 'tax:return_submitted',
+  /** A tax return was accepted by the tax authority. */
+  TAX_RETURN_ACCEPTED: 'tax:return_accepted',
+  /** A tax return was rejected by the tax authority; error says why. */
+  TAX_RETURN_REJECTED: 'tax:return_rejected',
+  /** A filing deadline is approaching; dueDate says when. */
+  TAX_FILING_DUE_REMINDER: 'tax:filing_due_reminder',
+  /** A sync with an integration started. */
+  INTEGRATION_SYNC_STARTED: 'integration:sync_started',
+  /** A sync with an integration completed. */
+  INTEGRATION_SYNC_COMPLETED: 'integration:sync_completed',
+  /** A sync with an integration failed; error says why. */
+  INTEGRATION_SYNC_FAILED: 'integration:sync_failed',
+  /** An integration was connected. */
+  INTEGRATION_CONNECTION_ESTABLISHED: 'integration:connection_established',
+  /** An integration was disconnected or lost its connection. */
+  INTEGRATION_CONNECTION_LOST: 'integration:connection_lost',
+  /**
+   * An automated classification finished, for one entity or for a batch (entityId "batch", totals in
+   * metadata).
+   */
+  AUTOMATION_CLASSIFICATION_COMPLETE: 'automation:classification_complete',
+  /** An automation approved an entity without human review. */
+  AUTOMATION_AUTO_APPROVED: 'automation:auto_approved',
+  /** An automation result needs human review. */
+  AUTOMATION_REVIEW_REQUIRED: 'automation:review_required',
+  /** An automation produced a result with low confidence. */
+  AUTOMATION_CONFIDENCE_LOW: 'automation:confidence_low',
+  /** An automation suggests a tax deduction for an entity. */
+  AUTOMATION_TAX_DEDUCTION_SUGGESTED: 'automation:tax_deduction_suggested',
+} as const;
+export type WebSocketEvent = EventName;
+
 /** Severity of a notification, which decides how the client renders it. */
 export const NotificationType = {
   INFO: 'info',
@@ -452,6 +559,48 @@ export interface AutomationPayload extends EventPayloadBase {
    */
   metadata?: Record<string, unknown>;
 }
+
+/** Fields common to every payload, under the NestJS front end's name. */
+export type WebSocketEventPayload = EventPayloadBase;
+
+/** Payload of the invoice:* events, under the NestJS front end's name. */
+export type InvoiceEventPayload = InvoicePayload;
+
+/** Payload of the expense:* events, under the NestJS front end's name. */
+export type ExpenseEventPayload = ExpensePayload;
+
+/** Payload of the bank:* events, under the NestJS front end's name. */
+export type BankEventPayload = BankPayload;
+
+/** Payload of the notification:* events, under the NestJS front end's name. */
+export type NotificationEventPayload = NotificationPayload;
+
+/** Payload of the document:* events, under the NestJS front end's name. */
+export type DocumentEventPayload = DocumentPayload;
+
+/** Payload of the hr:* events, under the NestJS front end's name. */
+export type HrEventPayload = HRPayload;
+
+/** Payload of the tax:* events, under the NestJS front end's name. */
+export type TaxEventPayload = TaxPayload;
+
+/** Payload of the integration:* events, under the NestJS front end's name. */
+export type IntegrationEventPayload = IntegrationPayload;
+
+/** Payload of the automation:* events, under the NestJS front end's name. */
+export type AutomationEventPayload = AutomationPayload;
+
+/** Any event payload, under the NestJS front end's name. */
+export type WebSocketPayload =
+  | InvoicePayload
+  | ExpensePayload
+  | BankPayload
+  | NotificationPayload
+  | DocumentPayload
+  | HRPayload
+  | TaxPayload
+  | IntegrationPayload
+  | AutomationPayload;
 
 /** The payload type of each event. */
 export interface EventPayloadMap {

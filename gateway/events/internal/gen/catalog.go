@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -122,6 +123,18 @@ func (c *catalog) eventsOf(payload string) []event {
 	return evs
 }
 
+// payloadsOf returns the payload types of a domain's events, without repeats, in the order of
+// first use.
+func (c *catalog) payloadsOf(domain string) []string {
+	var types []string
+	for _, ev := range c.Events {
+		if ev.Domain == domain && !slices.Contains(types, ev.Payload) {
+			types = append(types, ev.Payload)
+		}
+	}
+	return types
+}
+
 // check reports every problem of the catalog at once.
 func (c *catalog) check() error {
 	var errs []error
@@ -189,6 +202,7 @@ func (c *catalog) check() error {
 		domains[d.Name] = true
 		need("domain "+d.Name, d.Description)
 		ident(tsDomainConst(d.Name), "domain "+d.Name)
+		ident(tsDomainPayloadAlias(d.Name), "domain "+d.Name)
 	}
 
 	payloads := map[string]bool{}
@@ -294,4 +308,5 @@ var reservedIdents = []string{
 	"NewEventsService", "ServiceOption", "WithClock", "WithIDGenerator", "EmitOption", "WithTarget",
 	"Emit", "Validate", "ValidationError", "Match", "ExpandPatterns", "NewEventID", "Schema",
 	"EventName", "EventDomain", "EventPayloadBase", "EventPayloadMap", "EventPayload",
+	"WebSocketEvent", "WebSocketEventPayload", "WebSocketPayload",
 }

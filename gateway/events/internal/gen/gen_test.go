@@ -95,6 +95,7 @@ func TestCatalogChecks(t *testing.T) {
 		{"unknown type", `"name": "amount", "type": "number"`, `"name": "amount", "type": "money"`, `unknown type "money"`},
 		{"unknown enum", `"enum": "NotificationType"`, `"enum": "Severity"`, `unknown enum "Severity"`},
 		{"bad event name", `"name": "invoice:paid"`, `"name": "Invoice:Paid"`, "name must match"},
+		{"seed alias taken", `"name": "TaxPayload"`, `"name": "TaxEventPayload"`, "identifier TaxEventPayload is already used by domain tax"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

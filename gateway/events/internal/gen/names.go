@@ -58,6 +58,16 @@ func goEventConst(name string) string {
 // "hr" -> "HrEvent".
 func tsDomainConst(domain string) string { return title(domain) + "Event" }
 
+// tsWebSocketMember is an event's key in the WebSocketEvent object, its whole name in capitals:
+// "bank:transactions_synced" -> "BANK_TRANSACTIONS_SYNCED".
+func tsWebSocketMember(name string) string {
+	return strings.ToUpper(strings.Replace(name, ":", "_", 1))
+}
+
+// tsDomainPayloadAlias is the TypeScript alias of a domain's payload type under the seed's name:
+// "invoice" -> "InvoiceEventPayload", "hr" -> "HrEventPayload".
+func tsDomainPayloadAlias(domain string) string { return tsDomainConst(domain) + "Payload" }
+
 // tsMember is an event's key in its domain object, as in the seed's enums:
 // "bank:transactions_synced" -> "TRANSACTIONS_SYNCED".
 func tsMember(name string) string {

@@ -63,6 +63,17 @@ func generateTS(c *catalog) []byte {
 	doc("", "An event name.")
 	p("export type EventName = (typeof EVENT_NAMES)[number];\n")
 
+	doc("", "Every event in one object, its whole name in capitals: WebSocketEvent.INVOICE_CREATED === "+
+		"'invoice:created'. As a type, any event name (EventName), as the NestJS front end's WebSocketEvent "+
+		"(the union of its domain enums) was.")
+	p("export const WebSocketEvent = {")
+	for _, ev := range c.Events {
+		doc("  ", ev.Description)
+		p("  %s: %s,", tsWebSocketMember(ev.Name), tsString(ev.Name))
+	}
+	p("} as const;")
+	p("export type WebSocketEvent = EventName;\n")
+
 	for _, e := range c.Enums {
 		doc("", e.Description)
 		p("export const %s = {", e.Name)
@@ -82,6 +93,26 @@ func generateTS(c *catalog) []byte {
 		p("export interface %s extends EventPayloadBase {", pt.Name)
 		tsFields(pt.Fields, p, doc)
 		p("}\n")
+	}
+
+	doc("", "Fields common to every payload, under the NestJS front end's name.")
+	p("export type WebSocketEventPayload = EventPayloadBase;\n")
+	for _, d := range c.Domains {
+		doc("", fmt.Sprintf("Payload of the %s:* events, under the NestJS front end's name.", d.Name))
+		p("export type %s = %s;\n", tsDomainPayloadAlias(d.Name), strings.Join(c.payloadsOf(d.Name), " | "))
+	}
+	doc("", "Any event payload, under the NestJS front end's name.")
+	var all []string
+	for _, pt := range c.PayloadTypes {
+		all = append(all, pt.Name)
+	}
+	p("export type WebSocketPayload =")
+	for i, name := range all {
+		end := ""
+		if i == len(all)-1 {
+			end = ";\n"
+		}
+		p("  | %s%s", name, end)
 	}
 
 	doc("", "The payload type of each event.")

@@ -1,4 +1,4 @@
-package httpapi
+package apiclient
 
 import (
 	"bytes"
@@ -17,12 +17,7 @@ import (
 
 // Client publishes events to a gateway's HTTP API. It implements
 // events.Emitter, so a Go service that runs outside the gateway process
-// uses the same typed EventsService as one inside it:
-//
-//	svc := events.NewEventsService(httpapi.NewClient("https://realtime.internal", apiKey))
-//	_, err := svc.EmitInvoicePaid(ctx, events.InvoicePayload{OrganizationID: org, InvoiceID: id})
-//
-// The service validates locally; the gateway validates again.
+// uses the same typed EventsService as one inside it (see the package doc).
 type Client struct {
 	// BaseURL is the gateway's URL, e.g. "http://localhost:8080".
 	BaseURL string
@@ -32,19 +27,23 @@ type Client struct {
 	HTTPClient *http.Client
 	// Retries is how many times Publish retries after a network error, a
 	// 5xx answer, or a 429 (not before its Retry-After), with the same
-	// Idempotency-Key, so a retry never publishes twice. Zero means 2;
-	// negative means none.
+	// Idempotency-Key, so a retry never publishes twice. A 503
+	// cluster_unavailable is not retried: the event reached the clients of
+	// the node that answered, and the gateway keeps only successful answers
+	// for an Idempotency-Key, so a retry would deliver it to them again.
+	// Zero means 2; negative means none.
 	Retries int
 }
 
-// NewClient returns a Client for baseURL authenticated with apiKey.
-func NewClient(baseURL, apiKey string) *Client {
+// New returns a Client for baseURL authenticated with apiKey.
+func New(baseURL, apiKey string) *Client {
 	return &Client{BaseURL: baseURL, APIKey: apiKey}
 }
 
 var _ events.Emitter = (*Client)(nil)
 
-// APIError is an error answer of the HTTP API.
+// APIError is an error answer of the HTTP API: its status, its body (Code,
+// Message, Field, IDs) and, with 429, how long to wait.
 type APIError struct {
 	StatusCode int
 	// RetryAfter is how long the gateway asked to wait before retrying
@@ -54,7 +53,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	s := fmt.Sprintf("httpapi: %d %s: %s", e.StatusCode, e.Code, e.Message)
+	s := fmt.Sprintf("apiclient: %d %s: %s", e.StatusCode, e.Code, e.Message)
 	if e.Field != "" {
 		s += " (field " + e.Field + ")"
 	}
@@ -86,7 +85,7 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 		case <-time.After(wait):
 			backoff *= 2
 		case <-ctx.Done():
-			return fmt.Errorf("httpapi: publish %s: %w (after %v)", ev.Name, ctx.Err(), err)
+			return fmt.Errorf("apiclient: publish %s: %w (after %v)", ev.Name, ctx.Err(), err)
 		}
 	}
 }
@@ -94,6 +93,9 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 func retryable(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
+		if ae.Code == CodeClusterUnavailable {
+			return false // partly delivered: the caller decides (ae.IDs)
+		}
 		return ae.StatusCode >= 500 || ae.StatusCode == http.StatusTooManyRequests
 	}
 	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
@@ -128,12 +130,12 @@ func (c *Client) DevToken(ctx context.Context, req DevTokenRequest) (DevTokenRes
 func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey string, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("httpapi: encode request: %w", err)
+		return fmt.Errorf("apiclient: encode request: %w", err)
 	}
 	url := strings.TrimRight(c.BaseURL, "/") + path
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("httpapi: %w", err)
+		return fmt.Errorf("apiclient: %w", err)
 	}
 	r.Header.Set("Content-Type", "application/json")
 	if c.APIKey != "" {
@@ -148,12 +150,12 @@ func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey
 	}
 	resp, err := hc.Do(r)
 	if err != nil {
-		return fmt.Errorf("httpapi: POST %s: %w", path, err)
+		return fmt.Errorf("apiclient: POST %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("httpapi: POST %s: reading the answer: %w", path, err)
+		return fmt.Errorf("apiclient: POST %s: reading the answer: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		ae := &APIError{StatusCode: resp.StatusCode}
@@ -166,7 +168,7 @@ func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey
 		return ae
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("httpapi: POST %s: decoding the answer %q: %w", path, data, err)
+		return fmt.Errorf("apiclient: POST %s: decoding the answer %q: %w", path, data, err)
 	}
 	return nil
 }

@@ -1,0 +1,80 @@
+package apiclient
+
+import (
+	"encoding/json"
+
+	"github.com/operate/realtime/gateway/events"
+)
+
+// Paths of the API.
+const (
+	PathEvents   = "/api/v1/events"
+	PathBatch    = "/api/v1/events/batch"
+	PathSchema   = "/api/v1/schema"
+	PathDevToken = "/dev/token"
+)
+
+// PublishRequest is one event of the HTTP API: the body of POST
+// /api/v1/events, and an element of a batch.
+type PublishRequest struct {
+	Event   string          `json:"event"`
+	Payload json.RawMessage `json:"payload"`
+	Target  *events.Target  `json:"target,omitempty"`
+}
+
+// PublishResponse answers POST /api/v1/events.
+type PublishResponse struct {
+	ID string `json:"id"`
+}
+
+// BatchResponse answers POST /api/v1/events/batch: the ids in request order.
+type BatchResponse struct {
+	IDs []string `json:"ids"`
+}
+
+// DevTokenRequest asks POST /dev/token for a token.
+type DevTokenRequest struct {
+	OrganizationID string `json:"organizationId"`
+	UserID         string `json:"userId"`
+	Role           string `json:"role,omitempty"`
+	Email          string `json:"email,omitempty"`
+	// TTL is a Go duration ("15m", "2h"); empty means the default.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// DevTokenResponse answers POST /dev/token.
+type DevTokenResponse struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expiresAt"`
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	// IDs lists, for a batch that failed while publishing, the ids of the
+	// events published before the failure.
+	IDs []string `json:"ids,omitempty"`
+}
+
+// Error codes of the HTTP API, beside the catalog's validation codes
+// (events.CodeUnknownEvent, events.CodeMissingField, ...). Clients may
+// switch on them.
+const (
+	CodeInvalidJSON           = "invalid_json"            // the body is empty or not JSON
+	CodeInvalidRequest        = "invalid_request"         // JSON of the wrong shape (unknown field, wrong type, ...)
+	CodeEmptyBatch            = "empty_batch"             // a batch without events
+	CodeTooManyEvents         = "too_many_events"         // a batch over the limit
+	CodeBodyTooLarge          = "body_too_large"          // 413
+	CodeUnauthorized          = "unauthorized"            // 401: no API key
+	CodeForbidden             = "forbidden"               // 403: wrong API key, or none configured
+	CodeInvalidIdempotencyKey = "invalid_idempotency_key" // malformed Idempotency-Key
+	CodeIdempotencyKeyReused  = "idempotency_key_reused"  // 422: same key, different body
+	CodeNotFound              = "not_found"               // 404
+	CodeMethodNotAllowed      = "method_not_allowed"      // 405
+	CodeRateLimited           = "rate_limited"            // 429: the API key is over its publish rate
+	CodePublishFailed         = "publish_failed"          // 500: the Emitter failed
+	CodeUnavailable           = "unavailable"             // 503: shutting down, or the request was abandoned
+	CodeClusterUnavailable    = "cluster_unavailable"     // 503: delivered on this node only (Redis down)
+)

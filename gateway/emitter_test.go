@@ -1,0 +1,42 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/socketio"
+)
+
+// partitioned is a cluster adapter cut off from its cluster: broadcasts
+// reach this node's sockets (through the memory adapter) and fail as the
+// Redis adapter's do when Redis is unreachable.
+type partitioned struct{ socketio.Adapter }
+
+func (p partitioned) Broadcast(ctx context.Context, pkt *socketio.Packet, opts *socketio.BroadcastOptions) error {
+	if err := p.Adapter.Broadcast(ctx, pkt, opts); err != nil {
+		return err
+	}
+	return fmt.Errorf("test adapter: redis unreachable: %w", socketio.ErrClusterUnavailable)
+}
+
+// TestPublishClusterUnavailable: when the cluster cannot be reached, Publish
+// still delivers to this node's clients and says so with an error that
+// wraps events.ErrClusterUnavailable, which publishers (the HTTP API) test
+// without knowing the Socket.IO layer, and still wraps the adapter's error.
+func TestPublishClusterUnavailable(t *testing.T) {
+	e := newEnv(t, envOptions{adapter: func(nsp *socketio.Namespace) socketio.Adapter {
+		return partitioned{socketio.NewMemoryAdapter(nsp)}
+	}})
+	c := e.join("org-1", "user-1", sioclient.Options{})
+	_, err := e.svc.EmitInvoicePaid(context.Background(), events.InvoicePayload{OrganizationID: "org-1", InvoiceID: "inv-1"})
+	if !errors.Is(err, events.ErrClusterUnavailable) || !errors.Is(err, socketio.ErrClusterUnavailable) {
+		t.Fatalf("err = %v, want it to wrap events.ErrClusterUnavailable and socketio.ErrClusterUnavailable", err)
+	}
+	if ev := c.Next(string(events.InvoicePaid)); len(ev.Args) != 1 {
+		t.Fatalf("this node's client got %+v", ev)
+	}
+}
