@@ -35,6 +35,7 @@ type envOptions struct {
 	expiryWarning time.Duration
 	maxPatterns   int
 	recovery      *socketio.RecoveryOptions
+	adapter       socketio.AdapterFactory
 	eventRate     float64
 	eventBurst    int
 }
@@ -57,6 +58,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		ExpiryWarning:    o.expiryWarning,
 		MaxPatterns:      o.maxPatterns,
 		Recovery:         o.recovery,
+		Adapter:          o.adapter,
 		ClientEventRate:  o.eventRate,
 		ClientEventBurst: o.eventBurst,
 		Logger:           logger,

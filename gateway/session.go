@@ -52,10 +52,10 @@ type session struct {
 	source      auth.Source
 	connectedAt time.Time
 
-	// subs is what the socket receives; nil means every catalog event (it
-	// never subscribed). Read lock-free by the delivery filter on every
-	// broadcast; replaced, never modified, under mu.
-	subs atomic.Pointer[eventSet]
+	// subs is what the socket receives; nil means every catalog event,
+	// unfiltered (it never subscribed). Read lock-free by the delivery
+	// filter on every broadcast; replaced, never modified, under mu.
+	subs atomic.Pointer[subscriptions]
 
 	mu         sync.Mutex
 	role       string
