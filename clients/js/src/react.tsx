@@ -24,8 +24,10 @@ import {
   type RealtimeClient,
   type RealtimeClientOptions,
   type RealtimeState,
+  type SubscribeOptions,
 } from './client.js';
 import type { RealtimeError } from './errors.js';
+import { EVENT_NAMES, type EventName } from './generated/events.js';
 import type { ClientRequestMap, ClientRequestName, HistoryGapPayload, RefreshResult, ServerEventName } from './protocol.js';
 
 const RealtimeContext = createContext<RealtimeClient | null>(null);
@@ -129,8 +131,12 @@ export interface UseWebSocketResult {
   /**
    * Calls handler with each `event`; returns the function that removes it.
    * Handlers still registered when the component unmounts are removed then.
+   * With options.filter (catalog events only), the connection also subscribes
+   * to `event` through that payload filter (client.subscribe): the gateway then
+   * sends the event only when its payload passes, to every handler of the
+   * connection (see useWebSocketEvent).
    */
-  subscribe: <E extends ServerEventName>(event: E, handler: EventHandler<E>) => () => void;
+  subscribe: <E extends ServerEventName>(event: E, handler: EventHandler<E>, options?: SubscribeOptions) => () => void;
   /**
    * Sends `subscribe`, `unsubscribe` (server-side filters, kept across
    * reconnections) or `auth:refresh`, and resolves with the answer.
@@ -181,7 +187,8 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
   }, [client]);
 
   const subscribe = useCallback(
-    <E extends ServerEventName>(event: E, handler: EventHandler<E>): (() => void) => {
+    <E extends ServerEventName>(event: E, handler: EventHandler<E>, options?: SubscribeOptions): (() => void) => {
+      if (options?.filter !== undefined) subscribeFiltered(client, event, options.filter);
       const off = client.on(event, handler);
       const set = registered.current;
       const unsubscribe = () => {
@@ -196,8 +203,10 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
   const emit = useCallback<EmitFunction>(
     (event, data) => {
       switch (event) {
-        case 'subscribe':
-          return client.subscribe((data as ClientRequestMap['subscribe']['request']).events) as never;
+        case 'subscribe': {
+          const req = data as ClientRequestMap['subscribe']['request'];
+          return client.subscribe(req.events, req.filter === undefined ? {} : { filter: req.filter }) as never;
+        }
         case 'unsubscribe':
           return client.unsubscribe((data as ClientRequestMap['unsubscribe']['request']).events) as never;
         case 'auth:refresh':
@@ -225,6 +234,8 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
   );
 }
 
+export interface UseWebSocketEventOptions extends SubscribeOptions {}
+
 export interface UseWebSocketEventResult {
   connected: boolean;
   status: ConnectionStatus;
@@ -235,19 +246,48 @@ export interface UseWebSocketEventResult {
  * Calls handler with each `event` while the component is mounted. The latest
  * handler is always called, so an inline function is fine: it does not
  * re-register on every render.
+ *
+ * With options.filter (a CEL expression over `payload`, e.g.
+ * `payload.amount > 1000.0`), the connection subscribes to `event` through
+ * that filter on mount and whenever the filter changes: the gateway sends the
+ * event only when its payload passes. The filter is the connection's, not the
+ * component's: every handler of `event` on the shared connection receives
+ * what passes it, the last subscribe for an event sets its filter, and the
+ * subscription stays after unmount (restored after reconnections) until
+ * another subscribe or unsubscribe for the event. A refused filter is logged
+ * with its reason.
  */
-export function useWebSocketEvent<E extends ServerEventName>(event: E, handler: EventHandler<E>): UseWebSocketEventResult {
+export function useWebSocketEvent<E extends ServerEventName>(
+  event: E,
+  handler: EventHandler<E>,
+  options: UseWebSocketEventOptions = {},
+): UseWebSocketEventResult {
   const client = useRealtimeClient();
   const latest = useRef(handler);
   useLayoutEffect(() => {
     latest.current = handler;
   });
+  const { filter } = options;
+  useEffect(() => {
+    if (filter !== undefined) subscribeFiltered(client, event, filter);
+  }, [client, event, filter]);
   useEffect(() => client.on(event, (payload) => latest.current(payload)), [client, event]);
   const state = useSyncExternalStore(client.onStateChange, client.getState, client.getState);
   return useMemo(
     () => ({ connected: state.connected, status: state.status, error: state.error }),
     [state.connected, state.status, state.error],
   );
+}
+
+/** Subscribes the connection to a catalog event through a filter, and reports a refusal. */
+function subscribeFiltered(client: RealtimeClient, event: ServerEventName, filter: string): void {
+  if (!(EVENT_NAMES as readonly string[]).includes(event)) {
+    console.warn(`@operate/realtime-client: ${JSON.stringify(event)} is not a catalog event: its filter is ignored`);
+    return;
+  }
+  void client.subscribe(event as EventName, { filter, keepOthers: true }).then((ack) => {
+    if (!ack.success) console.warn(`@operate/realtime-client: filter for ${event} refused (${ack.code}): ${ack.error}`);
+  });
 }
 
 /**
