@@ -24,16 +24,19 @@ const (
 const (
 	// DefaultMaxLength bounds an expression, in bytes.
 	DefaultMaxLength = 1024
+	// DefaultMaxPayload is the payload size cost estimates assume: what the
+	// HTTP API accepts (httpapi.DefaultMaxBodyBytes).
+	DefaultMaxPayload = 1 << 20
 	// DefaultMaxCost bounds the estimated worst-case cost of an expression,
 	// in CEL's cost units: about one per comparison, field read or list
 	// element visited, a tenth per character a string function reads. The
 	// estimate takes every string, list and map of the payload to be as
-	// large as a whole payload can be (1 MiB), so the bound is "linear in
-	// the payload": a filter may scan a list or a string a few times (an
-	// event's delivery costs as much), but not compare every pair of
-	// elements or run a regular expression on each. Conditions on a few
+	// large as a whole payload can be (DefaultMaxPayload), so the bound is
+	// "linear in the payload": a filter may scan a list or a string a few
+	// times (an event's delivery costs as much), but not compare every pair
+	// of elements or run a regular expression on each. Conditions on a few
 	// fields cost under 20.
-	DefaultMaxCost = 10 * maxPayloadBytes
+	DefaultMaxCost = 10 * DefaultMaxPayload
 	// maxRecursion bounds the nesting of an expression.
 	maxRecursion = 32
 )
@@ -44,19 +47,23 @@ type Config struct {
 	// DefaultMaxLength.
 	MaxLength int
 	// MaxCost bounds the estimated worst-case cost of evaluating an
-	// expression once; evaluations are stopped at it too. Zero means
-	// DefaultMaxCost.
+	// expression once on a payload of up to MaxPayload bytes; evaluations
+	// on larger payloads are stopped at it. Zero means DefaultMaxCost.
 	MaxCost uint64
+	// MaxPayload is the payload size the estimates assume. Zero means
+	// DefaultMaxPayload.
+	MaxPayload int
 }
 
 // Compiler compiles filter expressions for the catalog's payload types. It
 // is safe for concurrent use.
 type Compiler struct {
 	// Static after construction.
-	maxLength int
-	maxCost   uint64
-	byType    map[string]*typeEnv // by payload type name
-	byEvent   map[string]*typeEnv // by event name
+	maxLength  int
+	maxCost    uint64
+	maxPayload int
+	byType     map[string]*typeEnv // by payload type name
+	byEvent    map[string]*typeEnv // by event name
 
 	mu sync.Mutex
 	// programs shares compiled programs: the same expression for the same
@@ -79,7 +86,13 @@ type programKey struct{ expr, payloadType string }
 type Program struct {
 	expr string
 	typ  *payloadType
-	prg  cel.Program
+	// prg runs without tracking its cost: the estimate checked at
+	// compilation bounds it for every payload up to maxPayload bytes, and
+	// tracking would cost more than the evaluation (allocations included).
+	// limited stops at the cost limit, for larger payloads, which only
+	// publishers that bypass the HTTP API can send.
+	prg, limited cel.Program
+	maxPayload   int
 }
 
 // Expression returns the source of the program.
@@ -105,17 +118,21 @@ func (e *Error) Error() string {
 // NewCompiler builds the CEL environments of the catalog's payload types.
 func NewCompiler(cfg Config) (*Compiler, error) {
 	c := &Compiler{
-		maxLength: cfg.MaxLength,
-		maxCost:   cfg.MaxCost,
-		byType:    make(map[string]*typeEnv),
-		byEvent:   make(map[string]*typeEnv),
-		programs:  make(map[programKey]weak.Pointer[Program]),
+		maxLength:  cfg.MaxLength,
+		maxCost:    cfg.MaxCost,
+		maxPayload: cfg.MaxPayload,
+		byType:     make(map[string]*typeEnv),
+		byEvent:    make(map[string]*typeEnv),
+		programs:   make(map[programKey]weak.Pointer[Program]),
 	}
 	if c.maxLength <= 0 {
 		c.maxLength = DefaultMaxLength
 	}
 	if c.maxCost == 0 {
 		c.maxCost = DefaultMaxCost
+	}
+	if c.maxPayload <= 0 {
+		c.maxPayload = DefaultMaxPayload
 	}
 	for _, info := range events.Events() {
 		te, ok := c.byType[info.PayloadType]
@@ -225,18 +242,22 @@ func (c *Compiler) compile(expr string, te *typeEnv) (*Program, error) {
 	if !ast.OutputType().IsExactType(types.BoolType) {
 		return nil, refuse("the expression is a %s, it must be a bool", ast.OutputType())
 	}
-	est, err := te.env.EstimateCost(ast, sizes{})
+	est, err := te.env.EstimateCost(ast, sizes{maxPayload: uint64(c.maxPayload)})
 	if err != nil {
 		return nil, refuse("estimating its cost: %v", err)
 	}
 	if est.Max > c.maxCost {
 		return nil, refuse("the expression may cost up to %s to evaluate, more than the limit of %d", costString(est.Max), c.maxCost)
 	}
-	prg, err := te.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(c.maxCost))
+	prg, err := te.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, refuse("%v", err)
 	}
-	return &Program{expr: expr, typ: te.typ, prg: prg}, nil
+	limited, err := te.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(c.maxCost))
+	if err != nil {
+		return nil, refuse("%v", err)
+	}
+	return &Program{expr: expr, typ: te.typ, prg: prg, limited: limited, maxPayload: c.maxPayload}, nil
 }
 
 // issues formats CEL's compile errors on one line each, without the
@@ -276,7 +297,11 @@ func (p *Program) Match(pl *Payload) bool {
 	if pl == nil || pl.typ != p.typ {
 		return false
 	}
-	out, _, err := p.prg.Eval(pl)
+	prg := p.prg
+	if pl.size > p.maxPayload {
+		prg = p.limited
+	}
+	out, _, err := prg.Eval(pl)
 	if err != nil {
 		return false
 	}

@@ -4,21 +4,21 @@ import (
 	"cel.dev/cel-go/common/cost"
 )
 
-// maxPayloadBytes bounds the size estimates of payload values: a payload
-// is at most what the HTTP API accepts (httpapi.DefaultMaxBodyBytes).
-const maxPayloadBytes = 1 << 20
-
 // sizes tells CEL's cost estimator how large payload values can be, so that
-// an expression's worst case is finite: a string, list or map read from
-// the payload has at most maxPayloadBytes elements.
-type sizes struct{}
+// an expression's worst case is finite: a string, list or map read from a
+// payload of at most maxPayload bytes has at most that many elements.
+type sizes struct{ maxPayload uint64 }
 
-func (sizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
-	if p := n.Path(); len(p) > 0 && p[0] == varPayload {
-		return &cost.SizeEstimate{Min: 0, Max: maxPayloadBytes}
-	}
-	if p := n.Path(); len(p) > 0 && p[0] == varEvent {
-		return &cost.SizeEstimate{Min: 0, Max: 64}
+// maxEventName bounds the length of the event variable (catalog names).
+const maxEventName = 64
+
+func (z sizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	p := n.Path()
+	switch {
+	case len(p) > 0 && p[0] == varPayload:
+		return &cost.SizeEstimate{Min: 0, Max: z.maxPayload}
+	case len(p) > 0 && p[0] == varEvent:
+		return &cost.SizeEstimate{Min: 0, Max: maxEventName}
 	}
 	return nil
 }

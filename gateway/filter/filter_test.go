@@ -191,3 +191,69 @@ func TestFieldsCoverCatalog(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecode and BenchmarkMatch: what a broadcast pays once for all of
+// its recipients with filters (decoding its payload), and once per distinct
+// filter among them (one evaluation).
+func BenchmarkDecode(b *testing.B) {
+	c, err := NewCompiler(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := []byte(`{"organizationId":"org-1","invoiceId":"inv-1","amount":1500.5,"currency":"EUR","timestamp":"2025-01-31T09:30:00.000Z","invoiceNumber":"INV-2025-0042","status":"sent"}`)
+	b.ReportAllocs()
+	for range b.N {
+		if c.Decode(string(events.InvoiceCreated), raw) == nil {
+			b.Fatal("not decoded")
+		}
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	c, err := NewCompiler(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := c.Compile("payload.amount > 1000.0 && payload.currency == 'EUR'", events.InvoiceCreated)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl := c.Decode(string(events.InvoiceCreated), []byte(`{"organizationId":"org-1","invoiceId":"inv-1","amount":1500.5,"currency":"EUR"}`))
+	b.ReportAllocs()
+	for range b.N {
+		if !p.Match(pl) {
+			b.Fatal("no match")
+		}
+	}
+}
+
+// TestCostLimitOnLargePayloads: the cost estimate assumes payloads of at
+// most MaxPayload bytes; evaluations on a larger one (from a publisher that
+// bypassed the HTTP API's limit) stop at the cost limit, and do not match.
+func TestCostLimitOnLargePayloads(t *testing.T) {
+	c, err := NewCompiler(Config{MaxPayload: 200, MaxCost: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const expr = "payload.transactionIds.all(x, x.startsWith('tx'))"
+	p, err := c.Compile(expr, events.BankTransactionsSynced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Compile("payload.transactionIds.all(x, payload.transactionIds.exists(y, x == y))", events.BankTransactionsSynced); err == nil {
+		t.Fatal("a quadratic expression passed the estimate")
+	}
+	payload := func(n int) []byte {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = `"tx"`
+		}
+		return []byte(`{"organizationId":"o","transactionIds":[` + strings.Join(ids, ",") + `]}`)
+	}
+	if small := payload(10); !p.Match(c.Decode(string(events.BankTransactionsSynced), small)) {
+		t.Errorf("%q does not match %d bytes", expr, len(small))
+	}
+	if large := payload(2000); p.Match(c.Decode(string(events.BankTransactionsSynced), large)) {
+		t.Errorf("%q matched %d bytes, past its cost limit", expr, len(large))
+	}
+}

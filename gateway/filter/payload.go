@@ -20,6 +20,7 @@ import (
 // read-only once decoded.
 type Payload struct {
 	typ    *payloadType
+	size   int // of the JSON payload
 	event  types.String
 	values []ref.Val // by field; nil when the payload lacks the field or has it with the wrong type
 }
@@ -47,7 +48,7 @@ func (p *Payload) Parent() interpreter.Activation { return nil }
 // occurrence counts, as in JavaScript's JSON.parse. raw must be valid JSON,
 // as every Socket.IO packet the server handles is.
 func decodePayload(t *payloadType, adapter types.Adapter, event string, raw []byte) *Payload {
-	p := &Payload{typ: t, event: types.String(event), values: make([]ref.Val, len(t.fields))}
+	p := &Payload{typ: t, size: len(raw), event: types.String(event), values: make([]ref.Val, len(t.fields))}
 	i := sio.SkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return p
