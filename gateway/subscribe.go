@@ -336,13 +336,7 @@ func (g *Gateway) nextSubscriptions(cur *subscriptions, req *subscriptionRequest
 			next.filters = slices.Clone(cur.filters)
 		}
 	}
-	bits := req.bits
-	if req.all { // a filtered subscribe to everything
-		bits = make([]int, len(g.catalog.names))
-		for i := range bits {
-			bits[i] = i
-		}
-	}
+	bits := g.requestBits(req)
 	if prgs != nil && next.filters == nil {
 		next.filters = make([]*filter.Program, len(g.catalog.names))
 	}
@@ -365,14 +359,7 @@ func (g *Gateway) nextSubscriptions(cur *subscriptions, req *subscriptionRequest
 // compileFilter compiles the request's filter for the payload type of each
 // of its events (once per type), and returns the programs by catalog index.
 func (g *Gateway) compileFilter(event string, req *subscriptionRequest) ([]*filter.Program, error) {
-	bits := req.bits
-	if req.all {
-		bits = nil
-		for i := range g.catalog.names {
-			bits = append(bits, i)
-		}
-	}
-	slices.Sort(bits)
+	bits := slices.Sorted(slices.Values(g.requestBits(req)))
 	prgs := make([]*filter.Program, len(g.catalog.names))
 	for _, b := range bits {
 		if prgs[b] != nil {
@@ -398,6 +385,19 @@ func (g *Gateway) compileFilter(event string, req *subscriptionRequest) ([]*filt
 		}
 	}
 	return prgs, nil
+}
+
+// requestBits returns the catalog bits a request covers: every event for
+// "*".
+func (g *Gateway) requestBits(req *subscriptionRequest) []int {
+	if !req.all {
+		return req.bits
+	}
+	bits := make([]int, len(g.catalog.names))
+	for i := range bits {
+		bits[i] = i
+	}
+	return bits
 }
 
 // describe names the events among bits with the given payload type, a
