@@ -52,7 +52,7 @@ $(JS_DEPS): clients/js/package-lock.json clients/js/package.json
 generate-check:
 	$(GO) test -count=1 -run 'TestGenerated' ./gateway/events/internal/gen
 
-## bench: the quick benchmarks (under 10 minutes): the core's hot paths, cross-node delivery over
+## bench: the quick benchmarks (under 10 minutes): the core's hot paths and the subscription filters' share of a fan-out, cross-node delivery over
 ## Redis, then our server beside Node's socket.io 4.8 (docs/benchmarks.md).
 ## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~40 minutes).
 bench: bench-core bench-redis
@@ -61,6 +61,7 @@ bench: bench-core bench-redis
 bench-core:
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./internal/corebench
 	$(GO) test -run '^$$' -bench 'Broadcast|Burst' ./internal/corebench
+	$(GO) test -run '^$$' -bench DeliveryFilter -count 5 ./gateway
 
 bench-redis: deps
 	$(GO) test -run '^$$' -bench 'CrossNode/(go-classic|go-sharded|go-streams|node-classic|node-streams)/fanout=1000$$' -benchtime 2000x ./socketio/redisadapter

@@ -73,7 +73,7 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		// that disconnected; a client that kept its session id across a
 		// change of user starts afresh instead. The session was kept in
 		// memory, or stored as JSON by an adapter (another server's).
-		user, org, subs, ok := g.catalog.restoredSession(s.Data())
+		user, org, subs, ok := g.restoredSession(s.Data())
 		if !ok || user != claims.UserID || org != claims.OrganizationID {
 			g.refusalLog.log(g.log, slog.LevelInfo, "gateway: recovery declined: the token names another user or organization",
 				"sid", s.ID(), "address", clientAddress(h, g.trustedProxies))

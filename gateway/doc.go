@@ -37,12 +37,18 @@
 // "<domain>:*" wildcards, or "*") narrows that to exactly the subscribed
 // events, and further subscribes add to it; [EventUnsubscribe] removes
 // events from whatever the socket receives (from everything, if it never
-// subscribed). The filter runs on the server, once per recipient of each
-// broadcast (socketio.Namespace.SetDeliveryFilter), so unwanted events never
-// use the client's bandwidth. Control events (connected, auth:*) are never
-// filtered. Any other event a client sends is refused: with an
-// acknowledgement {success: false, error, code} when it asked for one, and
-// otherwise ignored.
+// subscribed). A subscribe may carry a filter, a CEL expression over the
+// payload (gateway/filter), for the events of that request: they are then
+// delivered only when it holds; a later subscribe to an event replaces its
+// filter, unsubscribe removes it. The test runs on the server, on the
+// node of each recipient, for live and replayed events alike
+// (socketio.Namespace.SetDeliveryFilter), so unwanted events never use the
+// client's bandwidth; each distinct filter is evaluated once per broadcast.
+// Control events (connected, auth:*) are never filtered. A request with a
+// field it does not take is refused (unknown_field), never half applied.
+// Any other event a client sends is refused: with an acknowledgement
+// {success: false, error, code} when it asked for one, and otherwise
+// ignored.
 //
 // # Publishing
 //

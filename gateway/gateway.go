@@ -16,6 +16,7 @@ import (
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/gateway/filter"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -36,8 +37,9 @@ const (
 	// EventAuthRefresh (client → server) replaces the socket's token:
 	// {token}, acknowledged {ok: true, expiresAt} or {ok: false, error, code}.
 	EventAuthRefresh = "auth:refresh"
-	// EventSubscribe (client → server) {events: [...]}, acknowledged
-	// {success: true, subscribedTo, subscriptions} or {success: false, error, code}.
+	// EventSubscribe (client → server) {events: [...], filter?: "<CEL>"},
+	// acknowledged {success: true, subscribedTo, filter?, subscriptions} or
+	// {success: false, error, code}.
 	EventSubscribe = "subscribe"
 	// EventUnsubscribe (client → server) {events: [...]}, acknowledged
 	// {success: true, unsubscribedFrom, subscriptions} or {success: false, error, code}.
@@ -151,6 +153,7 @@ type Gateway struct {
 	verifier    *auth.Verifier
 	log         *slog.Logger
 	catalog     catalogIndex
+	filters     *filter.Compiler
 	warning     time.Duration
 	authTimeout time.Duration
 	maxPatterns int
@@ -194,6 +197,11 @@ func New(cfg Config) (*Gateway, error) {
 		maxPatterns:    cfg.MaxPatterns,
 	}
 	g.stats = newStats(len(g.catalog.names))
+	filters, err := filter.NewCompiler(filter.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: subscription filters: %w", err)
+	}
+	g.filters = filters
 	switch {
 	case cfg.ClientEventRate < 0:
 		g.eventRate = rate.Inf

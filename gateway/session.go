@@ -10,6 +10,7 @@ import (
 
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/gateway/filter"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -57,10 +58,10 @@ type session struct {
 	counted     atomic.Bool // the caps count this socket (from its connection on)
 	catalog     *catalogIndex
 
-	// subs is what the socket receives; nil means every catalog event (it
-	// never subscribed). Read lock-free by the delivery filter on every
-	// broadcast; replaced, never modified, under mu.
-	subs atomic.Pointer[eventSet]
+	// subs is what the socket receives; nil means every catalog event,
+	// unfiltered (it never subscribed). Read lock-free by the delivery
+	// filter on every broadcast; replaced, never modified, under mu.
+	subs atomic.Pointer[subscriptions]
 
 	mu         sync.Mutex
 	role       string
@@ -112,22 +113,36 @@ type storedSession struct {
 	// subscribed (it receives every event), empty when it unsubscribed
 	// from everything.
 	Subscriptions *[]events.Name `json:"subscriptions,omitempty"`
+	// Filters are the payload filters of subscribed events (their CEL
+	// source), by event.
+	Filters map[events.Name]string `json:"filters,omitempty"`
 }
 
 // MarshalJSON renders the session as a storedSession.
 func (s *session) MarshalJSON() ([]byte, error) {
 	st := storedSession{UserID: s.userID, OrganizationID: s.orgID}
 	if subs := s.subs.Load(); subs != nil && s.catalog != nil {
-		names := s.catalog.list(subs)
+		names := s.catalog.list(subs.events)
 		st.Subscriptions = &names
+		for _, n := range names {
+			if p := subs.filterOf(s.catalog.bit[string(n)]); p != nil {
+				if st.Filters == nil {
+					st.Filters = make(map[events.Name]string)
+				}
+				st.Filters[n] = p.Expression()
+			}
+		}
 	}
 	return json.Marshal(st)
 }
 
 // restoredSession reads the data of a recovered socket: the session itself
 // (the memory adapter keeps it as it was), or its stored form (read back
-// from Redis). ok is false for anything else.
-func (c *catalogIndex) restoredSession(data any) (userID, orgID string, subs *eventSet, ok bool) {
+// from Redis), whose filters are compiled again. ok is false for anything
+// else, and for filters that no longer compile (the catalog changed): the
+// client then starts afresh rather than receive what it had filtered out.
+func (g *Gateway) restoredSession(data any) (userID, orgID string, subs *subscriptions, ok bool) {
+	c := &g.catalog
 	switch d := data.(type) {
 	case *session:
 		return d.userID, d.orgID, d.subs.Load(), true
@@ -137,10 +152,22 @@ func (c *catalogIndex) restoredSession(data any) (userID, orgID string, subs *ev
 			return "", "", nil, false
 		}
 		if st.Subscriptions != nil {
-			subs = c.emptySet()
+			subs = &subscriptions{events: c.emptySet()}
 			for _, n := range *st.Subscriptions {
-				if bit, known := c.bit[string(n)]; known { // a name a newer catalog dropped is ignored
-					subs.set(bit, true)
+				bit, known := c.bit[string(n)]
+				if !known { // a name a newer catalog dropped is ignored
+					continue
+				}
+				subs.events.set(bit, true)
+				if expr, filtered := st.Filters[n]; filtered {
+					p, err := g.filters.Compile(expr, n)
+					if err != nil {
+						return "", "", nil, false
+					}
+					if subs.filters == nil {
+						subs.filters = make([]*filter.Program, len(c.names))
+					}
+					subs.filters[bit] = p
 				}
 			}
 		}

@@ -27,6 +27,9 @@ type stats struct {
 	// Both stay at zero unless a publisher or a room is wrong.
 	tenancyRefused atomic.Int64
 	tenancyUnknown atomic.Int64
+	// filterEvaluations counts payload filter evaluations: at most one per
+	// broadcast and distinct filter program, whatever the recipients.
+	filterEvaluations atomic.Int64
 	// Clients told of a history gap (EventHistoryGap), by reason.
 	gapsUnavailable atomic.Int64
 	gapsDeclined    atomic.Int64
@@ -78,6 +81,10 @@ type Stats struct {
 	// NoTenantDropped counts catalog events broadcast without a readable
 	// organizationId (delivered to nobody).
 	CrossTenantRefused, NoTenantDropped int64
+	// FilterEvaluations counts evaluations of subscription filters: at most
+	// one per broadcast and distinct filter, however many recipients share
+	// it.
+	FilterEvaluations int64
 	// HistoryGaps counts clients told that they could not recover their
 	// session (EventHistoryGap), by reason.
 	HistoryGaps map[socketio.RecoveryFailure]int64
@@ -97,6 +104,7 @@ func (g *Gateway) Stats() Stats {
 		RateLimited:        st.rateLimited.Load(),
 		CrossTenantRefused: st.tenancyRefused.Load(),
 		NoTenantDropped:    st.tenancyUnknown.Load(),
+		FilterEvaluations:  st.filterEvaluations.Load(),
 		HistoryGaps: map[socketio.RecoveryFailure]int64{
 			socketio.RecoveryUnavailable: st.gapsUnavailable.Load(),
 			socketio.RecoveryDeclined:    st.gapsDeclined.Load(),

@@ -15,6 +15,7 @@ type subscribeResult struct {
 	SubscribedTo     []string `json:"subscribedTo"`
 	UnsubscribedFrom []string `json:"unsubscribedFrom"`
 	Subscriptions    []string `json:"subscriptions"`
+	Filter           string   `json:"filter"`
 	Error            string   `json:"error"`
 	Code             string   `json:"code"`
 }

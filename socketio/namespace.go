@@ -43,7 +43,9 @@ type Namespace struct {
 // nil when every recipient gets the packet. What depends on the packet
 // alone (such as parsing its event name) is thus done once, not once per
 // recipient; the returned test runs for each recipient, so it must be
-// cheap. Neither may block or broadcast.
+// cheap. Neither may block or broadcast. The test of one broadcast is
+// called on one goroutine, one recipient after another, so it may keep
+// per-broadcast state (a memo) without locking.
 type DeliveryFilter func(p *Packet) (keep func(s *Socket) bool)
 
 // SetDeliveryFilter installs a filter applied to every broadcast of the

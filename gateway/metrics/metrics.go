@@ -58,6 +58,7 @@ var (
 	refusalClosesDesc    = desc("connections_closed_for_refusals_total", "Engine.IO connections closed because too many of their CONNECTs were refused.")
 	rateLimitedDesc      = desc("client_requests_limited_total", "Client requests refused because their connection exceeded its request budget.")
 	tenancyDesc          = desc("deliveries_refused_total", "Deliveries refused by the tenancy check, by reason: other_organization (per recipient), no_organization (per broadcast).", "reason")
+	filterEvalsDesc      = desc("filter_evaluations_total", "Subscription filter evaluations: at most one per broadcast and distinct filter, however many recipients share it.")
 	sessionsDesc         = desc("engine_sessions", "Open Engine.IO sessions.")
 	sessionsOpenedDesc   = desc("engine_sessions_opened_total", "Engine.IO sessions opened.")
 	upgradesDesc         = desc("engine_upgrades_total", "Sessions upgraded from long-polling to WebSocket.")
@@ -69,7 +70,7 @@ var (
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
-	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
+	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -120,6 +121,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(refusalClosesDesc, c.gw.Server().RefusedConnectsClosed())
 	counter(tenancyDesc, st.CrossTenantRefused, "other_organization")
 	counter(tenancyDesc, st.NoTenantDropped, "no_organization")
+	counter(filterEvalsDesc, st.FilterEvaluations)
 
 	es := c.gw.Server().Engine().Stats()
 	gauge(sessionsDesc, float64(es.Sessions.Load()))

@@ -54,9 +54,9 @@ export interface RealtimeState {
   /** The transport in use while connected. */
   readonly transport: 'websocket' | 'polling' | null;
   /**
-   * The server-side filter: the events the connection receives, in catalog
-   * order; null when it receives every event (it never subscribed, or
-   * subscribed to '*').
+   * The server-side subscriptions: the events the connection receives (some
+   * maybe through a payload filter), in catalog order; null when it receives
+   * every event, unfiltered (it never subscribed, or subscribed to '*').
    */
   readonly subscriptions: readonly EventName[] | null;
   /** The current reconnection attempt (1, 2, ...), 0 when not reconnecting. */
@@ -131,6 +131,28 @@ export interface RealtimeClientOptions {
   logger?: Pick<Console, 'warn' | 'error'> | null;
 }
 
+/** Options of a subscribe request. */
+export interface SubscribeOptions {
+  /**
+   * A filter on the payloads of the subscribed events, evaluated by the
+   * gateway: a CEL expression over `payload` and `event`, e.g.
+   * `payload.amount > 1000.0 && payload.currency == 'EUR'` (see
+   * SubscribeRequest.filter). The events of this request arrive only when it
+   * is true. It is the connection's filter for these events: it replaces what
+   * an earlier subscribe said for them (a subscribe without a filter removes
+   * it), and unsubscribe removes it with them.
+   */
+  filter?: string;
+  /**
+   * A connection that receives every event (it never subscribed) is narrowed
+   * by its first subscribe to the subscribed events. With keepOthers it keeps
+   * receiving every other event: only these events change (they arrive
+   * through the filter). The hooks set it, so that one component's filter does
+   * not stop the events of the others. Default false.
+   */
+  keepOthers?: boolean;
+}
+
 /** A handler of server event E. */
 export type EventHandler<E extends ServerEventName> = (payload: ServerEventMap[E]) => void;
 
@@ -166,11 +188,12 @@ export interface RealtimeClient {
   disconnect(): void;
   /**
    * Narrows (first call) or widens (later calls) the events the server sends:
-   * event names, domain wildcards (`invoice:*`) or '*'. Resolves with the
-   * server's answer; while disconnected, the request waits for the connection.
-   * The filter is restored after every reconnection.
+   * event names, domain wildcards (`invoice:*`) or '*', optionally through a
+   * payload filter (options.filter). Resolves with the server's answer; while
+   * disconnected, the request waits for the connection. The subscriptions,
+   * filters included, are restored after every reconnection.
    */
-  subscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<SubscribeResult>;
+  subscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[], options?: SubscribeOptions): Promise<SubscribeResult>;
   /** Stops events from being sent: the reverse of subscribe. */
   unsubscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<UnsubscribeResult>;
   /**
@@ -184,6 +207,8 @@ export interface RealtimeClient {
 type Op = {
   kind: 'subscribe' | 'unsubscribe';
   patterns: string[];
+  filter?: string; // subscribe only
+  keepOthers?: boolean; // subscribe only: see SubscribeOptions
   resolve: (ack: SubscribeResult | UnsubscribeResult) => void;
 };
 
@@ -260,9 +285,11 @@ class Client implements RealtimeClient {
   /** `auth:expired` arrived on the current connection. */
   private expired = false;
 
-  /** The applied server-side filter; null: every event. */
+  /** The applied server-side subscriptions; null: every event, unfiltered. */
   private committed: EventName[] | null = null;
   private committedSet: ReadonlySet<string> = new Set();
+  /** The payload filter of each committed event that has one. */
+  private filters = new Map<EventName, string>();
   private readonly pending: Op[] = [];
   private replayNeeded = false;
   private replaying = false;
@@ -378,8 +405,17 @@ class Client implements RealtimeClient {
         this.setState({ gap: payload as HistoryGapPayload });
         break;
     }
-    // Until the filter is restored after a reconnection, drop what it excludes.
-    if (this.replaying && this.committed !== null && CATALOG.has(event) && !this.committedSet.has(event)) return;
+    // Until the subscriptions are restored on a new session, drop what they
+    // exclude, and the events of filtered subscriptions too: their filter is
+    // the server's to evaluate.
+    if (
+      this.replaying &&
+      this.committed !== null &&
+      CATALOG.has(event) &&
+      (!this.committedSet.has(event) || this.filters.has(event as EventName))
+    ) {
+      return;
+    }
     const set = this.handlers.get(event);
     if (set) {
       for (const h of Array.from(set)) {
@@ -506,7 +542,10 @@ class Client implements RealtimeClient {
       if (this.sock === socket && socket.connected) this.setState({ transport: transportName(t.name) });
     });
     this.replayNeeded = this.committed !== null;
-    this.replaying = this.replayNeeded;
+    // A recovered session kept its subscriptions on the server: what arrives
+    // meanwhile is already filtered. A new one receives everything until the
+    // subscriptions are restored.
+    this.replaying = this.replayNeeded && socket.recovered !== true;
     // socket.io-client leaves `recovered` undefined when the server offers no recovery.
     this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport, recovered: socket.recovered === true, gap: null });
     void this.pump();
@@ -604,8 +643,10 @@ class Client implements RealtimeClient {
 
   // --- requests ----------------------------------------------------------
 
-  subscribe = (patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<SubscribeResult> =>
-    this.enqueue('subscribe', patterns) as Promise<SubscribeResult>;
+  subscribe = (
+    patterns: SubscriptionPattern | readonly SubscriptionPattern[],
+    options: SubscribeOptions = {},
+  ): Promise<SubscribeResult> => this.enqueue('subscribe', patterns, options) as Promise<SubscribeResult>;
 
   unsubscribe = (patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<UnsubscribeResult> =>
     this.enqueue('unsubscribe', patterns) as Promise<UnsubscribeResult>;
@@ -613,13 +654,14 @@ class Client implements RealtimeClient {
   private enqueue(
     kind: Op['kind'],
     patterns: SubscriptionPattern | readonly SubscriptionPattern[],
+    options: SubscribeOptions = {},
   ): Promise<SubscribeResult | UnsubscribeResult> {
     const list: string[] = typeof patterns === 'string' ? [patterns] : [...patterns];
     if (list.length === 0 || list.length > MAX_PATTERNS) {
       return Promise.resolve(failure('invalid_request', `${kind} needs 1 to ${MAX_PATTERNS} events, got ${list.length}`));
     }
     return new Promise((resolve) => {
-      this.pending.push({ kind, patterns: list, resolve });
+      this.pending.push({ kind, patterns: list, filter: options.filter, keepOthers: options.keepOthers, resolve });
       void this.pump();
     });
   }
@@ -650,15 +692,13 @@ class Client implements RealtimeClient {
         if (!op) return;
         let ack: SubscribeResult | UnsubscribeResult;
         try {
-          ack = await s.timeout(this.ackTimeout).emitWithAck(op.kind, { events: op.patterns });
+          ack = await this.send(s, op);
         } catch {
           if (!s.connected) return; // disconnected: sent again after the reconnection
           ack = failure('timeout', `no answer to ${op.kind} within ${this.ackTimeout} ms`);
         }
         this.pending.shift();
-        if (ack && ack.success) {
-          this.commit(op.kind === 'subscribe' && op.patterns.includes('*') ? null : ack.subscriptions);
-        }
+        if (ack && ack.success) this.apply(op, ack.subscriptions);
         op.resolve(ack);
       }
     } finally {
@@ -666,19 +706,52 @@ class Client implements RealtimeClient {
     }
   }
 
-  /** Restores the committed filter on a new connection (a new socket receives everything). */
+  /**
+   * Sends one queued request. A subscribe with keepOthers on a connection
+   * that receives every event first removes its events (so that the subscribe
+   * adds them back rather than narrowing to them), and puts them back if the
+   * subscribe is refused (a bad filter).
+   */
+  private async send(s: Socket, op: Op): Promise<SubscribeResult | UnsubscribeResult> {
+    const removeFirst = op.kind === 'subscribe' && op.keepOthers === true && this.committed === null && !op.patterns.includes('*');
+    if (removeFirst) {
+      const off: UnsubscribeResult = await s.timeout(this.ackTimeout).emitWithAck('unsubscribe', request(op.patterns, undefined));
+      if (!off.success) return off;
+      this.apply({ kind: 'unsubscribe', patterns: op.patterns, resolve: () => {} }, off.subscriptions);
+    }
+    const ack: SubscribeResult | UnsubscribeResult = await s.timeout(this.ackTimeout).emitWithAck(op.kind, request(op.patterns, op.filter));
+    if (removeFirst && !ack.success) {
+      const back: SubscribeResult = await s.timeout(this.ackTimeout).emitWithAck('subscribe', request(op.patterns, undefined));
+      if (back.success) this.apply({ kind: 'subscribe', patterns: op.patterns, resolve: () => {} }, back.subscriptions);
+    }
+    return ack;
+  }
+
+  /**
+   * Restores the committed subscriptions on a new connection (a new socket
+   * receives everything): the unfiltered events first, then the events of
+   * each filter with their filter.
+   */
   private async replay(s: Socket): Promise<boolean> {
     const list = this.committed;
     if (list === null) return true;
-    const requests: [Op['kind'], string[]][] =
-      list.length === 0
-        ? [['unsubscribe', ['*']]]
-        : chunk(list, MAX_PATTERNS).map((c) => ['subscribe', c] as [Op['kind'], string[]]);
+    const groups = new Map<string | undefined, EventName[]>([[undefined, []]]);
+    for (const e of list) {
+      const f = this.filters.get(e);
+      const g = groups.get(f);
+      if (g) g.push(e);
+      else groups.set(f, [e]);
+    }
+    const requests: [Op['kind'], string[], string | undefined][] = [];
+    if (list.length === 0) requests.push(['unsubscribe', ['*'], undefined]);
+    for (const [filter, events] of groups) {
+      for (const c of chunk(events, MAX_PATTERNS)) requests.push(['subscribe', c, filter]);
+    }
     let last: SubscribeResult | UnsubscribeResult | undefined;
-    for (const [kind, events] of requests) {
+    for (const [kind, events, filter] of requests) {
       let ack: SubscribeResult | UnsubscribeResult;
       try {
-        ack = await s.timeout(this.ackTimeout).emitWithAck(kind, { events });
+        ack = await s.timeout(this.ackTimeout).emitWithAck(kind, request(events, filter));
       } catch {
         return false;
       }
@@ -692,9 +765,26 @@ class Client implements RealtimeClient {
     return true;
   }
 
+  /** Records an acknowledged subscribe or unsubscribe: the events and their filters. */
+  private apply(op: Op, subscriptions: EventName[]): void {
+    if (op.kind === 'subscribe' && op.patterns.includes('*') && op.filter === undefined) {
+      this.filters.clear();
+      this.commit(null);
+      return;
+    }
+    for (const e of expand(op.patterns)) {
+      if (op.kind === 'subscribe' && op.filter !== undefined) this.filters.set(e, op.filter);
+      else this.filters.delete(e);
+    }
+    this.commit(subscriptions);
+  }
+
   private commit(list: EventName[] | null): void {
     this.committed = list;
     this.committedSet = new Set(list ?? []);
+    for (const e of this.filters.keys()) {
+      if (!this.committedSet.has(e)) this.filters.delete(e);
+    }
     this.setState({ subscriptions: list === null ? null : Object.freeze([...list]) });
   }
 
@@ -736,6 +826,17 @@ export function socketOf(client: RealtimeClient): Socket {
   if (client instanceof Client) return client.ensureSocket();
   if (client.socket) return client.socket;
   throw new Error('@operate/realtime-client: this client has no socket before connect()');
+}
+
+/** The payload of a subscribe or unsubscribe request. */
+function request(events: string[], filter: string | undefined): { events: string[]; filter?: string } {
+  return filter === undefined ? { events } : { events, filter };
+}
+
+/** The catalog events that subscription patterns cover. */
+function expand(patterns: readonly string[]): EventName[] {
+  if (patterns.includes('*')) return [...EVENT_NAMES];
+  return EVENT_NAMES.filter((e) => patterns.some((p) => p === e || (p.endsWith(':*') && e.startsWith(p.slice(0, -1)))));
 }
 
 function failure(code: string, error: string): AckFailure {

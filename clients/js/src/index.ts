@@ -11,6 +11,7 @@ export {
   type RealtimeClientOptions,
   type RealtimeState,
   type ReconnectionOptions,
+  type SubscribeOptions,
   type TokenSource,
 } from './client.js';
 export { RealtimeError } from './errors.js';

@@ -122,8 +122,10 @@ export interface AckFailure {
   success: false;
   error: string;
   /**
-   * `invalid_request`, `unknown_event`, `unsupported_event`, `rate_limited` (server: the
-   * connection sent too many requests; slow down), or `timeout` (client: no answer in time).
+   * `invalid_request`, `unknown_event`, `unknown_field` (a field the request does not take),
+   * `invalid_filter` (the filter does not compile for the events, is not boolean or may cost
+   * too much: error says why), `unsupported_event`, `rate_limited` (server: the connection sent
+   * too many requests; slow down), or `timeout` (client: no answer in time).
    */
   code: string;
 }
@@ -133,7 +135,9 @@ export interface SubscribeSuccess {
   success: true;
   /** The request's entries, echoed. */
   subscribedTo: string[];
-  /** Every event the connection receives now, in catalog order. */
+  /** The request's filter, echoed; absent without one. */
+  filter?: string;
+  /** Every event the connection receives now, filtered or not, in catalog order. */
   subscriptions: EventName[];
 }
 
@@ -159,9 +163,22 @@ export interface SubscriptionRequest {
   events: SubscriptionPattern[];
 }
 
+/** Request of `subscribe`: the events, and optionally a filter on their payloads. */
+export interface SubscribeRequest extends SubscriptionRequest {
+  /**
+   * A CEL expression over the event's payload (`payload`) and name (`event`), e.g.
+   * `payload.amount > 1000.0 && payload.currency == 'EUR'`: the events of this request are
+   * sent only when it is true. It is type-checked against the payload types of the events (a
+   * field one of them lacks is refused with `invalid_filter`); an optional field the payload
+   * lacks does not match (`has(payload.amount)` tests for it). The filter replaces what an
+   * earlier subscribe said for these events; unsubscribe removes it with them.
+   */
+  filter?: string;
+}
+
 /** The requests a client may send, with their payloads and answers. */
 export interface ClientRequestMap {
-  subscribe: { request: SubscriptionRequest; ack: SubscribeResult };
+  subscribe: { request: SubscribeRequest; ack: SubscribeResult };
   unsubscribe: { request: SubscriptionRequest; ack: UnsubscribeResult };
   'auth:refresh': { request: { token: string }; ack: RefreshResult };
 }

@@ -26,8 +26,10 @@ import {
   type RealtimeClient,
   type RealtimeClientOptions,
   type RealtimeState,
+  type SubscribeOptions,
 } from './client.js';
 import type { RealtimeError } from './errors.js';
+import { EVENT_NAMES, type EventName } from './generated/events.js';
 import type {
   ClientRequestMap,
   ClientRequestName,
@@ -150,8 +152,8 @@ export type EmitFunction = <E extends ClientRequestName>(
  * the events that have that payload type.
  */
 export interface SubscribeFunction {
-  <E extends ServerEventName>(event: E, handler: EventHandler<E>): () => void;
-  <P>(event: EventsWithPayload<P>, handler: (payload: P) => void): () => void;
+  <E extends ServerEventName>(event: E, handler: EventHandler<E>, options?: SubscribeOptions): () => void;
+  <P>(event: EventsWithPayload<P>, handler: (payload: P) => void, options?: SubscribeOptions): () => void;
 }
 
 export interface UseWebSocketResult {
@@ -163,6 +165,10 @@ export interface UseWebSocketResult {
   /**
    * Calls handler with each `event`; returns the function that removes it.
    * Handlers still registered when the component unmounts are removed then.
+   * With options.filter (catalog events only), the connection also subscribes
+   * to `event` through that payload filter (client.subscribe): the gateway then
+   * sends the event only when its payload passes, to every handler of the
+   * connection (see useWebSocketEvent).
    */
   subscribe: SubscribeFunction;
   /**
@@ -230,7 +236,8 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
   }, [client]);
 
   const subscribe = useCallback<SubscribeFunction>(
-    (event: ServerEventName, handler: (payload: never) => void): (() => void) => {
+    (event: ServerEventName, handler: (payload: never) => void, options?: SubscribeOptions): (() => void) => {
+      if (options?.filter !== undefined) subscribeFiltered(client, event, options.filter);
       const off = client.on(event, handler as EventHandler<ServerEventName>);
       const set = registered.current;
       const unsubscribe = () => {
@@ -245,8 +252,10 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
   const emit = useCallback<EmitFunction>(
     (event, data) => {
       switch (event) {
-        case 'subscribe':
-          return client.subscribe((data as ClientRequestMap['subscribe']['request']).events) as never;
+        case 'subscribe': {
+          const req = data as ClientRequestMap['subscribe']['request'];
+          return client.subscribe(req.events, req.filter === undefined ? {} : { filter: req.filter }) as never;
+        }
         case 'unsubscribe':
           return client.unsubscribe((data as ClientRequestMap['unsubscribe']['request']).events) as never;
         case 'auth:refresh':
@@ -280,7 +289,7 @@ export interface UseWebSocketEventResult {
   error: RealtimeError | null;
 }
 
-export interface UseWebSocketEventOptions extends UseWebSocketOptions {
+export interface UseWebSocketEventOptions extends UseWebSocketOptions, SubscribeOptions {
   /**
    * Whether the handler listens: false removes it (or never adds it) until
    * it is true again, e.g. `{ enabled: Boolean(invoiceId) }`. Default true.
@@ -294,7 +303,16 @@ export interface UseWebSocketEventOptions extends UseWebSocketOptions {
  * inline function is fine: it does not re-register on every render. As with
  * subscribe, the payload's type follows from the event, or may be named
  * (`useWebSocketEvent<NotificationEventPayload>(NotificationEvent.NEW, …)`).
- * The other options are useWebSocket's.
+ *
+ * With options.filter (a CEL expression over `payload`, e.g.
+ * `payload.amount > 1000.0`), the connection subscribes to `event` through
+ * that filter on mount and whenever the filter changes: the gateway sends the
+ * event only when its payload passes. The filter is the connection's, not the
+ * component's: every handler of `event` on the shared connection receives
+ * what passes it, the last subscribe for an event sets its filter, and the
+ * subscription stays after unmount (restored after reconnections) until
+ * another subscribe or unsubscribe for the event. A refused filter is logged
+ * with its reason. The other options are useWebSocket's.
  */
 export function useWebSocketEvent<E extends ServerEventName>(
   event: E,
@@ -311,17 +329,31 @@ export function useWebSocketEvent(
   handler: (payload: never) => void,
   options: UseWebSocketEventOptions = {},
 ): UseWebSocketEventResult {
-  const { enabled = true, ...connection } = options;
+  const { enabled = true, filter, ...connection } = options;
   const { client, connected, status, error } = useWebSocket(connection);
   const latest = useRef(handler);
   useLayoutEffect(() => {
     latest.current = handler;
   });
+  useEffect(() => {
+    if (enabled && filter !== undefined) subscribeFiltered(client, event, filter);
+  }, [client, event, filter, enabled]);
   useEffect(
     () => (enabled ? client.on(event, (payload) => latest.current(payload as never)) : undefined),
     [client, event, enabled],
   );
   return useMemo(() => ({ connected, status, error }), [connected, status, error]);
+}
+
+/** Subscribes the connection to a catalog event through a filter, and reports a refusal. */
+function subscribeFiltered(client: RealtimeClient, event: ServerEventName, filter: string): void {
+  if (!(EVENT_NAMES as readonly string[]).includes(event)) {
+    console.warn(`@operate/realtime-client: ${JSON.stringify(event)} is not a catalog event: its filter is ignored`);
+    return;
+  }
+  void client.subscribe(event as EventName, { filter, keepOthers: true }).then((ack) => {
+    if (!ack.success) console.warn(`@operate/realtime-client: filter for ${event} refused (${ack.code}): ${ack.error}`);
+  });
 }
 
 /**

@@ -166,6 +166,57 @@ describe('createRealtimeClient', () => {
     expect(c.getState().subscriptions).toBeNull();
   });
 
+  it('filters payloads on the server with subscribe(events, { filter })', async () => {
+    const org = uid('org');
+    const c = client({ getToken: () => gw.token({ sub: 'u', orgId: org }) });
+    const got: string[] = [];
+    c.onAny((event, p) => {
+      if (event.startsWith('invoice:') || event.startsWith('expense:')) got.push(`${event} ${(p as { amount?: number }).amount ?? '-'}`);
+    });
+    await waitStatus(c, 'connected');
+
+    const filter = "payload.amount > 1000.0 && payload.currency == 'EUR'";
+    const ack = await c.subscribe('invoice:*', { filter });
+    expect(ack).toMatchObject({ success: true, subscribedTo: ['invoice:*'], filter });
+    expect(c.getState().subscriptions).toEqual([
+      'invoice:created', 'invoice:updated', 'invoice:paid', 'invoice:cancelled', 'invoice:sent', 'invoice:overdue',
+    ]);
+    expect(await c.subscribe('expense:approved', { filter: 'payload.amount < 10.0' })).toMatchObject({ success: true });
+
+    // Refused filters say why, and change nothing.
+    const unknown = await c.subscribe(['invoice:*', 'notification:new'], { filter: 'payload.amount > 1000.0' });
+    expect(unknown).toMatchObject({ success: false, code: 'invalid_filter' });
+    if (unknown.success) throw new Error('unreachable');
+    expect(unknown.error).toContain("notification:new (NotificationPayload): 1:8: undefined field 'amount'");
+    expect(await c.subscribe('invoice:*', { filter: 'payload.amount' })).toMatchObject({
+      success: false,
+      code: 'invalid_filter',
+      error: expect.stringContaining('it must be a bool'),
+    });
+
+    await gw.publish('invoice:created', { organizationId: org, invoiceId: 'i1', amount: 5000, currency: 'EUR' });
+    await gw.publish('invoice:created', { organizationId: org, invoiceId: 'i2', amount: 5000, currency: 'USD' });
+    await gw.publish('invoice:paid', { organizationId: org, invoiceId: 'i3', amount: 20 });
+    await gw.publish('invoice:paid', { organizationId: org, invoiceId: 'i4' }); // no amount: no match
+    await gw.publish('expense:approved', { organizationId: org, expenseId: 'e1', amount: 5 });
+    await gw.publish('expense:approved', { organizationId: org, expenseId: 'e2', amount: 50 });
+    await gw.publish('invoice:sent', { organizationId: org, invoiceId: 'i5', amount: 1000.5, currency: 'EUR' });
+    await waitFor(() => got.length >= 3, 2_000, 'filtered events');
+    await sleep(150);
+    expect(got).toEqual(['invoice:created 5000', 'expense:approved 5', 'invoice:sent 1000.5']);
+
+    // A subscribe without a filter removes it for its events; unsubscribe removes events and filters.
+    got.length = 0;
+    expect(await c.subscribe('invoice:paid')).toMatchObject({ success: true });
+    expect(await c.unsubscribe('expense:approved')).toMatchObject({ success: true });
+    await gw.publish('invoice:paid', { organizationId: org, invoiceId: 'i6', amount: 1 });
+    await gw.publish('invoice:created', { organizationId: org, invoiceId: 'i7', amount: 1 });
+    await gw.publish('expense:approved', { organizationId: org, expenseId: 'e3', amount: 1 });
+    await waitFor(() => got.length >= 1, 2_000, 'unfiltered invoice:paid');
+    await sleep(150);
+    expect(got).toEqual(['invoice:paid 1']);
+  });
+
   it('queues a subscription made before the connection and applies it once connected', async () => {
     const org = uid('org');
     const c = client({ getToken: () => gw.token({ sub: 'u', orgId: org }), autoConnect: false });
@@ -376,6 +427,49 @@ describe('server restart', () => {
       await waitFor(() => got.length >= 1, 2_000, 'event after restart');
       await sleep(150);
       expect(got).toEqual(['integration:sync_started datev']);
+    } finally {
+      await restartable.stop();
+    }
+  });
+
+  it('restores filtered subscriptions on a new server, and lets nothing unfiltered through meanwhile', async () => {
+    const restartable = await Gateway.start();
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const c = createRealtimeClient({
+        url: restartable.url,
+        getToken: () => restartable.token({ sub: user, orgId: org }),
+        logger: null,
+        reconnection: { delay: 100, maxDelay: 500 },
+      });
+      clients.push(c);
+      const got: number[] = [];
+      c.on('invoice:paid', (p) => got.push(p.amount ?? -1));
+      const others: string[] = [];
+      c.onAny((event) => {
+        if (event.includes(':') && !event.startsWith('auth:') && event !== 'invoice:paid') others.push(event);
+      });
+      await waitStatus(c, 'connected');
+      expect((await c.subscribe('invoice:paid', { filter: 'payload.amount >= 1000.0' })).success).toBe(true);
+      expect((await c.subscribe('hr:employee_added')).success).toBe(true);
+
+      await restartable.restart();
+      await waitFor(() => c.getState().status === 'connecting', 10_000, 'the disconnection');
+      await waitStatus(c, 'connected', 15_000);
+      // From the reconnection on, small payments and other events go out too: until the
+      // client restored its subscriptions, the new server sends everything.
+      for (let i = 0; i < 50 && !got.includes(5000); i++) {
+        await restartable.publish('invoice:paid', { organizationId: org, invoiceId: `small${i}`, amount: 10 });
+        await restartable.publish('expense:created', { organizationId: org, expenseId: `e${i}` });
+        await restartable.publish('invoice:paid', { organizationId: org, invoiceId: `big${i}`, amount: 5000 });
+        await sleep(20);
+      }
+      await restartable.publish('hr:employee_added', { organizationId: org, employeeId: 'h1' });
+      await waitFor(() => others.includes('hr:employee_added'), 2_000, 'the unfiltered subscription');
+      expect(got.length).toBeGreaterThan(0);
+      expect(got.every((a) => a === 5000)).toBe(true);
+      expect(others.every((e) => e === 'hr:employee_added')).toBe(true);
     } finally {
       await restartable.stop();
     }

@@ -297,6 +297,84 @@ describe('React', () => {
     expect(refused).toMatchObject({ ok: false, code: 'INVALID_TOKEN' });
   });
 
+  it('useWebSocketEvent and subscribe take a filter: the gateway sends what passes, other events keep flowing, across reconnections', async () => {
+    const org = uid('org');
+    const bigPaid: number[] = [];
+    const anyPaid: number[] = [];
+    const eurCreated: string[] = [];
+    const expenses: string[] = [];
+    let api: ReturnType<typeof useWebSocket> | null = null;
+    function Widgets(): ReactNode {
+      api = useWebSocket();
+      const { subscribe } = api;
+      useWebSocketEvent('invoice:paid', (p) => bigPaid.push(p.amount ?? -1), { filter: 'payload.amount > 1000.0' });
+      useEffect(() => subscribe('invoice:created', (p) => eurCreated.push(p.invoiceId), { filter: "payload.currency == 'EUR'" }), [subscribe]);
+      return <p data-testid="widgets">{api.status}</p>;
+    }
+    function Others(): ReactNode {
+      // No filter of its own: the connection's filter for invoice:paid applies to it too.
+      useWebSocketEvent('invoice:paid', (p) => anyPaid.push(p.amount ?? -1));
+      useWebSocketEvent('expense:approved', (p) => expenses.push(p.expenseId));
+      return null;
+    }
+    render(
+      <RealtimeProvider url={gw.url} getToken={() => gw.token({ sub: 'u_f', orgId: org })} logger={null}>
+        <Widgets />
+        <Others />
+      </RealtimeProvider>,
+    );
+    await rtlWaitFor(() => expect(screen.getByTestId('widgets').textContent).toBe('connected'));
+    const ws = api as unknown as ReturnType<typeof useWebSocket>;
+    // Requests are sent in order: once this one is answered, the hooks' filters are in place.
+    expect(await act(() => ws.emit('subscribe', { events: ['expense:approved'] }))).toMatchObject({ success: true });
+    // The filters did not narrow the connection: it still receives every event.
+    expect(ws.client.getState().subscriptions).toHaveLength(46);
+
+    const round = async (n: number) => {
+      await gw.publish('invoice:paid', { organizationId: org, invoiceId: `p${n}a`, amount: 10 });
+      await gw.publish('invoice:paid', { organizationId: org, invoiceId: `p${n}b`, amount: 5000 + n });
+      await gw.publish('invoice:created', { organizationId: org, invoiceId: `c${n}a`, currency: 'USD' });
+      await gw.publish('invoice:created', { organizationId: org, invoiceId: `c${n}b`, currency: 'EUR' });
+      await gw.publish('expense:approved', { organizationId: org, expenseId: `e${n}` });
+      await waitFor(() => expenses.includes(`e${n}`), 2_000, `round ${n}`);
+      await sleep(100);
+    };
+    await round(1);
+    expect(bigPaid).toEqual([5001]);
+    expect(anyPaid).toEqual([5001]);
+    expect(eurCreated).toEqual(['c1b']);
+    expect(expenses).toEqual(['e1']);
+
+    act(() => ws.disconnect());
+    act(() => ws.connect());
+    await rtlWaitFor(() => expect(screen.getByTestId('widgets').textContent).toBe('connected'));
+    expect(await act(() => ws.emit('subscribe', { events: ['expense:approved'] }))).toMatchObject({ success: true });
+    await round(2);
+    expect(bigPaid).toEqual([5001, 5002]);
+    expect(eurCreated).toEqual(['c1b', 'c2b']);
+    expect(expenses).toEqual(['e1', 'e2']);
+
+    // A refused filter is refused, and leaves the event as it was.
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      function Bad(): ReactNode {
+        useWebSocketEvent('expense:approved', () => {}, { filter: 'payload.nope > 1.0' });
+        return null;
+      }
+      render(
+        <RealtimeProvider client={ws.client}>
+          <Bad />
+        </RealtimeProvider>,
+      );
+      await waitFor(() => warn.mock.calls.some((c) => String(c[0]).includes("undefined field 'nope'")), 2_000, 'the warning');
+      expect(String(warn.mock.calls.find((c) => String(c[0]).includes('nope'))![0])).toContain('(invalid_filter)');
+    } finally {
+      warn.mockRestore();
+    }
+    await round(3);
+    expect(expenses).toEqual(['e1', 'e2', 'e3']);
+  });
+
   it('useGap tells the page to reload when a reconnection could not recover what it missed', async () => {
     const g = await Gateway.start({ env: { RECOVERY_WINDOW: '1m' } });
     try {
