@@ -20,6 +20,7 @@ import (
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/internal/wsframe"
 )
 
@@ -226,7 +227,7 @@ func TestConnectedAndRooms(t *testing.T) {
 		t.Error("room sizes are not 1")
 	}
 	c.Close()
-	waitFor(t, "the socket to leave its rooms", func() bool { return e.gw.Namespace().RoomSize("org:org-1") == 0 })
+	wait.For(t, "the socket to leave its rooms", func() bool { return e.gw.Namespace().RoomSize("org:org-1") == 0 })
 }
 
 // TestLogsNeverContainTokens: refused and accepted connections are logged,

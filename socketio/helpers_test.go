@@ -192,19 +192,6 @@ func noValue[T any](t *testing.T, ch <-chan T, what string) {
 	}
 }
 
-// eventually polls cond until it holds, for server state that has no event
-// to wait on.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // connections returns a channel receiving every socket that connects to n.
 func connections(n interface {
 	OnConnection(func(*socketio.Socket))
