@@ -261,8 +261,11 @@ func (c *Client) run() {
 		// as the session that just failed: a request on one of them could
 		// hang as long as the fault lasts.
 		c.httpc.CloseIdleConnections()
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
 		switch {
-		case c.ctx.Err() != nil:
+		case closing || c.ctx.Err() != nil:
 			info.Reason, info.Err = reasonClientClose, nil
 		case info.Reason == reasonServerNamespace && cur.tokenExpired() && c.s.TokenSource == nil:
 			err := &ConnectError{Message: "Unauthorized: Token expired", Code: CodeTokenExpired}

@@ -157,7 +157,7 @@ type subOp struct {
 type subscriptionLog struct {
 	mu        sync.Mutex
 	log       []subOp
-	committed map[events.Name]bool // nil: every event
+	committed map[string]bool // acknowledged names or patterns; nil: every event
 }
 
 func (l *subscriptionLog) empty() bool {
@@ -205,16 +205,17 @@ func (l *subscriptionLog) commit(acked []events.Name) {
 	l.commitLocked(acked)
 }
 
-// commitLocked keeps the acknowledged set; all the catalog's events is
-// "every event".
+// commitLocked keeps the acknowledged set: the gateway lists event names
+// (all of the catalog's meaning every event), other servers may list the
+// patterns ("*", "<domain>:*").
 func (l *subscriptionLog) commitLocked(acked []events.Name) {
-	if len(acked) == len(events.Events()) {
+	if len(acked) == len(events.Events()) || slices.Contains(acked, "*") {
 		l.committed = nil
 		return
 	}
-	l.committed = make(map[events.Name]bool, len(acked))
+	l.committed = make(map[string]bool, len(acked))
 	for _, n := range acked {
-		l.committed[n] = true
+		l.committed[string(n)] = true
 	}
 }
 
@@ -228,7 +229,7 @@ func (l *subscriptionLog) admits(name events.Name) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.committed == nil || l.committed[name]
+	return l.committed == nil || l.committed[string(name)] || l.committed[name.Domain()+":*"]
 }
 
 // RefreshResult is the gateway's acknowledgement of auth:refresh.
