@@ -111,12 +111,21 @@ func TestNodePeerRefusal(t *testing.T) {
 
 // TestNodePeerCutRecovers: Node's connection state recovery, through cuts.
 func TestNodePeerCutRecovers(t *testing.T) {
-	peer := startNodePeer(t, "--recovery")
+	peer := startNodePeer(t, "--recovery", "--ping-interval", "300", "--ping-timeout", "300")
 	for _, tr := range allTransports {
 		t.Run(tr.String(), func(t *testing.T) {
 			p := newProxy(t, peer.addr())
 			org := "org_nrec_" + tr.String()
-			c := newClient(t, client.Config{URL: "http://" + p.Addr(), Token: token(t, org, "u1", time.Hour), Transport: tr})
+			// Node's socket.io recovers a session only once it has noticed
+			// that the old connection is gone: it does not take a live
+			// socket over as our gateway does. It notices a WebSocket cut at
+			// once, a long-polling one only at the ping timeout (600 ms
+			// here); a client coming back sooner finds its session in use.
+			backoff := client.Backoff{Initial: 500 * time.Millisecond, Max: time.Second}
+			if tr == client.TransportPolling {
+				backoff = client.Backoff{Initial: 2 * time.Second, Max: 2 * time.Second}
+			}
+			c := newClient(t, client.Config{URL: "http://" + p.Addr(), Token: token(t, org, "u1", time.Hour), Transport: tr, Backoff: backoff})
 			r := record(c, "invoice:paid", "connected")
 			connect(t, c)
 			r.waitFor(t, "the connected event", func(r *recorder) bool { return len(r.events["connected"]) == 1 })
