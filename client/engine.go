@@ -248,8 +248,11 @@ func (e *engine) end(reason string, err error) {
 }
 
 // close ends the session from the client's side: the packets given (a
-// namespace disconnect) and an Engine.IO close are sent first, within ctx.
+// namespace disconnect) and an Engine.IO close are sent first, within ctx
+// and AckTimeout.
 func (e *engine) close(ctx context.Context, last []byte) {
+	ctx, cancel := context.WithTimeout(ctx, e.s.AckTimeout)
+	defer cancel()
 	e.mu.Lock()
 	ws, ended := e.ws, e.ended
 	e.mu.Unlock()
