@@ -304,7 +304,13 @@ func (c *Client) onExpiring(cur *conn) {
 		ctx, cancel := context.WithTimeout(c.ctx, c.s.AckTimeout)
 		defer cancel()
 		res, err := c.refresh(ctx, cur)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotConnected) || c.ctx.Err() != nil:
+			// The connection went away first: the next one presents a
+			// token from the source anyway.
+			c.s.Logger.Debug("client: token refresh cut by the disconnection", "error", err)
+			return
+		case err != nil:
 			c.queueError(fmt.Errorf("client: refreshing the token: %w", err))
 			return
 		}
