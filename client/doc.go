@@ -50,7 +50,7 @@
 // connection (pings are answered by the reader, and events queue meanwhile,
 // without bound). Handlers may call any method of the client, Subscribe and
 // Close included. A handler registered while events are being dispatched
-// sees the events queued after its registration.
+// sees every event dispatched after its registration.
 //
 // A Client is used once: New, register handlers, Connect, and eventually
 // Close. Connect returns when the first connection is established; the

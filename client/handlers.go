@@ -42,7 +42,6 @@ type HistoryGap struct {
 
 // Control events the gateway sends beside the catalog's.
 const (
-	eventConnected    = "connected"
 	eventAuthExpiring = "auth:expiring"
 	eventAuthExpired  = "auth:expired"
 	eventAuthRefresh  = "auth:refresh"
