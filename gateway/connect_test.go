@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/internal/testutil/sioclient"
-	"github.com/operate/realtime/internal/wsclient"
+	"github.com/operate/realtime/internal/testutil/wait"
+	"github.com/operate/realtime/internal/wsframe"
 )
 
 // TestTokenSources connects with the token in each place a client can put
@@ -228,7 +227,7 @@ func TestConnectedAndRooms(t *testing.T) {
 		t.Error("room sizes are not 1")
 	}
 	c.Close()
-	waitFor(t, "the socket to leave its rooms", func() bool { return e.gw.Namespace().RoomSize("org:org-1") == 0 })
+	wait.For(t, "the socket to leave its rooms", func() bool { return e.gw.Namespace().RoomSize("org:org-1") == 0 })
 }
 
 // TestLogsNeverContainTokens: refused and accepted connections are logged,
@@ -302,28 +301,25 @@ func TestRefusalsCannotFloodTheLog(t *testing.T) {
 	addr := strings.TrimPrefix(e.url, "http://")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket&junk="+strings.Repeat("x", 250_000))
+	conn, err := (&wsframe.Dialer{}).Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket&junk="+strings.Repeat("x", 250_000))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if br == nil {
-		br = bufio.NewReader(conn)
-	}
-	if _, err := wsclient.ReadMessage(br, nil); err != nil { // the open packet
+	if _, _, err := conn.ReadMessage(nil); err != nil { // the open packet
 		t.Fatal(err)
 	}
 	go func() {
 		for range 400 {
-			if wsclient.WriteText(conn, []byte("40/events,{}")) != nil {
+			if conn.WriteText([]byte("40/events,{}")) != nil {
 				return
 			}
 		}
 	}()
 	refusals := 0
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		p, err := wsclient.ReadMessage(br, nil)
+		p, _, err := conn.ReadMessage(nil)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

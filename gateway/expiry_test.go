@@ -9,6 +9,7 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 // noLeeway makes tokens expire exactly at exp, so that short TTLs keep the
@@ -64,7 +65,7 @@ func TestTokenExpiresWhileConnected(t *testing.T) {
 	if st := c.State(); st.Connected || st.Active {
 		t.Errorf("client state %+v: want disconnected and not reconnecting", st)
 	}
-	waitFor(t, "the server to drop the socket", func() bool { return e.gw.ConnectionCount() == 0 })
+	wait.For(t, "the server to drop the socket", func() bool { return e.gw.ConnectionCount() == 0 })
 }
 
 // TestRefreshKeepsConnection refreshes twice: after each warning, with a
@@ -161,7 +162,7 @@ func TestRefreshErrors(t *testing.T) {
 
 	// A refresh without an acknowledgement is applied all the same.
 	c.Emit(gateway.EventAuthRefresh, map[string]any{"token": e.token("org-1", "user-1", 2*time.Hour)})
-	waitFor(t, "the silent refresh", func() bool {
+	wait.For(t, "the silent refresh", func() bool {
 		id, _ := gateway.IdentityOf(s)
 		return id.ExpiresAt.After(before.ExpiresAt.Add(30 * time.Minute))
 	})

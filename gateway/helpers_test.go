@@ -177,18 +177,6 @@ func ack(t *testing.T, c *sioclient.Client, event string, arg any, v any) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.

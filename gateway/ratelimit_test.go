@@ -7,6 +7,7 @@ import (
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 // TestClientRequestRateLimit: each connection has its own request budget;
@@ -62,10 +63,10 @@ func TestClientRequestRateLimit(t *testing.T) {
 	if got := e.gw.Stats().RateLimited; got != 100 {
 		t.Errorf("Stats().RateLimited = %d, want 100", got)
 	}
-	waitFor(t, "the warning", func() bool {
+	wait.For(t, "the warning", func() bool {
 		return strings.Contains(e.logs.String(), "client disconnected for sending too many requests")
 	})
-	waitFor(t, "the other connection only", func() bool { return e.gw.ConnectionCount() == 1 })
+	wait.For(t, "the other connection only", func() bool { return e.gw.ConnectionCount() == 1 })
 }
 
 // TestAbuseCountedOverAWindow: a client sending faster than its budget

@@ -12,6 +12,7 @@ import (
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -59,7 +60,7 @@ func drop(t *testing.T, e *env, c *sioclient.Client) {
 	line := `msg="gateway: client disconnected" sid=` + c.State().SID
 	c.CloseEngine()
 	c.WaitDisconnect()
-	waitFor(t, "the server to see the disconnection", func() bool { return strings.Contains(e.logs.String(), line) })
+	wait.For(t, "the server to see the disconnection", func() bool { return strings.Contains(e.logs.String(), line) })
 }
 
 // TestRecoveryReplaysMissedEvents: with recovery on, a client that comes

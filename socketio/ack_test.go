@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -306,7 +307,7 @@ func TestBroadcastWithAck(t *testing.T) {
 	mute.Ack(ev, "too late") // ignored
 	// Except, with the mute client gone.
 	mute.Close()
-	eventually(t, "the mute client's disconnection", func() bool { return nsp.SocketCount() == 3 })
+	wait.For(t, "the mute client's disconnection", func() bool { return nsp.SocketCount() == 3 })
 	got, err = nsp.Except("ab").Timeout(waitTimeout).EmitWithAck(context.Background(), "poll", 6)
 	if err != nil || !slices.Equal(answers(got), []string{`["C"]`}) {
 		t.Errorf("except ab: %v, %v", answers(got), err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -177,7 +178,7 @@ func TestSocketsJoinLeaveDisconnect(t *testing.T) {
 			t.Errorf("%s: reason %q", n, r)
 		}
 	}
-	eventually(t, "every connection to close", func() bool { return f.ts.Engine().SessionCount() == 0 })
+	wait.For(t, "every connection to close", func() bool { return f.ts.Engine().SessionCount() == 0 })
 	if nsp.SocketCount() != 0 {
 		t.Errorf("%d sockets left", nsp.SocketCount())
 	}

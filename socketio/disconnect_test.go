@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -149,7 +150,7 @@ func testServerDisconnectClose(t *testing.T, transports []string) {
 	if got["/"] != socketio.ReasonServerNamespaceDisconn || got["/other"] != socketio.ReasonServerNamespaceDisconn {
 		t.Errorf("server-side reasons %v", got)
 	}
-	eventually(t, "the connection to close", func() bool { return ts.Engine().SessionCount() == 1 })
+	wait.For(t, "the connection to close", func() bool { return ts.Engine().SessionCount() == 1 })
 	for _, c := range []*sioclient.Client{cm, co} {
 		if st := c.State(); st.Connected || st.Active {
 			t.Errorf("%s state %+v", c.Name(), st)
@@ -366,5 +367,5 @@ func TestConnectTimeout(t *testing.T) {
 		c.send("40")
 		connectSID(t, c.read(), "40")
 	})
-	eventually(t, "the sessions to be gone", func() bool { return ts.Engine().SessionCount() == 0 })
+	wait.For(t, "the sessions to be gone", func() bool { return ts.Engine().SessionCount() == 0 })
 }

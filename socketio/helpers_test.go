@@ -1,7 +1,6 @@
 package socketio_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,10 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
-
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/wsframe"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -195,19 +192,6 @@ func noValue[T any](t *testing.T, ch <-chan T, what string) {
 	}
 }
 
-// eventually polls cond until it holds, for server state that has no event
-// to wait on.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // connections returns a channel receiving every socket that connects to n.
 func connections(n interface {
 	OnConnection(func(*socketio.Socket))
@@ -320,14 +304,8 @@ func withoutOffset(t *testing.T, ev sioclient.Event) (args []json.RawMessage, of
 // rawWS is a bare WebSocket Engine.IO client.
 type rawWS struct {
 	t    *testing.T
-	conn net.Conn
-	rw   io.ReadWriter
+	conn *wsframe.Conn
 	Open string // the open packet's JSON
-}
-
-type readWriter struct {
-	io.Reader
-	io.Writer
 }
 
 // dialWS opens a WebSocket Engine.IO session and reads the open packet.
@@ -335,16 +313,12 @@ func dialWS(t *testing.T, addr string) *rawWS {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
+	conn, err := (&wsframe.Dialer{}).Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		t.Fatalf("dial websocket: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	var r io.Reader = conn
-	if br != nil {
-		r = io.MultiReader(br, conn)
-	}
-	c := &rawWS{t: t, conn: conn, rw: readWriter{bufio.NewReader(r), conn}}
+	c := &rawWS{t: t, conn: conn}
 	open := c.read()
 	if !strings.HasPrefix(open, "0{") {
 		t.Fatalf("first packet = %q, want the open packet", open)
@@ -355,14 +329,14 @@ func dialWS(t *testing.T, addr string) *rawWS {
 
 // next reads the next data frame, answering the server's Engine.IO pings,
 // and returns its payload and opcode.
-func (c *rawWS) next() (string, ws.OpCode, error) {
+func (c *rawWS) next() (string, wsframe.Opcode, error) {
 	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
-		data, op, err := wsutil.ReadServerData(c.rw)
+		_ = c.conn.NetConn().SetReadDeadline(time.Now().Add(waitTimeout))
+		data, op, err := c.conn.ReadMessage(nil)
 		if err != nil {
 			return "", 0, err
 		}
-		if op == ws.OpText && string(data) == "2" {
+		if op == wsframe.OpText && string(data) == "2" {
 			c.send("3")
 			continue
 		}
@@ -377,7 +351,7 @@ func (c *rawWS) read() string {
 	if err != nil {
 		c.t.Fatalf("raw websocket: reading: %v", err)
 	}
-	if op != ws.OpText {
+	if op != wsframe.OpText {
 		c.t.Fatalf("raw websocket: got a %v frame %q, want text", op, s)
 	}
 	return s
@@ -389,20 +363,20 @@ func (c *rawWS) readBinary() []byte {
 	if err != nil {
 		c.t.Fatalf("raw websocket: reading: %v", err)
 	}
-	if op != ws.OpBinary {
+	if op != wsframe.OpBinary {
 		c.t.Fatalf("raw websocket: got a %v frame %q, want binary", op, s)
 	}
 	return []byte(s)
 }
 
 func (c *rawWS) send(s string) {
-	if err := wsutil.WriteClientText(c.conn, []byte(s)); err != nil {
+	if err := c.conn.WriteText([]byte(s)); err != nil {
 		c.t.Errorf("raw websocket: writing %q: %v", s, err)
 	}
 }
 
 func (c *rawWS) sendBinary(b []byte) {
-	if err := wsutil.WriteClientBinary(c.conn, b); err != nil {
+	if err := c.conn.WriteBinary(b); err != nil {
 		c.t.Errorf("raw websocket: writing binary: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/internal/faultproxy"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -203,7 +204,7 @@ func TestRecoveryTakesOverLiveSocket(t *testing.T) {
 				c.WaitUpgrade()
 			}
 			// A polling client has no request open between two polls.
-			eventually(t, "an open connection", func() bool { return proxy.Conns() > 0 })
+			wait.For(t, "an open connection", func() bool { return proxy.Conns() > 0 })
 
 			// The network goes silent (the server hears nothing more of
 			// this connection) and stays unreachable a moment, so that the
@@ -258,7 +259,7 @@ func TestRecoveryTakesOverLiveSocket(t *testing.T) {
 				t.Errorf("%d sockets, want the recovered one", n)
 			}
 			// The dead connection is closed, not left to its heartbeat.
-			eventually(t, "one Engine.IO session", func() bool { return f.ts.Engine().SessionCount() == 1 })
+			wait.For(t, "one Engine.IO session", func() bool { return f.ts.Engine().SessionCount() == 1 })
 			noValue(t, f.discs, "another disconnection")
 		})
 	}
@@ -780,7 +781,7 @@ func TestRecoveryTwiceInARow(t *testing.T) {
 	offset := offsetOf(c1.poll(), "e0")
 	// The client closes its transport: the server sees it, keeps the session.
 	c1.post("1")
-	eventually(t, "the disconnection", func() bool { return nsp.SocketCount() == 0 })
+	wait.For(t, "the disconnection", func() bool { return nsp.SocketCount() == 0 })
 	emit("e1")
 
 	auth := func(offset string) string {
@@ -871,7 +872,7 @@ func TestRecoveryDeclinedLeavesSession(t *testing.T) {
 	mustEmit(t, nsp.Emit("e0"))
 	offset := eventOffset(t, owner.poll(), "e0")
 	owner.post("1")
-	eventually(t, "the disconnection", func() bool { return nsp.SocketCount() == 0 })
+	wait.For(t, "the disconnection", func() bool { return nsp.SocketCount() == 0 })
 	mustEmit(t, nsp.Emit("e1"))
 
 	auth := func(user string) string {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 // TestVolatileNotWritable: a volatile broadcast is dropped for a polling
@@ -45,7 +46,7 @@ func TestVolatileNotWritable(t *testing.T) {
 		}
 		got <- body
 	}()
-	eventually(t, "the GET to wait", sess.Writable)
+	wait.For(t, "the GET to wait", sess.Writable)
 	mustEmit(t, nsp.Volatile().Emit("v3", 1))
 	if body := recv(t, got, "GET"); body != `42["v3",1]` {
 		t.Errorf("GET = %q, want the volatile event", body)

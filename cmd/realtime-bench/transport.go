@@ -14,9 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
-
-	"github.com/operate/realtime/internal/wsclient"
+	"github.com/operate/realtime/internal/wsframe"
 )
 
 const handshakeTimeout = 30 * time.Second
@@ -31,13 +29,13 @@ var errRefused = errors.New("connect_error")
 // no polling first: what socket.io-client does with transports:
 // ["websocket"]).
 func (w *worker) runWS(cl *client, connected func()) error {
-	c, r, err := w.dialWS(cl, "")
+	c, err := w.dialWS(cl, "")
 	if err != nil {
 		return err
 	}
 	var buf []byte
 	// Engine.IO open packet.
-	if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
+	if buf, _, err = c.ReadMessage(buf[:0]); err != nil {
 		c.Close()
 		return fmt.Errorf("open packet: %w", err)
 	}
@@ -46,52 +44,47 @@ func (w *worker) runWS(cl *client, connected func()) error {
 		return fmt.Errorf("open packet: %q", buf)
 	}
 	w.noteOpen(buf)
-	if err := wsclient.WriteText(c, cl.connect); err != nil {
+	if err := c.WriteText(cl.connect); err != nil {
 		c.Close()
 		return fmt.Errorf("CONNECT: %w", err)
 	}
-	if buf, err = w.awaitConnected(cl, c, r, buf); err != nil {
+	if buf, err = w.awaitConnected(cl, c, buf); err != nil {
 		c.Close()
 		return err
 	}
-	return w.serveWS(cl, c, r, buf, connected)
+	return w.serveWS(cl, c, buf, connected)
 }
 
 // dialWS opens the WebSocket of cl (query: more of the URL's query, e.g.
 // "&sid=…"), with the handshake's deadline set.
-func (w *worker) dialWS(cl *client, query string) (net.Conn, *bufio.Reader, error) {
+func (w *worker) dialWS(cl *client, query string) (*wsframe.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
-	d := ws.Dialer{
-		Timeout:        handshakeTimeout,
+	d := wsframe.Dialer{
 		ReadBufferSize: readBufferSize,
 		NetDial: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return dial(ctx, cl.src, addr)
 		},
 	}
-	c, br, _, err := d.Dial(ctx, "ws://"+cl.target+"/socket.io/?EIO=4&transport=websocket"+query)
+	c, err := d.Dial(ctx, "ws://"+cl.target+"/socket.io/?EIO=4&transport=websocket"+query)
 	if err != nil {
-		return nil, nil, fmt.Errorf("websocket: %w", err)
+		return nil, fmt.Errorf("websocket: %w", err)
 	}
-	r := br
-	if r == nil {
-		r = bufio.NewReaderSize(c, readBufferSize)
-	}
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
-	return c, r, nil
+	_ = c.NetConn().SetDeadline(time.Now().Add(handshakeTimeout))
+	return c, nil
 }
 
 // awaitConnected reads the WebSocket until the namespace's CONNECT reply,
 // answering pings meanwhile.
-func (w *worker) awaitConnected(cl *client, c net.Conn, r *bufio.Reader, buf []byte) ([]byte, error) {
+func (w *worker) awaitConnected(cl *client, c *wsframe.Conn, buf []byte) ([]byte, error) {
 	for {
 		var err error
-		if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
+		if buf, _, err = c.ReadMessage(buf[:0]); err != nil {
 			return buf, fmt.Errorf("CONNECT reply: %w", err)
 		}
 		switch w.handle(cl, buf) {
 		case pktPing:
-			_ = wsclient.WriteText(c, pong)
+			_ = c.WriteText(pong)
 		case pktConnectError:
 			return buf, fmt.Errorf("%w: %s", errRefused, buf)
 		case pktClose:
@@ -105,22 +98,23 @@ func (w *worker) awaitConnected(cl *client, c net.Conn, r *bufio.Reader, buf []b
 // serveWS takes over a connected WebSocket: it clears the handshake's
 // deadline, counts the connection, calls connected, and reads until the
 // connection ends, answering pings.
-func (w *worker) serveWS(cl *client, c net.Conn, r *bufio.Reader, buf []byte, connected func()) error {
-	_ = c.SetDeadline(time.Time{})
-	if !w.attach(cl, c) {
+func (w *worker) serveWS(cl *client, c *wsframe.Conn, buf []byte, connected func()) error {
+	nc := c.NetConn()
+	_ = nc.SetDeadline(time.Time{})
+	if !w.attach(cl, nc) {
 		c.Close()
 		return errors.New("dropped during handshake")
 	}
 	connected()
-	defer w.detach(cl, c)
+	defer w.detach(cl, nc)
 	for {
 		var err error
-		if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil {
+		if buf, _, err = c.ReadMessage(buf[:0]); err != nil {
 			return nil
 		}
 		switch w.handle(cl, buf) {
 		case pktPing:
-			if wsclient.WriteText(c, pong) != nil {
+			if c.WriteText(pong) != nil {
 				return nil
 			}
 		case pktClose:
@@ -206,16 +200,16 @@ func (w *worker) runUpgrade(cl *client, connected func()) error {
 		return err
 	}
 
-	c, r, err := w.dialWS(cl, "&sid="+sid)
+	c, err := w.dialWS(cl, "&sid="+sid)
 	if err != nil {
 		return fail(fmt.Errorf("upgrade: %w", err))
 	}
 	var buf []byte
-	if err := wsclient.WriteText(c, probePing); err != nil {
+	if err := c.WriteText(probePing); err != nil {
 		c.Close()
 		return fail(fmt.Errorf("upgrade probe: %w", err))
 	}
-	if buf, err = wsclient.ReadMessage(r, buf[:0]); err != nil || !bytes.Equal(buf, probePong) {
+	if buf, _, err = c.ReadMessage(buf[:0]); err != nil || !bytes.Equal(buf, probePong) {
 		c.Close()
 		return fail(fmt.Errorf("upgrade probe: got %q, %v", buf, err))
 	}
@@ -224,18 +218,18 @@ func (w *worker) runUpgrade(cl *client, connected func()) error {
 		c.Close()
 		return res.err
 	}
-	if err := wsclient.WriteText(c, upgradePkt); err != nil {
+	if err := c.WriteText(upgradePkt); err != nil {
 		c.Close()
 		return fmt.Errorf("upgrade packet: %w", err)
 	}
 	p.c.Close()
 	if !res.connected {
-		if buf, err = w.awaitConnected(cl, c, r, buf); err != nil {
+		if buf, err = w.awaitConnected(cl, c, buf); err != nil {
 			c.Close()
 			return err
 		}
 	}
-	return w.serveWS(cl, c, r, buf, connected)
+	return w.serveWS(cl, c, buf, connected)
 }
 
 // pollHandshake opens cl's polling connection and its Engine.IO session:

@@ -252,15 +252,3 @@ func jwk(t testing.TB, pub crypto.PublicKey, kid, alg string) jwkset.JWKMarshal 
 	}
 	return j.Marshal()
 }
-
-// eventually polls cond for up to 5 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 // jwksConfig is a JWKS Config with a controllable clock and a background
@@ -216,11 +218,11 @@ func TestJWKSBackgroundRetryAfterFailedStart(t *testing.T) {
 	// Real clock: the background loop retries every min interval while it
 	// has no keys, without any token asking for it.
 	v := newVerifier(t, Config{JWKSURL: srv.URL, JWKSMinRefreshInterval: 20 * time.Millisecond, JWKSRefreshInterval: time.Hour})
-	eventually(t, "a background retry", func() bool { return srv.hits.Load() >= 2 })
+	wait.For(t, "a background retry", func() bool { return srv.hits.Load() >= 2 })
 	srv.setStatus(http.StatusOK)
 	before := srv.hits.Load()
-	eventually(t, "a successful background fetch", func() bool { return srv.handled.Load() > before })
-	eventually(t, "keys", func() bool { return v.jwks.keys.Load() != nil })
+	wait.For(t, "a successful background fetch", func() bool { return srv.handled.Load() > before })
+	wait.For(t, "keys", func() bool { return v.jwks.keys.Load() != nil })
 
 	// Once loaded, the loop backs off to the (hour-long) refresh interval.
 	time.Sleep(100 * time.Millisecond)
@@ -309,7 +311,7 @@ func TestJWKSConcurrentRotation(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond)
 	srv.setKeys(jwk(t, &k1.PublicKey, "k1", "RS256"), jwk(t, &k2.PublicKey, "k2", "RS256"))
-	eventually(t, "k2 to verify", func() bool { _, err := v.Verify(context.Background(), tok2); return err == nil })
+	wait.For(t, "k2 to verify", func() bool { _, err := v.Verify(context.Background(), tok2); return err == nil })
 	close(stop)
 	wg.Wait()
 }
@@ -330,7 +332,7 @@ func TestJWKSCloseStopsBackgroundWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "background refreshes", func() bool { return started.Load() >= 3 })
+	wait.For(t, "background refreshes", func() bool { return started.Load() >= 3 })
 	v.Close()
 	after := started.Load()
 	time.Sleep(50 * time.Millisecond) // ten refresh intervals
@@ -367,7 +369,7 @@ func TestNewWaitsForFirstFetchOnlyUntilCtxDone(t *testing.T) {
 	srv.mu.Unlock()
 	close(block)
 	// The first fetch carries on in the background and lands.
-	eventually(t, "keys", func() bool { return v.jwks.keys.Load() != nil })
+	wait.For(t, "keys", func() bool { return v.jwks.keys.Load() != nil })
 	wantCode(t, v, sign(t, jwtRS256, rk, "k1", claimsAt(time.Now())), "")
 	v.Close()
 }

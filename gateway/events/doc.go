@@ -29,7 +29,7 @@ package events
 
 import _ "embed"
 
-//go:generate go run ./internal/gen -catalog catalog.json -go events_gen.go -schema schema.json -ts ../../clients/js/src/generated/events.ts
+//go:generate go run ./internal/gen -catalog catalog.json -go events_gen.go -schema schema.json -ts ../../clients/js/src/generated/events.ts -client ../../client/events_gen.go -client-test ../../client/events_gen_test.go
 
 // schemaJSON is a string, not a []byte, so that the embedded document cannot be modified.
 //

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/operate/realtime/protocol/sio"
 )
 
 // Codes of ValidationError. They are part of the HTTP API: clients may switch on them.
@@ -99,7 +101,7 @@ type edit struct {
 }
 
 func validatePayload(info EventInfo, payload []byte, now func() time.Time) (json.RawMessage, routing, error) {
-	start := skipSpace(payload, 0)
+	start := sio.SkipSpace(payload, 0)
 	switch {
 	case start == len(payload):
 		return nil, routing{}, payloadError(info.Name, "payload is empty")

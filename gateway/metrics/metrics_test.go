@@ -15,6 +15,7 @@ import (
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/metrics"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 const secret = "metrics-test-secret-0123456789abcdef"
@@ -90,7 +91,7 @@ func TestMetrics(t *testing.T) {
 
 	// Counters move: the connection goes away, the cluster comes back.
 	c.Close()
-	waitFor(t, func() bool { return gw.ConnectionCount() == 0 })
+	wait.For(t, "no connection left", func() bool { return gw.ConnectionCount() == 0 })
 	clusterDown = nil
 	body = scrape(t, h)
 	for _, want := range []string{"realtime_connections 0\n", "realtime_cluster_ready 1\n"} {
@@ -112,15 +113,4 @@ func scrape(t *testing.T, h http.Handler) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/internal/wsclient"
+	"github.com/operate/realtime/internal/wsframe"
 )
 
 // childEnv selects child mode: the process opens connections to the parent's
@@ -43,8 +44,8 @@ func runChild(spec string) error {
 		return err
 	}
 	var received atomic.Int64
-	conns := make([]net.Conn, n)
-	readers := make([]*bufio.Reader, n)
+	conns := make([]net.Conn, n)        // raw mode
+	wsConns := make([]*wsframe.Conn, n) // sio mode
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -54,23 +55,26 @@ func runChild(spec string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, r, err := dialClient(mode, addr)
+			var err error
+			if mode == "raw" {
+				conns[i], err = net.Dial("tcp", addr)
+			} else {
+				wsConns[i], err = dialSocketIO(addr)
+			}
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
-				return
 			}
-			conns[i], readers[i] = c, r
 		}()
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return err
 	}
-	for i, c := range conns {
+	for i := range n {
 		if mode == "raw" {
-			go countBytes(c, &received)
+			go countBytes(conns[i], &received)
 		} else {
-			go countEvents(readers[i], &received)
+			go countEvents(wsConns[i], &received)
 		}
 	}
 	fmt.Println("ready")
@@ -89,22 +93,18 @@ func runChild(spec string) error {
 	return nil
 }
 
-func dialClient(mode, addr string) (net.Conn, *bufio.Reader, error) {
-	if mode == "raw" {
-		c, err := net.Dial("tcp", addr)
-		return c, nil, err
-	}
+func dialSocketIO(addr string) (*wsframe.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return wsclient.Dial(ctx, addr, "")
 }
 
 // countEvents counts Socket.IO EVENT packets ("42...") on a connection.
-func countEvents(r *bufio.Reader, received *atomic.Int64) {
+func countEvents(c *wsframe.Conn, received *atomic.Int64) {
 	var p []byte
 	for {
 		var err error
-		if p, err = wsclient.ReadMessage(r, p[:0]); err != nil {
+		if p, _, err = c.ReadMessage(p[:0]); err != nil {
 			return
 		}
 		if len(p) >= 2 && p[0] == '4' && p[1] == '2' {

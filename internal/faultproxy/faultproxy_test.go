@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/internal/faultproxy"
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 // echoServer echoes every connection until the test ends.
@@ -73,17 +74,6 @@ func dialRoundTrip(p *faultproxy.Proxy, msg string) (string, error) {
 	return roundTrip(c, msg, 5*time.Second)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestForwardAndCut(t *testing.T) {
 	p := newProxy(t, echoServer(t))
 	a, b := dial(t, p), dial(t, p)
@@ -101,7 +91,7 @@ func TestForwardAndCut(t *testing.T) {
 			t.Fatalf("read after Cut: %v, want a connection reset", err)
 		}
 	}
-	waitFor(t, "no connection left", func() bool { return p.Conns() == 0 })
+	wait.For(t, "no connection left", func() bool { return p.Conns() == 0 })
 	// New connections work again.
 	if got, err := roundTrip(dial(t, p), "again", 5*time.Second); err != nil || got != "again" {
 		t.Fatalf("echo after Cut: %q, %v", got, err)
@@ -144,7 +134,7 @@ func TestStallHidesCloseUntilResumed(t *testing.T) {
 		t.Fatalf("%d connections: the client's close went through a stall", p.Conns())
 	}
 	p.Cut() // the other end closing stands in for the server's ping timeout
-	waitFor(t, "the stalled connection to go", func() bool { return p.Conns() == 0 })
+	wait.For(t, "the stalled connection to go", func() bool { return p.Conns() == 0 })
 }
 
 func TestRefuse(t *testing.T) {

@@ -132,18 +132,18 @@ func ObjectMember(obj []byte, key string) (value []byte, count int) {
 	return value, count
 }
 
-// keyEquals reports whether the JSON string raw decodes to key.
+// keyEquals reports whether the JSON string raw decodes to key. A key with
+// escapes or non-ASCII bytes is decoded first: invalid UTF-8 decodes to
+// U+FFFD, as in encoding/json and in JavaScript.
 func keyEquals(raw []byte, key string) bool {
-	if len(raw) == len(key)+2 && string(raw[1:len(raw)-1]) == key {
-		return true
-	}
-	for _, c := range raw {
-		if c == '\\' {
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c >= 0x80 {
 			s, ok := UnquoteString(raw)
 			return ok && s == key
 		}
 	}
-	return false
+	return string(inner) == key
 }
 
 // UnquoteString decodes a JSON string without allocating when it holds no

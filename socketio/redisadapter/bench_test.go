@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/wsclient"
+	"github.com/operate/realtime/internal/wsframe"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -336,8 +336,7 @@ func runBenchChild(spec string) error {
 		mu       sync.Mutex
 		lat      []int32
 	)
-	conns := make([]net.Conn, n)
-	readers := make([]*bufio.Reader, n)
+	conns := make([]*wsframe.Conn, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	var firstErr atomic.Value
@@ -349,20 +348,19 @@ func runBenchChild(spec string) error {
 			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c, r, err := wsclient.Dial(ctx, addrs[i%len(addrs)], "rooms="+room)
+			c, err := wsclient.Dial(ctx, addrs[i%len(addrs)], "rooms="+room)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
 			}
-			conns[i], readers[i] = c, r
+			conns[i] = c
 		}()
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return err
 	}
-	for i, c := range conns {
-		r := readers[i]
+	for _, c := range conns {
 		go func() {
 			local := make([]int32, 0, 1024)
 			flush := func() {
@@ -374,7 +372,7 @@ func runBenchChild(spec string) error {
 			var p []byte
 			for {
 				var err error
-				if p, err = wsclient.ReadMessage(r, p[:0]); err != nil {
+				if p, _, err = c.ReadMessage(p[:0]); err != nil {
 					flush()
 					return
 				}
@@ -385,7 +383,7 @@ func runBenchChild(spec string) error {
 						flush()
 					}
 				} else if string(p) == "2" { // Engine.IO ping
-					_ = wsclient.WriteText(c, []byte("3"))
+					_ = c.WriteText([]byte("3"))
 				}
 			}
 		}()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -196,7 +197,7 @@ func TestFetchSocketsJoinLeaveDisconnect(t *testing.T) {
 			if err := a.In("org:2").SocketsJoin(ctx, "vip"); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "vip joined on every node", func() bool {
+			wait.For(t, "vip joined on every node", func() bool {
 				return cl.node("a").srv.Of("/").RoomSize("vip") == 1 && cl.node("b").srv.Of("/").RoomSize("vip") == 1
 			})
 			for _, n := range cl.nodes {
@@ -219,7 +220,7 @@ func TestFetchSocketsJoinLeaveDisconnect(t *testing.T) {
 			if err := cl.node("c").srv.Of("/").In("vip").Except("user:1").SocketsLeave(ctx, "vip"); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "a2 left vip", func() bool { return cl.node("a").srv.Of("/").RoomSize("vip") == 0 })
+			wait.For(t, "a2 left vip", func() bool { return cl.node("a").srv.Of("/").RoomSize("vip") == 0 })
 			if cl.node("b").srv.Of("/").RoomSize("vip") != 1 {
 				t.Error("b2 (user:1) left vip")
 			}
@@ -250,7 +251,7 @@ func TestFetchSocketsJoinLeaveDisconnect(t *testing.T) {
 					t.Errorf("%s: disconnect reason %q", name, r)
 				}
 			}
-			eventually(t, "3 sockets left", func() bool {
+			wait.For(t, "3 sockets left", func() bool {
 				list, err := b.FetchSockets(ctx)
 				return err == nil && len(list) == 3
 			})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/internal/testutil/redistest"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -36,7 +37,7 @@ func TestRedisRestart(t *testing.T) {
 			for cycle := range cycles {
 				r.Kill()
 				for _, n := range []*goNode{a, b} {
-					eventually(t, n.name+" not ready", func() bool { return n.cluster.Ready() != nil })
+					wait.For(t, n.name+" not ready", func() bool { return n.cluster.Ready() != nil })
 				}
 				// Redis is down: local delivery goes on, the error says the
 				// other nodes were not reached, and fast.
@@ -82,7 +83,7 @@ func TestRedisRestart(t *testing.T) {
 				t.Errorf("stats %+v", s)
 			}
 			// Nothing accumulates across reconnections.
-			eventually(t, "goroutines back to the baseline", func() bool {
+			wait.For(t, "goroutines back to the baseline", func() bool {
 				n := settledGoroutines()
 				if n > baseline+4 {
 					t.Logf("goroutines: %d, baseline %d", n, baseline)
@@ -159,8 +160,8 @@ func TestProbeRebuildsSilentSubscription(t *testing.T) {
 			if n := proxy.BlackholeSubscribers(); n != 1 {
 				t.Fatalf("%d subscription connections through the proxy, want 1", n)
 			}
-			eventually(t, "a probe failure", func() bool { return a.cluster.Stats().ProbeFailures > 0 })
-			eventually(t, "a new subscription connection", func() bool { return a.cluster.Stats().Reconnects > 0 })
+			wait.For(t, "a probe failure", func() bool { return a.cluster.Stats().ProbeFailures > 0 })
+			wait.For(t, "a new subscription connection", func() bool { return a.cluster.Stats().Reconnects > 0 })
 			waitSubscribed(t, a.cluster)
 			if err := a.cluster.Ready(); err != nil {
 				t.Errorf("not ready after the rebuild: %v", err)
@@ -208,7 +209,7 @@ func TestSlowHandlerDoesNotBlockReadLoop(t *testing.T) {
 	}
 	<-entered
 	nspB := b.srv.Of("/")
-	eventually(t, "messages dropped", func() bool {
+	wait.For(t, "messages dropped", func() bool {
 		_ = nspB.To("org:1").Emit("ev", "flood")
 		return a.cluster.Stats().Dropped > 0
 	})

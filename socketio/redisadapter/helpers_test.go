@@ -239,18 +239,6 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// eventually polls cond until it holds or fails the test.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func socketIDs(list []*socketio.RemoteSocket) []string {
 	out := make([]string, len(list))
 	for i, s := range list {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/internal/testutil/redistest"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
 
@@ -24,7 +25,7 @@ import (
 func waitStreamsPeers(t *testing.T, r *redistest.Server, n int) {
 	t.Helper()
 	r.WaitNumSub(t, "socket.io#/#", false, n, waitTimeout)
-	eventually(t, "stream readers blocked in XREAD", func() bool {
+	wait.For(t, "stream readers blocked in XREAD", func() bool {
 		list, err := r.Do("CLIENT", "LIST")
 		return err == nil && strings.Count(list, "cmd=xread") >= n
 	})
@@ -92,7 +93,7 @@ func TestStreamsWireMatchesNodeAdapter(t *testing.T) {
 			node.MustCall(tc.node)
 			var wantID string
 			var want map[string]string
-			eventually(t, "Node's entry", func() bool {
+			wait.For(t, "Node's entry", func() bool {
 				wantID, want = lastEntry(t, r)
 				return wantID != ""
 			})
@@ -175,7 +176,7 @@ func TestStreamsRecoveryWithNode(t *testing.T) {
 	// Node → Go.
 	back := lb.away(gn.URL)
 	c.WaitDisconnect()
-	eventually(t, "Node to see the disconnection", func() bool {
+	wait.For(t, "Node to see the disconnection", func() bool {
 		var list []any
 		_ = json.Unmarshal(node.MustCall(map[string]any{"cmd": "sockets"}), &list)
 		return len(list) == 0
@@ -201,7 +202,7 @@ func TestStreamsRecoveryWithNode(t *testing.T) {
 	// Go → Node.
 	back = lb.away(node.URL)
 	c.WaitDisconnect()
-	eventually(t, "Go to see the disconnection", func() bool { return goNsp.SocketCount() == 0 })
+	wait.For(t, "Go to see the disconnection", func() bool { return goNsp.SocketCount() == 0 })
 	goEmit("g2")
 	nodeEmit("n4")
 	back()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -367,12 +368,12 @@ func TestNodeInteropRequests(t *testing.T) {
 			// socketsJoin from Node reaches Go's sockets; disconnectSockets
 			// from Go reaches Node's.
 			m.node.MustCall(map[string]any{"cmd": "socketsJoin", "rooms": []string{"user:2"}, "join": []string{"club"}})
-			eventually(t, "g2 joined club", func() bool { return nsp.RoomSize("club") == 1 })
+			wait.For(t, "g2 joined club", func() bool { return nsp.RoomSize("club") == 1 })
 			if err := nsp.In("org:2").SocketsLeave(ctx, "user:1"); err != nil {
 				t.Fatal(err)
 			}
 			var rooms []string
-			eventually(t, "n2 left user:1 on node", func() bool {
+			wait.For(t, "n2 left user:1 on node", func() bool {
 				_ = json.Unmarshal(m.node.MustCall(map[string]any{"cmd": "localRooms"}), &rooms)
 				return !slices.Contains(rooms, "user:1")
 			})
@@ -442,9 +443,9 @@ func TestNodeEmitter(t *testing.T) {
 	node.NextEvent(nil)
 	// socketsJoin / socketsLeave / disconnectSockets (requests without uid).
 	em.MustCall(map[string]any{"cmd": "socketsJoin", "rooms": []string{"room3"}, "join": []string{"joined"}})
-	eventually(t, "g2 joined", func() bool { return gn.srv.Of("/").RoomSize("joined") == 1 })
+	wait.For(t, "g2 joined", func() bool { return gn.srv.Of("/").RoomSize("joined") == 1 })
 	em.MustCall(map[string]any{"cmd": "socketsLeave", "rooms": []string{"room1"}, "leave": []string{"room2"}})
-	eventually(t, "g1 left room2", func() bool { return gn.srv.Of("/").RoomSize("room2") == 0 })
+	wait.For(t, "g1 left room2", func() bool { return gn.srv.Of("/").RoomSize("room2") == 0 })
 	em.MustCall(map[string]any{"cmd": "disconnectSockets", "rooms": []string{"joined"}})
 	if r := g2.WaitDisconnect(); r != "io server disconnect" {
 		t.Errorf("g2 disconnect: %s", r)
@@ -610,5 +611,5 @@ func TestLegacyRequests(t *testing.T) {
 	// Malformed requests are counted and ignored.
 	publish(`{"type":`)
 	publish("\x93\xc1")
-	eventually(t, "decode errors counted", func() bool { return gn.cluster.Stats().DecodeErrors >= 2 })
+	wait.For(t, "decode errors counted", func() bool { return gn.cluster.Stats().DecodeErrors >= 2 })
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/operate/realtime/internal/faultproxy"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/internal/rediswire"
 	"github.com/operate/realtime/socketio/redisadapter"
@@ -123,7 +124,7 @@ func TestStreamsRecoveryAcrossNodes(t *testing.T) {
 			if first.Recovered {
 				t.Fatal("first connection recovered")
 			}
-			eventually(t, "the client on node a", func() bool { return nodes[0].srv.Of("/").RoomSize("org:1") == 1 })
+			wait.For(t, "the client on node a", func() bool { return nodes[0].srv.Of("/").RoomSize("org:1") == 1 })
 
 			// Node b publishes without pause: to the client's room, to the
 			// whole namespace, and to another room (never the client's).
@@ -183,7 +184,7 @@ func TestStreamsRecoveryAcrossNodes(t *testing.T) {
 				back := lb.away(target.URL)
 				c.WaitDisconnect()
 				before := sent.Load()
-				eventually(t, "events published while the client is away", func() bool { return sent.Load() >= before+20 })
+				wait.For(t, "events published while the client is away", func() bool { return sent.Load() >= before+20 })
 				back()
 				info := c.WaitReconnect()
 				if !info.Recovered || info.SID != first.SID {
@@ -240,7 +241,7 @@ func TestStreamsRecoveryTwiceInARow(t *testing.T) {
 	offset := eventOffset(t, c1.poll()[0], "e0")
 	// The client closes its transport: node a persists the session.
 	c1.post("1")
-	eventually(t, "the disconnection on a", func() bool { return a.srv.Of("/").SocketCount() == 0 })
+	wait.For(t, "the disconnection on a", func() bool { return a.srv.Of("/").SocketCount() == 0 })
 	emit("e1")
 
 	c2 := dialPolling(t, b.URL)
@@ -335,7 +336,7 @@ func TestStreamsRecoveryRefused(t *testing.T) {
 
 			back := lb.away(b.URL)
 			c.WaitDisconnect()
-			eventually(t, "the disconnection on a", func() bool { return a.srv.Of("/").SocketCount() == 0 })
+			wait.For(t, "the disconnection on a", func() bool { return a.srv.Of("/").SocketCount() == 0 })
 			if err := pub.To("org:1").Emit("missed"); err != nil {
 				t.Fatal(err)
 			}
@@ -443,7 +444,7 @@ func TestStreamsRedisLostData(t *testing.T) {
 	cb.Next("e0")
 
 	r.Kill()
-	eventually(t, "a not ready", func() bool { return a.cluster.Ready() != nil })
+	wait.For(t, "a not ready", func() bool { return a.cluster.Ready() != nil })
 	if err := a.srv.Of("/").To("org:1").Emit("down"); err == nil {
 		t.Fatal("broadcast with Redis down succeeded")
 	}
@@ -451,7 +452,7 @@ func TestStreamsRedisLostData(t *testing.T) {
 	cb.NoEvent("down", 100*time.Millisecond)
 	r.Restart()
 	for _, n := range []*goNode{a, b} {
-		eventually(t, n.name+" sees the gap", func() bool { return n.cluster.Stats().StreamGaps > 0 })
+		wait.For(t, n.name+" sees the gap", func() bool { return n.cluster.Stats().StreamGaps > 0 })
 	}
 	for _, c := range []*sioclient.Client{ca, cb} {
 		c.WaitDisconnect()
@@ -461,7 +462,7 @@ func TestStreamsRedisLostData(t *testing.T) {
 	}
 	for _, n := range []*goNode{a, b} {
 		waitSubscribed(t, n.cluster)
-		eventually(t, n.name+" ready", func() bool { return n.cluster.Ready() == nil })
+		wait.For(t, n.name+" ready", func() bool { return n.cluster.Ready() == nil })
 	}
 	if err := a.srv.Of("/").To("org:1").Emit("back"); err != nil {
 		t.Fatal(err)
@@ -540,12 +541,12 @@ func TestStreamsSessionEndsWithTheSocket(t *testing.T) {
 	}
 	offset := eventOffset(t, c1.poll()[0], "e0")
 	key := "sio:session:" + pid
-	eventually(t, "the session kept while connected", func() bool {
+	wait.For(t, "the session kept while connected", func() bool {
 		n, err := r.Do("EXISTS", key)
 		return err == nil && n == "1"
 	})
 	c1.post("41") // leave the namespace
-	eventually(t, "the session dropped", func() bool {
+	wait.For(t, "the session dropped", func() bool {
 		n, err := r.Do("EXISTS", key)
 		return err == nil && n == "0"
 	})

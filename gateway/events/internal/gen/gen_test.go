@@ -14,6 +14,8 @@ const (
 	goPath      = "../../events_gen.go"
 	schemaPath  = "../../schema.json"
 	tsPath      = "../../../../clients/js/src/generated/events.ts"
+	clientPath  = "../../../../client/events_gen.go"
+	clientTest  = "../../../../client/events_gen_test.go"
 )
 
 // TestGeneratedFilesAreFresh regenerates into a temporary directory and compares with the
@@ -21,15 +23,18 @@ const (
 func TestGeneratedFilesAreFresh(t *testing.T) {
 	dir := t.TempDir()
 	out := outputs{
-		goFile:     filepath.Join(dir, "events_gen.go"),
-		schemaFile: filepath.Join(dir, "schema.json"),
-		tsFile:     filepath.Join(dir, "events.ts"),
+		goFile:         filepath.Join(dir, "events_gen.go"),
+		schemaFile:     filepath.Join(dir, "schema.json"),
+		tsFile:         filepath.Join(dir, "events.ts"),
+		clientFile:     filepath.Join(dir, "client_events_gen.go"),
+		clientTestFile: filepath.Join(dir, "client_events_gen_test.go"),
 	}
 	if err := run(catalogPath, out); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []struct{ fresh, checkedIn string }{
 		{out.goFile, goPath}, {out.schemaFile, schemaPath}, {out.tsFile, tsPath},
+		{out.clientFile, clientPath}, {out.clientTestFile, clientTest},
 	} {
 		want, err := os.ReadFile(f.fresh)
 		if err != nil {
@@ -45,7 +50,7 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 }
 
 func TestGeneratedHeaders(t *testing.T) {
-	for _, path := range []string{goPath, tsPath} {
+	for _, path := range []string{goPath, tsPath, clientPath, clientTest} {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +77,8 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i > 0 && (!bytes.Equal(g.goSrc, prev.goSrc) || !bytes.Equal(g.schema, prev.schema) || !bytes.Equal(g.ts, prev.ts)) {
+		if i > 0 && (!bytes.Equal(g.goSrc, prev.goSrc) || !bytes.Equal(g.schema, prev.schema) || !bytes.Equal(g.ts, prev.ts) ||
+			!bytes.Equal(g.client, prev.client) || !bytes.Equal(g.clientTest, prev.clientTest)) {
 			t.Fatal("two runs generated different output")
 		}
 		prev = g
