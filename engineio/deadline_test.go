@@ -99,7 +99,10 @@ func TestIdleAfterWritev(t *testing.T) {
 func TestIdleAfterBlockingWrite(t *testing.T) {
 	t.Parallel()
 	const writeTimeout = 3 * time.Second // a loaded machine's reader must keep up with it
-	e := newEnv(t, &engineio.Options{MaxQueueBytes: 16 << 20, WriteTimeout: writeTimeout}, newRecorder(false))
+	// No ping may come between the frames the test expects: on a loaded
+	// machine the test outlasts newEnv's 10 s ping interval.
+	e := newEnv(t, &engineio.Options{MaxQueueBytes: 16 << 20, WriteTimeout: writeTimeout,
+		PingInterval: time.Minute, PingTimeout: time.Minute}, newRecorder(false))
 	c, r := openSlowReader(e)
 	payload := bytes.Repeat([]byte("z"), 64<<10)
 	const n = 128 // 8 MiB: more than the small window and the socket buffer take at once
