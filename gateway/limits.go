@@ -97,13 +97,15 @@ func bump[K comparable](m map[K]int, k K, delta int) {
 
 // clientAddress is the address a connection is counted and logged under:
 // the TCP peer, or, when the peer is a trusted proxy, the last address in
-// X-Forwarded-For that is not a trusted proxy itself.
+// X-Forwarded-For that is not a trusted proxy itself. Several
+// X-Forwarded-For lines are one list, in order: a proxy may add a line of
+// its own after the one its client sent rather than append to it.
 func clientAddress(h *socketio.Handshake, trusted []netip.Prefix) string {
 	peer := h.Address
 	if len(trusted) == 0 || !isTrusted(peer, trusted) {
 		return peer
 	}
-	hops := strings.Split(h.Header.Get("X-Forwarded-For"), ",")
+	hops := strings.Split(strings.Join(h.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		hop := strings.TrimSpace(hops[i])
 		if hop == "" {
