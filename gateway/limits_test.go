@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,24 @@ func TestConnectionCapPerAddress(t *testing.T) {
 		if code := refusedCode(t, e, o); code != string(gateway.CodeTooManyConnections) {
 			t.Fatalf("second connection of 198.51.100.1: code %q", code)
 		}
+	})
+	// An IPv6 host picks its address within its /64 at will (privacy
+	// addresses): the cap counts the /64, or it would count nothing. An
+	// IPv4 address is one address however it is written.
+	t.Run("address forms", func(t *testing.T) {
+		e := newEnv(t, envOptions{maxPerAddress: 1, trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		for i, pair := range [][2]string{
+			{"2001:db8:1:2::1", "2001:db8:1:2:a:b:c:d"},
+			{"198.51.100.7", "::ffff:198.51.100.7"},
+		} {
+			e.join("org-1", "first"+strconv.Itoa(i), forwarded(pair[0]))
+			o := forwarded(pair[1])
+			o.Auth = map[string]any{"token": e.token("org-1", "second"+strconv.Itoa(i), time.Hour)}
+			if code := refusedCode(t, e, o); code != string(gateway.CodeTooManyConnections) {
+				t.Errorf("%s after %s: code %q, want %s", pair[1], pair[0], code, gateway.CodeTooManyConnections)
+			}
+		}
+		e.join("org-1", "other", forwarded("2001:db8:1:3::1")) // another network
 	})
 }
 
