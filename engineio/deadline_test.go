@@ -98,14 +98,26 @@ func TestIdleAfterWritev(t *testing.T) {
 // small window on a loaded machine, and idles past it afterwards.
 func TestIdleAfterBlockingWrite(t *testing.T) {
 	t.Parallel()
-	const writeTimeout = 3 * time.Second // a loaded machine's reader must keep up with it
-	e := newEnv(t, &engineio.Options{MaxQueueBytes: 16 << 20, WriteTimeout: writeTimeout}, newRecorder(false))
+	// The writer blocks from the first stall until the client reads, and
+	// with each write it waits for; on a loaded machine (-race, parallel
+	// runs) a few seconds of neither are common.
+	const writeTimeout = 5 * time.Second
+	// No ping may come between the frames the test expects: on a loaded
+	// machine the test outlasts newEnv's 10 s ping interval.
+	e := newEnv(t, &engineio.Options{MaxQueueBytes: 16 << 20, WriteTimeout: writeTimeout,
+		PingInterval: time.Minute, PingTimeout: time.Minute}, newRecorder(false))
 	c, r := openSlowReader(e)
 	payload := bytes.Repeat([]byte("z"), 64<<10)
 	const n = 128 // 8 MiB: more than the small window and the socket buffer take at once
+	// Built first: from the first stall on, the writer waits for a client
+	// that reads only once they are all sent.
+	pkts := make([]*engineio.Packet, n)
+	for i := range pkts {
+		pkts[i] = engineio.NewPacket(4, append([]byte(strconv.Itoa(i)+":"), payload...))
+	}
 	stalls := e.srv.Stats().WriteStalls.Load()
-	for i := range n {
-		if err := r.sess.Send(engineio.NewPacket(4, append([]byte(strconv.Itoa(i)+":"), payload...))); err != nil {
+	for _, p := range pkts {
+		if err := r.sess.Send(p); err != nil {
 			t.Fatal(err)
 		}
 	}

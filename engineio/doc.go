@@ -33,8 +33,9 @@
 //     back to the flushers.
 //   - The timing wheel (heartbeat.go, one per server): pings every session
 //     and closes those whose pong is late.
-//   - Short-lived helpers: a close that waits for the write token to send
-//     its close frame (websocket_close.go), the close of a slow consumer
+//   - Short-lived helpers: a close that waits for the write token, or for
+//     a client that stopped reading, to send its close frame
+//     (websocket_close.go), the close of a slow consumer
 //     (never inside the broadcast that found it), and timers (the upgrade
 //     timeout, the removal of a session the client closed while a GET was
 //     on its way, the fallback end of a polling session closed with packets

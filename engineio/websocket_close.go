@@ -22,16 +22,24 @@ const closeLinger = 2 * time.Second
 // close ends the connection, once; with a non-zero code a close frame is
 // sent first. The close frame must be the last frame on the wire: its
 // writer retires the write token, so that nothing can follow it. close
-// never waits on the client: when the token is busy, the close frame and
-// the end of the connection happen on a goroutine of their own.
+// never waits on the client: when the token is busy, or the socket cannot
+// take the whole close frame at once (a client that stopped reading left
+// it full), the close frame and the end of the connection happen on a
+// goroutine of their own. Its callers include Server.Shutdown, which closes
+// every session in turn, and the flushers, which serve every session.
 func (c *wsConn) close(code int) {
 	c.closeOnce.Do(func() {
 		if code == 0 {
 			c.shutdown()
 			return
 		}
+		frame := ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), "")))
 		if ok, _ := c.wtok.tryLock(); ok {
-			c.writeCloseFrame(code)
+			if n := c.writeNonBlocking(frame); n < len(frame) {
+				go c.finishClose(frame[n:])
+				return
+			}
+			c.wtok.retire()
 			c.lingerClose()
 			return
 		}
@@ -43,18 +51,18 @@ func (c *wsConn) close(code int) {
 				c.shutdown()
 				return
 			}
-			c.writeCloseFrame(code)
-			c.lingerClose()
+			c.finishClose(frame)
 		}()
 	})
 }
 
-// writeCloseFrame writes the close frame and retires the write token,
-// which the caller holds.
-func (c *wsConn) writeCloseFrame(code int) {
-	frame := ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), "")))
+// finishClose writes frame, the close frame or what is left of it, with
+// blocking writes, retires the write token, which the caller holds, and
+// ends the connection.
+func (c *wsConn) finishClose(frame []byte) {
 	_, _ = writeWithProgress(c.conn, net.Buffers{frame}, closeFrameWait)
 	c.wtok.retire()
+	c.lingerClose()
 }
 
 // lingerClose ends the connection after the close frame. Closing the

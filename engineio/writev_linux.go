@@ -70,3 +70,25 @@ func (v *writevState) write(c *wsConn, frames [][]byte) (written, total int, err
 	}
 	return written, total, nil
 }
+
+// writeNonBlocking writes what of b the socket takes now, without waiting,
+// and returns how many bytes that was. The caller holds c's write token.
+func (c *wsConn) writeNonBlocking(b []byte) int {
+	if c.raw == nil {
+		return 0
+	}
+	n := 0
+	_ = c.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			if err != syscall.EINTR && (err != nil || m <= 0) {
+				break
+			}
+		}
+		return true // never wait: the caller writes the rest elsewhere
+	})
+	return n
+}

@@ -125,10 +125,11 @@ type Config struct {
 	ClientEventBurst int
 	// MaxConnectionsPerAddress, MaxConnectionsPerUser and
 	// MaxConnectionsPerOrganization cap the sockets connected at once from
-	// one client address, for one user (of one organization) and for one
-	// organization; a connection beyond is refused with connect_error code
-	// TOO_MANY_CONNECTIONS. Zero means DefaultMaxConnectionsPer* (1,000,
-	// 100, 20,000); negative removes the cap.
+	// one client address (an IPv6 client's /64), for one user (of one
+	// organization) and for one organization; a connection beyond is
+	// refused with connect_error code TOO_MANY_CONNECTIONS. Zero means
+	// DefaultMaxConnectionsPer* (1,000, 100, 20,000); negative removes the
+	// cap.
 	MaxConnectionsPerAddress      int
 	MaxConnectionsPerUser         int
 	MaxConnectionsPerOrganization int

@@ -24,8 +24,9 @@ const (
 	DefaultMaxConnectionsPerOrganization = 20000
 )
 
-// connectionCaps counts the connected sockets of each client address, user
-// and organization, and refuses connections beyond the caps. Counts move
+// connectionCaps counts the connected sockets of each client address (an
+// IPv6 client's /64, see addressKey), user and organization, and refuses
+// connections beyond the caps. Counts move
 // when a socket connects and disconnects; the check happens before, at
 // authentication, so concurrent connections may overshoot a cap by the
 // number being authenticated at that moment (the caps protect the server,
@@ -65,6 +66,7 @@ func newConnectionCaps(perAddress, perUser, perOrg int) *connectionCaps {
 // full names the cap a new connection of addr, org and user would exceed,
 // "" when there is room.
 func (c *connectionCaps) full(addr, org, user string) string {
+	addr = addressKey(addr)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -80,11 +82,29 @@ func (c *connectionCaps) full(addr, org, user string) string {
 
 // add counts a connected socket (delta 1) or a disconnected one (-1).
 func (c *connectionCaps) add(addr, org, user string, delta int) {
+	addr = addressKey(addr)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	bump(c.address, addr, delta)
 	bump(c.user, userKey{org, user}, delta)
 	bump(c.org, org, delta)
+}
+
+// addressKey is what the address cap counts of a client address: an IPv4
+// address however it is written (an IPv4-mapped IPv6 form is the same
+// client), and an IPv6 address's /64, within which a host picks addresses
+// at will (privacy addresses): counted one by one, they would cap nothing.
+func addressKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
 }
 
 func bump[K comparable](m map[K]int, k K, delta int) {
@@ -97,13 +117,15 @@ func bump[K comparable](m map[K]int, k K, delta int) {
 
 // clientAddress is the address a connection is counted and logged under:
 // the TCP peer, or, when the peer is a trusted proxy, the last address in
-// X-Forwarded-For that is not a trusted proxy itself.
+// X-Forwarded-For that is not a trusted proxy itself. Several
+// X-Forwarded-For lines are one list, in order: a proxy may add a line of
+// its own after the one its client sent rather than append to it.
 func clientAddress(h *socketio.Handshake, trusted []netip.Prefix) string {
 	peer := h.Address
 	if len(trusted) == 0 || !isTrusted(peer, trusted) {
 		return peer
 	}
-	hops := strings.Split(h.Header.Get("X-Forwarded-For"), ",")
+	hops := strings.Split(strings.Join(h.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		hop := strings.TrimSpace(hops[i])
 		if hop == "" {

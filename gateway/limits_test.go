@@ -2,7 +2,11 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +80,82 @@ func TestConnectionCapPerAddress(t *testing.T) {
 			t.Fatalf("second connection of 198.51.100.1: code %q", code)
 		}
 	})
+	// An IPv6 host picks its address within its /64 at will (privacy
+	// addresses): the cap counts the /64, or it would count nothing. An
+	// IPv4 address is one address however it is written.
+	t.Run("address forms", func(t *testing.T) {
+		e := newEnv(t, envOptions{maxPerAddress: 1, trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		for i, pair := range [][2]string{
+			{"2001:db8:1:2::1", "2001:db8:1:2:a:b:c:d"},
+			{"198.51.100.7", "::ffff:198.51.100.7"},
+		} {
+			e.join("org-1", "first"+strconv.Itoa(i), forwarded(pair[0]))
+			o := forwarded(pair[1])
+			o.Auth = map[string]any{"token": e.token("org-1", "second"+strconv.Itoa(i), time.Hour)}
+			if code := refusedCode(t, e, o); code != string(gateway.CodeTooManyConnections) {
+				t.Errorf("%s after %s: code %q, want %s", pair[1], pair[0], code, gateway.CodeTooManyConnections)
+			}
+		}
+		e.join("org-1", "other", forwarded("2001:db8:1:3::1")) // another network
+	})
+}
+
+// TestConnectionCapForwardedOnSeveralLines: a proxy may add its own
+// X-Forwarded-For line after the one the client sent (HAProxy's option
+// forwardfor does) rather than append to it; the lines are one list
+// (RFC 9110 section 5.3), and the hop the trusted proxy wrote is at its
+// end. A client cannot choose its address by sending the first line.
+func TestConnectionCapForwardedOnSeveralLines(t *testing.T) {
+	e := newEnv(t, envOptions{maxPerAddress: 1, trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	e.join("org-1", "u1", sioclient.Options{Transports: []string{"polling"}, ExtraHeaders: map[string]string{"X-Forwarded-For": "198.51.100.1"}})
+
+	// Client 198.51.100.1 again, which forged a first line.
+	reply := rawPollingConnect(t, e, e.token("org-1", "u2", time.Hour), "198.51.100.9", "198.51.100.1")
+	if !strings.Contains(reply, string(gateway.CodeTooManyConnections)) {
+		t.Fatalf("second connection of 198.51.100.1, with a forged first X-Forwarded-For line: %q, want %s", reply, gateway.CodeTooManyConnections)
+	}
+}
+
+// rawPollingConnect opens a polling session whose handshake carries one
+// X-Forwarded-For line per forwarded value, connects to the gateway's
+// namespace with token, and returns the CONNECT reply (or refusal).
+func rawPollingConnect(t *testing.T, e *env, token string, forwarded ...string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	base := e.url + "/socket.io/?EIO=4&transport=polling"
+	do := func(method, url, body string) string {
+		t.Helper()
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["X-Forwarded-For"] = forwarded
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %d %q (%v)", method, url, resp.StatusCode, b, err)
+		}
+		return string(b)
+	}
+	open := do(http.MethodGet, base, "")
+	var hs struct{ SID string }
+	if !strings.HasPrefix(open, "0") || json.Unmarshal([]byte(open[1:]), &hs) != nil || hs.SID == "" {
+		t.Fatalf("handshake: %q", open)
+	}
+	url := base + "&sid=" + hs.SID
+	do(http.MethodPost, url, "40"+gateway.DefaultNamespace+`,{"token":"`+token+`"}`)
+	for range 10 { // the CONNECT reply or the refusal, after any other packet
+		for _, p := range strings.Split(do(http.MethodGet, url, ""), "\x1e") {
+			if strings.HasPrefix(p, "40"+gateway.DefaultNamespace) || strings.HasPrefix(p, "44"+gateway.DefaultNamespace) {
+				return p
+			}
+		}
+	}
+	t.Fatal("no CONNECT reply")
+	return ""
 }

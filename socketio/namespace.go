@@ -391,26 +391,20 @@ func (n *Namespace) connect(c *client, auth []byte) {
 		var pid string
 		if pid, offset = recoveryFields(auth); pid != "" && offset != "" {
 			failure = RecoveryUnavailable
-			n.takeOver(c, pid)
-			if st, ok := n.adapter.RestoreSession(pid, offset); ok {
-				s := newSocket(n, c, auth, st)
-				var err error
-				if opts.RunMiddlewares {
-					err = n.runMiddlewares(s)
-				}
-				switch {
-				case errors.Is(err, ErrDeclineRecovery):
-					// Connect as a new socket, authenticated afresh.
-					failure = RecoveryDeclined
-				case err != nil:
-					c.sendConnectError(n.name, err)
-					return
-				case n.connectRecovered(s, st, offset):
-					return
-				}
-				// Otherwise the missed packets are gone after all: connect
-				// as a new socket, authenticated like any other.
+			s, st, err := n.restore(c, auth, pid, offset, opts.RunMiddlewares)
+			switch {
+			case errors.Is(err, ErrDeclineRecovery):
+				// Connect as a new socket, authenticated afresh.
+				failure = RecoveryDeclined
+			case err != nil:
+				c.sendConnectError(n.name, err)
+				return
+			case s != nil && n.connectRecovered(s, st, offset):
+				return
 			}
+			// Otherwise there is no session to recover, or the missed
+			// packets are gone after all: connect as a new socket,
+			// authenticated like any other.
 		}
 	}
 	s := newSocket(n, c, auth, nil)
@@ -489,6 +483,51 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 	return true
 }
 
+// restore returns the socket that recovers the session pid from offset,
+// and the session's state, once the middlewares accepted it when
+// authenticate (RecoveryOptions.RunMiddlewares) is set; a nil socket when
+// there is no such session. A socket that holds pid live on another
+// connection is taken over (takeOver); when authenticate is set, only once
+// the middlewares accepted the client for that socket's session: the
+// private id alone, which anyone who learned it can present, must not end
+// someone's live socket.
+func (n *Namespace) restore(c *client, auth []byte, pid, offset string, authenticate bool) (*Socket, *SessionState, error) {
+	var s *Socket
+	if old := n.liveElsewhere(c, pid); old != nil && authenticate {
+		if live := appendState(nil, old); len(live) == 1 {
+			s = newSocket(n, c, auth, live[0])
+			if err := n.runMiddlewares(s); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	n.takeOver(c, pid)
+	st, ok := n.adapter.RestoreSession(pid, offset)
+	if !ok {
+		return nil, nil, nil
+	}
+	if s == nil {
+		s = newSocket(n, c, auth, st)
+		if authenticate {
+			if err := n.runMiddlewares(s); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return s, st, nil
+}
+
+// liveElsewhere returns the connected socket that holds pid on another
+// connection than c, if any.
+func (n *Namespace) liveElsewhere(c *client, pid string) *Socket {
+	if v, ok := n.live.Load(pid); ok {
+		if s := v.(*Socket); s.client != c {
+			return s
+		}
+	}
+	return nil
+}
+
 // takeOver closes the socket that holds pid on another connection, if
 // there is one, as a lost connection (ReasonClientReconnected): its session
 // is persisted, and the connect that called takeOver recovers it. The
@@ -503,11 +542,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 // its resources, and hold up a graceful shutdown, until its heartbeat ends
 // it.
 func (n *Namespace) takeOver(c *client, pid string) {
-	v, ok := n.live.Load(pid)
-	if !ok {
-		return
-	}
-	if old := v.(*Socket); old.client != c {
+	if old := n.liveElsewhere(c, pid); old != nil {
 		old.onClose(ReasonClientReconnected)
 		old.client.closeIfEmpty(engineio.ReasonForcedClose)
 	}

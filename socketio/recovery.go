@@ -16,7 +16,9 @@ import (
 // socket id, rooms and data, and the events it missed. A client that comes
 // back while its old socket still looks connected (it noticed the dead
 // connection first) takes that socket over: the old one is disconnected
-// with ReasonClientReconnected, and its session recovered.
+// with ReasonClientReconnected, and its session recovered. With
+// RunMiddlewares, that happens only once the middlewares accepted the
+// client for the session: a private id alone ends no live socket.
 type RecoveryOptions struct {
 	// MaxDisconnectionDuration is how long a session and the packets it
 	// may miss are kept. Zero means 2 minutes.

@@ -891,3 +891,61 @@ func TestRecoveryDeclinedLeavesSession(t *testing.T) {
 	}
 	eventOffset(t, pkts[0], "e1")
 }
+
+// TestRecoveryTakeOverAuthenticatedFirst: with RunMiddlewares, a live
+// socket is taken over only by a client the middlewares accept for its
+// session. Someone who learned its private id but cannot authenticate is
+// refused, and the socket, its connection and its rooms stay as they were;
+// the client that owns the session still takes it over.
+func TestRecoveryTakeOverAuthenticatedFirst(t *testing.T) {
+	ro := socketio.RecoveryOptions{RunMiddlewares: true}
+	ts := newTestServer(t, &socketio.Options{Recovery: &ro})
+	nsp := ts.Of("/")
+	nsp.Use(func(_ context.Context, s *socketio.Socket) error {
+		if token, _ := s.Handshake().AuthString("token"); token != "secret" {
+			return &socketio.ConnectError{Message: "unauthorized"}
+		}
+		return nil
+	})
+	conns, discs := connections(nsp), disconnections(nsp)
+
+	victim := dialWS(t, ts.Addr)
+	victim.send(`40{"token":"secret"}`)
+	reply := victim.read()
+	var ids struct{ SID, PID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(reply, "40")), &ids); err != nil || ids.PID == "" {
+		t.Fatalf("CONNECT reply %q (%v), want a sid and a pid", reply, err)
+	}
+	recv(t, conns, "the victim's connection").Join("private")
+	mustEmit(t, nsp.To("private").Emit("first"))
+	offset := eventOffset(t, victim.read(), "first")
+
+	// The private id and an offset, without credentials.
+	attacker := dialWS(t, ts.Addr)
+	attacker.send(`40{"pid":"` + ids.PID + `","offset":"` + offset + `"}`)
+	if got := attacker.read(); !strings.HasPrefix(got, `44{"message":"unauthorized"`) {
+		t.Fatalf("attacker's CONNECT: %q, want the middleware's refusal", got)
+	}
+	noValue(t, discs, "a disconnection after the refused takeover")
+	mustEmit(t, nsp.To("private").Emit("still", "here"))
+	if got := victim.read(); !strings.HasPrefix(got, `42["still","here"`) {
+		t.Fatalf("victim after the refused takeover: %q", got)
+	}
+
+	// The owner, authenticated, takes its session over.
+	owner := dialWS(t, ts.Addr)
+	owner.send(`40{"token":"secret","pid":"` + ids.PID + `","offset":"` + offset + `"}`)
+	if dc := recv(t, discs, "the taken-over socket's disconnection"); dc.id != ids.SID || dc.reason != socketio.ReasonClientReconnected {
+		t.Fatalf("disconnection %+v, want %s with %q", dc, ids.SID, socketio.ReasonClientReconnected)
+	}
+	reply = owner.read()
+	for strings.HasPrefix(reply, "42") { // what the session missed comes first
+		reply = owner.read()
+	}
+	if sid := connectSID(t, reply, "40"); sid != ids.SID {
+		t.Fatalf("owner got sid %s, want the taken-over %s", sid, ids.SID)
+	}
+	if s := recv(t, conns, "the owner's connection"); !s.Recovered() || !slices.Contains(s.Rooms(), "private") {
+		t.Errorf("owner's socket: recovered %v, rooms %v", s.Recovered(), s.Rooms())
+	}
+}
