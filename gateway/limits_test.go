@@ -12,6 +12,7 @@ import (
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 )
 
 // refusedCode connects with o and returns the connect_error code.
@@ -47,7 +48,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	// A disconnection makes room.
 	a1.Disconnect()
-	waitFor(t, "the disconnection to be counted", func() bool { return e.gw.ConnectionCount() == 3 })
+	wait.For(t, "the disconnection to be counted", func() bool { return e.gw.ConnectionCount() == 3 })
 	e.join("org-1", "u3", sioclient.Options{})
 	if n := e.gw.Stats().Refused[gateway.CodeTooManyConnections]; n != 2 {
 		t.Errorf("%d refusals counted, want 2", n)
