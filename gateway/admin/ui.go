@@ -130,6 +130,12 @@ func (a *Admin) onAdminConnection(s *socketio.Socket) {
 		if !complete {
 			a.log.Warn("admin: some nodes did not list their sockets in time", "timeout", a.timeout.String())
 		}
+		// The UI knows the namespaces its sockets are in, and selects the
+		// first it knows when the list arrives: with no socket connected
+		// yet it would select none, and show nothing of the sockets that
+		// connect later. An update of no socket makes it know the
+		// namespace (Node's never lacks one: it lists the UI's own socket).
+		_ = s.Emit(uiSocketUpdated, map[string]string{"id": "", "nsp": a.events.Name()})
 		_ = s.Emit(uiAllSockets, sockets)
 	}()
 }

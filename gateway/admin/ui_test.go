@@ -321,6 +321,13 @@ func TestUIEvents(t *testing.T) {
 	d := sioclient.Start(t)
 	ui := login(d, n, credentials())
 	ui.WaitConnect()
+	// No socket yet: the UI is told of the namespace all the same, so
+	// that it selects it and shows the sockets that come.
+	var upd struct{ ID, Nsp string }
+	decode(t, ui.Next("socket_updated"), 0, &upd)
+	if upd.ID != "" || upd.Nsp != "/events" {
+		t.Errorf("socket_updated %+v, want the namespace alone", upd)
+	}
 	ui.Next("all_sockets")
 	c := join(t, d, n, "org_a", "u1", sioclient.Options{})
 	sid := c.State().SID
