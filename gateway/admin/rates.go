@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -110,11 +111,11 @@ func (s *sampler) rates(now time.Time) map[string]Rates {
 
 func ratesBetween(from, to counters) Rates {
 	secs := to.at.Sub(from.at).Seconds()
-	r := Rates{WindowSeconds: secs}
+	r := Rates{WindowSeconds: round(secs)}
 	if secs <= 0 {
 		return r
 	}
-	per := func(a, b int64) float64 { return float64(b-a) / secs }
+	per := func(a, b int64) float64 { return round(float64(b-a) / secs) }
 	r.ConnectionsAccepted = per(from.accepted, to.accepted)
 	r.ConnectionsRefused = per(from.refused, to.refused)
 	r.EventsPublished = per(from.published, to.published)
@@ -125,8 +126,12 @@ func ratesBetween(from, to counters) Rates {
 			if r.ByEvent == nil {
 				r.ByEvent = make(map[string]float64)
 			}
-			r.ByEvent[name] = float64(d) / secs
+			r.ByEvent[name] = round(float64(d) / secs)
 		}
 	}
 	return r
 }
+
+// round keeps three decimals: a rate is an estimate, and a reader does
+// not want fifteen digits of it.
+func round(x float64) float64 { return math.Round(x*1000) / 1000 }

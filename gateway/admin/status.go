@@ -146,6 +146,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 
@@ -205,16 +206,16 @@ func addRates(sum, r Rates) Rates {
 	if sum.WindowSeconds == 0 || r.WindowSeconds < sum.WindowSeconds {
 		sum.WindowSeconds = r.WindowSeconds
 	}
-	sum.ConnectionsAccepted += r.ConnectionsAccepted
-	sum.ConnectionsRefused += r.ConnectionsRefused
-	sum.EventsPublished += r.EventsPublished
-	sum.PacketsOut += r.PacketsOut
-	sum.BytesOut += r.BytesOut
+	sum.ConnectionsAccepted = round(sum.ConnectionsAccepted + r.ConnectionsAccepted)
+	sum.ConnectionsRefused = round(sum.ConnectionsRefused + r.ConnectionsRefused)
+	sum.EventsPublished = round(sum.EventsPublished + r.EventsPublished)
+	sum.PacketsOut = round(sum.PacketsOut + r.PacketsOut)
+	sum.BytesOut = round(sum.BytesOut + r.BytesOut)
 	for name, v := range r.ByEvent {
 		if sum.ByEvent == nil {
 			sum.ByEvent = map[string]float64{}
 		}
-		sum.ByEvent[name] += v
+		sum.ByEvent[name] = round(sum.ByEvent[name] + v)
 	}
 	return sum
 }
