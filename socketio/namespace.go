@@ -34,7 +34,8 @@ type Namespace struct {
 
 	keeper *sessionKeeper // nil unless the adapter is a SessionKeeper and recovery is on
 
-	filter atomic.Pointer[DeliveryFilter]
+	filter  atomic.Pointer[DeliveryFilter]
+	monitor atomic.Pointer[Monitor] // nil unless observed (SetMonitor)
 }
 
 // DeliveryFilter selects the recipients of a broadcast. It is called once
@@ -282,6 +283,9 @@ func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
 	clear(recipients)
 	*buf = recipients[:0]
 	socketBufPool.Put(buf)
+	if m := n.monitor.Load(); m != nil && m.Broadcast != nil && !opts.Direct {
+		m.Broadcast(p, opts, count)
+	}
 	return count
 }
 
@@ -330,6 +334,9 @@ func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack
 				s.dropAck(id)
 			}
 		})
+	}
+	if m := n.monitor.Load(); m != nil && m.Broadcast != nil && !opts.Direct {
+		m.Broadcast(p, opts, len(reached))
 	}
 	return len(reached)
 }

@@ -238,10 +238,14 @@ func (s *Socket) Join(rooms ...string) {
 			continue
 		}
 		s.rooms = append(s.rooms, r)
-		created := s.state == stateConnected && s.nsp.rooms.add(r, s)
+		connected := s.state == stateConnected
+		created := connected && s.nsp.rooms.add(r, s)
 		s.mu.Unlock()
 		if created {
 			s.roomCreated(r)
+		}
+		if m := s.nsp.monitor.Load(); connected && m != nil && m.RoomJoined != nil {
+			m.RoomJoined(s, r)
 		}
 	}
 }
@@ -262,11 +266,15 @@ func (s *Socket) Leave(room string) {
 	}
 	s.rooms = slices.Delete(s.rooms, i, i+1)
 	deleted := s.nsp.rooms.remove(room, s)
+	connected := s.state == stateConnected
 	s.mu.Unlock()
 	if deleted {
 		if o, ok := s.nsp.adapter.(RoomObserver); ok {
 			o.RoomDeleted(room)
 		}
+	}
+	if m := s.nsp.monitor.Load(); connected && m != nil && m.RoomLeft != nil {
+		m.RoomLeft(s, room)
 	}
 }
 
@@ -278,6 +286,9 @@ func (s *Socket) Emit(event string, args ...any) error {
 	}
 	if !s.Connected() {
 		return ErrNotConnected
+	}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
+		m.EventSent(s, p)
 	}
 	if s.pid != "" {
 		// With recovery on, Node routes socket.emit through the adapter so
@@ -344,6 +355,9 @@ func (s *Socket) emitAck(event string, args []any, cb func(Args, error)) (uint64
 	if err := s.client.send(encode(sio.Event, s.nsp.name, true, id, p.Data, p.Attachments)); err != nil {
 		s.dropAck(id)
 		return 0, err
+	}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
+		m.EventSent(s, p)
 	}
 	return id, nil
 }
@@ -521,6 +535,9 @@ func (s *Socket) onEvent(p *sio.Packet, data []byte, bin [][]byte) {
 		name = string(args.raw[0]) // a numeric event name, as Node accepts
 	}
 	ev := &Event{Name: name, Args: Args{raw: args.raw[1:], bin: bin}, socket: s, hasID: p.HasID, id: p.ID}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventReceived != nil {
+		m.EventReceived(s, ev)
+	}
 	tab := s.nsp.load()
 	h := tab.events[name]
 	if h == nil {

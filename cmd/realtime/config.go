@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/admin"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/httpapi"
 )
@@ -90,6 +91,11 @@ type serveConfig struct {
 	idemMaxKeys     int
 	publishRate     float64 // events/s per API key; 0: unlimited
 	publishBurst    int     // 0: httpapi's default
+
+	// The operator's view (gateway/admin): the admin key, which enables
+	// GET /admin/status, and the Socket.IO Admin UI (nil: off).
+	adminKey string
+	adminUI  *admin.UIConfig
 
 	logLevel  slog.Level
 	logFormat string // "json" or "text"
@@ -411,6 +417,13 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		check(fmt.Errorf("PUBLISH_BURST=%d is below MAX_BATCH_EVENTS=%d: a full batch could never be published", c.publishBurst, c.maxBatch))
 	}
 
+	// Operations: the admin key and the Socket.IO Admin UI.
+	c.adminKey = strings.TrimSpace(get("ADMIN_KEY"))
+	if n := len(c.adminKey); n > 0 && n < admin.MinSecretLength {
+		check(fmt.Errorf("ADMIN_KEY is %d characters long, need at least %d", n, admin.MinSecretLength))
+	}
+	check(c.loadAdminUI(get))
+
 	// Process.
 	c.shutdownTimeout, err = get.duration("SHUTDOWN_TIMEOUT", 30*time.Second)
 	check(err)
@@ -444,6 +457,44 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadAdminUI reads the Admin UI's variables: on when it has a password
+// (ADMIN_UI_PASSWORD, else ADMIN_KEY) unless ADMIN_UI=off.
+func (c *serveConfig) loadAdminUI(get env) error {
+	username := strings.TrimSpace(get("ADMIN_UI_USERNAME"))
+	password := strings.TrimSpace(get("ADMIN_UI_PASSWORD"))
+	if password == "" {
+		password = c.adminKey
+	}
+	switch v := strings.ToLower(strings.TrimSpace(get("ADMIN_UI"))); v {
+	case "off", "false":
+		return nil
+	case "", "on", "true":
+		if password == "" {
+			if v != "" || username != "" {
+				return errors.New("the Admin UI needs a password: set ADMIN_UI_PASSWORD or ADMIN_KEY")
+			}
+			return nil
+		}
+	default:
+		return fmt.Errorf("ADMIN_UI=%q: use on or off", v)
+	}
+	readOnly, set, err := get.boolean("ADMIN_UI_READONLY")
+	if err != nil {
+		return err
+	}
+	events, _, err := get.boolean("ADMIN_UI_EVENTS")
+	if err != nil {
+		return err
+	}
+	c.adminUI = &admin.UIConfig{
+		Username:   username,
+		Password:   password,
+		Operations: set && !readOnly,
+		Events:     events,
+	}
+	return nil
 }
 
 // optBool is a boolean flag that remembers whether it was given.

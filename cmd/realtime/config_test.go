@@ -191,6 +191,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad trusted proxy", nil, mapEnv("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"), `TRUSTED_PROXIES: "proxy.internal"`},
 		{"bad boolean", nil, mapEnv("DEV_MODE", "maybe"), "DEV_MODE"},
 		{"short API key", nil, mapEnv("API_KEYS", "secret"), "API_KEYS: key 1"},
+		{"short admin key", nil, mapEnv("ADMIN_KEY", "secret"), "ADMIN_KEY is 6 characters long"},
+		{"Admin UI without a password", nil, mapEnv("ADMIN_UI", "on"), "the Admin UI needs a password"},
+		{"Admin UI user without a password", nil, mapEnv("ADMIN_UI_USERNAME", "ops"), "the Admin UI needs a password"},
+		{"bad ADMIN_UI", nil, mapEnv("ADMIN_UI", "maybe", "ADMIN_KEY", "admin-key-0123456789abcdef"), `ADMIN_UI="maybe"`},
+		{"bad ADMIN_UI_READONLY", nil, mapEnv("ADMIN_UI_PASSWORD", "a-password-0123456789", "ADMIN_UI_READONLY", "no"), "ADMIN_UI_READONLY"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},
 		{"stray argument", []string{"now"}, mapEnv(), `unexpected argument "now"`},
 	}
@@ -245,5 +250,32 @@ func TestConfigLeeway(t *testing.T) {
 		if c.auth.Leeway != tc.want {
 			t.Errorf("JWT_LEEWAY=%q: auth.Config.Leeway = %v, want %v", tc.value, c.auth.Leeway, tc.want)
 		}
+	}
+}
+
+func TestConfigAdmin(t *testing.T) {
+	const key = "admin-key-0123456789abcdef"
+	c, err := loadServeConfig(nil, mapEnv())
+	if err != nil || c.adminKey != "" || c.adminUI != nil {
+		t.Fatalf("unconfigured: key %q, UI %+v, %v: want both off", c.adminKey, c.adminUI, err)
+	}
+	// The key alone: the status, and the UI with the key as its password.
+	c, err = loadServeConfig(nil, mapEnv("ADMIN_KEY", key))
+	if err != nil || c.adminKey != key || c.adminUI == nil || c.adminUI.Password != key || c.adminUI.Username != "" ||
+		c.adminUI.Operations || c.adminUI.Events {
+		t.Fatalf("ADMIN_KEY: key %q, UI %+v, %v", c.adminKey, c.adminUI, err)
+	}
+	c, err = loadServeConfig(nil, mapEnv("ADMIN_KEY", key, "ADMIN_UI", "off"))
+	if err != nil || c.adminKey != key || c.adminUI != nil {
+		t.Fatalf("ADMIN_UI=off: UI %+v, %v", c.adminUI, err)
+	}
+	c, err = loadServeConfig(nil, mapEnv("ADMIN_UI_USERNAME", "ops", "ADMIN_UI_PASSWORD", "a-password-0123456789",
+		"ADMIN_UI_READONLY", "false", "ADMIN_UI_EVENTS", "true"))
+	if err != nil || c.adminKey != "" || c.adminUI == nil || c.adminUI.Username != "ops" || c.adminUI.Password != "a-password-0123456789" ||
+		!c.adminUI.Operations || !c.adminUI.Events {
+		t.Fatalf("UI credentials: key %q, UI %+v, %v", c.adminKey, c.adminUI, err)
+	}
+	if c, err := loadServeConfig(nil, mapEnv("ADMIN_UI_PASSWORD", "a-password-0123456789", "ADMIN_UI_READONLY", "true")); err != nil || c.adminUI.Operations {
+		t.Fatalf("ADMIN_UI_READONLY=true: UI %+v, %v", c.adminUI, err)
 	}
 }

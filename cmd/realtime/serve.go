@@ -15,6 +15,7 @@ import (
 
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/admin"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/console"
 	"github.com/operate/realtime/gateway/httpapi"
@@ -160,6 +161,25 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		log.Warn("no API_KEYS configured: the HTTP publish API answers 403")
 	}
 
+	// The operator's view: the Socket.IO Admin UI's namespace and
+	// GET /admin/status, each on only when configured.
+	var adm *admin.Admin
+	if cfg.adminKey != "" || cfg.adminUI != nil {
+		acfg := admin.Config{Key: cfg.adminKey, UI: cfg.adminUI, Logger: log}
+		if cluster != nil {
+			acfg.Redis, acfg.RequestTimeout = cluster, cluster.Config().RequestsTimeout
+		}
+		if adm, err = admin.New(gw, acfg); err != nil {
+			return err
+		}
+		defer adm.Close()
+		attrs := []any{"status", cfg.adminKey != "", "ui", cfg.adminUI != nil, "server", adm.ServerID()}
+		if u := cfg.adminUI; u != nil {
+			attrs = append(attrs, "namespace", adm.Namespace().Name(), "operations", u.Operations, "events", u.Events)
+		}
+		log.Info("admin", attrs...)
+	}
+
 	var root http.Handler = api
 	if cfg.dev {
 		// The development console at / (gateway/console), in front of the API.
@@ -170,6 +190,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle(gw.Path(), gw)
 	mux.Handle("/", root)
+	if cfg.adminKey != "" {
+		mux.Handle(admin.StatusPath, adm.StatusHandler())
+	}
 	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents})
 	switch cfg.metricsAddr {
 	case "":
