@@ -10,6 +10,7 @@ import (
 	"github.com/operate/realtime/engineio"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/logbudget"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -49,12 +50,12 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		if code == "" {
 			code = auth.CodeInvalidToken
 		}
-		g.refusalLog.log(g.log, slog.LevelInfo, "gateway: connection refused",
+		g.refusalLog.Log(g.log, slog.LevelInfo, "gateway: connection refused",
 			"code", string(code),
-			"reason", clip(err.Error()), // the detailed cause; never contains the token
+			"reason", logbudget.Clip(err.Error()), // the detailed cause; never contains the token
 			"tokenSource", src.String(),
 			"address", clientAddress(h, g.trustedProxies),
-			"url", clip(auth.RedactURL(h.URL)),
+			"url", logbudget.Clip(auth.RedactURL(h.URL)),
 		)
 		g.stats.refuse(code)
 		return &socketio.ConnectError{Message: auth.MessageOf(err), Data: connectErrorData{Code: code}}
@@ -62,8 +63,8 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 
 	addr := clientAddress(h, g.trustedProxies)
 	if full := g.caps.full(addr, claims.OrganizationID, claims.UserID); full != "" {
-		g.refusalLog.log(g.log, slog.LevelWarn, "gateway: connection refused: too many connections",
-			"per", full, "userId", clip(claims.UserID), "organizationId", clip(claims.OrganizationID), "address", addr)
+		g.refusalLog.Log(g.log, slog.LevelWarn, "gateway: connection refused: too many connections",
+			"per", full, "userId", logbudget.Clip(claims.UserID), "organizationId", logbudget.Clip(claims.OrganizationID), "address", addr)
 		g.stats.refuse(CodeTooManyConnections)
 		return &socketio.ConnectError{Message: "Too many connections, try again later", Data: connectErrorData{Code: CodeTooManyConnections}}
 	}
@@ -75,7 +76,7 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 		// memory, or stored as JSON by an adapter (another server's).
 		user, org, subs, ok := g.restoredSession(s.Data())
 		if !ok || user != claims.UserID || org != claims.OrganizationID {
-			g.refusalLog.log(g.log, slog.LevelInfo, "gateway: recovery declined: the token names another user or organization",
+			g.refusalLog.Log(g.log, slog.LevelInfo, "gateway: recovery declined: the token names another user or organization",
 				"sid", s.ID(), "address", clientAddress(h, g.trustedProxies))
 			g.stats.recoveryDeclined.Add(1)
 			return socketio.ErrDeclineRecovery

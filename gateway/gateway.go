@@ -17,6 +17,7 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/filter"
+	"github.com/operate/realtime/internal/logbudget"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -169,7 +170,7 @@ type Gateway struct {
 	stats   *stats
 	// refusalLog is the log budget of refused connections and declined
 	// recoveries, which clients can cause at will.
-	refusalLog *logBudget
+	refusalLog *logbudget.Budget
 }
 
 var _ events.Emitter = (*Gateway)(nil)
@@ -190,7 +191,7 @@ func New(cfg Config) (*Gateway, error) {
 		verifier:       cfg.Verifier,
 		log:            cfg.Logger,
 		catalog:        newCatalogIndex(),
-		refusalLog:     newLogBudget(),
+		refusalLog:     logbudget.New(logbudget.DefaultRate, logbudget.DefaultBurst),
 		caps:           newConnectionCaps(cfg.MaxConnectionsPerAddress, cfg.MaxConnectionsPerUser, cfg.MaxConnectionsPerOrganization),
 		trustedProxies: cfg.TrustedProxies,
 		warning:        cfg.ExpiryWarning,

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/logbudget"
 )
 
 // Defaults applied by New for zero-valued Config fields.
@@ -78,6 +79,7 @@ type Handler struct {
 	ready          func() error
 	dev            *DevTokens
 	log            *slog.Logger
+	refusalLog     *logbudget.Budget // refused requests, which anyone can send
 	idem           *idemCache
 	mux            *http.ServeMux
 
@@ -114,6 +116,7 @@ func New(cfg Config) (*Handler, error) {
 		ready:          cfg.Ready,
 		dev:            cfg.DevTokens,
 		log:            cfg.Logger,
+		refusalLog:     logbudget.New(logbudget.DefaultRate, logbudget.DefaultBurst),
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes

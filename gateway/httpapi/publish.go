@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/logbudget"
 )
 
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
@@ -31,7 +33,10 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request, batch boo
 		if aerr.status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="realtime"`)
 		}
-		h.log.Warn("httpapi: publish refused", "status", aerr.status, "code", aerr.body.Code, "address", r.RemoteAddr, "path", r.URL.Path)
+		// Anyone can be refused: within a budget, so that requests without
+		// a key cannot write the log as fast as they are sent.
+		h.refusalLog.Log(h.log, slog.LevelWarn, "httpapi: publish refused", "status", aerr.status, "code", aerr.body.Code,
+			"address", r.RemoteAddr, "path", logbudget.Clip(r.URL.Path))
 		writeError(w, aerr)
 		return
 	}

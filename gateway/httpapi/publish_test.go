@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/operate/realtime/gateway/events"
@@ -326,4 +329,35 @@ func TestTimestampKept(t *testing.T) {
 	if p := string(rec.published()[0].Payload); !strings.Contains(p, `"timestamp":"2025-01-31T09:30:00.000Z"`) {
 		t.Errorf("payload %s", p)
 	}
+}
+
+// TestRefusedRequestsCannotFloodTheLog: requests without a valid API key
+// are each answered 401, but logged within a budget (200 requests wrote 200
+// lines before).
+func TestRefusedRequestsCannotFloodTheLog(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	url, _ := newAPI(t, httpapi.Config{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	for range 200 {
+		if r := do(t, http.MethodPost, url+httpapi.PathEvents, strings.NewReader(`{}`)); r.status != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", r.status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "publish refused"); n == 0 || n > 30 {
+		t.Errorf("%d log lines for 200 refused requests", n)
+	}
+}
+
+// lockedWriter serializes a logger's writes into a buffer.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
