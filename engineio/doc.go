@@ -54,8 +54,13 @@
 //
 // The lock order is Session.inMu, then Session.mu, then Server.mu; the
 // wheel's and the poller's mutexes are leaves, taken with nothing else
-// held. No lock is held during socket I/O, and nobody waits for a write
-// token while holding any of them.
+// held. No lock is held during a write that can wait on the network, and
+// nobody waits for a write token while holding any of them. The one socket
+// I/O that can happen under a lock is a non-blocking write, which returns
+// at once whatever the client does: a Message handler that replies with
+// SendNow flushes under its session's inMu (never under Session.mu or
+// Server.mu), and anything it cannot write at once goes to a blocking
+// writer of its own.
 //
 //   - Session.mu guards the session's state, its queue and queueBytes, the
 //     transports (ws, probe, the pending GET) and the heartbeat deadlines.
