@@ -105,7 +105,9 @@ type Adapter interface {
 	ServerSideEmitWithAck(ctx context.Context, p *Packet) ([]Args, error)
 	// ServerCount returns the number of servers in the cluster.
 	ServerCount(ctx context.Context) (int, error)
-	// PersistSession keeps a disconnected socket's state for recovery.
+	// PersistSession keeps a disconnected socket's state for recovery. It
+	// must not wait on I/O: it is called where a socket closes, which may
+	// be the engine's heartbeat goroutine (see SessionFlusher).
 	PersistSession(s *SessionState)
 	// RestoreSession returns a persisted session, if it can be recovered
 	// from offset (it has not expired and offset is still known). The
