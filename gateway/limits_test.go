@@ -1,16 +1,19 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/internal/testutil/wait"
 )
@@ -159,4 +162,50 @@ func rawPollingConnect(t *testing.T, e *env, token string, forwarded ...string) 
 	}
 	t.Fatal("no CONNECT reply")
 	return ""
+}
+
+// TestConnectionCountsReleasedOnEarlyClose: a socket disconnected as soon
+// as it is connected, before the gateway's connection handler ran (here by
+// disconnectSockets on its user's room, hammered from another goroutine,
+// as an operator or another node may do at any moment), must leave the
+// caps' counts as they were: a count taken without its release would
+// refuse the user's connections for good once it reaches the cap.
+func TestConnectionCountsReleasedOnEarlyClose(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	nsp := e.gw.Server().Of(gateway.DefaultNamespace)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { // also when the test fails midway
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-done
+	})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = nsp.In(events.UserRoom("u1")).DisconnectSockets(context.Background(), true)
+			runtime.Gosched()
+		}
+	}()
+	const iterations = 200
+	tok := e.token("org-1", "u1", time.Hour)
+	for range iterations {
+		c := e.connect(sioclient.Options{Auth: map[string]any{"token": tok}, Transports: []string{"websocket"}})
+		c.WaitDisconnect()
+		c.Close()
+	}
+	close(stop)
+	<-done
+	wait.For(t, "every socket gone", func() bool { return e.gw.ConnectionCount() == 0 })
+	if a, u, o := gateway.CapCounts(e.gw); a != 0 || u != 0 || o != 0 {
+		t.Fatalf("after %d connections closed early, the caps still count %d per address, %d per user, %d per organization", iterations, a, u, o)
+	}
 }
