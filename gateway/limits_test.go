@@ -102,6 +102,24 @@ func TestConnectionCapPerAddress(t *testing.T) {
 		}
 		e.join("org-1", "other", forwarded("2001:db8:1:3::1")) // another network
 	})
+	// Some proxies write the client's port too: the address is what counts.
+	t.Run("with a port", func(t *testing.T) {
+		e := newEnv(t, envOptions{maxPerAddress: 1, trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
+		for i, pair := range [][2]string{
+			{"198.51.100.1:5678", "198.51.100.1"},
+			{"[2001:db8:1:2::1]:443", "2001:db8:1:2::5"},
+			{"[2001:db8:1:4::1]", "2001:db8:1:4::1"},
+			{"198.51.100.2, 10.0.0.1:80", "198.51.100.2:1234"}, // a trusted hop with a port is skipped
+		} {
+			e.join("org-1", "first"+strconv.Itoa(i), forwarded(pair[0]))
+			o := forwarded(pair[1])
+			o.Auth = map[string]any{"token": e.token("org-1", "second"+strconv.Itoa(i), time.Hour)}
+			if code := refusedCode(t, e, o); code != string(gateway.CodeTooManyConnections) {
+				t.Errorf("%s after %s: code %q, want %s", pair[1], pair[0], code, gateway.CodeTooManyConnections)
+			}
+		}
+		e.join("org-1", "other", forwarded("198.51.100.3:5678")) // another client
+	})
 }
 
 // TestConnectionCapForwardedOnSeveralLines: a proxy may add its own
