@@ -218,6 +218,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.dev && isLoopbackListener(ln) {
+		srv.Handler = localHostsOnly(srv.Handler)
+	}
 	log.Info("listening",
 		"addr", ln.Addr().String(),
 		"path", gw.Path(),
