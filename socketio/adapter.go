@@ -16,10 +16,10 @@ type BroadcastOptions struct {
 	Flags  BroadcastFlags
 
 	// Direct marks Socket.Emit routed through the adapter for recovery
-	// offsets: it is not a broadcast, so delivery filters do not apply.
-	// Socket.Emit sets it; an adapter that carries a packet to another
-	// server (or replays it) keeps it, so that the delivery there is not
-	// filtered either.
+	// offsets: it is not a broadcast, and the delivery filter sees it
+	// marked (Packet.Direct). Socket.Emit sets it; an adapter that carries
+	// a packet to another server (or replays it) keeps it, so that the
+	// delivery there sees the mark too.
 	Direct bool
 }
 
