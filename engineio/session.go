@@ -61,8 +61,13 @@ type Session struct {
 	// then answered with a noop rather than a close (as Node does).
 	closedByClient bool
 
-	// Upgrade in progress.
-	probe *wsConn
+	// Upgrade in progress, and the timer that ends it after UpgradeTimeout
+	// (stopped as soon as the probe is settled: it holds the session).
+	probe      *wsConn
+	probeTimer *time.Timer
+	// closeTimer ends a polling session closing with packets queued whose
+	// client does not come back for them; stopped once it is closed.
+	closeTimer *time.Timer
 
 	// Heartbeat, in wheel time. pingDeadline is non-zero while a ping
 	// awaits its pong.
@@ -214,15 +219,14 @@ func (s *Session) closeWith(reason CloseReason, flush bool) {
 		// leave the queue undelivered (and a graceful shutdown waiting).
 		s.state = stateClosing
 		schedule := s.wakeLocked()
-		polling := s.ws == nil
+		if s.ws == nil {
+			// A polling client that never comes back must not keep the
+			// session forever.
+			s.closeTimer = time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.closeWith(reason, false) })
+		}
 		s.mu.Unlock()
 		if schedule {
 			s.srv.flush.schedule(s)
-		}
-		if polling {
-			// A polling client that never comes back must not keep the
-			// session forever.
-			time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.closeWith(reason, false) })
 		}
 		if wasOpen {
 			s.closed()
@@ -302,8 +306,12 @@ func (s *Session) finishCloseLocked() *wsConn {
 	s.state = stateClosed
 	clear(s.queue)
 	s.queue = nil
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
+		s.closeTimer = nil
+	}
 	if probe := s.probe; probe != nil {
-		s.probe = nil
+		s.dropProbeLocked()
 		go probe.close(0) // not under s.mu; it never waits on the client
 	}
 	ws := s.ws
@@ -318,6 +326,15 @@ func (s *Session) finishCloseLocked() *wsConn {
 	// session lock while holding its own.
 	s.srv.remove(s)
 	return ws
+}
+
+// dropProbeLocked forgets the upgrade probe and stops its timer.
+func (s *Session) dropProbeLocked() {
+	s.probe = nil
+	if s.probeTimer != nil {
+		s.probeTimer.Stop()
+		s.probeTimer = nil
+	}
 }
 
 // dispatch hands decoded inbound packets to the session, serialized.

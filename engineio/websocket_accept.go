@@ -76,18 +76,18 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.probe = c
-	s.mu.Unlock()
-	time.AfterFunc(s.srv.opts.UpgradeTimeout, func() {
+	s.probeTimer = time.AfterFunc(s.srv.opts.UpgradeTimeout, func() {
 		s.mu.Lock()
 		timedOut := s.probe == c
 		if timedOut {
-			s.probe = nil
+			s.dropProbeLocked()
 		}
 		s.mu.Unlock()
 		if timedOut {
 			c.close(0)
 		}
 	})
+	s.mu.Unlock()
 	c.start(pre)
 }
 
@@ -151,7 +151,7 @@ func (c *wsConn) probePacket(p eio.Packet) error {
 			s.mu.Unlock()
 			return errProbeFailed
 		}
-		s.probe = nil
+		s.dropProbeLocked()
 		s.ws = c
 		c.probing = false
 		s.releasePollLocked()

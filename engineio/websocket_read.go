@@ -107,7 +107,7 @@ func (c *wsConn) readerDone(err error) {
 	s.mu.Lock()
 	active := s.ws == c
 	if s.probe == c {
-		s.probe = nil
+		s.dropProbeLocked()
 	}
 	s.mu.Unlock()
 	// Close the connection (with the close frame the error calls for:

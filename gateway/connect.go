@@ -177,12 +177,23 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		s.Disconnect(false)
 		return
 	}
+	// The socket may already be gone: it is connected before this handler
+	// runs, and disconnectSockets (an operator, another node) can end it in
+	// between, running onDisconnect first. Checked under the session's
+	// lock, with the count taken under it too, so that whichever runs
+	// second sees what the first did: the count is taken once and released
+	// once, or neither.
 	sess.mu.Lock()
+	if sess.closed {
+		sess.mu.Unlock()
+		g.stats.accepted.Add(1)
+		return
+	}
 	g.armLocked(s, sess)
 	expiresAt := sess.expiresAt
-	sess.mu.Unlock()
 	g.caps.add(sess.address, sess.orgID, sess.userID, 1)
 	sess.counted.Store(true)
+	sess.mu.Unlock()
 	g.stats.accepted.Add(1)
 	if s.Recovered() {
 		g.stats.recovered.Add(1)

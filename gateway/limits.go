@@ -131,15 +131,35 @@ func clientAddress(h *socketio.Handshake, trusted []netip.Prefix) string {
 		if hop == "" {
 			continue
 		}
-		if !isTrusted(hop, trusted) {
-			if a, err := netip.ParseAddr(hop); err == nil {
-				return a.String()
-			}
+		a, ok := parseHop(hop)
+		if !ok {
 			return peer // not an address: the header is not to be believed
 		}
-		peer = hop
+		if !isTrustedAddr(a, trusted) {
+			return a.String()
+		}
+		peer = a.String()
 	}
 	return peer
+}
+
+// parseHop reads an X-Forwarded-For entry: an address, or an address and
+// port as some proxies write them (Azure's, IIS's ARR): 1.2.3.4:5678,
+// [2001:db8::1]:443, or [2001:db8::1]. The port is the client's, not part
+// of its identity.
+func parseHop(hop string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr(), true
+	}
+	if len(hop) > 2 && hop[0] == '[' && hop[len(hop)-1] == ']' {
+		if a, err := netip.ParseAddr(hop[1 : len(hop)-1]); err == nil && a.Is6() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func isTrusted(addr string, trusted []netip.Prefix) bool {
@@ -147,6 +167,10 @@ func isTrusted(addr string, trusted []netip.Prefix) bool {
 	if err != nil {
 		return false
 	}
+	return isTrustedAddr(a, trusted)
+}
+
+func isTrustedAddr(a netip.Addr, trusted []netip.Prefix) bool {
 	a = a.Unmap()
 	for _, p := range trusted {
 		if p.Contains(a) {

@@ -1,16 +1,19 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/internal/testutil/wait"
 )
@@ -99,6 +102,24 @@ func TestConnectionCapPerAddress(t *testing.T) {
 		}
 		e.join("org-1", "other", forwarded("2001:db8:1:3::1")) // another network
 	})
+	// Some proxies write the client's port too: the address is what counts.
+	t.Run("with a port", func(t *testing.T) {
+		e := newEnv(t, envOptions{maxPerAddress: 1, trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
+		for i, pair := range [][2]string{
+			{"198.51.100.1:5678", "198.51.100.1"},
+			{"[2001:db8:1:2::1]:443", "2001:db8:1:2::5"},
+			{"[2001:db8:1:4::1]", "2001:db8:1:4::1"},
+			{"198.51.100.2, 10.0.0.1:80", "198.51.100.2:1234"}, // a trusted hop with a port is skipped
+		} {
+			e.join("org-1", "first"+strconv.Itoa(i), forwarded(pair[0]))
+			o := forwarded(pair[1])
+			o.Auth = map[string]any{"token": e.token("org-1", "second"+strconv.Itoa(i), time.Hour)}
+			if code := refusedCode(t, e, o); code != string(gateway.CodeTooManyConnections) {
+				t.Errorf("%s after %s: code %q, want %s", pair[1], pair[0], code, gateway.CodeTooManyConnections)
+			}
+		}
+		e.join("org-1", "other", forwarded("198.51.100.3:5678")) // another client
+	})
 }
 
 // TestConnectionCapForwardedOnSeveralLines: a proxy may add its own
@@ -159,4 +180,50 @@ func rawPollingConnect(t *testing.T, e *env, token string, forwarded ...string) 
 	}
 	t.Fatal("no CONNECT reply")
 	return ""
+}
+
+// TestConnectionCountsReleasedOnEarlyClose: a socket disconnected as soon
+// as it is connected, before the gateway's connection handler ran (here by
+// disconnectSockets on its user's room, hammered from another goroutine,
+// as an operator or another node may do at any moment), must leave the
+// caps' counts as they were: a count taken without its release would
+// refuse the user's connections for good once it reaches the cap.
+func TestConnectionCountsReleasedOnEarlyClose(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	nsp := e.gw.Server().Of(gateway.DefaultNamespace)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { // also when the test fails midway
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-done
+	})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = nsp.In(events.UserRoom("u1")).DisconnectSockets(context.Background(), true)
+			runtime.Gosched()
+		}
+	}()
+	const iterations = 200
+	tok := e.token("org-1", "u1", time.Hour)
+	for range iterations {
+		c := e.connect(sioclient.Options{Auth: map[string]any{"token": tok}, Transports: []string{"websocket"}})
+		c.WaitDisconnect()
+		c.Close()
+	}
+	close(stop)
+	<-done
+	wait.For(t, "every socket gone", func() bool { return e.gw.ConnectionCount() == 0 })
+	if a, u, o := gateway.CapCounts(e.gw); a != 0 || u != 0 || o != 0 {
+		t.Fatalf("after %d connections closed early, the caps still count %d per address, %d per user, %d per organization", iterations, a, u, o)
+	}
 }

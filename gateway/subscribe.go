@@ -116,7 +116,10 @@ func (s *subscriptions) filterOf(bit int) *filter.Program {
 // Node server or emitter on the same Redis). Rooms only narrow delivery;
 // the payload's organization bounds it. An event whose organization cannot
 // be read reaches nobody. Then it applies each socket's subscriptions and
-// their payload filters.
+// their payload filters. Packets marked as direct emits (Packet.Direct)
+// get no exemption: the mark comes through Redis, where anyone who can
+// write may set it, and the gateway's own direct emits are control events,
+// which it never filters.
 //
 // The organization and the event's catalog index are read once per
 // broadcast; each recipient costs a string comparison and a bit of its

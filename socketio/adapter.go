@@ -16,10 +16,10 @@ type BroadcastOptions struct {
 	Flags  BroadcastFlags
 
 	// Direct marks Socket.Emit routed through the adapter for recovery
-	// offsets: it is not a broadcast, so delivery filters do not apply.
-	// Socket.Emit sets it; an adapter that carries a packet to another
-	// server (or replays it) keeps it, so that the delivery there is not
-	// filtered either.
+	// offsets: it is not a broadcast, and the delivery filter sees it
+	// marked (Packet.Direct). Socket.Emit sets it; an adapter that carries
+	// a packet to another server (or replays it) keeps it, so that the
+	// delivery there sees the mark too.
 	Direct bool
 }
 
@@ -105,7 +105,9 @@ type Adapter interface {
 	ServerSideEmitWithAck(ctx context.Context, p *Packet) ([]Args, error)
 	// ServerCount returns the number of servers in the cluster.
 	ServerCount(ctx context.Context) (int, error)
-	// PersistSession keeps a disconnected socket's state for recovery.
+	// PersistSession keeps a disconnected socket's state for recovery. It
+	// must not wait on I/O: it is called where a socket closes, which may
+	// be the engine's heartbeat goroutine (see SessionFlusher).
 	PersistSession(s *SessionState)
 	// RestoreSession returns a persisted session, if it can be recovered
 	// from offset (it has not expired and offset is still known). The

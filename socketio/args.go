@@ -98,6 +98,12 @@ type Packet struct {
 	pos LogPosition
 }
 
+// Direct reports whether the packet is a direct emit to one socket
+// (Socket.Emit, see BroadcastOptions.Direct), as a delivery filter sees it.
+// The mark comes with the packet from the adapter: it is a hint, not a
+// proof of where the packet comes from (see Namespace.SetDeliveryFilter).
+func (p *Packet) Direct() bool { return p.direct }
+
 // Event returns the packet's event name.
 func (p *Packet) Event() string {
 	first, ok := sio.FirstElement(p.Data)
@@ -349,8 +355,8 @@ func (p *Packet) withOffset(offset string, pos LogPosition) *Packet {
 // Logged returns a copy of p as an adapter's recovery log gives it out:
 // offset appended to its data as the last argument (where the client reads
 // its position), pos its place in the log, and direct set when it was
-// emitted to one socket (Socket.Emit, see BroadcastOptions.Direct), which
-// delivery filters let through. Adapters that keep a log of their own (the
+// emitted to one socket (Socket.Emit, see BroadcastOptions.Direct; the
+// delivery filter sees it as Packet.Direct). Adapters that keep a log of their own (the
 // Redis streams adapter) build the packets they deliver and replay with
 // it; p.Data must be a JSON array.
 func (p *Packet) Logged(offset string, pos LogPosition, direct bool) *Packet {

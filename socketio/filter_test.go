@@ -10,17 +10,19 @@ import (
 	"github.com/operate/realtime/socketio"
 )
 
-// secretFilter delivers "secret*" events to admins only.
+// secretFilter delivers "secret*" events to admins only, except when
+// emitted directly to a socket.
 func secretFilter(p *socketio.Packet) func(*socketio.Socket) bool {
-	if !strings.HasPrefix(p.Event(), "secret") {
+	if p.Direct() || !strings.HasPrefix(p.Event(), "secret") {
 		return nil
 	}
 	return func(s *socketio.Socket) bool { return s.Data() == "admin" }
 }
 
 // TestDeliveryFilter: the filter applies to broadcasts (with or without
-// ack) and to recovery replays, never to direct emits; with or without
-// connection state recovery, which routes direct emits through the adapter.
+// ack) and to recovery replays, and sees direct emits marked (this one lets
+// them through); with or without connection state recovery, which routes
+// direct emits through the adapter.
 func TestDeliveryFilter(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -78,7 +80,7 @@ func TestDeliveryFilter(t *testing.T) {
 			check(admin, "secret-1", "public-1")
 			check(user, "public-1")
 
-			// Direct emits are not filtered.
+			// Direct emits: the filter sees them marked, and lets them through.
 			mustEmit(t, us.Emit("secret-direct"))
 			check(user, "secret-direct")
 			done := make(chan ackResult, 1)

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -26,6 +27,16 @@ type SessionKeeper interface {
 	KeepSessions(sessions []*SessionState, ttl time.Duration)
 	// DropSessions forgets the sessions with these private ids.
 	DropSessions(pids []string)
+}
+
+// SessionFlusher is implemented by adapters whose PersistSession only
+// queues the session, to be written elsewhere (PersistSession is called
+// where a socket closes, on the engine's heartbeat goroutine among others,
+// which must not wait on I/O). Server.Shutdown calls FlushSessions after
+// the disconnections and before Close: it returns once what is queued is
+// stored, or when ctx ends, with an error saying what was not.
+type SessionFlusher interface {
+	FlushSessions(ctx context.Context) error
 }
 
 // keepBatch bounds the sessions handed to KeepSessions at once.
@@ -97,8 +108,10 @@ func (k *sessionKeeper) poke() {
 	}
 }
 
-// close stops the goroutine and waits for its current round.
-func (k *sessionKeeper) close() {
+// close stops the goroutine and waits for its current write, at most until
+// ctx ends (a write to a stalled store takes as long as the adapter's
+// timeout; it is the last one: the goroutine stops between writes).
+func (k *sessionKeeper) close(ctx context.Context) {
 	k.mu.Lock()
 	if k.stopped {
 		k.mu.Unlock()
@@ -109,7 +122,20 @@ func (k *sessionKeeper) close() {
 	k.mu.Unlock()
 	close(k.stop)
 	if started {
-		<-k.done
+		select {
+		case <-k.done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// stopping reports whether close was called.
+func (k *sessionKeeper) stopping() bool {
+	select {
+	case <-k.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -143,6 +169,10 @@ func (k *sessionKeeper) run() {
 			}
 		}
 		for len(states) > 0 {
+			if k.stopping() {
+				clear(states)
+				return
+			}
 			n := min(len(states), keepBatch)
 			k.to.KeepSessions(states[:n], k.ttl)
 			clear(states[:n])
@@ -156,7 +186,7 @@ func (k *sessionKeeper) run() {
 				pids = append(pids, s.pid)
 			}
 		}
-		if len(pids) > 0 {
+		if len(pids) > 0 && !k.stopping() {
 			k.to.DropSessions(pids)
 		}
 	}

@@ -49,9 +49,15 @@ type Namespace struct {
 // per-broadcast state (a memo) without locking.
 type DeliveryFilter func(p *Packet) (keep func(s *Socket) bool)
 
-// SetDeliveryFilter installs a filter applied to every broadcast of the
-// namespace (including recovery replays); nil removes it. Direct emits to
-// one socket (Socket.Emit) are not filtered.
+// SetDeliveryFilter installs a filter applied to every packet the adapter
+// delivers to the namespace's sockets: broadcasts, recovery replays and
+// direct emits (Socket.Emit, which goes through the adapter with
+// connection state recovery; without, it goes straight to its socket,
+// unfiltered); nil removes it. A direct emit is marked (Packet.Direct): a
+// filter that lets them through returns nil for it. But
+// the mark travels through the adapter (Redis), where whoever can write
+// can set it on any packet: a filter that enforces an invariant (tenancy)
+// must not exempt marked packets from it.
 func (n *Namespace) SetDeliveryFilter(f DeliveryFilter) {
 	if f == nil {
 		n.filter.Store(nil)
@@ -61,11 +67,16 @@ func (n *Namespace) SetDeliveryFilter(f DeliveryFilter) {
 }
 
 // recipientTest returns the delivery filter's test for p, nil when every
-// recipient gets it (no filter, or a direct emit).
+// recipient gets it. A direct emit is shown to the filter marked as such.
 func (n *Namespace) recipientTest(p *Packet, direct bool) func(*Socket) bool {
 	f := n.filter.Load()
-	if f == nil || direct {
+	if f == nil {
 		return nil
+	}
+	if direct && !p.direct {
+		q := *p
+		q.direct = true
+		p = &q
 	}
 	return (*f)(p)
 }

@@ -210,7 +210,12 @@ func (s *Server) removeChild(n *Namespace) {
 	s.mu.Unlock()
 	n.parent.removeChild(n)
 	if n.keeper != nil {
-		n.keeper.close()
+		// This may run on the engine's heartbeat goroutine (the last
+		// socket's close): the keeper is not waited for, it stops after
+		// its current write.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		n.keeper.close(ctx)
 	}
 	_ = n.adapter.Close()
 }
@@ -218,7 +223,8 @@ func (s *Server) removeChild(n *Namespace) {
 // Shutdown disconnects every client with "server shutting down" (a
 // reason that makes clients reconnect, to another server if there is one),
 // delivering what is queued, and waits until they are gone or ctx ends.
-// The adapters are closed last.
+// The sessions an adapter still has to store (SessionFlusher) are flushed
+// within ctx too, and the adapters are closed last.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
@@ -227,10 +233,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// for the recovery window, and a keeper's round must not overwrite one.
 	for _, n := range s.Namespaces() {
 		if n.keeper != nil {
-			n.keeper.close()
+			n.keeper.close(ctx)
 		}
 	}
 	err := s.engine.Shutdown(ctx)
+	for _, n := range s.Namespaces() {
+		if f, ok := n.adapter.(SessionFlusher); ok {
+			if ferr := f.FlushSessions(ctx); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
+		}
+	}
 	for _, n := range s.Namespaces() {
 		if cerr := n.adapter.Close(); cerr != nil {
 			err = errors.Join(err, cerr)

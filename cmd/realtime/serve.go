@@ -193,7 +193,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.adminKey != "" {
 		mux.Handle(admin.StatusPath, adm.StatusHandler())
 	}
-	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents})
+	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents, SessionsDropped: sessionsDropped(cluster)})
 	switch cfg.metricsAddr {
 	case "":
 		mux.Handle("GET /metrics", metricsHandler)
@@ -217,6 +217,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.dev && isLoopbackListener(ln) {
+		srv.Handler = localHostsOnly(srv.Handler)
 	}
 	log.Info("listening",
 		"addr", ln.Addr().String(),
@@ -312,6 +315,15 @@ func clusterReady(c *redisadapter.Cluster) func() error {
 		return nil
 	}
 	return c.Ready
+}
+
+// sessionsDropped is the metrics' view of the sessions the cluster could
+// not store; nil when the node runs alone.
+func sessionsDropped(c *redisadapter.Cluster) func() int64 {
+	if c == nil {
+		return nil
+	}
+	return func() int64 { return int64(c.Stats().SessionsDropped) }
 }
 
 // serveMetrics serves /metrics on a listener of its own (METRICS_ADDR), so

@@ -26,6 +26,11 @@ type Options struct {
 	// realtime_publish_events_limited_total: events the HTTP API refused
 	// because their API key was over its publish rate.
 	PublishLimited func() int64
+	// SessionsDropped, when set, is exported as
+	// realtime_cluster_sessions_dropped_total: sessions of disconnected
+	// sockets the cluster could not store in time for recovery (Redis slow
+	// or down; redisadapter's Stats.SessionsDropped).
+	SessionsDropped func() int64
 }
 
 // Handler returns the /metrics handler of gw, with its own registry (no
@@ -70,6 +75,7 @@ var (
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
+	sessionsDroppedDesc  = desc("cluster_sessions_dropped_total", "Sessions of disconnected sockets not stored for recovery: the store queue was full (Redis slow or down) or a shutdown's deadline passed.")
 	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
@@ -88,6 +94,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.PublishLimited != nil {
 		ch <- publishLimitedDesc
+	}
+	if c.opts.SessionsDropped != nil {
+		ch <- sessionsDroppedDesc
 	}
 }
 
@@ -143,5 +152,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.opts.PublishLimited != nil {
 		counter(publishLimitedDesc, c.opts.PublishLimited())
+	}
+	if c.opts.SessionsDropped != nil {
+		counter(sessionsDroppedDesc, c.opts.SessionsDropped())
 	}
 }

@@ -40,7 +40,7 @@ func TestMetrics(t *testing.T) {
 		srv.Close()
 	})
 	clusterDown := errors.New("redis: connection refused")
-	h := metrics.Handler(gw, metrics.Options{ClusterReady: func() error { return clusterDown }})
+	h := metrics.Handler(gw, metrics.Options{ClusterReady: func() error { return clusterDown }, SessionsDropped: func() int64 { return 3 }})
 
 	tok, err := auth.Mint(secret, auth.MintClaims{OrganizationID: "org-1", UserID: "user-1"}, time.Hour, time.Time{})
 	if err != nil {
@@ -76,6 +76,7 @@ func TestMetrics(t *testing.T) {
 		"realtime_publish_failures_total 0\n",
 		`realtime_token_refreshes_total{result="ok"} 0` + "\n",
 		"realtime_cluster_ready 0\n",
+		"realtime_cluster_sessions_dropped_total 3\n",
 		"# TYPE realtime_engine_packets_out_total counter\n",
 		"# TYPE realtime_engine_sessions gauge\n",
 		"go_goroutines ",

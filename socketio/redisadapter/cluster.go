@@ -779,11 +779,12 @@ type Stats struct {
 	StreamReadErrors uint64 // failed stream reads (each retried)
 	StreamGaps       uint64 // times the last entry read was gone from the stream after a failure (local sockets disconnected)
 	SessionErrors    uint64 // sessions that could not be stored, dropped or restored for want of Redis
+	SessionsDropped  uint64 // disconnected sockets' sessions never written: the queue was full (Redis slow or down), or a shutdown's deadline passed first
 }
 
 type stats struct {
 	published, publishErrors, received, dropped, decodeErrors, reconnects, probeFailures atomic.Uint64
-	streamEntries, streamReadErrors, streamGaps, sessionErrors                           atomic.Uint64
+	streamEntries, streamReadErrors, streamGaps, sessionErrors, sessionsDropped          atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -801,5 +802,6 @@ func (c *Cluster) Stats() Stats {
 		StreamReadErrors: c.stats.streamReadErrors.Load(),
 		StreamGaps:       c.stats.streamGaps.Load(),
 		SessionErrors:    c.stats.sessionErrors.Load(),
+		SessionsDropped:  c.stats.sessionsDropped.Load(),
 	}
 }

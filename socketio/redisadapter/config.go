@@ -118,6 +118,10 @@ type Config struct {
 	// SessionKeyPrefix prefixes the keys of persisted sessions
 	// ("sessionKeyPrefix"). Zero means "sio:session:".
 	SessionKeyPrefix string
+	// SessionQueueSize bounds the sessions of disconnected sockets waiting
+	// to be written to Redis (streams mode with recovery); beyond it they
+	// are dropped and counted (Stats.SessionsDropped). Zero means 4096.
+	SessionQueueSize int
 	// RequestsTimeout bounds cluster-wide requests (fetchSockets,
 	// serverSideEmit with ack, allRooms). Zero means 5 s (Node's
 	// requestsTimeout).
@@ -185,6 +189,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionKeyPrefix == "" {
 		c.SessionKeyPrefix = "sio:session:"
+	}
+	if c.SessionQueueSize <= 0 {
+		c.SessionQueueSize = 4096
 	}
 	if c.RequestsTimeout <= 0 {
 		c.RequestsTimeout = 5 * time.Second

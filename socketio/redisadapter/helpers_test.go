@@ -96,6 +96,7 @@ type nodeOptions struct {
 	wait     bool // for the subscriptions
 	nsps     []string
 	recovery *socketio.RecoveryOptions
+	engine   *engineio.Options // nil: 2 s ping interval and timeout
 }
 
 // startGoNodeOpts is startGoNodeCluster with connection state recovery
@@ -104,10 +105,14 @@ type nodeOptions struct {
 func startGoNodeOpts(t testing.TB, name string, c *redisadapter.Cluster, o nodeOptions) *goNode {
 	t.Helper()
 	nsps := o.nsps
+	engine := o.engine
+	if engine == nil {
+		engine = &engineio.Options{PingInterval: 2 * time.Second, PingTimeout: 2 * time.Second}
+	}
 	srv, err := socketio.NewServer(&socketio.Options{
 		Adapter:  c.Adapter,
 		Logger:   testLogger(t),
-		Engine:   &engineio.Options{PingInterval: 2 * time.Second, PingTimeout: 2 * time.Second},
+		Engine:   engine,
 		Recovery: o.recovery,
 	})
 	if err != nil {

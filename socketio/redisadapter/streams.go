@@ -49,12 +49,16 @@ type streamsAdapter struct {
 	// disconnects them (see streamReader.gap).
 	fenced fence
 
+	// persist stores the sessions of disconnected sockets (see persister).
+	persist *persister
+
 	closeOnce sync.Once
 }
 
 var (
-	_ socketio.Adapter       = (*streamsAdapter)(nil)
-	_ socketio.SessionKeeper = (*streamsAdapter)(nil)
+	_ socketio.Adapter        = (*streamsAdapter)(nil)
+	_ socketio.SessionKeeper  = (*streamsAdapter)(nil)
+	_ socketio.SessionFlusher = (*streamsAdapter)(nil)
 )
 
 func newStreams(c *Cluster, nsp *socketio.Namespace) *streamsAdapter {
@@ -66,6 +70,7 @@ func newStreams(c *Cluster, nsp *socketio.Namespace) *streamsAdapter {
 	if r, ok := nsp.Server().Recovery(); ok {
 		a.recovery, a.window = true, r.MaxDisconnectionDuration
 	}
+	a.persist = newPersister(a, c.cfg.SessionQueueSize)
 	a.reader = c.streamReader(a.stream)
 	a.reader.register(a)
 	c.subscribe(kindChannel, a.channel, a.onMessage)
@@ -287,7 +292,8 @@ func decodeEntry(e rediswire.StreamEntry) (rediswire.ClusterData, [][]byte, erro
 	return rediswire.DecodeStreamMessage(e.Data)
 }
 
-// Close stops receiving for the namespace.
+// Close stops receiving for the namespace. The sessions still queued are
+// stored all the same (see persister).
 func (a *streamsAdapter) Close() error {
 	a.closeOnce.Do(func() {
 		a.reader.unregister(a)
@@ -310,13 +316,28 @@ func encodeSession(s *socketio.SessionState) (string, error) {
 }
 
 // PersistSession stores the session of a socket that disconnected, for
-// the recovery window (SET PX), as Node does.
+// the recovery window (SET PX), as Node does. It only queues the session:
+// it is called on the engine's heartbeat goroutine, which must not wait on
+// Redis (see persister).
 func (a *streamsAdapter) PersistSession(s *socketio.SessionState) {
-	a.KeepSessions([]*socketio.SessionState{s}, a.window)
+	if a.recovery {
+		a.persist.add(s)
+	}
+}
+
+// FlushSessions waits until the sessions queued by PersistSession are
+// stored, or ctx ends (those left are then dropped and counted).
+func (a *streamsAdapter) FlushSessions(ctx context.Context) error {
+	return a.persist.flush(ctx)
 }
 
 // KeepSessions stores sessions, each for ttl, in one round trip.
 func (a *streamsAdapter) KeepSessions(sessions []*socketio.SessionState, ttl time.Duration) {
+	a.keepSessions(context.Background(), sessions, ttl)
+}
+
+// keepSessions is KeepSessions, abandoned when ctx ends.
+func (a *streamsAdapter) keepSessions(ctx context.Context, sessions []*socketio.SessionState, ttl time.Duration) {
 	if !a.recovery || len(sessions) == 0 {
 		return
 	}
@@ -334,7 +355,7 @@ func (a *streamsAdapter) KeepSessions(sessions []*socketio.SessionState, ttl tim
 		}
 		cmds = append(cmds, cl.B().Set().Key(a.sessionKey(s.PID)).Value(v).PxMilliseconds(max(ttl.Milliseconds(), 1)).Build())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
 	defer cancel()
 	for _, r := range cl.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {

@@ -473,15 +473,18 @@ func TestStreamsRedisLostData(t *testing.T) {
 
 // TestStreamsReplayFiltered: the namespace's delivery filter applies to
 // what a recovery replays from the stream, as to live broadcasts, on
-// whichever node the client comes back to; a Socket.Emit (direct, never
-// filtered) stays unfiltered when replayed on another node. The client
+// whichever node the client comes back to; a Socket.Emit keeps its direct
+// mark when replayed on another node, so that a filter letting direct
+// emits through (Packet.Direct) still does. The client
 // is a raw polling one that stops polling, so that its socket, still
 // connected on node a, is emitted to directly while the client is away.
 func TestStreamsReplayFiltered(t *testing.T) {
 	r := redistest.Start(t)
 	a, b := streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute)
+	// Direct emits are let through: the mark must survive the stream and
+	// the replay.
 	blockBlocked := func(p *socketio.Packet) func(*socketio.Socket) bool {
-		if p.Event() == "blocked" {
+		if p.Event() == "blocked" && !p.Direct() {
 			return func(*socketio.Socket) bool { return false }
 		}
 		return nil
