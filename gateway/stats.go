@@ -144,7 +144,7 @@ func (g *Gateway) Stats() Stats {
 		Revocations:            g.revoked.len(),
 		RevocationSyncFailures: st.revocationSyncFailed.Load(),
 		Published:              make(map[events.Name]int64, len(st.published)),
-		Refused:   make(map[auth.Code]int64),
+		Refused:                make(map[auth.Code]int64),
 	}
 	for i := range st.published {
 		out.Published[g.catalog.names[i]] = st.published[i].Load()
