@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -100,7 +101,7 @@ func (h *Handler) controlStart(w http.ResponseWriter, r *http.Request, v any) bo
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
 		code := CodeInvalidRequest
-		if errors.As(err, &syn) {
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) {
 			code = CodeInvalidJSON
 		}
 		writeError(w, badRequest(code, "the request body: "+err.Error(), ""))
