@@ -72,14 +72,14 @@ type serveConfig struct {
 	httpIdleTimeout time.Duration
 	maxHeaderBytes  int
 
-	expiryWarning  time.Duration
+	expiryWarning time.Duration
 	// maxTokenLifetime bounds how long a revocation is kept
 	// (TOKEN_MAX_LIFETIME).
 	maxTokenLifetime time.Duration
-	recoveryWindow time.Duration // 0: connection state recovery off
-	recoveryEvents int
-	requestRate    float64 // 0: the gateway's default; negative: unlimited
-	requestBurst   int
+	recoveryWindow   time.Duration // 0: connection state recovery off
+	recoveryEvents   int
+	requestRate      float64 // 0: the gateway's default; negative: unlimited
+	requestBurst     int
 	// Connection caps (0: the gateway's default; negative: none) and the
 	// reverse proxies whose X-Forwarded-For is believed.
 	maxConnsPerAddress, maxConnsPerUser, maxConnsPerOrg int

@@ -206,7 +206,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.adminKey != "" {
 		mux.Handle(admin.StatusPath, adm.StatusHandler())
 	}
-	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents})
+	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents, ControlRequests: api.ControlRequests})
 	switch cfg.metricsAddr {
 	case "":
 		mux.Handle("GET /metrics", metricsHandler)

@@ -19,6 +19,7 @@ import (
 	"github.com/operate/realtime/gateway/control"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/gateway/metrics"
 	"github.com/operate/realtime/internal/testutil/leakcheck"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
@@ -38,6 +39,7 @@ const (
 // server, a node of a cluster over Redis.
 type node struct {
 	gw     *gateway.Gateway
+	api    *httpapi.Handler
 	url    string
 	client *apiclient.Client
 	store  *control.RedisStore
@@ -100,7 +102,7 @@ func (c *cluster) start(sync time.Duration) *node {
 	if c.svc == nil {
 		c.svc = events.NewEventsService(gw)
 	}
-	return &node{gw: gw, url: srv.URL, client: apiclient.New(srv.URL, apiKey), store: store}
+	return &node{gw: gw, api: api, url: srv.URL, client: apiclient.New(srv.URL, apiKey), store: store}
 }
 
 // startNodes starts n nodes and waits until each sees the others.
@@ -370,6 +372,18 @@ func TestControlHTTPErrors(t *testing.T) {
 				t.Errorf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.code)
 			}
 		})
+	}
+	// Counted: the requests that reached the gateway, by result.
+	rec := httptest.NewRecorder()
+	metrics.Handler(n.gw, metrics.Options{ControlRequests: n.api.ControlRequests}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`realtime_control_requests_total{operation="revoke",result="invalid"} 3`,
+		`realtime_sockets_revoked_total{code="SESSION_REVOKED"} 0`,
+		`realtime_token_revocations 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 	// The Go client's error.
 	_, err := apiclient.New(n.url, "wrong-key-0123456789abcdef").DisconnectOrganization(context.Background(), "o", "")

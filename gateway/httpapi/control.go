@@ -269,29 +269,33 @@ func (h *Handler) controlAnswer(w http.ResponseWriter, op string, status int, bo
 	}
 }
 
+// ControlRequestKind is an operation of the control API ("disconnect",
+// "revoke", "room") and the result of a request ("ok", "invalid",
+// "partial": part of the cluster was not reached, "failed").
+type ControlRequestKind struct{ Operation, Result string }
+
 // controlStats counts control requests by operation and result.
 type controlStats struct {
 	mu sync.Mutex
-	n  map[[2]string]int64
+	n  map[ControlRequestKind]int64
 }
 
 func (c *controlStats) count(op, result string) {
 	c.mu.Lock()
 	if c.n == nil {
-		c.n = make(map[[2]string]int64)
+		c.n = make(map[ControlRequestKind]int64)
 	}
-	c.n[[2]string{op, result}]++
+	c.n[ControlRequestKind{op, result}]++
 	c.mu.Unlock()
 }
 
-// ControlRequests returns the control requests answered so far, by
-// operation ("disconnect", "revoke", "room") and result ("ok", "invalid",
-// "partial", "failed").
-func (h *Handler) ControlRequests() map[[2]string]int64 {
+// ControlRequests returns the control requests answered so far that
+// reached the Controller, by operation and result.
+func (h *Handler) ControlRequests() map[ControlRequestKind]int64 {
 	c := &h.controlStats
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[[2]string]int64, len(c.n))
+	out := make(map[ControlRequestKind]int64, len(c.n))
 	for k, v := range c.n {
 		out[k] = v
 	}
