@@ -51,6 +51,8 @@ type cluster struct {
 	mode  redisadapter.Mode
 	d     *sioclient.Driver
 	svc   *events.EventsService // publishes through node 0
+	// requestsTimeout bounds cluster-wide requests; zero: the default.
+	requestsTimeout time.Duration
 }
 
 func newCluster(t *testing.T, mode redisadapter.Mode) *cluster {
@@ -62,7 +64,7 @@ func (c *cluster) start(sync time.Duration) *node {
 	t := c.t
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	rc, err := redisadapter.New(redisadapter.Config{Addr: c.redis.Addr, Mode: c.mode, Logger: log})
+	rc, err := redisadapter.New(redisadapter.Config{Addr: c.redis.Addr, Mode: c.mode, Logger: log, RequestsTimeout: c.requestsTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,5 +392,38 @@ func TestControlHTTPErrors(t *testing.T) {
 	var ae *apiclient.APIError
 	if !errors.As(err, &ae) || ae.StatusCode != 403 {
 		t.Errorf("client error %v", err)
+	}
+}
+
+// TestControlWithoutRedis: with Redis down, a control request still acts
+// on the node that took it, and answers 503 cluster_unavailable saying
+// what was done; the revocation holds on that node.
+func TestControlWithoutRedis(t *testing.T) {
+	c := newCluster(t, redisadapter.Classic)
+	c.requestsTimeout = time.Second
+	nodes := c.startNodes(2, time.Minute)
+	n1 := nodes[0]
+	a := c.join(n1, "a", c.token("org_a", "u1", nil))
+	b := c.join(n1, "b", c.token("org_a", "u2", map[string]any{"jti": "tok-b"}))
+	c.redis.Kill()
+
+	expectPartial := func(what string, err error, sockets int) {
+		t.Helper()
+		var ae *apiclient.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.Code != apiclient.CodeClusterUnavailable || ae.Result == nil {
+			t.Fatalf("%s: %v, want 503 cluster_unavailable with a result", what, err)
+		}
+		if ae.Result.Sockets != sockets || ae.Result.Nodes != 1 || ae.Result.Complete {
+			t.Errorf("%s: result %+v, want %d socket(s) on this node, incomplete", what, *ae.Result, sockets)
+		}
+	}
+	_, err := n1.client.DisconnectUser(context.Background(), "u1", "", "bye")
+	expectPartial("disconnect", err, 1)
+	expectRevoked(t, a, "SESSION_REVOKED", "bye")
+	_, err = n1.client.Revoke(context.Background(), apiclient.RevocationRequest{TokenID: "tok-b"})
+	expectPartial("revoke", err, 1)
+	expectRevoked(t, b, "TOKEN_REVOKED", "")
+	if !n1.gw.TokenRevoked(&auth.Claims{UserID: "u2", OrganizationID: "org_a", TokenID: "tok-b"}) {
+		t.Error("the revocation does not hold on the node that took it")
 	}
 }
