@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 	"unicode/utf8"
 
@@ -321,7 +320,7 @@ func (g *Gateway) revokeSocket(s *socketio.Socket, sess *session, p revokedPaylo
 	// and the reason is not one connection state recovery restores from.
 	s.Disconnect(false)
 	g.stats.revoke(p.Code)
-	g.log.Log(context.Background(), slog.LevelInfo, "gateway: client disconnected by control",
+	g.log.Info("gateway: client disconnected by control",
 		"sid", s.ID(), "userId", sess.userID, "organizationId", sess.orgID, "code", string(p.Code))
 	return true
 }

@@ -188,6 +188,7 @@ type Gateway struct {
 	revStore    RevocationStore
 	maxLifetime time.Duration
 	stopSync    context.CancelFunc // nil without a store
+	revLoaded   atomic.Bool        // the store was read once
 	syncDone    chan struct{}
 
 	closing atomic.Bool
@@ -329,10 +330,16 @@ func (g *Gateway) Server() *socketio.Server { return g.srv }
 func (g *Gateway) ConnectionCount() int { return g.nsp.SocketCount() }
 
 // Ready reports whether the gateway accepts connections: nil until Shutdown
-// is called.
+// is called, once the revocations were read from Config.Revocations (when
+// set).
 func (g *Gateway) Ready() error {
 	if g.closing.Load() {
 		return errors.New("gateway: shutting down")
+	}
+	if g.revStore != nil && !g.revLoaded.Load() {
+		// A load balancer keeps clients away until the node knows the
+		// revocations made before it started.
+		return errors.New("gateway: revocations not read yet")
 	}
 	return nil
 }

@@ -219,6 +219,7 @@ func (g *Gateway) syncRevocations(ctx context.Context, store RevocationStore, ev
 			for _, r := range list {
 				g.applyRevocation(r)
 			}
+			g.revLoaded.Store(true)
 		}
 		select {
 		case <-ctx.Done():

@@ -280,11 +280,13 @@ func testRevocationsAcrossNodes(t *testing.T, mode redisadapter.Mode) {
 		t.Errorf("refresh with the revoked token: %s, %v", res2, err)
 	}
 
-	// A node started afterwards knows it from Redis before its first
-	// connection... within its first read, which starts with it.
+	// A node started afterwards knows it from Redis by the time it says
+	// it is ready.
 	n3 := c.start(time.Minute)
-	tok1 := &auth.Claims{UserID: "u1", OrganizationID: "org_a", TokenID: "tok-1", IssuedAt: time.Now()}
-	wait.For(t, "the new node to read the revocations", func() bool { return n3.gw.TokenRevoked(tok1) })
+	wait.For(t, "the new node to be ready", func() bool { return n3.gw.Ready() == nil })
+	if !n3.gw.TokenRevoked(&auth.Claims{UserID: "u1", OrganizationID: "org_a", TokenID: "tok-1", IssuedAt: time.Now()}) {
+		t.Error("the new node is ready and does not know the revocation")
+	}
 	refused(n3, revokedTok)
 
 	// A revocation whose notification a node missed (written to Redis
