@@ -62,6 +62,13 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 	}
 
 	addr := clientAddress(h, g.trustedProxies)
+	if g.TokenRevoked(claims) {
+		g.refusalLog.Log(g.log, slog.LevelInfo, "gateway: connection refused",
+			"code", string(CodeTokenRevoked), "userId", logbudget.Clip(claims.UserID),
+			"organizationId", logbudget.Clip(claims.OrganizationID), "tokenSource", src.String(), "address", addr)
+		g.stats.refuse(CodeTokenRevoked)
+		return &socketio.ConnectError{Message: msgTokenRevoked, Data: connectErrorData{Code: CodeTokenRevoked}}
+	}
 	if full := g.caps.full(addr, claims.OrganizationID, claims.UserID); full != "" {
 		g.refusalLog.Log(g.log, slog.LevelWarn, "gateway: connection refused: too many connections",
 			"per", full, "userId", logbudget.Clip(claims.UserID), "organizationId", logbudget.Clip(claims.OrganizationID), "address", addr)

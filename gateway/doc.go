@@ -59,6 +59,18 @@
 // process). A multi-node deployment plugs a cluster adapter (Redis, issue 4)
 // into Config.Adapter; nothing else changes.
 //
+// # Control
+//
+// [Gateway.Disconnect], [Gateway.Revoke] and [Gateway.SetOrganizationRoom]
+// act on the sockets of every node: the node called does its part and
+// tells the others with server-side events on [ControlNamespace] (which
+// clients cannot join), through whatever adapter the namespaces use. A
+// socket disconnected on purpose is sent [EventSessionRevoked] first and
+// is not kept for connection state recovery. Revocations are checked at
+// connect and at refresh against the node's own copy (no I/O); a
+// [RevocationStore] (Redis, package gateway/control) makes them reach
+// nodes that start later or missed the notification.
+//
 // # Concurrency
 //
 // Every exported method of Gateway is safe for concurrent use. Socket

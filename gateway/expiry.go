@@ -127,16 +127,20 @@ func (g *Gateway) onRefresh(s *socketio.Socket, ev *socketio.Event) {
 		err = &auth.Error{Code: CodeIdentityMismatch, Message: msgIdentityMismatch,
 			Err: errors.New("refresh token of user " + claims.UserID + " in organization " + claims.OrganizationID)}
 	}
+	if err == nil && g.TokenRevoked(claims) {
+		err = &auth.Error{Code: CodeTokenRevoked, Message: msgTokenRevoked, Err: errors.New("refresh token is revoked")}
+	}
 
 	var ack refreshAck
 	if err == nil {
 		sess.mu.Lock()
-		if sess.expired || sess.closed {
+		if sess.expired || sess.closed || sess.revoked {
 			err = &auth.Error{Code: auth.CodeTokenExpired, Message: auth.CodeTokenExpired.Message(),
 				Err: errors.New("refresh arrived after the connection's token expired")}
 		} else {
 			sess.role, sess.email = claims.Role, claims.Email
 			sess.expiresAt = claims.ExpiresAt
+			sess.tokenID, sess.issuedAt = claims.TokenID, claims.IssuedAt
 			sess.validUntil = g.verifier.ValidUntil(claims)
 			sess.warned = false
 			g.armLocked(s, sess)

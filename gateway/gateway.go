@@ -140,6 +140,21 @@ type Config struct {
 	// proxy). Empty: the TCP peer is the client, and X-Forwarded-For is
 	// ignored (anyone can write it).
 	TrustedProxies []netip.Prefix
+	// Revocations keeps token revocations beyond this node (Redis: package
+	// gateway/control), so that every node, including one that starts
+	// later or missed a notification, refuses a revoked token. Nil keeps
+	// them in memory only: the nodes running when a revocation is made
+	// learn it through the adapter, a node started later does not.
+	Revocations RevocationStore
+	// RevocationSync is how often the revocations are read back from
+	// Revocations: the longest a node that missed a notification goes on
+	// accepting a revoked token. Zero means DefaultRevocationSync (10 s).
+	RevocationSync time.Duration
+	// MaxTokenLifetime is the longest lifetime (exp - iat) of the tokens
+	// accepted: a revocation is kept that long plus the leeway, then
+	// forgotten (every token it names has expired). Zero means
+	// DefaultMaxTokenLifetime (24 h).
+	MaxTokenLifetime time.Duration
 	// Logger receives connection-level logs (connections, refusals,
 	// expiries; never tokens, never one line per event). Nil means
 	// slog.Default().
@@ -165,6 +180,16 @@ type Gateway struct {
 
 	caps           *connectionCaps
 	trustedProxies []netip.Prefix
+
+	// Control operations (control.go): the nodes' control namespace, this
+	// node's revocations and where they are kept.
+	control     *socketio.Namespace
+	revoked     *revocations
+	revStore    RevocationStore
+	maxLifetime time.Duration
+	stopSync    context.CancelFunc // nil without a store
+	revLoaded   atomic.Bool        // the store was read once
+	syncDone    chan struct{}
 
 	closing atomic.Bool
 	stats   *stats
@@ -197,6 +222,12 @@ func New(cfg Config) (*Gateway, error) {
 		warning:        cfg.ExpiryWarning,
 		authTimeout:    cfg.AuthTimeout,
 		maxPatterns:    cfg.MaxPatterns,
+		revoked:        newRevocations(),
+		revStore:       cfg.Revocations,
+		maxLifetime:    cfg.MaxTokenLifetime,
+	}
+	if g.maxLifetime <= 0 {
+		g.maxLifetime = DefaultMaxTokenLifetime
 	}
 	g.stats = newStats(len(g.catalog.names))
 	filters, err := filter.NewCompiler(filter.Config{})
@@ -264,6 +295,16 @@ func New(cfg Config) (*Gateway, error) {
 	nsp.OnEvent(EventUnsubscribe, g.rateLimited(g.onUnsubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventAuthRefresh, g.rateLimited(g.onRefresh, refreshRateLimited))
 	nsp.OnAnyEvent(g.rateLimited(g.onUnsupported, subscribeRateLimited))
+	g.setupControl()
+	if g.revStore != nil {
+		every := cfg.RevocationSync
+		if every <= 0 {
+			every = DefaultRevocationSync
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		g.stopSync, g.syncDone = cancel, make(chan struct{})
+		go g.syncRevocations(ctx, g.revStore, every)
+	}
 	return g, nil
 }
 
@@ -289,10 +330,16 @@ func (g *Gateway) Server() *socketio.Server { return g.srv }
 func (g *Gateway) ConnectionCount() int { return g.nsp.SocketCount() }
 
 // Ready reports whether the gateway accepts connections: nil until Shutdown
-// is called.
+// is called, once the revocations were read from Config.Revocations (when
+// set).
 func (g *Gateway) Ready() error {
 	if g.closing.Load() {
 		return errors.New("gateway: shutting down")
+	}
+	if g.revStore != nil && !g.revLoaded.Load() {
+		// A load balancer keeps clients away until the node knows the
+		// revocations made before it started.
+		return errors.New("gateway: revocations not read yet")
 	}
 	return nil
 }
@@ -303,7 +350,10 @@ func (g *Gateway) Ready() error {
 // already queued, and waits until they are gone or ctx ends. It is safe to
 // call more than once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.closing.Store(true)
+	if g.closing.CompareAndSwap(false, true) && g.stopSync != nil {
+		g.stopSync()
+		<-g.syncDone
+	}
 	if err := g.srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("gateway: shutdown: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
 )
@@ -29,6 +30,8 @@ type env struct {
 	svc  *events.EventsService
 	d    *sioclient.Driver
 	logs *syncBuffer
+	// redis is the Redis server of the adapter, nil in memory.
+	redis *redistest.Server
 }
 
 type envOptions struct {

@@ -22,10 +22,10 @@ import (
 // and comes back from Redis.
 var recoveryBackends = []struct {
 	name    string
-	adapter func(t *testing.T) socketio.AdapterFactory
+	adapter func(t *testing.T) (socketio.AdapterFactory, *redistest.Server)
 }{
-	{"memory", func(*testing.T) socketio.AdapterFactory { return nil }},
-	{"redis-streams", func(t *testing.T) socketio.AdapterFactory {
+	{"memory", func(*testing.T) (socketio.AdapterFactory, *redistest.Server) { return nil, nil }},
+	{"redis-streams", func(t *testing.T) (socketio.AdapterFactory, *redistest.Server) {
 		r := redistest.Start(t)
 		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
@@ -37,7 +37,7 @@ var recoveryBackends = []struct {
 		if err := c.WaitSubscribed(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return c.Adapter
+		return c.Adapter, r
 	}},
 }
 
@@ -45,8 +45,10 @@ var recoveryBackends = []struct {
 func forEachBackend(t *testing.T, test func(t *testing.T, e *env)) {
 	for _, b := range recoveryBackends {
 		t.Run(b.name, func(t *testing.T) {
-			adapter := b.adapter(t)
-			test(t, newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}, adapter: adapter}))
+			adapter, r := b.adapter(t)
+			e := newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}, adapter: adapter})
+			e.redis = r
+			test(t, e)
 		})
 	}
 }

@@ -73,6 +73,10 @@ type session struct {
 	warned     bool   // EventAuthExpiring sent for the current token
 	expired    bool   // EventAuthExpired sent: refreshes are too late
 	closed     bool   // the socket disconnected
+	revoked    bool   // EventSessionRevoked sent: being disconnected
+	// The current token's jti and iat, what revocations match.
+	tokenID  string
+	issuedAt time.Time
 
 	limiter *rate.Limiter // the request budget, from the first request on
 	// refused requests since refusedSince, within abuseWindow.
@@ -92,6 +96,8 @@ func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address s
 		email:       c.Email,
 		expiresAt:   c.ExpiresAt,
 		validUntil:  validUntil,
+		tokenID:     c.TokenID,
+		issuedAt:    c.IssuedAt,
 	}
 }
 

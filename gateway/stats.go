@@ -34,8 +34,24 @@ type stats struct {
 	gapsUnavailable atomic.Int64
 	gapsDeclined    atomic.Int64
 
+	// Control operations: sockets disconnected on purpose (by code),
+	// sockets moved in or out of their organization's room, failed reads
+	// of the revocation store.
+	sessionsRevoked      atomic.Int64
+	tokensRevoked        atomic.Int64
+	roomChanges          atomic.Int64
+	revocationSyncFailed atomic.Int64
+
 	mu      sync.Mutex
 	refused map[auth.Code]int64
+}
+
+func (s *stats) revoke(code auth.Code) {
+	if code == CodeTokenRevoked {
+		s.tokensRevoked.Add(1)
+	} else {
+		s.sessionsRevoked.Add(1)
+	}
 }
 
 func newStats(catalogSize int) *stats {
@@ -88,6 +104,17 @@ type Stats struct {
 	// HistoryGaps counts clients told that they could not recover their
 	// session (EventHistoryGap), by reason.
 	HistoryGaps map[socketio.RecoveryFailure]int64
+	// Revoked counts sockets disconnected by a control operation, by the
+	// code of their EventSessionRevoked (SESSION_REVOKED: an operator's
+	// disconnect; TOKEN_REVOKED: a revoked token).
+	Revoked map[auth.Code]int64
+	// RoomChanges counts sockets moved out of or back into their
+	// organization's room by SetOrganizationRoom.
+	RoomChanges int64
+	// Revocations is the number of revocations this node holds;
+	// RevocationSyncFailures counts failed reads of the RevocationStore.
+	Revocations            int
+	RevocationSyncFailures int64
 }
 
 // Stats returns the gateway's counters.
@@ -109,8 +136,15 @@ func (g *Gateway) Stats() Stats {
 			socketio.RecoveryUnavailable: st.gapsUnavailable.Load(),
 			socketio.RecoveryDeclined:    st.gapsDeclined.Load(),
 		},
-		Published: make(map[events.Name]int64, len(st.published)),
-		Refused:   make(map[auth.Code]int64),
+		Revoked: map[auth.Code]int64{
+			CodeSessionRevoked: st.sessionsRevoked.Load(),
+			CodeTokenRevoked:   st.tokensRevoked.Load(),
+		},
+		RoomChanges:            st.roomChanges.Load(),
+		Revocations:            g.revoked.len(),
+		RevocationSyncFailures: st.revocationSyncFailed.Load(),
+		Published:              make(map[events.Name]int64, len(st.published)),
+		Refused:                make(map[auth.Code]int64),
 	}
 	for i := range st.published {
 		out.Published[g.catalog.names[i]] = st.published[i].Load()

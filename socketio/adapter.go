@@ -232,6 +232,16 @@ func (a *MemoryAdapter) PersistSession(s *SessionState) {
 	}
 }
 
+// sessionDropper is implemented by the adapters of this package that keep
+// restored sessions in memory.
+type sessionDropper interface{ dropSession(pid string) }
+
+func (a *MemoryAdapter) dropSession(pid string) {
+	if a.sessions != nil {
+		a.sessions.drop(pid)
+	}
+}
+
 func (a *MemoryAdapter) RestoreSession(pid, offset string) (*SessionState, bool) {
 	if a.sessions == nil {
 		return nil, false

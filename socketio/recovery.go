@@ -138,6 +138,13 @@ func (st *sessionStore) persist(s *SessionState) {
 	st.mu.Unlock()
 }
 
+// drop forgets a session.
+func (st *sessionStore) drop(pid string) {
+	st.mu.Lock()
+	delete(st.sessions, pid)
+	st.mu.Unlock()
+}
+
 // restore returns a copy of a persisted session that can be recovered from
 // offset. It fails, as Node's adapter does, when the session expired or
 // the offset is no longer known. The session stays until it expires, as in

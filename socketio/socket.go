@@ -615,6 +615,13 @@ func (s *Socket) onClose(reason DisconnectReason) {
 		s.nsp.adapter.PersistSession(&SessionState{SID: s.id, PID: s.pid, Rooms: append([]string{s.id}, rooms...), Data: data})
 	case s.nsp.keeper != nil:
 		s.nsp.keeper.ended(s)
+	default:
+		// A session restored earlier stays persisted (see
+		// sessionStore.restore); a disconnection that is not recoverable
+		// ends it, as it ends a kept session.
+		if d, ok := s.nsp.adapter.(sessionDropper); ok {
+			d.dropSession(s.pid)
+		}
 	}
 	for _, cb := range acks {
 		cb(Args{}, ErrDisconnected)

@@ -72,11 +72,14 @@ type serveConfig struct {
 	httpIdleTimeout time.Duration
 	maxHeaderBytes  int
 
-	expiryWarning  time.Duration
-	recoveryWindow time.Duration // 0: connection state recovery off
-	recoveryEvents int
-	requestRate    float64 // 0: the gateway's default; negative: unlimited
-	requestBurst   int
+	expiryWarning time.Duration
+	// maxTokenLifetime bounds how long a revocation is kept
+	// (TOKEN_MAX_LIFETIME).
+	maxTokenLifetime time.Duration
+	recoveryWindow   time.Duration // 0: connection state recovery off
+	recoveryEvents   int
+	requestRate      float64 // 0: the gateway's default; negative: unlimited
+	requestBurst     int
 	// Connection caps (0: the gateway's default; negative: none) and the
 	// reverse proxies whose X-Forwarded-For is believed.
 	maxConnsPerAddress, maxConnsPerUser, maxConnsPerOrg int
@@ -358,6 +361,11 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	}
 	c.expiryWarning, err = get.duration("TOKEN_EXPIRY_WARNING", 0)
 	check(err)
+	c.maxTokenLifetime, err = get.duration("TOKEN_MAX_LIFETIME", gateway.DefaultMaxTokenLifetime)
+	check(err)
+	if err == nil && c.maxTokenLifetime < time.Minute {
+		check(fmt.Errorf("TOKEN_MAX_LIFETIME must be at least 1m, got %s", c.maxTokenLifetime))
+	}
 	c.recoveryWindow, err = get.duration("RECOVERY_WINDOW", 0)
 	check(err)
 	if c.recoveryWindow < 0 {

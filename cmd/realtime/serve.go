@@ -18,6 +18,7 @@ import (
 	"github.com/operate/realtime/gateway/admin"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/console"
+	"github.com/operate/realtime/gateway/control"
 	"github.com/operate/realtime/gateway/httpapi"
 	"github.com/operate/realtime/gateway/metrics"
 	"github.com/operate/realtime/socketio"
@@ -105,8 +106,19 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.recoveryWindow, MaxPackets: cfg.recoveryEvents}
 		log.Info("connection state recovery", "window", cfg.recoveryWindow.String(), "maxEvents", cfg.recoveryEvents)
 	}
+	// Token revocations are kept in Redis when there is one, so that every
+	// node, including one started later, refuses a revoked token; in
+	// memory otherwise.
+	var revocations gateway.RevocationStore
+	if clustered {
+		store := control.NewRedisStore(rcfg)
+		defer store.Close()
+		revocations = store
+	}
 	gw, err := gateway.New(gateway.Config{
 		Verifier:                      verifier,
+		Revocations:                   revocations,
+		MaxTokenLifetime:              cfg.maxTokenLifetime,
 		Recovery:                      recovery,
 		ClientEventRate:               cfg.requestRate,
 		ClientEventBurst:              cfg.requestBurst,
@@ -151,6 +163,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		PublishRate:        cfg.publishRate,
 		PublishBurst:       cfg.publishBurst,
 		Ready:              ready,
+		Control:            control.NewAPI(gw),
 		DevTokens:          devTokens,
 		Logger:             log,
 	})
@@ -193,7 +206,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.adminKey != "" {
 		mux.Handle(admin.StatusPath, adm.StatusHandler())
 	}
-	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents, SessionsDropped: sessionsDropped(cluster)})
+	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents, SessionsDropped: sessionsDropped(cluster), ControlRequests: api.ControlRequests})
 	switch cfg.metricsAddr {
 	case "":
 		mux.Handle("GET /metrics", metricsHandler)

@@ -56,6 +56,9 @@ type ErrorBody struct {
 	// IDs lists, for a batch that failed while publishing, the ids of the
 	// events published before the failure.
 	IDs []string `json:"ids,omitempty"`
+	// Result, for a control request that reached only part of the cluster
+	// (503 cluster_unavailable), says what was done.
+	Result *ControlResponse `json:"result,omitempty"`
 }
 
 // Error codes of the HTTP API, beside the catalog's validation codes
@@ -77,4 +80,8 @@ const (
 	CodePublishFailed         = "publish_failed"          // 500: the Emitter failed
 	CodeUnavailable           = "unavailable"             // 503: shutting down, or the request was abandoned
 	CodeClusterUnavailable    = "cluster_unavailable"     // 503: delivered on this node only (Redis down)
+	CodeInvalidSelector       = "invalid_selector"        // a control request that selects nothing, or mixes selectors
+	CodeInvalidRevocation     = "invalid_revocation"      // a revocation of neither a token nor a user, or with fields that do not go together
+	CodeControlDisabled       = "control_disabled"        // 404: this server has no control API
+	CodeControlFailed         = "control_failed"          // 500: the control operation failed
 )

@@ -31,6 +31,9 @@ type Claims struct {
 	ExpiresAt time.Time
 	// IssuedAt is "iat", the zero time if the token has none.
 	IssuedAt time.Time
+	// TokenID is "jti" when it is a string, "" otherwise: what a
+	// revocation of this one token names.
+	TokenID string
 	// Raw holds every claim as decoded by encoding/json (numbers are
 	// float64). Callers must treat it as read-only.
 	Raw map[string]any
@@ -261,6 +264,9 @@ func (v *Verifier) ValidUntil(c *Claims) time.Time {
 	return c.ExpiresAt.Add(v.leeway)
 }
 
+// Leeway returns the clock-skew tolerance applied to exp, nbf and iat.
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
+
 // classifyParseError maps a jwt parse/signature failure to a Code. Only "we
 // have no keys" is not the token's fault.
 func classifyParseError(t *jwt.Token, err error) *Error {
@@ -326,6 +332,9 @@ func (v *Verifier) claims(raw map[string]any) (*Claims, error) {
 	}
 	if hasIat {
 		c.IssuedAt = iat
+	}
+	if jti, ok := raw["jti"].(string); ok {
+		c.TokenID = jti
 	}
 
 	// sub only: the NestJS API puts the user id there, and accepting

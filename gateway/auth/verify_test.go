@@ -32,6 +32,18 @@ func TestVerifyHS256Claims(t *testing.T) {
 	if c.Raw["email"] != "ada@example.com" || c.Raw["exp"] != float64(testNow.Add(time.Hour).Unix()) {
 		t.Errorf("Raw = %v", c.Raw)
 	}
+	if c.TokenID != "" {
+		t.Errorf("TokenID = %q without a jti", c.TokenID)
+	}
+	// jti, what a revocation of one token names; only as a string.
+	c = wantCode(t, v, sign(t, jwtHS256, []byte(testSecret), "", with(claimsAt(testNow), "jti", "tok-1")), "")
+	if c.TokenID != "tok-1" {
+		t.Errorf("TokenID = %q, want tok-1", c.TokenID)
+	}
+	c = wantCode(t, v, sign(t, jwtHS256, []byte(testSecret), "", with(claimsAt(testNow), "jti", 42)), "")
+	if c.TokenID != "" {
+		t.Errorf("TokenID = %q for a numeric jti", c.TokenID)
+	}
 }
 
 func TestVerifyFailureCodes(t *testing.T) {

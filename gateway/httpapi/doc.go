@@ -12,6 +12,15 @@
 //	                           or cut off from the cluster; the reason only with an API key)
 //	POST /dev/token            development mode only: a token for {organizationId, userId}
 //
+// and, with Config.Control, the control API (same API keys; see control.go):
+//
+//	POST /api/v1/users/{user}/disconnect                 {reason?, organizationId?}
+//	POST /api/v1/organizations/{org}/disconnect          {reason?}
+//	POST /api/v1/sockets/{id}/disconnect                 {reason?}
+//	POST /api/v1/revocations                             {jti, expiresAt?} or {userId, organizationId?, issuedBefore?}
+//	POST /api/v1/organizations/{org}/users/{user}/leave  the user's sockets leave the organization's room
+//	POST /api/v1/organizations/{org}/users/{user}/join   ... and join it again
+//
 // An event mirrors EventsService.Emit(event, payload, target): without a
 // target it goes to payload.organizationId, or to payload.userId for
 // user-audience events (notification:*) that have one; an explicit target is

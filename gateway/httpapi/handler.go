@@ -63,6 +63,10 @@ type Config struct {
 	// DevTokens, when set, enables POST /dev/token. Set it in development
 	// mode only: anyone who can reach it can connect as anyone.
 	DevTokens *DevTokens
+	// Control, when set, serves the control API (disconnects, revocations,
+	// organization rooms) to the same API keys as publishing. Nil: those
+	// routes answer 404 control_disabled.
+	Control Controller
 	// Logger receives errors and authentication failures, and one debug line
 	// per request. Nil means slog.Default().
 	Logger *slog.Logger
@@ -82,6 +86,8 @@ type Handler struct {
 	refusalLog     *logbudget.Budget // refused requests, which anyone can send
 	idem           *idemCache
 	mux            *http.ServeMux
+	control        Controller
+	controlStats   controlStats
 
 	limited atomic.Int64 // events refused for their key's publish rate
 }
@@ -115,6 +121,7 @@ func New(cfg Config) (*Handler, error) {
 		publishTimeout: cfg.PublishTimeout,
 		ready:          cfg.Ready,
 		dev:            cfg.DevTokens,
+		control:        cfg.Control,
 		log:            cfg.Logger,
 		refusalLog:     logbudget.New(logbudget.DefaultRate, logbudget.DefaultBurst),
 	}
@@ -168,6 +175,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /healthz", h.serveHealth)
 	m.HandleFunc("GET /readyz", h.serveReady)
 	allowed := map[string]string{PathEvents: "POST", PathBatch: "POST", PathSchema: "GET, HEAD", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD"}
+	h.controlRoutes(m, allowed)
 	if h.dev != nil {
 		m.HandleFunc("POST "+PathDevToken, h.serveDevToken)
 		allowed[PathDevToken] = "POST"

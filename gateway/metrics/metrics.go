@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/httpapi"
 )
 
 // Options configures Handler.
@@ -31,6 +32,10 @@ type Options struct {
 	// sockets the cluster could not store in time for recovery (Redis slow
 	// or down; redisadapter's Stats.SessionsDropped).
 	SessionsDropped func() int64
+	// ControlRequests, when set, is exported as
+	// realtime_control_requests_total{operation,result}: the HTTP API's
+	// control requests (httpapi.Handler.ControlRequests).
+	ControlRequests func() map[httpapi.ControlRequestKind]int64
 }
 
 // Handler returns the /metrics handler of gw, with its own registry (no
@@ -76,7 +81,12 @@ var (
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
 	sessionsDroppedDesc  = desc("cluster_sessions_dropped_total", "Sessions of disconnected sockets not stored for recovery: the store queue was full (Redis slow or down) or a shutdown's deadline passed.")
-	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
+	controlRevokedDesc   = desc("sockets_revoked_total", "Sockets disconnected on purpose by the control API, by the code of their session:revoked: SESSION_REVOKED (an operator's disconnect), TOKEN_REVOKED (a revoked token).", "code")
+	roomChangesDesc      = desc("organization_room_changes_total", "Sockets moved out of or back into their organization's room by the control API.")
+	revocationsDesc      = desc("token_revocations", "Token revocations this node holds (each kept until the tokens it names have expired).")
+	revocationSyncDesc   = desc("token_revocation_reads_failed_total", "Failed reads of the revocations kept in Redis.")
+	controlRequestsDesc  = desc("control_requests_total", "Control API requests, by operation (disconnect, revoke, room) and result (ok, invalid, partial, failed).", "operation", "result")
+	allDescs             = []*prometheus.Desc{controlRevokedDesc, roomChangesDesc, revocationsDesc, revocationSyncDesc, connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -97,6 +107,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.SessionsDropped != nil {
 		ch <- sessionsDroppedDesc
+	}
+	if c.opts.ControlRequests != nil {
+		ch <- controlRequestsDesc
 	}
 }
 
@@ -131,6 +144,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(tenancyDesc, st.CrossTenantRefused, "other_organization")
 	counter(tenancyDesc, st.NoTenantDropped, "no_organization")
 	counter(filterEvalsDesc, st.FilterEvaluations)
+	for code, n := range st.Revoked {
+		counter(controlRevokedDesc, n, string(code))
+	}
+	counter(roomChangesDesc, st.RoomChanges)
+	gauge(revocationsDesc, float64(st.Revocations))
+	counter(revocationSyncDesc, st.RevocationSyncFailures)
+	if c.opts.ControlRequests != nil {
+		for k, n := range c.opts.ControlRequests() {
+			counter(controlRequestsDesc, n, k.Operation, k.Result)
+		}
+	}
 
 	es := c.gw.Server().Engine().Stats()
 	gauge(sessionsDesc, float64(es.Sessions.Load()))

@@ -16,6 +16,7 @@ import type {
   ConnectedPayload,
   EventsWithPayload,
   HistoryGapPayload,
+  SessionRevokedPayload,
   RefreshResult,
   ServerEventMap,
   ServerEventName,
@@ -73,6 +74,13 @@ export interface RealtimeState {
    * shows. null otherwise (a first connection, or a recovered one).
    */
   readonly gap: HistoryGapPayload | null;
+  /**
+   * Set when the server disconnected this client on purpose (`session:revoked`): an operator
+   * removed it (`code` SESSION_REVOKED, with the operator's `reason` to show) or its token was
+   * revoked (TOKEN_REVOKED). The client does not reconnect by itself (status 'error', error.code
+   * the same code); null otherwise, and again once connected.
+   */
+  readonly revoked: SessionRevokedPayload | null;
 }
 
 /** Reconnection settings: exponential backoff with jitter. */
@@ -226,6 +234,7 @@ const INITIAL_STATE: RealtimeState = Object.freeze({
   reconnectAttempt: 0,
   recovered: false,
   gap: null,
+  revoked: null,
 });
 
 /** Creates a client of the gateway's `/events` namespace. */
@@ -284,6 +293,8 @@ class Client implements RealtimeClient {
   private explicitToken: string | null = null;
   /** `auth:expired` arrived on the current connection. */
   private expired = false;
+  /** `session:revoked` arrived on the current connection. */
+  private revokedBy: SessionRevokedPayload | null = null;
 
   /** The applied server-side subscriptions; null: every event, unfiltered. */
   private committed: EventName[] | null = null;
@@ -403,6 +414,9 @@ class Client implements RealtimeClient {
         break;
       case ControlEvent.HISTORY_GAP:
         this.setState({ gap: payload as HistoryGapPayload });
+        break;
+      case ControlEvent.SESSION_REVOKED:
+        this.revokedBy = payload as SessionRevokedPayload;
         break;
     }
     // Until the subscriptions are restored on a new session, drop what they
@@ -536,6 +550,7 @@ class Client implements RealtimeClient {
     this.backoff.reset();
     this.expiredToken = null;
     this.expired = false;
+    this.revokedBy = null;
     const engine = socket.io.engine;
     const transport = transportName(engine?.transport?.name);
     engine?.once('upgrade', (t: { name?: string }) => {
@@ -547,7 +562,7 @@ class Client implements RealtimeClient {
     // subscriptions are restored.
     this.replaying = this.replayNeeded && socket.recovered !== true;
     // socket.io-client leaves `recovered` undefined when the server offers no recovery.
-    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport, recovered: socket.recovered === true, gap: null });
+    this.setState({ status: 'connected', error: null, reconnectAttempt: 0, transport, recovered: socket.recovered === true, gap: null, revoked: null });
     void this.pump();
   }
 
@@ -586,7 +601,12 @@ class Client implements RealtimeClient {
       return;
     }
     if (reason === 'io server disconnect') {
-      if (this.expired) {
+      const revoked = this.revokedBy;
+      if (revoked) {
+        // Removed on purpose: not a reason to reconnect, nor to treat as an expiry.
+        this.revokedBy = null;
+        this.fail(new RealtimeError(revoked.code, revoked.reason || revoked.message), { revoked });
+      } else if (this.expired) {
         // The token expired before a refresh replaced it: reconnect with a new one.
         this.expiredToken = this.currentToken;
         this.retryLater(new RealtimeError('TOKEN_EXPIRED', 'Unauthorized: Token expired', { retrying: true }));
@@ -608,11 +628,11 @@ class Client implements RealtimeClient {
   }
 
   /** Stops trying: status 'error' until connect() is called again. */
-  private fail(error: RealtimeError): void {
+  private fail(error: RealtimeError, also: { revoked?: SessionRevokedPayload } = {}): void {
     this.clearRetry();
     this.gen++;
     this.sock?.disconnect();
-    this.setState({ status: 'error', error, transport: null, reconnectAttempt: 0 });
+    this.setState({ status: 'error', error, transport: null, reconnectAttempt: 0, ...also });
   }
 
   /** Reconnects after a backoff delay (for refusals socket.io-client does not retry). */

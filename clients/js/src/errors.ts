@@ -25,4 +25,5 @@ export const FATAL_AUTH_CODES: ReadonlySet<string> = new Set([
   'INVALID_TOKEN',
   'NO_ORGANIZATION',
   'NO_USER',
+  'TOKEN_REVOKED',
 ]);

@@ -23,6 +23,12 @@ export const ControlEvent = {
    * not; events may have been missed since `from`. Reload what the page shows.
    */
   HISTORY_GAP: 'history:gap',
+  /**
+   * server → client, right before the server disconnects the client on purpose: an operator
+   * disconnected it (`SESSION_REVOKED`) or its token was revoked (`TOKEN_REVOKED`). Not a network
+   * drop: the client does not reconnect by itself.
+   */
+  SESSION_REVOKED: 'session:revoked',
 } as const;
 
 /** Payload of `connected`. */
@@ -60,12 +66,22 @@ export interface HistoryGapPayload {
   from: string;
 }
 
+/** Payload of `session:revoked`. */
+export interface SessionRevokedPayload {
+  message: string;
+  /** `SESSION_REVOKED`: disconnected by an operator; `TOKEN_REVOKED`: the token was revoked. */
+  code: 'SESSION_REVOKED' | 'TOKEN_REVOKED';
+  /** The operator's reason, to show to the user; absent when none was given. */
+  reason?: string;
+}
+
 /** The control events the server sends, with their payloads. */
 export interface ControlEventMap {
   connected: ConnectedPayload;
   'auth:expiring': AuthExpiringPayload;
   'auth:expired': AuthExpiredPayload;
   'history:gap': HistoryGapPayload;
+  'session:revoked': SessionRevokedPayload;
 }
 
 /** Every event the server sends, with its payload: the catalog's and the control events. */
@@ -201,7 +217,11 @@ export type AuthErrorCode =
   /** auth:refresh only: the connection sent too many requests; try again later. */
   | 'RATE_LIMITED'
   /** The address, user or organization has as many connections as the gateway allows; retried with backoff. */
-  | 'TOO_MANY_CONNECTIONS';
+  | 'TOO_MANY_CONNECTIONS'
+  /** The token was revoked (its jti, or the user's tokens issued before a time): log in again. */
+  | 'TOKEN_REVOKED'
+  /** Not a connect code: the client's error after an operator disconnected it (`session:revoked`). */
+  | 'SESSION_REVOKED';
 
 /** Codes this client gives to errors that do not come with a server code. */
 export type ClientErrorCode =

@@ -10,6 +10,7 @@ import {
   type RealtimeClient,
   type RealtimeClientOptions,
   type RealtimeState,
+  type SessionRevokedPayload,
 } from '../../src/index.js';
 import { Gateway, sleep, startCuttableProxy, startNoWebSocketProxy, uid, waitFor } from '../support/gateway.js';
 
@@ -393,6 +394,57 @@ describe('token refresh', () => {
     await short.waitLog('gateway: client connected', { userId: user }, 2);
     await waitStatus(c, 'connected');
     expect(getToken).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('control API', () => {
+  it('reports an operator disconnect with its reason, and does not reconnect', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const c = client({ getToken: () => gw.token({ sub: user, orgId: org }) });
+    const seen: SessionRevokedPayload[] = [];
+    c.on('session:revoked', (p) => {
+      expectTypeOf(p).toEqualTypeOf<SessionRevokedPayload>();
+      seen.push(p);
+    });
+    await waitStatus(c, 'connected');
+    const res = await gw.control(`/api/v1/users/${user}/disconnect`, { organizationId: org, reason: 'You were removed from Acme' });
+    expect(res).toEqual({ status: 200, body: { sockets: 1, nodes: 1, complete: true } });
+    const state = await waitStatus(c, 'error');
+    expect(state.error?.code).toBe('SESSION_REVOKED');
+    expect(state.error?.message).toBe('You were removed from Acme');
+    expect(state.revoked).toEqual({ message: 'Disconnected by the server', code: 'SESSION_REVOKED', reason: 'You were removed from Acme' });
+    expect(seen).toHaveLength(1);
+    await sleep(300); // longer than the reconnection delays: still not trying
+    expect(c.getState().status).toBe('error');
+
+    // The token is still valid: connecting again works, and clears revoked.
+    c.connect();
+    expect((await waitStatus(c, 'connected')).revoked).toBeNull();
+  });
+
+  it('reports a revoked token and is refused with TOKEN_REVOKED afterwards', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const jti = uid('jti');
+    const c = client({ getToken: () => gw.token({ sub: user, orgId: org, jti }) });
+    await waitStatus(c, 'connected');
+    const res = await gw.control('/api/v1/revocations', { jti });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ sockets: 1, complete: true, revocation: { jti } });
+    const state = await waitStatus(c, 'error');
+    expect(state.error?.code).toBe('TOKEN_REVOKED');
+    expect(state.revoked?.code).toBe('TOKEN_REVOKED');
+
+    c.connect(); // the same token: refused at connect, and not retried
+    const refused = await waitFor(
+      () => (c.getState().status === 'error' && c.getState().error?.message === 'Unauthorized: Token revoked' ? c.getState() : null),
+      5_000,
+      'connect_error TOKEN_REVOKED',
+    );
+    expect(refused.error?.code).toBe('TOKEN_REVOKED');
+    await sleep(300);
+    expect(c.getState().status).toBe('error');
   });
 });
 

@@ -134,6 +134,16 @@ export class Gateway {
     return body.id!;
   }
 
+  /** POSTs to the control API (disconnects, revocations); returns the status and JSON body. */
+  async control(path: string, body: Record<string, unknown> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${this.url}${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
   /** Log lines with this message (and these fields). */
   logsOf(msg: string, fields: Record<string, unknown> = {}): LogLine[] {
     return this.logs.filter((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
