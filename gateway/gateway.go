@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -140,6 +141,13 @@ type Config struct {
 	// proxy). Empty: the TCP peer is the client, and X-Forwarded-For is
 	// ignored (anyone can write it).
 	TrustedProxies []netip.Prefix
+	// Observers are told of every socket that connects and disconnects
+	// (a presence tracker, webhooks); see Observer.
+	Observers []Observer
+	// Presence answers the client event EventPresence with the presence
+	// of the socket's organization, across the cluster. Nil: presence is
+	// off, and EventPresence is refused as an unsupported event.
+	Presence PresenceFunc
 	// Logger receives connection-level logs (connections, refusals,
 	// expiries; never tokens, never one line per event). Nil means
 	// slog.Default().
@@ -165,6 +173,9 @@ type Gateway struct {
 
 	caps           *connectionCaps
 	trustedProxies []netip.Prefix
+
+	observers []Observer
+	presence  PresenceFunc
 
 	closing atomic.Bool
 	stats   *stats
@@ -197,6 +208,8 @@ func New(cfg Config) (*Gateway, error) {
 		warning:        cfg.ExpiryWarning,
 		authTimeout:    cfg.AuthTimeout,
 		maxPatterns:    cfg.MaxPatterns,
+		observers:      slices.Clone(cfg.Observers),
+		presence:       cfg.Presence,
 	}
 	g.stats = newStats(len(g.catalog.names))
 	filters, err := filter.NewCompiler(filter.Config{})
@@ -263,6 +276,9 @@ func New(cfg Config) (*Gateway, error) {
 	nsp.OnEvent(EventSubscribe, g.rateLimited(g.onSubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventUnsubscribe, g.rateLimited(g.onUnsubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventAuthRefresh, g.rateLimited(g.onRefresh, refreshRateLimited))
+	if g.presence != nil {
+		nsp.OnEvent(EventPresence, g.rateLimited(g.onPresence, subscribeRateLimited))
+	}
 	nsp.OnAnyEvent(g.rateLimited(g.onUnsupported, subscribeRateLimited))
 	return g, nil
 }
