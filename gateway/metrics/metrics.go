@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/webhook"
 )
 
 // Options configures Handler.
@@ -26,6 +27,10 @@ type Options struct {
 	// realtime_publish_events_limited_total: events the HTTP API refused
 	// because their API key was over its publish rate.
 	PublishLimited func() int64
+	// Webhooks, when set, is exported as realtime_webhook_*: the events
+	// delivered, failed and dropped (the queue was full), the queue's
+	// length, the requests and retries.
+	Webhooks func() webhook.Stats
 }
 
 // Handler returns the /metrics handler of gw, with its own registry (no
@@ -70,6 +75,10 @@ var (
 	bytesOutDesc         = desc("engine_bytes_out_total", "Bytes written to clients.")
 	clusterReadyDesc     = desc("cluster_ready", "1 when this node reaches the cluster (Redis), 0 otherwise.")
 	publishLimitedDesc   = desc("publish_events_limited_total", "Events the HTTP API refused because their API key was over its publish rate.")
+	webhookEventsDesc    = desc("webhook_events_total", "Webhook events by result: delivered (2xx), failed (refused, or given up after the retries), dropped (the queue was full).", "result")
+	webhookQueueDesc     = desc("webhook_queue_length", "Webhook events waiting to be sent.")
+	webhookRequestsDesc  = desc("webhook_requests_total", "Webhook requests sent, retries included.")
+	webhookRetriesDesc   = desc("webhook_retries_total", "Webhook requests that were retries of a failed one.")
 	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
@@ -88,6 +97,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.PublishLimited != nil {
 		ch <- publishLimitedDesc
+	}
+	if c.opts.Webhooks != nil {
+		ch <- webhookEventsDesc
+		ch <- webhookQueueDesc
+		ch <- webhookRequestsDesc
+		ch <- webhookRetriesDesc
 	}
 }
 
@@ -143,5 +158,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.opts.PublishLimited != nil {
 		counter(publishLimitedDesc, c.opts.PublishLimited())
+	}
+	if c.opts.Webhooks != nil {
+		w := c.opts.Webhooks()
+		counter(webhookEventsDesc, w.Delivered, "delivered")
+		counter(webhookEventsDesc, w.Failed, "failed")
+		counter(webhookEventsDesc, w.Dropped, "dropped")
+		gauge(webhookQueueDesc, float64(w.Queued))
+		counter(webhookRequestsDesc, w.Requests)
+		counter(webhookRetriesDesc, w.Retries)
 	}
 }
