@@ -87,6 +87,7 @@ type Tracker struct {
 	// Only the worker goroutine uses these.
 	present    map[key]bool // memory mode: the users reported present
 	registered bool         // Redis mode: this node's counts are in Redis
+	lastBeat   time.Time    // Redis mode: the last heartbeat
 
 	stats struct {
 		joined, left, syncErrors, nodesRemoved atomic.Int64
@@ -286,12 +287,17 @@ func (t *Tracker) Close() {
 		if t.redis == nil || !t.registered {
 			return
 		}
+		// The last counts (the disconnections of a shutdown), then a
+		// shorter life.
+		ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+		defer cancel()
+		if err := t.roundRedis(ctx, &t.lastBeat); err != nil {
+			t.log.Warn("presence: writing the last counts", "node", t.node, "error", err)
+		}
 		cl, err := t.redis()
 		if err != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
-		defer cancel()
 		if err := leaveScript.Exec(ctx, cl, []string{t.keys.nodes()}, []string{t.node, ms(t.cfg.Grace)}).Error(); err != nil {
 			t.log.Warn("presence: leaving the cluster", "node", t.node, "error", err)
 		}
@@ -314,16 +320,15 @@ func (t *Tracker) run() {
 	tick := time.NewTicker(t.beat)
 	defer tick.Stop()
 	var (
-		lastBeat time.Time
-		retry    time.Duration // while Redis fails
-		retryAt  time.Time
-		failing  bool
+		retry   time.Duration // while Redis fails
+		retryAt time.Time
+		failing bool
 	)
 	for {
 		if t.redis == nil {
 			t.flushMemory()
 		} else if time.Now().After(retryAt) {
-			err := t.roundRedis(&lastBeat)
+			err := t.roundRedis(t.ctx, &t.lastBeat)
 			switch {
 			case err == nil:
 				if failing {
@@ -333,7 +338,11 @@ func (t *Tracker) run() {
 			default:
 				t.stats.syncErrors.Add(1)
 				if !failing {
-					t.log.Warn("presence: writing to Redis", "node", t.node, "error", err)
+					level := slog.LevelWarn
+					if !t.registered {
+						level = slog.LevelInfo // starting: the cluster is still connecting
+					}
+					t.log.Log(t.ctx, level, "presence: writing to Redis", "node", t.node, "error", err)
 				}
 				failing = true
 				retry = min(max(2*retry, 100*time.Millisecond), t.beat)

@@ -154,12 +154,12 @@ const maxCleanup = 8
 // roundRedis renews this node when due, removes dead nodes (reporting
 // their users who left), and writes the users changed since the last
 // round.
-func (t *Tracker) roundRedis(lastBeat *time.Time) error {
+func (t *Tracker) roundRedis(base context.Context, lastBeat *time.Time) error {
 	cl, err := t.redis()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(t.ctx, syncTimeout)
+	ctx, cancel := context.WithTimeout(base, syncTimeout)
 	defer cancel()
 	if !t.registered || time.Since(*lastBeat) >= t.beat-t.beat/10 {
 		known, err := heartbeatScript.Exec(ctx, cl, []string{t.keys.nodes()}, []string{t.node, ms(t.cfg.TTL)}).AsInt64()

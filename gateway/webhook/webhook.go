@@ -192,9 +192,8 @@ var _ gateway.Observer = (*Sender)(nil)
 
 // New validates cfg and starts a Sender.
 func New(cfg Config) (*Sender, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("webhook: URL %q is not an http(s) URL", cfg.URL)
+	if err := CheckURL(cfg.URL); err != nil {
+		return nil, err
 	}
 	if len(cfg.Secret) < MinSecretLength {
 		return nil, fmt.Errorf("webhook: the secret is %d bytes long, need at least %d", len(cfg.Secret), MinSecretLength)
@@ -238,6 +237,15 @@ func New(cfg Config) (*Sender, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s, nil
+}
+
+// CheckURL refuses what New would refuse as a URL.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("webhook: URL %q is not an http(s) URL", raw)
+	}
+	return nil
 }
 
 // Send queues an event, filling in its ID, Timestamp and Node when empty.
