@@ -59,6 +59,18 @@
 // process). A multi-node deployment plugs a cluster adapter (Redis, issue 4)
 // into Config.Adapter; nothing else changes.
 //
+// # Observers and presence
+//
+// Config.Observers are told of every socket that connects and disconnects
+// ([Observer], on the socket's goroutine: they only queue work), which is
+// how gateway/presence counts who is online and gateway/webhook reports
+// connections. With Config.Presence, a client may send [EventPresence] to
+// read the presence of its own organization and, with {watch: true}, join
+// the room [PresenceRoom] to receive [EventPresenceJoined] and
+// [EventPresenceLeft], which the tracker delivers with
+// [Gateway.PublishPresence]; like catalog events, they reach only sockets
+// of the organization their payload names.
+//
 // # Concurrency
 //
 // Every exported method of Gateway is safe for concurrent use. Socket

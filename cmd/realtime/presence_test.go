@@ -229,6 +229,51 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	if !slices.Contains(types, webhook.TypeSocketConnected) {
 		t.Fatalf("webhook types %q", types)
 	}
+	// The metrics: one of the survivors removed the dead node, once; the
+	// webhooks were delivered and none dropped.
+	removed, delivered := 0.0, 0.0
+	for _, s := range []*server{a, b} {
+		m := scrapeMetrics(t, s)
+		removed += metricValue(t, m, "realtime_presence_dead_nodes_removed_total")
+		delivered += metricValue(t, m, `realtime_webhook_events_total{result="delivered"}`)
+		if v := metricValue(t, m, `realtime_webhook_events_total{result="dropped"}`); v != 0 {
+			t.Errorf("%s dropped %v webhook events", s.url, v)
+		}
+	}
+	if removed != 1 || delivered == 0 {
+		t.Fatalf("dead nodes removed %v (want 1), webhook events delivered %v", removed, delivered)
+	}
 	a.stop()
 	b.stop()
+}
+
+func scrapeMetrics(t *testing.T, s *server) string {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricValue returns the value of the sample named exactly name (with its
+// labels), failing when the scrape has none.
+func metricValue(t *testing.T, scrape, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				t.Fatalf("%s: %q: %v", name, v, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("the scrape has no %s", name)
+	return 0
 }

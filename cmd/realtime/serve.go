@@ -258,6 +258,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if hooks != nil {
 		mopts.Webhooks = hooks.Stats
 	}
+	if tracker != nil {
+		mopts.Presence = tracker.Stats
+	}
 	metricsHandler := metrics.Handler(gw, mopts)
 	switch cfg.metricsAddr {
 	case "":

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/presence"
 	"github.com/operate/realtime/gateway/webhook"
 )
 
@@ -31,6 +32,10 @@ type Options struct {
 	// delivered, failed and dropped (the queue was full), the queue's
 	// length, the requests and retries.
 	Webhooks func() webhook.Stats
+	// Presence, when set, is exported as realtime_presence_*: the changes
+	// this node reported, its failed Redis rounds, the dead nodes it
+	// removed.
+	Presence func() presence.Stats
 }
 
 // Handler returns the /metrics handler of gw, with its own registry (no
@@ -79,6 +84,9 @@ var (
 	webhookQueueDesc     = desc("webhook_queue_length", "Webhook events waiting to be sent.")
 	webhookRequestsDesc  = desc("webhook_requests_total", "Webhook requests sent, retries included.")
 	webhookRetriesDesc   = desc("webhook_retries_total", "Webhook requests that were retries of a failed one.")
+	presenceChangesDesc  = desc("presence_changes_total", "Presence changes this node reported for the cluster, by event (presence:joined, presence:left).", "event")
+	presenceErrorsDesc   = desc("presence_sync_errors_total", "Rounds of presence writes to Redis that failed (retried).")
+	presenceRemovedDesc  = desc("presence_dead_nodes_removed_total", "Dead nodes whose presence counts this node removed.")
 	allDescs             = []*prometheus.Desc{connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
@@ -97,6 +105,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.PublishLimited != nil {
 		ch <- publishLimitedDesc
+	}
+	if c.opts.Presence != nil {
+		ch <- presenceChangesDesc
+		ch <- presenceErrorsDesc
+		ch <- presenceRemovedDesc
 	}
 	if c.opts.Webhooks != nil {
 		ch <- webhookEventsDesc
@@ -158,6 +171,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.opts.PublishLimited != nil {
 		counter(publishLimitedDesc, c.opts.PublishLimited())
+	}
+	if c.opts.Presence != nil {
+		p := c.opts.Presence()
+		counter(presenceChangesDesc, p.Joined, "presence:joined")
+		counter(presenceChangesDesc, p.Left, "presence:left")
+		counter(presenceErrorsDesc, p.SyncErrors)
+		counter(presenceRemovedDesc, p.NodesRemoved)
 	}
 	if c.opts.Webhooks != nil {
 		w := c.opts.Webhooks()
