@@ -38,5 +38,8 @@
 // user) and are written when it is back; a node cut off for longer than
 // TTL finds itself dead and writes all of its counts again.
 //
+// Reads of an organization are batched per node: one at a time, shared
+// by the requests that arrived before it started (see readBatcher).
+//
 // Without Redis, presence is this process's own.
 package presence

@@ -89,6 +89,8 @@ type Tracker struct {
 	registered bool         // Redis mode: this node's counts are in Redis
 	lastBeat   time.Time    // Redis mode: the last heartbeat
 
+	reads readBatcher // Redis mode: one read of an organization at a time
+
 	stats struct {
 		joined, left, syncErrors, nodesRemoved atomic.Int64
 	}
@@ -229,7 +231,7 @@ func (t *Tracker) Presence(ctx context.Context, org string) (apiclient.Presence,
 		}
 		t.mu.Unlock()
 	} else {
-		users, err := t.readOrg(ctx, org)
+		users, err := t.reads.read(ctx, org, t.readOrg)
 		if err != nil {
 			return apiclient.Presence{}, fmt.Errorf("presence of %s: %w", org, err)
 		}

@@ -267,3 +267,27 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObserve is what webhooks add to a connection and its
+// disconnection (queueing two events; the receiver answers at once).
+func BenchmarkObserve(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	s, err := webhook.New(webhook.Config{URL: srv.URL, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	}()
+	c := gateway.Connection{SocketID: "sid", UserID: "u1", OrganizationID: "o1", Transport: "websocket", ConnectedAt: time.Now()}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Connected(c)
+		s.Disconnected(c, "transport close")
+	}
+}
