@@ -295,3 +295,25 @@ func TestRedisOutage(t *testing.T) {
 		return err == nil && users(p) == "u1:1,u2:1"
 	})
 }
+
+// A node removed as dead while it still runs (frozen past the TTL) writes
+// nothing until it has renewed, then writes all of its counts again: no
+// entry of a removed node is left behind.
+func TestRemovedNodeRenewsBeforeWriting(t *testing.T) {
+	c := newCluster(t)
+	a := c.node("a", time.Hour, time.Hour)
+	a.Connected(conn("o1", "u1"))
+	wait.For(t, "u1 visible", func() bool { return presenceOf(t, a, "o1") == "u1:1" })
+	// What another node's cleanup does to a dead node.
+	if _, err := c.srv.Do("ZREM", DefaultKeyPrefix+"nodes", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.srv.Do("DEL", DefaultKeyPrefix+"org:o1", DefaultKeyPrefix+"node:a"); err != nil {
+		t.Fatal(err)
+	}
+	a.Connected(conn("o1", "u2"))
+	wait.For(t, "a renewed and wrote everything", func() bool { return presenceOf(t, a, "o1") == "u1:1,u2:1" })
+	if s, err := c.srv.Do("ZSCORE", DefaultKeyPrefix+"nodes", "a"); err != nil || s == "" {
+		t.Fatalf("a is not in the set of nodes: %q %v", s, err)
+	}
+}

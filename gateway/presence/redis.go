@@ -57,7 +57,12 @@ return 1
 // elsewhere do not both count) and after (live nodes only; the dead
 // nodes' entries are dropped here). Exactly one node sees 0 → n (joined)
 // and n → 0 (left).
+//
+// A node that is not in the set of nodes (removed as dead) writes nothing
+// and gets {-1, -1}: it must renew (and write everything again) first, so
+// that no entry outlives the removal of its node.
 var syncScript = rueidis.NewLuaScript(luaNow + `
+if not redis.call('ZSCORE', KEYS[2], ARGV[2]) then return {-1, -1} end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local m = {}
 if raw then m = cjson.decode(raw) end
@@ -212,7 +217,7 @@ func (t *Tracker) roundRedis(base context.Context, lastBeat *time.Time) error {
 		}
 	}
 	t.mu.Unlock()
-	var failed []key
+	var failed, unregistered []key
 	var firstErr error
 	for i, r := range syncScript.ExecMulti(ctx, cl, execs...) {
 		v, err := r.AsIntSlice()
@@ -226,11 +231,25 @@ func (t *Tracker) roundRedis(base context.Context, lastBeat *time.Time) error {
 			}
 			continue
 		}
+		if v[0] < 0 {
+			unregistered = append(unregistered, ks[i])
+			continue
+		}
 		switch before, after := v[0], v[1]; {
 		case before == 0 && after > 0:
 			t.report(gateway.EventPresenceJoined, ks[i])
 		case before > 0 && after == 0:
 			t.report(gateway.EventPresenceLeft, ks[i])
+		}
+	}
+	if len(unregistered) > 0 {
+		// Removed as dead meanwhile: renew (which writes everything again)
+		// in the next round, at once.
+		t.registered = false
+		t.restoreDirty(unregistered)
+		select {
+		case t.wake <- struct{}{}:
+		default:
 		}
 	}
 	if len(failed) > 0 {
