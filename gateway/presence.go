@@ -115,8 +115,11 @@ func (g *Gateway) PublishPresence(ctx context.Context, c PresenceChange) error {
 	if c.OrganizationID == "" || c.UserID == "" {
 		return errors.New("gateway: publish presence: organization and user are required")
 	}
-	p := presenceChangePayload{OrganizationID: c.OrganizationID, UserID: c.UserID, Timestamp: jsTime(c.At)}
-	if err := g.nsp.To(PresenceRoom(c.OrganizationID)).Emit(c.Event, p); err != nil {
+	pkt, err := socketio.NewPacket(c.Event, presenceChangePayload{OrganizationID: c.OrganizationID, UserID: c.UserID, Timestamp: jsTime(c.At)})
+	if err == nil {
+		err = g.nsp.To(PresenceRoom(c.OrganizationID)).EmitPacket(ctx, pkt)
+	}
+	if err != nil {
 		return fmt.Errorf("gateway: publish %s for %s: %w", c.Event, c.OrganizationID, err)
 	}
 	return nil
