@@ -222,6 +222,12 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 			g.log.Warn("gateway: sending history gap event", "sid", s.ID(), "error", err)
 		}
 	}
+	if len(g.observers) > 0 {
+		c := g.connection(s, sess)
+		for _, o := range g.observers {
+			o.Connected(c)
+		}
+	}
 	g.log.Info("gateway: client connected",
 		"sid", s.ID(),
 		"userId", sess.userID,
@@ -244,6 +250,12 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason socketio.DisconnectRea
 	sess.mu.Unlock()
 	if sess.counted.Swap(false) {
 		g.caps.add(sess.address, sess.orgID, sess.userID, -1)
+		if len(g.observers) > 0 {
+			c := g.connection(s, sess)
+			for _, o := range g.observers {
+				o.Disconnected(c, string(reason))
+			}
+		}
 	}
 	g.log.Info("gateway: client disconnected",
 		"sid", s.ID(),

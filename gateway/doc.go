@@ -71,6 +71,18 @@
 // [RevocationStore] (Redis, package gateway/control) makes them reach
 // nodes that start later or missed the notification.
 //
+// # Observers and presence
+//
+// Config.Observers are told of every socket that connects and disconnects
+// ([Observer], on the socket's goroutine: they only queue work), which is
+// how gateway/presence counts who is online and gateway/webhook reports
+// connections. With Config.Presence, a client may send [EventPresence] to
+// read the presence of its own organization and, with {watch: true}, join
+// the room [PresenceRoom] to receive [EventPresenceJoined] and
+// [EventPresenceLeft], which the tracker delivers with
+// [Gateway.PublishPresence]; like catalog events, they reach only sockets
+// of the organization their payload names.
+//
 // # Concurrency
 //
 // Every exported method of Gateway is safe for concurrent use. Socket

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -155,6 +156,13 @@ type Config struct {
 	// forgotten (every token it names has expired). Zero means
 	// DefaultMaxTokenLifetime (24 h).
 	MaxTokenLifetime time.Duration
+	// Observers are told of every socket that connects and disconnects
+	// (a presence tracker, webhooks); see Observer.
+	Observers []Observer
+	// Presence answers the client event EventPresence with the presence
+	// of the socket's organization, across the cluster. Nil: presence is
+	// off, and EventPresence is refused as an unsupported event.
+	Presence PresenceFunc
 	// Logger receives connection-level logs (connections, refusals,
 	// expiries; never tokens, never one line per event). Nil means
 	// slog.Default().
@@ -190,6 +198,8 @@ type Gateway struct {
 	stopSync    context.CancelFunc // nil without a store
 	revLoaded   atomic.Bool        // the store was read once
 	syncDone    chan struct{}
+	observers   []Observer
+	presence    PresenceFunc
 
 	closing atomic.Bool
 	stats   *stats
@@ -225,6 +235,8 @@ func New(cfg Config) (*Gateway, error) {
 		revoked:        newRevocations(),
 		revStore:       cfg.Revocations,
 		maxLifetime:    cfg.MaxTokenLifetime,
+		observers:      slices.Clone(cfg.Observers),
+		presence:       cfg.Presence,
 	}
 	if g.maxLifetime <= 0 {
 		g.maxLifetime = DefaultMaxTokenLifetime
@@ -294,6 +306,9 @@ func New(cfg Config) (*Gateway, error) {
 	nsp.OnEvent(EventSubscribe, g.rateLimited(g.onSubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventUnsubscribe, g.rateLimited(g.onUnsubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventAuthRefresh, g.rateLimited(g.onRefresh, refreshRateLimited))
+	if g.presence != nil {
+		nsp.OnEvent(EventPresence, g.rateLimited(g.onPresence, subscribeRateLimited))
+	}
 	nsp.OnAnyEvent(g.rateLimited(g.onUnsupported, subscribeRateLimited))
 	g.setupControl()
 	if g.revStore != nil {

@@ -45,6 +45,9 @@ type envOptions struct {
 	// Connection caps (0: the gateway's defaults) and trusted proxies.
 	maxPerAddress, maxPerUser, maxPerOrg int
 	trustedProxies                       []netip.Prefix
+	// Presence: observers of connections, and the presence answer.
+	observers []gateway.Observer
+	presence  gateway.PresenceFunc
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -72,6 +75,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		MaxConnectionsPerUser:         o.maxPerUser,
 		MaxConnectionsPerOrganization: o.maxPerOrg,
 		TrustedProxies:                o.trustedProxies,
+		Observers:                     o.observers,
+		Presence:                      o.presence,
 		Logger:                        logger,
 	})
 	if err != nil {

@@ -131,6 +131,9 @@ func (g *Gateway) deliveryFilter(p *socketio.Packet) func(*socketio.Socket) bool
 	name := p.Event()
 	bit, ok := g.catalog.bit[name]
 	if !ok {
+		if name == EventPresenceJoined || name == EventPresenceLeft {
+			return presenceFilter(p) // tenancy, as for catalog events
+		}
 		return nil // control events are never filtered
 	}
 	payload, org, ok := payloadOrganization(p.Data)
@@ -516,9 +519,13 @@ func (g *Gateway) onUnsupported(s *socketio.Socket, ev *socketio.Event) {
 	if !ev.WantsAck() {
 		return
 	}
+	allowed := EventSubscribe + ", " + EventUnsubscribe
+	if g.presence != nil {
+		allowed += ", " + EventPresence
+	}
 	_ = ev.Ack(errorAck{
-		Error: fmt.Sprintf("unsupported event %q: clients may send only %s, %s and %s",
-			ev.Name, EventSubscribe, EventUnsubscribe, EventAuthRefresh),
+		Error: fmt.Sprintf("unsupported event %q: clients may send only %s and %s",
+			ev.Name, allowed, EventAuthRefresh),
 		Code: CodeUnsupportedEvent,
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/operate/realtime/gateway/admin"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/gateway/webhook"
 )
 
 // defaultRecoveryEvents bounds the events kept for connection state
@@ -94,6 +95,14 @@ type serveConfig struct {
 	idemMaxKeys     int
 	publishRate     float64 // events/s per API key; 0: unlimited
 	publishBurst    int     // 0: httpapi's default
+
+	// Presence (gateway/presence): on unless PRESENCE=off; ttl and grace 0
+	// mean its defaults.
+	presence      bool
+	presenceTTL   time.Duration
+	presenceGrace time.Duration
+	// Webhooks (gateway/webhook): nil when WEBHOOK_URL is unset.
+	webhook *webhook.Config
 
 	// The operator's view (gateway/admin): the admin key, which enables
 	// GET /admin/status, and the Socket.IO Admin UI (nil: off).
@@ -425,6 +434,10 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		check(fmt.Errorf("PUBLISH_BURST=%d is below MAX_BATCH_EVENTS=%d: a full batch could never be published", c.publishBurst, c.maxBatch))
 	}
 
+	// Presence and webhooks.
+	check(c.loadPresence(get))
+	check(c.loadWebhook(get))
+
 	// Operations: the admin key and the Socket.IO Admin UI.
 	c.adminKey = strings.TrimSpace(get("ADMIN_KEY"))
 	if n := len(c.adminKey); n > 0 && n < admin.MinSecretLength {
@@ -465,6 +478,79 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadPresence reads PRESENCE (on, the default, or off), PRESENCE_TTL and
+// PRESENCE_GRACE.
+func (c *serveConfig) loadPresence(get env) error {
+	switch v := strings.ToLower(strings.TrimSpace(get("PRESENCE"))); v {
+	case "", "on", "true":
+		c.presence = true
+	case "off", "false":
+		return nil
+	default:
+		return fmt.Errorf("PRESENCE=%q: use on or off", v)
+	}
+	var err error
+	if c.presenceTTL, err = get.duration("PRESENCE_TTL", 0); err != nil {
+		return err
+	}
+	if c.presenceTTL != 0 && c.presenceTTL < time.Second {
+		return fmt.Errorf("PRESENCE_TTL must be at least 1s, got %s", c.presenceTTL)
+	}
+	if c.presenceGrace, err = get.duration("PRESENCE_GRACE", 0); err != nil {
+		return err
+	}
+	switch {
+	case c.presenceGrace < 0:
+		return fmt.Errorf("PRESENCE_GRACE must not be negative, got %s (0s: none)", c.presenceGrace)
+	case c.presenceGrace == 0 && strings.TrimSpace(get("PRESENCE_GRACE")) != "":
+		c.presenceGrace = -1 // presence.Config spells "none" as negative
+	}
+	return nil
+}
+
+// loadWebhook reads WEBHOOK_URL, WEBHOOK_SECRET and the delivery settings.
+func (c *serveConfig) loadWebhook(get env) error {
+	u := strings.TrimSpace(get("WEBHOOK_URL"))
+	secret := strings.TrimSpace(get("WEBHOOK_SECRET"))
+	if u == "" {
+		if secret != "" {
+			return errors.New("WEBHOOK_SECRET is set without WEBHOOK_URL")
+		}
+		return nil
+	}
+	if len(secret) < webhook.MinSecretLength {
+		return fmt.Errorf("WEBHOOK_URL needs WEBHOOK_SECRET, at least %d characters long (the receiver verifies the signature with it)", webhook.MinSecretLength)
+	}
+	w := &webhook.Config{URL: u, Secret: secret}
+	var errs []error
+	var err error
+	w.BatchSize, err = get.integer("WEBHOOK_BATCH_SIZE", webhook.DefaultBatchSize)
+	errs = append(errs, err)
+	w.QueueSize, err = get.integer("WEBHOOK_QUEUE_SIZE", webhook.DefaultQueueSize)
+	errs = append(errs, err)
+	w.MaxAttempts, err = get.integer("WEBHOOK_MAX_ATTEMPTS", webhook.DefaultMaxAttempts)
+	errs = append(errs, err)
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{{"WEBHOOK_BATCH_WAIT", &w.BatchWait, webhook.DefaultBatchWait}, {"WEBHOOK_TIMEOUT", &w.Timeout, webhook.DefaultTimeout}} {
+		*d.dst, err = get.duration(d.name, d.def)
+		errs = append(errs, err)
+		if err == nil && *d.dst <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", d.name, *d.dst))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := webhook.CheckURL(w.URL); err != nil {
+		return fmt.Errorf("WEBHOOK_URL: %w", err)
+	}
+	c.webhook = w
+	return nil
 }
 
 // loadAdminUI reads the Admin UI's variables: on when it has a password

@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +25,9 @@ import (
 	"github.com/operate/realtime/gateway/control"
 	"github.com/operate/realtime/gateway/httpapi"
 	"github.com/operate/realtime/gateway/metrics"
+	"github.com/operate/realtime/gateway/presence"
+	"github.com/operate/realtime/gateway/webhook"
+	"github.com/operate/realtime/internal/logbudget"
 	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -115,7 +122,59 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		defer store.Close()
 		revocations = store
 	}
+	// Presence and webhooks observe the gateway's connections; presence
+	// changes go to the watching clients (through the gateway, which
+	// exists only once they are set up) and to the webhook.
+	var (
+		gwRef     atomic.Pointer[gateway.Gateway]
+		hooks     *webhook.Sender
+		tracker   *presence.Tracker
+		observers []gateway.Observer
+		presenceF gateway.PresenceFunc
+	)
+	host, _ := os.Hostname()
+	nodeName := host + "#" + strconv.Itoa(os.Getpid())
+	if w := cfg.webhook; w != nil {
+		wc := *w
+		wc.Logger, wc.Node = log, nodeName
+		if hooks, err = webhook.New(wc); err != nil {
+			return err
+		}
+		defer func() { // on an early return; after a shutdown, a no-op
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = hooks.Close(cctx)
+		}()
+		observers = append(observers, hooks)
+		log.Info("webhooks", "url", logbudget.Clip(redactURL(wc.URL)), "batchSize", wc.BatchSize, "queueSize", wc.QueueSize)
+	}
+	if cfg.presence {
+		pc := presence.Config{TTL: cfg.presenceTTL, Grace: cfg.presenceGrace, Logger: log,
+			OnChange: func(c gateway.PresenceChange) {
+				if gw := gwRef.Load(); gw != nil {
+					pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					if err := gw.PublishPresence(pctx, c); err != nil {
+						log.Debug("presence: publishing a change", "error", err)
+					}
+					cancel()
+				}
+				if hooks != nil {
+					hooks.PresenceChanged(c)
+				}
+			}}
+		if cluster != nil {
+			pc.Redis, pc.KeyPrefix = cluster.Client, rcfg.KeyPrefix+"#presence#"
+		}
+		if tracker, err = presence.New(pc); err != nil {
+			return err
+		}
+		defer tracker.Close() // on an early return; after a shutdown, a no-op
+		observers = append(observers, tracker)
+		presenceF = tracker.Presence
+	}
 	gw, err := gateway.New(gateway.Config{
+		Observers:                     observers,
+		Presence:                      presenceF,
 		Verifier:                      verifier,
 		Revocations:                   revocations,
 		MaxTokenLifetime:              cfg.maxTokenLifetime,
@@ -135,6 +194,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gwRef.Store(gw)
 
 	// Ready: not shutting down, and connected to Redis when clustered.
 	ready := func() error {
@@ -164,6 +224,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		PublishBurst:       cfg.publishBurst,
 		Ready:              ready,
 		Control:            control.NewAPI(gw),
+		Presence:           presenceF,
 		DevTokens:          devTokens,
 		Logger:             log,
 	})
@@ -206,7 +267,14 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.adminKey != "" {
 		mux.Handle(admin.StatusPath, adm.StatusHandler())
 	}
-	metricsHandler := metrics.Handler(gw, metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents, SessionsDropped: sessionsDropped(cluster), ControlRequests: api.ControlRequests})
+	mopts := metrics.Options{ClusterReady: clusterReady(cluster), PublishLimited: api.LimitedEvents, SessionsDropped: sessionsDropped(cluster), ControlRequests: api.ControlRequests}
+	if hooks != nil {
+		mopts.Webhooks = hooks.Stats
+	}
+	if tracker != nil {
+		mopts.Presence = tracker.Stats
+	}
+	metricsHandler := metrics.Handler(gw, mopts)
 	switch cfg.metricsAddr {
 	case "":
 		mux.Handle("GET /metrics", metricsHandler)
@@ -272,7 +340,17 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		httpErr = errors.Join(httpErr, err)
 	}
-	if err := errors.Join(gwErr, httpErr); err != nil {
+	// Presence after the clients: this node's counts stay for the grace
+	// period, while they reconnect elsewhere. The webhooks last: what
+	// the disconnections queued is sent within the shutdown timeout.
+	if tracker != nil {
+		tracker.Close()
+	}
+	var hookErr error
+	if hooks != nil {
+		hookErr = hooks.Close(dctx)
+	}
+	if err := errors.Join(gwErr, httpErr, hookErr); err != nil {
 		log.Error("shutdown incomplete", "error", err, "connections", gw.ConnectionCount(), "duration", time.Since(start).String())
 		return err
 	}
@@ -352,4 +430,15 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), e
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("metrics", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil
+}
+
+// redactURL drops a URL's credentials and query (where tokens hide) for
+// the logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }

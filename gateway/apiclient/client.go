@@ -127,17 +127,37 @@ func (c *Client) DevToken(ctx context.Context, req DevTokenRequest) (DevTokenRes
 	return out, err
 }
 
+// Presence returns who is online in an organization, across the cluster
+// (GET /api/v1/organizations/{org}/presence).
+func (c *Client) Presence(ctx context.Context, org string) (Presence, error) {
+	var out Presence
+	err := c.do(ctx, http.MethodGet, PresencePath(org), nil, "", &out)
+	return out, err
+}
+
 func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey string, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("apiclient: encode request: %w", err)
+	return c.do(ctx, http.MethodPost, path, body, idempotencyKey, out)
+}
+
+// do sends one request (a body only when body is not nil) and decodes the
+// answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body any, idempotencyKey string, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("apiclient: encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
 	}
 	url := strings.TrimRight(c.BaseURL, "/") + path
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	r, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return fmt.Errorf("apiclient: %w", err)
 	}
-	r.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	if c.APIKey != "" {
 		r.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
@@ -150,12 +170,12 @@ func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey
 	}
 	resp, err := hc.Do(r)
 	if err != nil {
-		return fmt.Errorf("apiclient: POST %s: %w", path, err)
+		return fmt.Errorf("apiclient: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("apiclient: POST %s: reading the answer: %w", path, err)
+		return fmt.Errorf("apiclient: %s %s: reading the answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		ae := &APIError{StatusCode: resp.StatusCode}
@@ -168,7 +188,7 @@ func (c *Client) post(ctx context.Context, path string, body any, idempotencyKey
 		return ae
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("apiclient: POST %s: decoding the answer %q: %w", path, data, err)
+		return fmt.Errorf("apiclient: %s %s: decoding the answer %q: %w", method, path, data, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"encoding/json"
+	"net/url"
 
 	"github.com/operate/realtime/gateway/events"
 )
@@ -12,7 +13,38 @@ const (
 	PathBatch    = "/api/v1/events/batch"
 	PathSchema   = "/api/v1/schema"
 	PathDevToken = "/dev/token"
+	// PathPresence is GET /api/v1/organizations/{org}/presence, with the
+	// organization id path-escaped (PresencePath builds it).
+	PathPresence = "/api/v1/organizations/{org}/presence"
 )
+
+// PresencePath returns the presence path of an organization.
+func PresencePath(org string) string {
+	return "/api/v1/organizations/" + url.PathEscape(org) + "/presence"
+}
+
+// Presence is who is online in an organization: GET
+// /api/v1/organizations/{org}/presence, and the acknowledgement of the
+// socket event "presence".
+type Presence struct {
+	OrganizationID string `json:"organizationId"`
+	// Users are the organization's users connected on any node, by user
+	// id. A user whose last connection dropped less than the grace period
+	// ago is still listed, with Connections 0: a reconnection within it is
+	// not a departure.
+	Users []PresenceUser `json:"users"`
+}
+
+// PresenceUser is one online user of an organization.
+type PresenceUser struct {
+	UserID string `json:"userId"`
+	// Connections counts the user's sockets in the organization, over
+	// every node.
+	Connections int `json:"connections"`
+	// Since is when the user's current presence began (its earliest
+	// connection still counted), as JavaScript's toISOString writes it.
+	Since string `json:"since"`
+}
 
 // PublishRequest is one event of the HTTP API: the body of POST
 // /api/v1/events, and an element of a batch.
@@ -84,4 +116,6 @@ const (
 	CodeInvalidRevocation     = "invalid_revocation"      // a revocation of neither a token nor a user, or with fields that do not go together
 	CodeControlDisabled       = "control_disabled"        // 404: this server has no control API
 	CodeControlFailed         = "control_failed"          // 500: the control operation failed
+	CodePresenceUnavailable   = "presence_unavailable"    // 503: presence cannot be read (Redis down)
+	CodeInvalidOrganization   = "invalid_organization"    // 400: the organization id in the path is not a valid id
 )

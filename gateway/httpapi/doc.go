@@ -7,6 +7,9 @@
 //	POST /api/v1/events        one event: {"event", "payload", "target"?}
 //	POST /api/v1/events/batch  a JSON array of events, all validated before any is published
 //	GET  /api/v1/schema        the JSON Schema of every event payload (no authentication)
+//	GET  /api/v1/organizations/{org}/presence
+//	                           who is online in the organization, across the cluster (when
+//	                           Config.Presence is set)
 //	GET  /healthz              the process is alive
 //	GET  /readyz               the gateway accepts connections and publishes (503 while shutting down
 //	                           or cut off from the cluster; the reason only with an API key)

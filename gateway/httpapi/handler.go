@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/operate/realtime/gateway/apiclient"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/logbudget"
 )
@@ -60,6 +62,9 @@ type Config struct {
 	// Ready reports whether the server is ready to serve (GET /readyz).
 	// Nil means always ready.
 	Ready func() error
+	// Presence, when set, serves GET /api/v1/organizations/{org}/presence
+	// (API key): who is online in an organization, across the cluster.
+	Presence func(ctx context.Context, organizationID string) (apiclient.Presence, error)
 	// DevTokens, when set, enables POST /dev/token. Set it in development
 	// mode only: anyone who can reach it can connect as anyone.
 	DevTokens *DevTokens
@@ -82,6 +87,7 @@ type Handler struct {
 	publishTimeout time.Duration
 	ready          func() error
 	dev            *DevTokens
+	presence       func(context.Context, string) (apiclient.Presence, error)
 	log            *slog.Logger
 	refusalLog     *logbudget.Budget // refused requests, which anyone can send
 	idem           *idemCache
@@ -122,6 +128,7 @@ func New(cfg Config) (*Handler, error) {
 		ready:          cfg.Ready,
 		dev:            cfg.DevTokens,
 		control:        cfg.Control,
+		presence:       cfg.Presence,
 		log:            cfg.Logger,
 		refusalLog:     logbudget.New(logbudget.DefaultRate, logbudget.DefaultBurst),
 	}
@@ -176,6 +183,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /readyz", h.serveReady)
 	allowed := map[string]string{PathEvents: "POST", PathBatch: "POST", PathSchema: "GET, HEAD", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD"}
 	h.controlRoutes(m, allowed)
+	if h.presence != nil {
+		m.HandleFunc("GET "+apiclient.PathPresence, h.servePresence)
+		allowed[apiclient.PathPresence] = "GET, HEAD"
+	}
 	if h.dev != nil {
 		m.HandleFunc("POST "+PathDevToken, h.serveDevToken)
 		allowed[PathDevToken] = "POST"

@@ -47,6 +47,8 @@ const (
 	CodePublishFailed         = apiclient.CodePublishFailed
 	CodeUnavailable           = apiclient.CodeUnavailable
 	CodeClusterUnavailable    = apiclient.CodeClusterUnavailable
+	CodePresenceUnavailable   = apiclient.CodePresenceUnavailable
+	CodeInvalidOrganization   = apiclient.CodeInvalidOrganization
 )
 
 // Client is the Go client of the API.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/gateway/presence"
+	"github.com/operate/realtime/gateway/webhook"
 )
 
 // Options configures Handler.
@@ -36,6 +38,14 @@ type Options struct {
 	// realtime_control_requests_total{operation,result}: the HTTP API's
 	// control requests (httpapi.Handler.ControlRequests).
 	ControlRequests func() map[httpapi.ControlRequestKind]int64
+	// Webhooks, when set, is exported as realtime_webhook_*: the events
+	// delivered, failed and dropped (the queue was full), the queue's
+	// length, the requests and retries.
+	Webhooks func() webhook.Stats
+	// Presence, when set, is exported as realtime_presence_*: the changes
+	// this node reported, its failed Redis rounds, the dead nodes it
+	// removed.
+	Presence func() presence.Stats
 }
 
 // Handler returns the /metrics handler of gw, with its own registry (no
@@ -86,7 +96,14 @@ var (
 	revocationsDesc      = desc("token_revocations", "Token revocations this node holds (each kept until the tokens it names have expired).")
 	revocationSyncDesc   = desc("token_revocation_reads_failed_total", "Failed reads of the revocations kept in Redis.")
 	controlRequestsDesc  = desc("control_requests_total", "Control API requests, by operation (disconnect, revoke, room) and result (ok, invalid, partial, failed).", "operation", "result")
-	allDescs             = []*prometheus.Desc{controlRevokedDesc, roomChangesDesc, revocationsDesc, revocationSyncDesc, connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
+	webhookEventsDesc    = desc("webhook_events_total", "Webhook events by result: delivered (2xx), failed (refused, or given up after the retries), dropped (the queue was full).", "result")
+	webhookQueueDesc     = desc("webhook_queue_length", "Webhook events waiting to be sent.")
+	webhookRequestsDesc  = desc("webhook_requests_total", "Webhook requests sent, retries included.")
+	webhookRetriesDesc   = desc("webhook_retries_total", "Webhook requests that were retries of a failed one.")
+	presenceChangesDesc  = desc("presence_changes_total", "Presence changes this node reported for the cluster, by event (presence:joined, presence:left).", "event")
+	presenceErrorsDesc   = desc("presence_sync_errors_total", "Rounds of presence writes to Redis that failed (retried).")
+	presenceRemovedDesc  = desc("presence_dead_nodes_removed_total", "Dead nodes whose presence counts this node removed.")
+	allDescs             = []*prometheus.Desc{webhookEventsDesc, webhookQueueDesc, webhookRequestsDesc, webhookRetriesDesc, presenceChangesDesc, presenceErrorsDesc, presenceRemovedDesc, controlRevokedDesc, roomChangesDesc, revocationsDesc, revocationSyncDesc, connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -110,6 +127,17 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.ControlRequests != nil {
 		ch <- controlRequestsDesc
+	}
+	if c.opts.Presence != nil {
+		ch <- presenceChangesDesc
+		ch <- presenceErrorsDesc
+		ch <- presenceRemovedDesc
+	}
+	if c.opts.Webhooks != nil {
+		ch <- webhookEventsDesc
+		ch <- webhookQueueDesc
+		ch <- webhookRequestsDesc
+		ch <- webhookRetriesDesc
 	}
 }
 
@@ -179,5 +207,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.opts.SessionsDropped != nil {
 		counter(sessionsDroppedDesc, c.opts.SessionsDropped())
+	}
+	if c.opts.Presence != nil {
+		p := c.opts.Presence()
+		counter(presenceChangesDesc, p.Joined, "presence:joined")
+		counter(presenceChangesDesc, p.Left, "presence:left")
+		counter(presenceErrorsDesc, p.SyncErrors)
+		counter(presenceRemovedDesc, p.NodesRemoved)
+	}
+	if c.opts.Webhooks != nil {
+		w := c.opts.Webhooks()
+		counter(webhookEventsDesc, w.Delivered, "delivered")
+		counter(webhookEventsDesc, w.Failed, "failed")
+		counter(webhookEventsDesc, w.Dropped, "dropped")
+		gauge(webhookQueueDesc, float64(w.Queued))
+		counter(webhookRequestsDesc, w.Requests)
+		counter(webhookRetriesDesc, w.Retries)
 	}
 }

@@ -371,6 +371,13 @@ func (c *Cluster) connect() {
 // redis returns the client, or ErrUnavailable while there is none or the
 // subscription connection is known to be down (a publish would most
 // likely fail too, after a delay: fail fast instead).
+// Client returns the cluster's Redis client, for other keys of the
+// application (the gateway's presence), or an error wrapping
+// ErrUnavailable while Redis is unreachable and ErrClosed once closed.
+// Commands on it share the cluster's connection; never block on it (no
+// BLPOP, no SUBSCRIBE).
+func (c *Cluster) Client() (rueidis.Client, error) { return c.redis() }
+
 func (c *Cluster) redis() (rueidis.Client, error) {
 	switch connState(c.state.Load()) {
 	case stateClosed:

@@ -17,6 +17,8 @@ import type {
   EventsWithPayload,
   HistoryGapPayload,
   SessionRevokedPayload,
+  PresenceRequest,
+  PresenceResult,
   RefreshResult,
   ServerEventMap,
   ServerEventName,
@@ -210,6 +212,19 @@ export interface RealtimeClient {
    * `auth:expiring` unless autoRefresh is false.
    */
   refreshToken(token?: string): Promise<RefreshResult>;
+  /**
+   * Who is online in the connection's organization (`presence`), across the gateway's nodes.
+   * `{watch: true}` also makes the server send `presence:joined` and `presence:left` (listen with
+   * on()). Resolves with `{success: false, code: 'NOT_CONNECTED'}` while disconnected: a new
+   * connection watches nothing until asked again (usePresence does that by itself).
+   */
+  presence(options?: PresenceRequest): Promise<PresenceResult>;
+  /**
+   * Counts a watcher of presence changes and returns the function that releases it; when the
+   * last one is released, the connection stops watching (`presence {watch: false}`). Start
+   * watching with presence({ watch: true }).
+   */
+  retainPresence(): () => void;
 }
 
 type Op = {
@@ -302,6 +317,8 @@ class Client implements RealtimeClient {
   /** The payload filter of each committed event that has one. */
   private filters = new Map<EventName, string>();
   private readonly pending: Op[] = [];
+  /** Holders of retainPresence(). */
+  private presenceWatchers = 0;
   private replayNeeded = false;
   private replaying = false;
   private pumping = false;
@@ -835,6 +852,29 @@ class Client implements RealtimeClient {
       this.setState({ expiresAt: ack.expiresAt ?? null });
     }
     return ack;
+  };
+
+  presence = async (options: PresenceRequest = {}): Promise<PresenceResult> => {
+    const s = this.sock;
+    if (!s || !s.connected) return failure('NOT_CONNECTED', 'not connected');
+    const req: PresenceRequest = options.watch === undefined ? {} : { watch: options.watch };
+    try {
+      return (await s.timeout(this.ackTimeout).emitWithAck(ControlEvent.PRESENCE, req)) as PresenceResult;
+    } catch {
+      return s.connected
+        ? failure('timeout', `no answer to presence within ${this.ackTimeout} ms`)
+        : failure('NOT_CONNECTED', 'disconnected before presence was answered');
+    }
+  };
+
+  retainPresence = (): (() => void) => {
+    this.presenceWatchers++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.presenceWatchers === 0 && this.sock?.connected) void this.presence({ watch: false });
+    };
   };
 }
 

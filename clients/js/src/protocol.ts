@@ -29,7 +29,57 @@ export const ControlEvent = {
    * drop: the client does not reconnect by itself.
    */
   SESSION_REVOKED: 'session:revoked',
+  /**
+   * client → server: who is online in the connection's organization; `{watch: true}` also sends
+   * PRESENCE_JOINED and PRESENCE_LEFT from then on, `{watch: false}` stops them.
+   */
+  PRESENCE: 'presence',
+  /** server → client, to watchers: a user came online in the organization. */
+  PRESENCE_JOINED: 'presence:joined',
+  /**
+   * server → client, to watchers: a user's last connection in the organization is gone (and did
+   * not come back within the server's grace period, 5 s by default).
+   */
+  PRESENCE_LEFT: 'presence:left',
 } as const;
+
+/** An online user of the organization. */
+export interface PresenceUser {
+  userId: string;
+  /**
+   * The user's connections, over every node. 0 while its last connection dropped less than the
+   * server's grace period ago (a reconnection within it is not a departure).
+   */
+  connections: number;
+  /** When its current presence began (ISO 8601). */
+  since: string;
+}
+
+/** Successful answer to `presence`. */
+export interface PresenceSuccess {
+  success: true;
+  /** The connection's organization (the only one a client may see). */
+  organizationId: string;
+  /** Its online users, by user id. */
+  users: PresenceUser[];
+  /** Whether the connection now receives `presence:joined` and `presence:left`. */
+  watching: boolean;
+}
+
+export type PresenceResult = PresenceSuccess | AckFailure;
+
+/** Request of `presence`. */
+export interface PresenceRequest {
+  /** true: send `presence:joined`/`presence:left` from now on; false: stop; absent: unchanged. */
+  watch?: boolean;
+}
+
+/** Payload of `presence:joined` and `presence:left`. */
+export interface PresenceChangePayload {
+  organizationId: string;
+  userId: string;
+  timestamp: string;
+}
 
 /** Payload of `connected`. */
 export interface ConnectedPayload {
@@ -82,6 +132,8 @@ export interface ControlEventMap {
   'auth:expired': AuthExpiredPayload;
   'history:gap': HistoryGapPayload;
   'session:revoked': SessionRevokedPayload;
+  'presence:joined': PresenceChangePayload;
+  'presence:left': PresenceChangePayload;
 }
 
 /** Every event the server sends, with its payload: the catalog's and the control events. */
@@ -141,7 +193,8 @@ export interface AckFailure {
    * `invalid_request`, `unknown_event`, `unknown_field` (a field the request does not take),
    * `invalid_filter` (the filter does not compile for the events, is not boolean or may cost
    * too much: error says why), `unsupported_event`, `rate_limited` (server: the connection sent
-   * too many requests; slow down), or `timeout` (client: no answer in time).
+   * too many requests; slow down), `presence_unavailable` (presence cannot be read now: try
+   * again), or `timeout` and `NOT_CONNECTED` (client: no answer in time, not connected).
    */
   code: string;
 }
@@ -197,6 +250,7 @@ export interface ClientRequestMap {
   subscribe: { request: SubscribeRequest; ack: SubscribeResult };
   unsubscribe: { request: SubscriptionRequest; ack: UnsubscribeResult };
   'auth:refresh': { request: { token: string }; ack: RefreshResult };
+  presence: { request: PresenceRequest; ack: PresenceResult };
 }
 
 /** The name of a request a client may send. */

@@ -35,6 +35,8 @@ import type {
   ClientRequestName,
   EventsWithPayload,
   HistoryGapPayload,
+  PresenceChangePayload,
+  PresenceUser,
   RefreshResult,
   ServerEventName,
 } from './protocol.js';
@@ -260,6 +262,8 @@ export function useWebSocket(options: UseWebSocketOptions = {}): UseWebSocketRes
           return client.unsubscribe((data as ClientRequestMap['unsubscribe']['request']).events) as never;
         case 'auth:refresh':
           return client.refreshToken((data as ClientRequestMap['auth:refresh']['request']).token) as Promise<RefreshResult> as never;
+        case 'presence':
+          return client.presence(data as ClientRequestMap['presence']['request']) as never;
         default:
           return Promise.reject(new Error(`@operate/realtime-client: the gateway accepts no ${JSON.stringify(event)} from clients`));
       }
@@ -369,4 +373,96 @@ export function useGap(onGap?: (gap: HistoryGapPayload) => void): HistoryGapPayl
   });
   useEffect(() => client.on('history:gap', (gap) => latest.current?.(gap)), [client]);
   return useSyncExternalStore(client.onStateChange, () => client.getState().gap, () => client.getState().gap);
+}
+
+export interface UsePresenceOptions extends UseWebSocketOptions {
+  /** false: no presence (nothing asked, nothing watched) until true again. Default true. */
+  enabled?: boolean;
+}
+
+export interface UsePresenceResult {
+  /**
+   * The online users of the connection's organization, by user id: the server's answer on each
+   * (re)connection, kept current with `presence:joined` and `presence:left`. A user who joined
+   * since the answer is listed with 1 connection; `refresh()` reads the exact counts again.
+   */
+  users: PresenceUser[];
+  /** The users have been read on the current connection. */
+  ready: boolean;
+  /** Why presence could not be read (`presence_unavailable`, `unsupported_event`, ...); null when it was. */
+  error: string | null;
+  /** Reads the users again. */
+  refresh: () => void;
+}
+
+type PresenceChange = { joined: boolean; payload: PresenceChangePayload };
+
+function applyPresence(users: Map<string, PresenceUser>, c: PresenceChange): void {
+  if (!c.joined) {
+    users.delete(c.payload.userId);
+  } else if (!users.has(c.payload.userId)) {
+    users.set(c.payload.userId, { userId: c.payload.userId, connections: 1, since: c.payload.timestamp });
+  }
+}
+
+function sortedUsers(users: Map<string, PresenceUser>): PresenceUser[] {
+  return Array.from(users.values()).sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+}
+
+/**
+ * Who is online in the connection's organization, live: on every connection the hook asks the
+ * gateway (`presence {watch: true}`) and then applies the `presence:joined`/`presence:left` it
+ * sends. The changes that arrive while the answer is on its way are applied after it, so none is
+ * lost. Several components may use it on one connection; the last to unmount stops the watch.
+ */
+export function usePresence(options: UsePresenceOptions = {}): UsePresenceResult {
+  const { enabled = true, ...connection } = options;
+  const { client, connected } = useWebSocket(connection);
+  const [state, setState] = useState<{ users: PresenceUser[]; ready: boolean; error: string | null }>({
+    users: [],
+    ready: false,
+    error: null,
+  });
+  const [generation, setGeneration] = useState(0);
+  const refresh = useCallback(() => setGeneration((g) => g + 1), []);
+
+  useEffect(() => {
+    if (!enabled || !connected) {
+      setState((s) => (s.ready ? { ...s, ready: false } : s));
+      return undefined;
+    }
+    let live = true;
+    let users: Map<string, PresenceUser> | null = null; // null until the answer
+    const early: PresenceChange[] = [];
+    const onChange = (c: PresenceChange) => {
+      if (!live) return;
+      if (users === null) {
+        early.push(c);
+        return;
+      }
+      applyPresence(users, c);
+      setState({ users: sortedUsers(users), ready: true, error: null });
+    };
+    const offJoined = client.on('presence:joined', (payload) => onChange({ joined: true, payload }));
+    const offLeft = client.on('presence:left', (payload) => onChange({ joined: false, payload }));
+    const release = client.retainPresence();
+    void client.presence({ watch: true }).then((ack) => {
+      if (!live) return;
+      if (!ack.success) {
+        setState((s) => ({ ...s, ready: false, error: `${ack.code}: ${ack.error}` }));
+        return;
+      }
+      users = new Map(ack.users.map((u) => [u.userId, u]));
+      for (const c of early) applyPresence(users, c);
+      setState({ users: sortedUsers(users), ready: true, error: null });
+    });
+    return () => {
+      live = false;
+      offJoined();
+      offLeft();
+      release();
+    };
+  }, [client, connected, enabled, generation]);
+
+  return useMemo(() => ({ ...state, refresh }), [state, refresh]);
 }
