@@ -168,6 +168,12 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		t.Fatalf("presence by client event: %+v", ack)
 	}
 
+	// A node batches its webhook events for up to a second, and a SIGKILL
+	// loses what it has not posted yet: wait for node c's before killing it.
+	wait.For(t, "node c's connections posted", func() bool {
+		return hooks.count(webhook.TypeSocketConnected, "u2") == 1 && hooks.count(webhook.TypeSocketConnected, "u1") == 2 &&
+			hooks.count(webhook.TypePresenceJoined, "u2") == 1
+	})
 	// kill -9 the node holding u2 and one of u1's connections.
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

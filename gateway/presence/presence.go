@@ -235,7 +235,7 @@ func (t *Tracker) Presence(ctx context.Context, org string) (apiclient.Presence,
 		if err != nil {
 			return apiclient.Presence{}, fmt.Errorf("presence of %s: %w", org, err)
 		}
-		out.Users = users
+		out.Users = t.withLocal(org, users)
 	}
 	slices.SortFunc(out.Users, func(a, b apiclient.PresenceUser) int {
 		if a.UserID < b.UserID {
@@ -247,6 +247,29 @@ func (t *Tracker) Presence(ctx context.Context, org string) (apiclient.Presence,
 		return 0
 	})
 	return out, nil
+}
+
+// withLocal adds to users, read from Redis, the users of org connected to
+// this node that the read did not list: the worker writes changes a moment
+// after they happen, and a client asking right after it connected must
+// still find itself. Users the read lists keep the cluster's counts.
+func (t *Tracker) withLocal(org string, users []apiclient.PresenceUser) []apiclient.PresenceUser {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	local := t.orgs[org]
+	if len(local) == 0 {
+		return users
+	}
+	listed := make(map[string]bool, len(users))
+	for _, u := range users {
+		listed[u.UserID] = true
+	}
+	for user, e := range local {
+		if !listed[user] {
+			users = append(users, apiclient.PresenceUser{UserID: user, Connections: e.conns, Since: jsTime(e.since)})
+		}
+	}
+	return users
 }
 
 // Stats are a tracker's counters.
