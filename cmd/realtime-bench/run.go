@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,9 +76,10 @@ type runner struct {
 	cfg     *config
 	logDir  string
 	results []Result
-	// nodeSat is Node's saturation rate (events/s) per fan-out config, in
-	// the current repetition, so that ours is measured at it too.
-	nodeSat map[string]float64
+	// peerSat is each peer's saturation rate (events/s) per fan-out
+	// config, in the current repetition (peer → config → rate), so that
+	// ours is measured at it too; Centrifugo is also measured at Node's.
+	peerSat map[string]map[string]float64
 	log     *os.File
 }
 
@@ -88,7 +90,7 @@ func run(cfg *config) error {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
-	r := &runner{cfg: cfg, logDir: cfg.out, nodeSat: map[string]float64{}}
+	r := &runner{cfg: cfg, logDir: cfg.out, peerSat: map[string]map[string]float64{}}
 	lf, err := os.Create(filepath.Join(cfg.out, "run.log"))
 	if err != nil {
 		return err
@@ -109,9 +111,14 @@ func run(cfg *config) error {
 		cfg.nodeDir = abs
 	}
 	for _, s := range cfg.servers {
-		if s == kindNode {
+		switch s {
+		case kindNode:
 			if _, err := os.Stat(filepath.Join(cfg.nodeDir, "node_modules", "socket.io")); err != nil {
 				return fmt.Errorf("the Node peer is not installed: run npm ci --prefix %s", cfg.nodeDir)
+			}
+		case kindCentrifugo:
+			if _, err := os.Stat(cfg.centrifugo); err != nil {
+				return fmt.Errorf("the Centrifugo peer is not installed (%v): run %s (scripts/bench.sh does), or pass --centrifugo BIN or --peers node", err, centrifugoInstallHint())
 			}
 		}
 	}
@@ -121,7 +128,7 @@ func run(cfg *config) error {
 
 	start := time.Now()
 	for rep := 1; rep <= cfg.repeat; rep++ {
-		r.nodeSat = map[string]float64{}
+		r.peerSat = map[string]map[string]float64{}
 		if cfg.scenarios["idle"] || cfg.scenarios["storm"] {
 			for _, kind := range cfg.servers {
 				r.try(func() error { return r.idleStorm(kind, rep) })
@@ -191,7 +198,7 @@ func (r *runner) add(res Result) {
 // production configuration).
 func (r *runner) start(kind, name, redisURL string) (*server, error) {
 	return startServer(serverSpec{
-		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
+		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, centrifugo: r.cfg.centrifugo, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
 		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
 	})
 }
@@ -201,15 +208,16 @@ func (r *runner) start(kind, name, redisURL string) (*server, error) {
 // is sized for.
 func (r *runner) startFanout(kind, name, redisURL string) (*server, error) {
 	return startServer(serverSpec{
-		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
+		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, centrifugo: r.cfg.centrifugo, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
 		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
 		pingInterval: r.cfg.pingInterval, pingTimeout: r.cfg.pingTimeout, writeTimeout: r.cfg.writeTimeout,
 	})
 }
 
-// newFleet starts enough workers for n clients and sets them up: client g
-// (0 ≤ g < n) in organization g%orgs, connecting to targets[g%len].
-func (r *runner) newFleet(n, orgs int, targets []string) (*fleet, error) {
+// newFleet starts enough workers for n clients of a server of kind and
+// sets them up: client g (0 ≤ g < n) in organization g%orgs, connecting to
+// targets[g%len].
+func (r *runner) newFleet(kind string, n, orgs int, targets []string) (*fleet, error) {
 	nw := (n + r.cfg.perWorker - 1) / r.cfg.perWorker
 	f := &fleet{}
 	for i := range nw {
@@ -225,7 +233,7 @@ func (r *runner) newFleet(n, orgs int, targets []string) (*fleet, error) {
 		return Cmd{
 			Op: "setup", Secret: r.cfg.secret, Namespace: "/events", Event: r.cfg.event, Targets: targets,
 			Sources: r.cfg.sources, First: first, Count: count, Orgs: orgs, PollingPercent: r.cfg.polling,
-			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour,
+			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour, Protocol: protocolOf(kind),
 		}
 	})
 	if err != nil {
@@ -287,18 +295,20 @@ func randomHex(n int) string {
 // ---- machine -----------------------------------------------------------------------------------------
 
 type machineInfo struct {
-	CPU       string `json:"cpu"`
-	Cores     int    `json:"cores"`
-	MemGiB    int    `json:"memGiB"`
-	Kernel    string `json:"kernel"`
-	Go        string `json:"go"`
-	Node      string `json:"node"`
-	NoFile    string `json:"nofile"`
-	LoadStart string `json:"loadStart"`
-	LoadEnd   string `json:"loadEnd"`
-	Duration  string `json:"duration"`
-	Command   string `json:"command"`
-	Started   string `json:"started"`
+	CPU    string `json:"cpu"`
+	Cores  int    `json:"cores"`
+	MemGiB int    `json:"memGiB"`
+	Kernel string `json:"kernel"`
+	Go     string `json:"go"`
+	Node   string `json:"node"`
+	// Centrifugo is `centrifugo version`'s answer ("" when not measured).
+	Centrifugo string `json:"centrifugo,omitempty"`
+	NoFile     string `json:"nofile"`
+	LoadStart  string `json:"loadStart"`
+	LoadEnd    string `json:"loadEnd"`
+	Duration   string `json:"duration"`
+	Command    string `json:"command"`
+	Started    string `json:"started"`
 }
 
 func (m machineInfo) oneLine() string {
@@ -325,6 +335,11 @@ func describeMachine(cfg *config) machineInfo {
 	}
 	if out, err := exec.Command("node", "--version").Output(); err == nil {
 		m.Node = strings.TrimSpace(string(out))
+	}
+	if slices.Contains(cfg.servers, kindCentrifugo) {
+		if out, err := exec.Command(cfg.centrifugo, "version").Output(); err == nil {
+			m.Centrifugo = strings.TrimSpace(string(out))
+		}
 	}
 	if out, err := exec.Command("sh", "-c", "ulimit -n").Output(); err == nil {
 		m.NoFile = strings.TrimSpace(string(out))
