@@ -212,7 +212,7 @@ type config struct {
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("realtime-bench run", flag.ContinueOnError)
-	full := fs.Bool("full", false, "the full run (default: quick, about 6 minutes)")
+	full := fs.Bool("full", false, "the full run (default: quick, about 9 minutes with both peers)")
 	quick := fs.Bool("quick", false, "the quick run (the default; exclusive with --full)")
 	scen := fs.String("scenarios", "", "comma-separated: idle, storm, fanout, burst, redis (default: all but redis in quick mode, all in full)")
 	peers := fs.String("peers", "node,centrifugo", "peers measured beside ours, in this order: node (socket.io 4.8), centrifugo (Centrifugo "+centrifugoVersion+"); ours runs last and is also measured at each peer's saturation rate")
@@ -233,7 +233,7 @@ func parseFlags(args []string) (*config, error) {
 	writeTimeout := fs.Duration("write-timeout", 0, "our server's WRITE_TIMEOUT in the fan-out sessions (0: its default, 10s)")
 	idleBefore := fs.Duration("idle-before-publish", 0, "idle between connecting and the first publication of every fan-out session (default: the longest timeout of either server + 5s: 35s with the default heartbeat settings)")
 	pprofOn := fs.Bool("pprof", false, "profile our server (CPU during the saturation step, heap when idle) through REALTIME_PPROF_ADDR")
-	maxDuration := fs.Duration("max-duration", 0, "kill everything and stop after this long (default 10m quick, 3h full)")
+	maxDuration := fs.Duration("max-duration", 0, "kill everything and stop after this long (default 15m quick, 4h full)")
 	idle := fs.String("idle-conns", "", "idle connection levels measured in one server (default 10000 quick; 10000,19000 full)")
 	idleServers := fs.Int("idle-servers", 1, "server processes of each kind in the idle and storm scenarios (clients round-robin): more than ~19,500 connections need several")
 	connectConc := fs.Int("connect-concurrency", 200, "handshakes in flight while ramping up connections (all workers together)")
@@ -300,7 +300,7 @@ func parseFlags(args []string) (*config, error) {
 		c.repeat = pick(1, 3)
 	}
 	if c.maxDuration <= 0 {
-		c.maxDuration = time.Duration(pick(10, 180)) * time.Minute
+		c.maxDuration = time.Duration(pick(15, 240)) * time.Minute
 	}
 	if c.settle <= 0 {
 		c.settle = time.Duration(pick(3, 10)) * time.Second
