@@ -70,8 +70,10 @@ if [ "$want_centrifugo" = 1 ]; then
     fi
   fi
   [ -x "$centrifugo" ] || { echo "bench: $centrifugo is not an executable" >&2; exit 2; }
-  "$centrifugo" version | grep -q "${centrifugo_version#v}" ||
-    echo "bench: warning: $centrifugo is not Centrifugo $centrifugo_version ($("$centrifugo" version))" >&2
+  # go install leaves `centrifugo version` at v0.0.0 (releases set it with -ldflags): the module version is in
+  # the binary's build information.
+  "$GO" version -m "$centrifugo" | grep -Eq "^[[:space:]]*mod[[:space:]]+github.com/centrifugal/centrifugo/v6[[:space:]]+$centrifugo_version([[:space:]]|\$)" ||
+    echo "bench: warning: $centrifugo is not a build of Centrifugo $centrifugo_version" >&2
   centrifugo_flag=(--centrifugo "$centrifugo")
 else
   centrifugo_flag=()

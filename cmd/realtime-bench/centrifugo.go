@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,21 @@ const (
 // harness expects (run from the module root).
 func centrifugoInstallHint() string {
 	return fmt.Sprintf("GOBIN=$PWD/%s go install %s@%s", centrifugoCache, centrifugoModule, centrifugoVersion)
+}
+
+// centrifugoBuild describes a Centrifugo binary by its module version and
+// Go version, from its build information: a `go install` build answers
+// v0.0.0 to `centrifugo version` (releases set it with -ldflags).
+func centrifugoBuild(bin string) string {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "unknown build: " + err.Error()
+	}
+	v := bi.Main.Path + " " + bi.Main.Version
+	if bi.Main.Path != centrifugoModule || bi.Main.Version != centrifugoVersion {
+		v += " (not " + centrifugoVersion + ")"
+	}
+	return v + ", " + bi.GoVersion
 }
 
 // orgChannel is the Centrifugo channel of organization i: in the "org"

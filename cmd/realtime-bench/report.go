@@ -326,7 +326,7 @@ func buildReport(rf resultsFile) string {
 	fmt.Fprintf(&b, "- ratio = ours' advantage over the peer: peer/ours for lower-is-better figures, ours/peer for higher-is-better; > 1 means ours is better.\n")
 	b.WriteString(rf.Clients.describe())
 	if slices.Contains(peers, kindCentrifugo) {
-		b.WriteString("- Centrifugo's clients all connect over WebSocket with its JSON protocol (it has no long-polling transport): the long-polling shares above apply to ours and Node only. Its tokens carry a `channels` claim (server-side subscription to org:<orgId>); events go through its HTTP API (`/api/batch`, one publish command per event). In the fan-out sessions it runs on the same ping interval with its pong timeout (8 s, below the interval).\n")
+		b.WriteString("- Centrifugo's clients all connect over WebSocket with its JSON protocol (it has no long-polling transport): the long-polling shares above apply to ours and Node only. Its tokens carry a `channels` claim (server-side subscription to org:<orgId>); events go through its HTTP API (`/api/batch`, one publish command per event). In the fan-out sessions it runs on the same ping interval, with its own pong timeout (its default 8 s, or half the interval when that is shorter: Centrifugo requires it below the interval).\n")
 	}
 	b.WriteString("\n")
 

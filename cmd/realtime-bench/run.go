@@ -337,9 +337,7 @@ func describeMachine(cfg *config) machineInfo {
 		m.Node = strings.TrimSpace(string(out))
 	}
 	if slices.Contains(cfg.servers, kindCentrifugo) {
-		if out, err := exec.Command(cfg.centrifugo, "version").Output(); err == nil {
-			m.Centrifugo = strings.TrimSpace(string(out))
-		}
+		m.Centrifugo = centrifugoBuild(cfg.centrifugo)
 	}
 	if out, err := exec.Command("sh", "-c", "ulimit -n").Output(); err == nil {
 		m.NoFile = strings.TrimSpace(string(out))
