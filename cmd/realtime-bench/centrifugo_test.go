@@ -243,3 +243,33 @@ func TestCentrifugoBatchBodyAndErrors(t *testing.T) {
 		t.Fatalf("ours' batch %s", got)
 	}
 }
+
+// With both peers the report has a column per server and ours' ratio to
+// each; issue 14's targets are checked against Centrifugo.
+func TestReportShowsBothRatios(t *testing.T) {
+	results := []Result{
+		{Scenario: "storm", Server: kindNode, Rep: 1, M: map[string]float64{"storm_per_sec": 1000, "storm_cpu_us": 800}},
+		{Scenario: "storm", Server: kindCentrifugo, Rep: 1, M: map[string]float64{"storm_per_sec": 5000, "storm_cpu_us": 225}},
+		{Scenario: "storm", Server: kindOurs, Rep: 1, M: map[string]float64{"storm_per_sec": 4000, "storm_cpu_us": 250}},
+	}
+	rep := buildReport(resultsFile{Repeat: 1, Machine: machineInfo{Centrifugo: "github.com/centrifugal/centrifugo/v6 v6.9.1, go1.26.8"}, Results: results})
+	for _, want := range []string{
+		"# realtime-bench: ours vs Node socket.io 4.8.4 and Centrifugo v6.9.1",
+		"| metric | ours | Node | Centrifugo | ours/Node | ours/Centrifugo |",
+		"| reconnection rate (JWT verified) (/s) | 4,000 | 1,000 | 5,000 | 4.00× | 0.80× |",
+		"| server CPU per handshake (µs) | 250 | 800 | 225 | 3.20× | 0.90× |",
+		"## Targets (issue 14)",
+		"| reconnection storm rate ≥ 1.5× Centrifugo's | 4,000 /s | 5,000 /s | ≥ 1.5× | 0.80× | 0.8× | **MISSED** |",
+		"| server CPU per JWT handshake (storm) ≤ 0.2 ms | 250 µs | 225 µs |",
+		"Centrifugo's clients all connect over WebSocket",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q\n%s", want, rep)
+		}
+	}
+	// A run without Centrifugo keeps the two-server table.
+	rep = buildReport(resultsFile{Repeat: 1, Results: results[0:1:1]})
+	if strings.Contains(rep, "Centrifugo |") || strings.Contains(rep, "issue 14") {
+		t.Errorf("a Node-only report mentions Centrifugo\n%s", rep)
+	}
+}

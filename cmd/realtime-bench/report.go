@@ -767,7 +767,7 @@ func (c clientSetup) describe() string {
 	}
 	ws := 100 - c.PollingPercent - c.UpgradePercent
 	return fmt.Sprintf("- clients: %d %% long-polling then upgrade to WebSocket (socket.io-client's default, as every browser connects), "+
-		"%d %% straight to WebSocket, %d %% long-polling only. Fan-out sessions (fan-out, bursts, Redis): both servers on a ping interval of %v "+
+		"%d %% straight to WebSocket, %d %% long-polling only. Fan-out sessions (fan-out, bursts, Redis): the servers on a ping interval of %v "+
 		"and a ping timeout of %v, our write timeout %v; the clients idle %v after connecting (longer than every one of those timeouts), "+
 		"then one publication counts what arrived. The idle and storm scenarios run on the servers' default heartbeat (%v, %v).\n",
 		c.UpgradePercent, ws, c.PollingPercent, c.PingInterval, c.PingTimeout, c.WriteTimeout, c.Idle, defaultPingInterval, defaultPingTimeout)
