@@ -180,6 +180,19 @@ type serverSpec struct {
 
 // startServer starts a server and waits until it answers /healthz.
 func startServer(spec serverSpec) (*server, error) {
+	// The port freePort found may be taken before the server binds it: a
+	// server that connects to Redis before it listens (Centrifugo) can get
+	// it as the local port of one of its own connections. Another port
+	// then.
+	for attempt := 1; ; attempt++ {
+		s, err := startServerOnce(spec)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+func startServerOnce(spec serverSpec) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
