@@ -301,7 +301,8 @@ type machineInfo struct {
 	Kernel string `json:"kernel"`
 	Go     string `json:"go"`
 	Node   string `json:"node"`
-	// Centrifugo is `centrifugo version`'s answer ("" when not measured).
+	// Centrifugo is the module and Go version of the Centrifugo binary,
+	// from its build information ("" when not measured).
 	Centrifugo string `json:"centrifugo,omitempty"`
 	NoFile     string `json:"nofile"`
 	LoadStart  string `json:"loadStart"`
