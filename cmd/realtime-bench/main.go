@@ -57,6 +57,10 @@
 // any, and the run then exits with status 4. Losses at the failing steps
 // of a ramp are the overload that defines saturation and are listed apart.
 //
+// A session that fails (a server that does not start, clients that cannot
+// connect) is listed in the report's Errors section and the run then exits
+// with status 1 (4 when events or connections were also lost).
+//
 // Every process started is killed by its PID when the run ends.
 package main
 
@@ -151,8 +155,8 @@ Usage:
   realtime-bench report results.json     rebuild report.md from a run's results
   realtime-bench worker     (internal: a load-generator process)
 
-Run "realtime-bench run -h" for every flag. Exit status 4: the run lost events or connections where
-none may be lost (its report says where).
+Run "realtime-bench run -h" for every flag. Exit status 1: a session failed (the report lists it);
+4: the run lost events or connections where none may be lost (its report says where).
 `
 
 // config is a run's configuration.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,10 +165,23 @@ func run(cfg *config) error {
 	}
 	fmt.Print(rep)
 	fmt.Fprintf(os.Stderr, "\nresults: %s/report.md, %s/results.json (logs there too)\n", cfg.out, cfg.out)
-	if bad := unexpectedLosses(r.results); len(bad) > 0 {
-		return &lossError{bad}
+	// A session that could not run (a server that did not start, clients
+	// refused) fails the run too, after the report: a peer that silently
+	// measured nothing would read as a run that passed.
+	var failed []string
+	for _, res := range r.results {
+		if res.Scenario == "error" {
+			failed = append(failed, res.Notes...)
+		}
 	}
-	return nil
+	var errs []error
+	if bad := unexpectedLosses(r.results); len(bad) > 0 {
+		errs = append(errs, &lossError{bad})
+	}
+	if len(failed) > 0 {
+		errs = append(errs, fmt.Errorf("%d session(s) failed (the report's Errors section):\n  %s", len(failed), strings.Join(failed, "\n  ")))
+	}
+	return errors.Join(errs...)
 }
 
 // try runs one session; a failure is logged and recorded, the run goes on.
