@@ -52,9 +52,10 @@ $(JS_DEPS): clients/js/package-lock.json clients/js/package.json
 generate-check:
 	$(GO) test -count=1 -run 'TestGenerated' ./gateway/events/internal/gen
 
-## bench: the quick benchmarks (under 10 minutes): the core's hot paths and the subscription filters' share of a fan-out, cross-node delivery over
-## Redis, then our server beside Node's socket.io 4.8 (docs/benchmarks.md).
-## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~40 minutes).
+## bench: the quick benchmarks (about 15 minutes): the core's hot paths and the subscription filters' share of a fan-out, cross-node delivery over
+## Redis, then our server beside Node's socket.io 4.8 and Centrifugo v6.9.1 (installed from the Go module proxy
+## into artifacts/tools/ when missing; docs/benchmarks.md).
+## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~60-85 minutes).
 bench: bench-core bench-redis
 	scripts/bench.sh $(if $(BENCH_FULL),full,quick)
 

@@ -112,7 +112,7 @@ func TestEveryTransportStaysConnectedPastEveryTimeout(t *testing.T) {
 		t.Fatalf("after the idle: %d connections closed, %d alive", st.Closed, st.Alive)
 	}
 
-	pub := newPublisher(srv.addr, "test_key_0123456789abcdef0123", "invoice:created", 2)
+	pub := newPublisher(kindOurs, srv.addr, "test_key_0123456789abcdef0123", "invoice:created", 2)
 	defer pub.close()
 	all := []int{0, 1, 2, 3}
 	ps := pub.run(float64(3*orgs), time.Second, all, orgs) // three events per organization

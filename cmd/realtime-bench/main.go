@@ -1,6 +1,8 @@
 // Command realtime-bench is the benchmark harness that puts our server (the
-// real `realtime` binary) beside Node's socket.io 4.8 (bench/node) in the
-// same run, on the same machine, and reports both with their ratio.
+// real `realtime` binary) beside two peers, Node's socket.io 4.8
+// (bench/node) and Centrifugo v6.9.1 (installed from the Go module proxy by
+// scripts/bench.sh), in the same run, on the same machine, one server at a
+// time, and reports them with ours' ratio to each (--peers chooses them).
 //
 //	realtime-bench [run] [flags]   run the scenarios (quick by default; --full for the full set)
 //	realtime-bench report FILE     rebuild a run's report from its results.json
@@ -17,6 +19,13 @@
 //     the rest of the connection over that WebSocket;
 //   - long-polling only (--polling-percent, default 0);
 //   - WebSocket straight away (the rest).
+//
+// Centrifugo's clients speak its JSON protocol over WebSocket (the
+// /connection/websocket endpoint; Centrifugo has no long-polling
+// transport, so none of them polls or upgrades): a connect command with a
+// token whose channels claim subscribes the connection to its
+// organization's channel on the server side, then publications pushed;
+// events are published through its HTTP API (/api/batch).
 //
 // Connections are spread over several worker processes (this binary
 // re-executed: at most --per-worker connections each, under the
@@ -48,6 +57,10 @@
 // any, and the run then exits with status 4. Losses at the failing steps
 // of a ramp are the overload that defines saturation and are listed apart.
 //
+// A session that fails (a server that does not start, clients that cannot
+// connect) is listed in the report's Errors section and the run then exits
+// with status 1 (4 when events or connections were also lost).
+//
 // Every process started is killed by its PID when the run ends.
 package main
 
@@ -58,6 +71,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -130,36 +146,38 @@ func main() {
 	}
 }
 
-const usage = `realtime-bench: our server beside Node's socket.io 4.8, same run, same machine
+const usage = `realtime-bench: our server beside Node's socket.io 4.8 and Centrifugo v6.9.1, same run, same machine
 
 Usage:
-  realtime-bench [run] [--full] [--scenarios idle,storm,fanout,burst,redis] [--servers ours,node]
+  realtime-bench [run] [--quick|--full] [--scenarios idle,storm,fanout,burst,redis] [--peers node,centrifugo]
+                 [--clients N]
                  [--repeat N] [--out DIR] [--realtime BIN] [--upgrade-percent P] [flags...]
   realtime-bench report results.json     rebuild report.md from a run's results
   realtime-bench worker     (internal: a load-generator process)
 
-Run "realtime-bench run -h" for every flag. Exit status 4: the run lost events or connections where
-none may be lost (its report says where).
+Run "realtime-bench run -h" for every flag. Exit status 1: a session failed (the report lists it);
+4: the run lost events or connections where none may be lost (its report says where).
 `
 
 // config is a run's configuration.
 type config struct {
-	full      bool
-	scenarios map[string]bool
-	servers   []string
-	repeat    int
-	out       string
-	realtime  string
-	nodeDir   string
-	redisBin  string
-	sources   []string
-	perWorker int
-	secret    string
-	apiKey    string
-	event     string
-	polling   int
-	upgrade   int
-	pprof     bool
+	full       bool
+	scenarios  map[string]bool
+	servers    []string
+	repeat     int
+	out        string
+	realtime   string
+	nodeDir    string
+	centrifugo string
+	redisBin   string
+	sources    []string
+	perWorker  int
+	secret     string
+	apiKey     string
+	event      string
+	polling    int
+	upgrade    int
+	pprof      bool
 
 	// The heartbeat both servers are started with (0: the server's
 	// default), our server's write timeout, and the idle before the first
@@ -198,9 +216,13 @@ type config struct {
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("realtime-bench run", flag.ContinueOnError)
-	full := fs.Bool("full", false, "the full run (default: quick, about 6 minutes)")
+	full := fs.Bool("full", false, "the full run (default: quick, about 9 minutes with both peers)")
+	quick := fs.Bool("quick", false, "the quick run (the default; exclusive with --full)")
 	scen := fs.String("scenarios", "", "comma-separated: idle, storm, fanout, burst, redis (default: all but redis in quick mode, all in full)")
-	servers := fs.String("servers", "node,ours", "servers to measure, in this order (Node first: ours is then also measured at Node's saturation rate)")
+	peers := fs.String("peers", "node,centrifugo", "peers measured beside ours, in this order: node (socket.io 4.8), centrifugo (Centrifugo "+centrifugoVersion+"); ours runs last and is also measured at each peer's saturation rate")
+	servers := fs.String("servers", "", "servers to measure, in this order (overrides --peers; default: the peers, then ours)")
+	clients := fs.Int("clients", 0, "shorthand for a smaller (or larger) run: sets --idle-conns, --fanout-clients, --burst-room and --redis-clients to this number")
+	centrifugo := fs.String("centrifugo", filepath.Join(centrifugoCache, "centrifugo"), "the Centrifugo binary (scripts/bench.sh installs it there: "+centrifugoInstallHint()+")")
 	repeat := fs.Int("repeat", 0, "repetitions of each scenario; medians are reported (default 1 quick, 3 full)")
 	out := fs.String("out", "", "output directory (default artifacts/bench/<time>)")
 	realtime := fs.String("realtime", "", "the realtime binary (default: go build ./cmd/realtime into the output directory)")
@@ -215,7 +237,7 @@ func parseFlags(args []string) (*config, error) {
 	writeTimeout := fs.Duration("write-timeout", 0, "our server's WRITE_TIMEOUT in the fan-out sessions (0: its default, 10s)")
 	idleBefore := fs.Duration("idle-before-publish", 0, "idle between connecting and the first publication of every fan-out session (default: the longest timeout of either server + 5s: 35s with the default heartbeat settings)")
 	pprofOn := fs.Bool("pprof", false, "profile our server (CPU during the saturation step, heap when idle) through REALTIME_PPROF_ADDR")
-	maxDuration := fs.Duration("max-duration", 0, "kill everything and stop after this long (default 10m quick, 3h full)")
+	maxDuration := fs.Duration("max-duration", 0, "kill everything and stop after this long (default 15m quick, 4h full)")
 	idle := fs.String("idle-conns", "", "idle connection levels measured in one server (default 10000 quick; 10000,19000 full)")
 	idleServers := fs.Int("idle-servers", 1, "server processes of each kind in the idle and storm scenarios (clients round-robin): more than ~19,500 connections need several")
 	connectConc := fs.Int("connect-concurrency", 200, "handshakes in flight while ramping up connections (all workers together)")
@@ -238,8 +260,21 @@ func parseFlags(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if *quick && *full {
+		return nil, fmt.Errorf("--quick and --full: choose one")
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *clients < 0 {
+		return nil, fmt.Errorf("--clients must be positive")
+	}
+	if n := *clients; n > 0 {
+		*idle = strconv.Itoa(n)
+		*fanoutClients, *burstRoom, *redisClients = n, n, n
+	}
 	c := &config{
-		full: *full, repeat: *repeat, out: *out, realtime: *realtime, nodeDir: *nodeDir, redisBin: *redisBin,
+		full: *full, repeat: *repeat, out: *out, realtime: *realtime, nodeDir: *nodeDir, centrifugo: *centrifugo, redisBin: *redisBin,
 		perWorker: *perWorker, polling: *polling, upgrade: *upgrade, pprof: *pprofOn, connectConc: *connectConc, settle: *settle,
 		stormConc: *stormConc, stormRounds: *stormRounds, fanoutClients: *fanoutClients, orgSize: *orgSize,
 		step: *step, rampFactor: *rampFactor, refine: *refine, oneOrgStart: *oneOrgStart,
@@ -269,7 +304,7 @@ func parseFlags(args []string) (*config, error) {
 		c.repeat = pick(1, 3)
 	}
 	if c.maxDuration <= 0 {
-		c.maxDuration = time.Duration(pick(10, 180)) * time.Minute
+		c.maxDuration = time.Duration(pick(15, 240)) * time.Minute
 	}
 	if c.settle <= 0 {
 		c.settle = time.Duration(pick(3, 10)) * time.Second
@@ -322,12 +357,28 @@ func parseFlags(args []string) (*config, error) {
 			return nil, fmt.Errorf("--scenarios: unknown scenario %q", s)
 		}
 	}
-	for _, s := range strings.Split(*servers, ",") {
-		s = strings.TrimSpace(s)
-		if s != kindOurs && s != kindNode {
-			return nil, fmt.Errorf("--servers: unknown server %q (ours, node)", s)
+	if *servers == "" {
+		for _, p := range strings.Split(*peers, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if !slices.Contains(peerKinds, p) {
+				return nil, fmt.Errorf("--peers: unknown peer %q (node, centrifugo)", p)
+			}
+			c.servers = append(c.servers, p)
 		}
-		c.servers = append(c.servers, s)
+		c.servers = append(c.servers, kindOurs)
+	} else {
+		for _, s := range strings.Split(*servers, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(allKinds, s) {
+				return nil, fmt.Errorf("--servers: unknown server %q (ours, node, centrifugo)", s)
+			}
+			c.servers = append(c.servers, s)
+		}
+	}
+	if abs, err := filepath.Abs(c.centrifugo); err == nil {
+		c.centrifugo = abs
 	}
 	for _, s := range strings.Split(*sources, ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -119,9 +119,28 @@ func waitQuiet(pid int, frac float64, limit time.Duration) {
 
 // Server kinds.
 const (
-	kindOurs = "ours"
-	kindNode = "node"
+	kindOurs       = "ours"
+	kindNode       = "node"
+	kindCentrifugo = "centrifugo"
 )
+
+// protoCentrifugo is the Cmd.Protocol of Centrifugo's clients.
+const protoCentrifugo = "centrifugo"
+
+// allKinds are the server kinds in the report's order: ours, then the
+// peers.
+var allKinds = []string{kindOurs, kindNode, kindCentrifugo}
+
+// peerKinds are the peers ours is compared with.
+var peerKinds = []string{kindNode, kindCentrifugo}
+
+// protocolOf is the Cmd.Protocol of the clients of a server kind.
+func protocolOf(kind string) string {
+	if kind == kindCentrifugo {
+		return protoCentrifugo
+	}
+	return ""
+}
 
 // server is one running server process.
 type server struct {
@@ -142,15 +161,17 @@ type server struct {
 }
 
 type serverSpec struct {
-	kind     string
-	ours     string // the realtime binary
-	nodeDir  string // bench/node
-	secret   string
-	apiKey   string
-	logDir   string
-	redisURL string
-	pprof    bool
-	name     string // for the log file
+	kind    string
+	ours    string // the realtime binary
+	nodeDir string // bench/node
+	// centrifugo is the Centrifugo binary.
+	centrifugo string
+	secret     string
+	apiKey     string
+	logDir     string
+	redisURL   string
+	pprof      bool
+	name       string // for the log file
 	// Heartbeat and write timeout; zero leaves the server's default.
 	pingInterval time.Duration
 	pingTimeout  time.Duration
@@ -159,6 +180,19 @@ type serverSpec struct {
 
 // startServer starts a server and waits until it answers /healthz.
 func startServer(spec serverSpec) (*server, error) {
+	// The port freePort found may be taken before the server binds it: a
+	// server that connects to Redis before it listens (Centrifugo) can get
+	// it as the local port of one of its own connections. Another port
+	// then.
+	for attempt := 1; ; attempt++ {
+		s, err := startServerOnce(spec)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+func startServerOnce(spec serverSpec) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -212,6 +246,12 @@ func startServer(spec serverSpec) (*server, error) {
 		}
 		cmd = exec.Command("node", args...)
 		cmd.Dir = spec.nodeDir
+	case kindCentrifugo:
+		path, err := writeCentrifugoConfig(spec, "127.0.0.1", port)
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(spec.centrifugo, "--config", path)
 	default:
 		return nil, fmt.Errorf("unknown server kind %q", spec.kind)
 	}
@@ -228,7 +268,11 @@ func startServer(spec serverSpec) (*server, error) {
 	}
 	register(cmd)
 	s.cmd, s.pid, s.log = cmd, cmd.Process.Pid, lf
-	if err := waitHealthy(addr, 20*time.Second); err != nil {
+	health := "/healthz"
+	if spec.kind == kindCentrifugo {
+		health = "/health"
+	}
+	if err := waitHealthy(addr, health, 20*time.Second); err != nil {
 		s.stop()
 		tail, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("%s server did not become healthy: %w\n%s", spec.kind, err, lastLines(string(tail), 15))
@@ -306,11 +350,11 @@ func (s *server) holding(conns int) {
 	s.heartbeatLoad = float64(conns) * pingPongCost.Seconds() / s.pingInterval.Seconds()
 }
 
-func waitHealthy(addr string, limit time.Duration) error {
+func waitHealthy(addr, path string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	var last error
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := http.Get("http://" + addr + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,22 +12,29 @@ import (
 	"time"
 )
 
-// publisher posts events to a server's HTTP API (POST /api/v1/events/batch)
-// over a few keep-alive connections.
+// publisher posts events to a server's HTTP API (POST /api/v1/events/batch;
+// Centrifugo's POST /api/batch, one publish command per event) over a few
+// keep-alive connections.
 type publisher struct {
-	url      string
-	key      string
-	event    string
-	client   *http.Client
-	conc     int
-	maxBatch int
+	url        string
+	key        string
+	event      string
+	centrifugo bool
+	client     *http.Client
+	conc       int
+	maxBatch   int
 }
 
-func newPublisher(addr, key, event string, conc int) *publisher {
+func newPublisher(kind, addr, key, event string, conc int) *publisher {
+	url := "http://" + addr + "/api/v1/events/batch"
+	if kind == kindCentrifugo {
+		url = "http://" + addr + "/api/batch"
+	}
 	return &publisher{
-		url:   "http://" + addr + "/api/v1/events/batch",
-		key:   key,
-		event: event,
+		url:        url,
+		key:        key,
+		event:      event,
+		centrifugo: kind == kindCentrifugo,
 		client: &http.Client{
 			Timeout: 60 * time.Second,
 			Transport: &http.Transport{
@@ -62,8 +70,50 @@ type batch struct {
 	orgs []int // organization index of each event
 }
 
-// appendEvent writes one event of the batch body.
+// openBatch and closeBatch start and end a batch body: a JSON array of
+// events, or Centrifugo's {"commands":[…]}.
+func (p *publisher) openBatch(b []byte) []byte {
+	if p.centrifugo {
+		return append(b, `{"commands":[`...)
+	}
+	return append(b, '[')
+}
+
+func (p *publisher) closeBatch(b []byte) []byte {
+	if p.centrifugo {
+		return append(b, "]}"...)
+	}
+	return append(b, ']')
+}
+
+// batchBody is a whole batch request of events (seq 0, 1, …) into one
+// organization, all sent at sentAt.
+func (p *publisher) batchBody(org, events int, sentAt int64) []byte {
+	b := p.openBatch(make([]byte, 0, 320*events))
+	for k := range events {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = p.appendEvent(b, org, int64(k), sentAt)
+	}
+	return p.closeBatch(b)
+}
+
+// appendEvent writes one event of the batch body. For Centrifugo the
+// event, the same JSON object, is the data of a publish command into the
+// organization's channel.
 func (p *publisher) appendEvent(b []byte, org int, seq int64, sentAt int64) []byte {
+	if p.centrifugo {
+		b = append(b, `{"publish":{"channel":"`...)
+		b = append(b, orgChannel(org)...)
+		b = append(b, `","data":`...)
+		b = p.appendBareEvent(b, org, seq, sentAt)
+		return append(b, "}}"...)
+	}
+	return p.appendBareEvent(b, org, seq, sentAt)
+}
+
+func (p *publisher) appendBareEvent(b []byte, org int, seq int64, sentAt int64) []byte {
 	b = append(b, `{"event":"`...)
 	b = append(b, p.event...)
 	b = append(b, `","payload":{"organizationId":"`...)
@@ -130,8 +180,7 @@ func (p *publisher) run(rate float64, dur time.Duration, orgs []int, nOrgs int) 
 		due := min(total, int64(time.Since(start).Seconds()*rate)+1)
 		for seq < due {
 			n := min(due-seq, int64(p.maxBatch))
-			b := batch{body: make([]byte, 0, 256*n), orgs: make([]int, 0, n)}
-			b.body = append(b.body, '[')
+			b := batch{body: p.openBatch(make([]byte, 0, 320*n)), orgs: make([]int, 0, n)}
 			for k := seq; k < seq+n; k++ {
 				if k > seq {
 					b.body = append(b.body, ',')
@@ -140,7 +189,7 @@ func (p *publisher) run(rate float64, dur time.Duration, orgs []int, nOrgs int) 
 				b.body = p.appendEvent(b.body, org, k, startNS+int64(time.Duration(k)*interval))
 				b.orgs = append(b.orgs, org)
 			}
-			b.body = append(b.body, ']')
+			b.body = p.closeBatch(b.body)
 			queue <- b
 			seq += n
 		}
@@ -163,7 +212,11 @@ func (p *publisher) post(body []byte) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+p.key)
+	if p.centrifugo {
+		req.Header.Set("X-API-Key", p.key)
+	} else {
+		req.Header.Set("Authorization", "Bearer "+p.key)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
@@ -171,8 +224,42 @@ func (p *publisher) post(body []byte) error {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if p.centrifugo {
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		}
+		return cfBatchError(b)
+	}
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// cfBatchError is the first error among the replies of a Centrifugo batch
+// response ({"replies":[{"publish":{}}, {"error":{…}}, …]}): Centrifugo
+// answers 200 and reports failures per command.
+func cfBatchError(body []byte) error {
+	var r struct {
+		Replies []struct {
+			Error *cfErr `json:"error"`
+		} `json:"replies"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("batch response: %w: %.200s", err, body)
+	}
+	bad := 0
+	var first *cfErr
+	for _, rp := range r.Replies {
+		if rp.Error != nil {
+			bad++
+			if first == nil {
+				first = rp.Error
+			}
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("%d of %d publish commands refused: %s", bad, len(r.Replies), first)
 	}
 	return nil
 }

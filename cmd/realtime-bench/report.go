@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,18 +147,57 @@ func metricInfo(key string) metric {
 		return metric{"not saturated at the last step (lower bound)", "", 0, 0}
 	case "fail_rate":
 		return metric{"first failing publish rate", "events/s", +1, 1}
-	case "at_node_sat_rate":
-		return metric{"Node's saturation rate", "events/s", 0, 1}
-	case "at_node_sat_p50_ms":
-		return metric{"latency p50 at Node's saturation rate", "ms", -1, 1}
-	case "at_node_sat_p99_ms":
-		return metric{"latency p99 at Node's saturation rate", "ms", -1, 1}
-	case "at_node_sat_cpu_us":
-		return metric{"server CPU per delivery at Node's saturation rate", "µs", -1, 2}
+	case "low_rate":
+		return metric{"the ramp's first publish rate", "events/s", 0, 1}
+	case "low_rate_p99_ms":
+		return metric{"latency p99 at the ramp's first rate", "ms", -1, 1}
 	case "runnable":
 		return metric{"cross-node delivery works", "", +1, 0}
 	}
+	for _, peer := range peerKinds {
+		at := "at " + peerName(peer) + "'s saturation rate"
+		switch base {
+		case "at_" + peer + "_sat_rate":
+			return metric{peerName(peer) + "'s saturation rate", "events/s", 0, 1}
+		case "at_" + peer + "_sat_p50_ms":
+			return metric{"latency p50 " + at, "ms", -1, 1}
+		case "at_" + peer + "_sat_p99_ms":
+			return metric{"latency p99 " + at, "ms", -1, 1}
+		case "at_" + peer + "_sat_cpu_us":
+			return metric{"server CPU per delivery " + at, "µs", -1, 2}
+		}
+	}
 	return metric{key, "", 0, 2}
+}
+
+// peerName is how the report names a server kind.
+func peerName(kind string) string {
+	switch kind {
+	case kindNode:
+		return "Node"
+	case kindCentrifugo:
+		return "Centrifugo"
+	case kindOurs:
+		return "ours"
+	}
+	return kind
+}
+
+// serversIn are the server kinds that have results, in the report's
+// order (ours, Node, Centrifugo), and the peers among them.
+func serversIn(results []Result) (servers, peers []string) {
+	for _, k := range allKinds {
+		for _, r := range results {
+			if r.Server == k {
+				servers = append(servers, k)
+				if k != kindOurs {
+					peers = append(peers, k)
+				}
+				break
+			}
+		}
+	}
+	return servers, peers
 }
 
 var scenarioTitles = map[string]string{
@@ -231,7 +271,8 @@ var keyPrefixOrder = []string{
 	"goroutines", "go_", "connect_per_sec", "connect_cpu", "connect_gen", "connect_p", "storm_concurrent", "storm_per_sec", "storm_cpu", "storm_gen", "storm_p",
 	"storm_max", "storm_failed", "sat_deliveries", "sat_rate", "sat_p50", "sat_p99", "sat_max", "sat_cpu", "sat_server",
 	"sat_generator", "sat_lower", "fail_rate", "at_node_sat_rate", "at_node_sat_p50", "at_node_sat_p99", "at_node_sat_cpu",
-	"burst_done", "burst_deliveries", "burst_p50", "burst_p99", "burst_max", "burst_cpu", "burst_lost", "burst_disconnects",
+	"at_centrifugo_sat_rate", "at_centrifugo_sat_p50", "at_centrifugo_sat_p99", "at_centrifugo_sat_cpu",
+	"low_rate", "burst_done", "burst_deliveries", "burst_p50", "burst_p99", "burst_max", "burst_cpu", "burst_lost", "burst_disconnects",
 	"below_sat", "ramp_", "runnable",
 }
 
@@ -246,7 +287,7 @@ func keyOrder(k string) string {
 	return "999-" + k
 }
 
-// ratio is ours' advantage over Node: > 1 means ours is better.
+// ratio is ours' advantage over a peer: > 1 means ours is better.
 func ratio(m metric, ours, node float64) (float64, bool) {
 	switch {
 	case m.better > 0 && node > 0:
@@ -264,14 +305,29 @@ func buildReport(rf resultsFile) string {
 	if rf.Full {
 		mode = "full"
 	}
-	fmt.Fprintf(&b, "# realtime-bench: ours vs Node socket.io 4.8.4 (%s run)\n\n", mode)
+	servers, peers := serversIn(results)
+	var names []string
+	for _, p := range peers {
+		names = append(names, peerDescription(p))
+	}
+	if len(names) == 0 {
+		names = []string{"no peer"}
+	}
+	fmt.Fprintf(&b, "# realtime-bench: ours vs %s (%s run)\n\n", strings.Join(names, " and "), mode)
 	fmt.Fprintf(&b, "- machine: %d × %s, %d GiB RAM, Linux %s, open files %s per process\n", m.Cores, m.CPU, m.MemGiB, m.Kernel, m.NoFile)
-	fmt.Fprintf(&b, "- software: %s (ours: the `realtime` binary), Node %s (bench/node: socket.io 4.8.4, jsonwebtoken 9.0.3)\n", m.Go, m.Node)
+	fmt.Fprintf(&b, "- software: %s (ours: the `realtime` binary), Node %s (bench/node: socket.io 4.8.4, jsonwebtoken 9.0.3)", m.Go, m.Node)
+	if m.Centrifugo != "" {
+		fmt.Fprintf(&b, ", Centrifugo (`%s`)", m.Centrifugo)
+	}
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "- load average at start %s, at end %s; run took %s; started %s\n", m.LoadStart, m.LoadEnd, m.Duration, m.Started)
 	fmt.Fprintf(&b, "- command: `%s`\n", m.Command)
-	fmt.Fprintf(&b, "- %d repetition(s); figures are medians over them, except counts of lost events and disconnects, which are sums. Server, load generator and publisher share the machine's %d cores; all traffic on 127.0.0.0/8.\n", rf.Repeat, m.Cores)
-	fmt.Fprintf(&b, "- ratio = ours' advantage: Node/ours for lower-is-better figures, ours/Node for higher-is-better; > 1 means ours is better.\n")
+	fmt.Fprintf(&b, "- %d repetition(s); figures are medians over them, except counts of lost events and disconnects, which are sums. Servers run one at a time; server, load generator and publisher share the machine's %d cores; all traffic on 127.0.0.0/8.\n", rf.Repeat, m.Cores)
+	fmt.Fprintf(&b, "- ratio = ours' advantage over the peer: peer/ours for lower-is-better figures, ours/peer for higher-is-better; > 1 means ours is better.\n")
 	b.WriteString(rf.Clients.describe())
+	if slices.Contains(peers, kindCentrifugo) {
+		b.WriteString("- Centrifugo's clients all connect over WebSocket with its JSON protocol (it has no long-polling transport): the long-polling shares above apply to ours and Node only. Its tokens carry a `channels` claim (server-side subscription to org:<orgId>); events go through its HTTP API (`/api/batch`, one publish command per event). In the fan-out sessions it runs on the same ping interval, with its own pong timeout (its default 8 s, or half the interval when that is shorter: Centrifugo requires it below the interval).\n")
+	}
 	b.WriteString("\n")
 
 	b.WriteString(lossesSection(rf.Clients, results))
@@ -283,7 +339,7 @@ func buildReport(rf resultsFile) string {
 		}
 		title := scenarioTitles[s]
 		var marks []string
-		for _, srv := range []string{kindOurs, kindNode} {
+		for _, srv := range servers {
 			if lost, disc, _ := unexpected(s, srv, results); lost != 0 || disc != 0 {
 				marks = append(marks, fmt.Sprintf("%s: %s lost, %s disconnects", srv, thousands(float64(lost)), thousands(float64(disc))))
 			}
@@ -292,28 +348,46 @@ func buildReport(rf resultsFile) string {
 			title += " — LOST EVENTS OR DISCONNECTS (" + strings.Join(marks, "; ") + ")"
 		}
 		fmt.Fprintf(&b, "## %s\n\n", title)
-		fmt.Fprintf(&b, "| metric | ours | Node | ratio |\n|---|---:|---:|---:|\n")
+		head, rule := "| metric |", "|---|"
+		for _, srv := range servers {
+			head += " " + peerName(srv) + " |"
+			rule += "---:|"
+		}
+		for _, p := range peers {
+			if len(peers) == 1 {
+				head += " ratio |"
+			} else {
+				head += " ours/" + peerName(p) + " |"
+			}
+			rule += "---:|"
+		}
+		fmt.Fprintf(&b, "%s\n%s\n", head, rule)
 		for _, k := range a.keys {
 			mi := metricInfo(k)
-			o, okO := a.med[kindOurs][k]
-			n, okN := a.med[kindNode][k]
 			unit := ""
 			if mi.unit != "" {
 				unit = " (" + mi.unit + ")"
 			}
-			fo, fn, fr := "–", "–", ""
-			if okO {
-				fo = format(o, mi.prec)
-			}
-			if okN {
-				fn = format(n, mi.prec)
-			}
-			if okO && okN && !summed[k] {
-				if rt, ok := ratio(mi, o, n); ok {
-					fr = fmt.Sprintf("%.2f×", rt)
+			row := fmt.Sprintf("| %s%s |", mi.label, unit)
+			for _, srv := range servers {
+				v, ok := a.med[srv][k]
+				if ok {
+					row += " " + format(v, mi.prec) + " |"
+				} else {
+					row += " – |"
 				}
 			}
-			fmt.Fprintf(&b, "| %s%s | %s | %s | %s |\n", mi.label, unit, fo, fn, fr)
+			o, okO := a.med[kindOurs][k]
+			for _, p := range peers {
+				fr := ""
+				if n, okN := a.med[p][k]; okO && okN && !summed[k] {
+					if rt, ok := ratio(mi, o, n); ok {
+						fr = fmt.Sprintf("%.2f×", rt)
+					}
+				}
+				row += " " + fr + " |"
+			}
+			fmt.Fprintf(&b, "%s\n", row)
 		}
 		fmt.Fprintf(&b, "\n")
 		if len(a.notes) > 0 {
@@ -341,14 +415,23 @@ func buildReport(rf resultsFile) string {
 	return b.String()
 }
 
-// targets checks the issue's targets against the medians.
+// peerDescription names a peer and its version in the report's title.
+func peerDescription(kind string) string {
+	switch kind {
+	case kindNode:
+		return "Node socket.io 4.8.4"
+	case kindCentrifugo:
+		return "Centrifugo " + centrifugoVersion
+	}
+	return kind
+}
+
+// targets checks the issues' targets against the medians: issue 6's
+// against Node, issue 14's against Centrifugo (and Node's memory).
 func targets(ag map[string]*agg, results []Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Targets (issue 6)\n\n")
-	fmt.Fprintf(&b, "measured = the ratio of the medians; per run = the ratio within each repetition.\n\n")
-	fmt.Fprintf(&b, "| target | ours | Node | needed | measured | per run | verdict |\n|---|---:|---:|---:|---:|---:|---|\n")
-	// perRun lists the ratio of metric k within each repetition.
-	perRun := func(s, k string) string {
+	// perRun lists the ratio of metric k to peer's within each repetition.
+	perRun := func(s, k, peer string) string {
 		vals := map[int]map[string]float64{}
 		for _, r := range results {
 			if r.Scenario != s {
@@ -369,7 +452,7 @@ func targets(ag map[string]*agg, results []Result) string {
 		var out []string
 		for _, rep := range reps {
 			o, ok1 := vals[rep][kindOurs]
-			n, ok2 := vals[rep][kindNode]
+			n, ok2 := vals[rep][peer]
 			if !ok1 || !ok2 {
 				continue
 			}
@@ -387,9 +470,10 @@ func targets(ag map[string]*agg, results []Result) string {
 		v, ok := a.med[srv][k]
 		return v, ok
 	}
-	row := func(name, s, k string, need float64) {
+	// row is a target on ours' ratio to peer's figure.
+	row := func(name, s, k string, need float64, peer string) {
 		o, ok1 := get(s, kindOurs, k)
-		n, ok2 := get(s, kindNode, k)
+		n, ok2 := get(s, peer, k)
 		if !ok1 || !ok2 {
 			return
 		}
@@ -409,35 +493,77 @@ func targets(ag map[string]*agg, results []Result) string {
 				verdict = "not shown (ours not saturated: lower bound)"
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s %s | %s %s | ≥ %.0f× | %s%.2f× | %s | %s |\n", name, format(o, mi.prec), mi.unit, format(n, mi.prec), mi.unit, need, lb, rt, perRun(s, k), verdict)
+		fmt.Fprintf(&b, "| %s | %s %s | %s %s | ≥ %s× | %s%.2f× | %s | %s |\n", name, format(o, mi.prec), mi.unit, format(n, mi.prec), mi.unit,
+			strconv.FormatFloat(need, 'f', -1, 64), lb, rt, perRun(s, k, peer), verdict)
 	}
-	for _, k := range sortedKeys(ag["idle"], "rss_kb_per_conn@") {
-		row("idle memory per connection ≤ 1/3 of Node's ("+strings.TrimPrefix(metricInfo(k).label, "RSS per idle connection ")+")", "idle", k, 3)
-	}
-	if o, ok := get("idle", kindOurs, "projected_rss_mb@100000"); ok {
-		verdict := "**met** (projection)"
-		if o >= 1024 {
-			verdict = "**MISSED** (projection)"
+	// below is a target on ours' own figure (lower is better).
+	below := func(name, s, k string, limit float64, peer string) {
+		o, ok := get(s, kindOurs, k)
+		if !ok {
+			return
 		}
-		n, _ := get("idle", kindNode, "projected_rss_mb@100000")
-		var runs []string
-		for _, r := range results {
-			if r.Scenario == "idle" && r.Server == kindOurs {
-				if v, ok := r.M["projected_rss_mb@100000"]; ok {
-					runs = append(runs, fmt.Sprintf("%.0f MB", v))
+		mi := metricInfo(k)
+		n := "–"
+		if v, ok := get(s, peer, k); ok {
+			n = format(v, mi.prec) + " " + mi.unit
+		}
+		verdict := "**met**"
+		if o >= limit {
+			verdict = "**MISSED**"
+		}
+		fmt.Fprintf(&b, "| %s | %s %s | %s | < %s %s | %s %s | | %s |\n", name, format(o, mi.prec), mi.unit, n, format(limit, mi.prec), mi.unit,
+			format(o, mi.prec), mi.unit, verdict)
+	}
+	header := func(title, peer string) {
+		fmt.Fprintf(&b, "## %s\n\n", title)
+		fmt.Fprintf(&b, "measured = the ratio of the medians; per run = the ratio within each repetition.\n\n")
+		fmt.Fprintf(&b, "| target | ours | %s | needed | measured | per run | verdict |\n|---|---:|---:|---:|---:|---:|---|\n", peerName(peer))
+	}
+
+	_, peers := serversIn(results)
+	if slices.Contains(peers, kindNode) {
+		header("Targets (issue 6)", kindNode)
+		for _, k := range sortedKeys(ag["idle"], "rss_kb_per_conn@") {
+			row("idle memory per connection ≤ 1/3 of Node's ("+strings.TrimPrefix(metricInfo(k).label, "RSS per idle connection ")+")", "idle", k, 3, kindNode)
+		}
+		if o, ok := get("idle", kindOurs, "projected_rss_mb@100000"); ok {
+			verdict := "**met** (projection)"
+			if o >= 1024 {
+				verdict = "**MISSED** (projection)"
+			}
+			n, _ := get("idle", kindNode, "projected_rss_mb@100000")
+			var runs []string
+			for _, r := range results {
+				if r.Scenario == "idle" && r.Server == kindOurs {
+					if v, ok := r.M["projected_rss_mb@100000"]; ok {
+						runs = append(runs, fmt.Sprintf("%.0f MB", v))
+					}
 				}
 			}
+			fmt.Fprintf(&b, "| 100,000 connections in < 1 GB RSS (projected from the measured cost per connection) | %.0f MB | %.0f MB | < 1024 MB | %.0f MB | %s | %s |\n", o, n, o, strings.Join(runs, ", "), verdict)
 		}
-		fmt.Fprintf(&b, "| 100,000 connections in < 1 GB RSS (projected from the measured cost per connection) | %.0f MB | %.0f MB | < 1024 MB | %.0f MB | %s | %s |\n", o, n, o, strings.Join(runs, ", "), verdict)
+		row("fan-out saturation ≥ 5× Node's, one organization", "fanout-one-org", "sat_deliveries_sec", 5, kindNode)
+		row("fan-out saturation ≥ 5× Node's, many organizations", "fanout-many-orgs", "sat_deliveries_sec", 5, kindNode)
+		row("p99 at Node's saturation rate ≤ 1/5 of Node's, one organization", "fanout-one-org", "at_node_sat_p99_ms", 5, kindNode)
+		row("p99 at Node's saturation rate ≤ 1/5 of Node's, many organizations", "fanout-many-orgs", "at_node_sat_p99_ms", 5, kindNode)
+		row("connect rate with JWT ≥ 3× Node's (reconnection storm)", "storm", "storm_per_sec", 3, kindNode)
+		row("connect rate with JWT ≥ 3× Node's (ramp-up, bounded concurrency)", "idle", "connect_per_sec", 3, kindNode)
+		row("server CPU per JWT handshake (storm): ours' advantage ≥ 3×", "storm", "storm_cpu_us", 3, kindNode)
+		fmt.Fprintf(&b, "\n")
 	}
-	row("fan-out saturation ≥ 5× Node's, one organization", "fanout-one-org", "sat_deliveries_sec", 5)
-	row("fan-out saturation ≥ 5× Node's, many organizations", "fanout-many-orgs", "sat_deliveries_sec", 5)
-	row("p99 at Node's saturation rate ≤ 1/5 of Node's, one organization", "fanout-one-org", "at_node_sat_p99_ms", 5)
-	row("p99 at Node's saturation rate ≤ 1/5 of Node's, many organizations", "fanout-many-orgs", "at_node_sat_p99_ms", 5)
-	row("connect rate with JWT ≥ 3× Node's (reconnection storm)", "storm", "storm_per_sec", 3)
-	row("connect rate with JWT ≥ 3× Node's (ramp-up, bounded concurrency)", "idle", "connect_per_sec", 3)
-	row("server CPU per JWT handshake (storm): ours' advantage ≥ 3×", "storm", "storm_cpu_us", 3)
-	fmt.Fprintf(&b, "\n")
+	if slices.Contains(peers, kindCentrifugo) {
+		header("Targets (issue 14)", kindCentrifugo)
+		row("reconnection storm rate ≥ 1.5× Centrifugo's", "storm", "storm_per_sec", 1.5, kindCentrifugo)
+		row("connect rate ≥ 1.5× Centrifugo's (ramp-up, bounded concurrency)", "idle", "connect_per_sec", 1.5, kindCentrifugo)
+		below("server CPU per JWT handshake (storm) ≤ 0.2 ms", "storm", "storm_cpu_us", 200.5, kindCentrifugo)
+		below("p99 of one event to one organization at the ramp's first rate < 50 ms", "fanout-one-org", "low_rate_p99_ms", 50, kindCentrifugo)
+		if slices.Contains(peers, kindNode) {
+			for _, k := range sortedKeys(ag["idle"], "rss_kb_per_conn@") {
+				row("idle memory per connection ≤ 1/5 of Node's ("+strings.TrimPrefix(metricInfo(k).label, "RSS per idle connection ")+"; vs Node)", "idle", k, 5, kindNode)
+			}
+		}
+		fmt.Fprintf(&b, "\n")
+	}
 	return b.String()
 }
 
@@ -616,7 +742,7 @@ func unexpected(s, srv string, results []Result) (lost, disconnects int64, where
 func unexpectedLosses(results []Result) []string {
 	var out []string
 	for _, s := range scenarioOrder {
-		for _, srv := range []string{kindOurs, kindNode} {
+		for _, srv := range allKinds {
 			if lost, disc, where := unexpected(s, srv, results); lost != 0 || disc != 0 {
 				out = append(out, fmt.Sprintf("%s/%s: %s events lost, %s disconnects (%s)", s, srv,
 					thousands(float64(lost)), thousands(float64(disc)), strings.Join(where, ", ")))
@@ -641,7 +767,7 @@ func (c clientSetup) describe() string {
 	}
 	ws := 100 - c.PollingPercent - c.UpgradePercent
 	return fmt.Sprintf("- clients: %d %% long-polling then upgrade to WebSocket (socket.io-client's default, as every browser connects), "+
-		"%d %% straight to WebSocket, %d %% long-polling only. Fan-out sessions (fan-out, bursts, Redis): both servers on a ping interval of %v "+
+		"%d %% straight to WebSocket, %d %% long-polling only. Fan-out sessions (fan-out, bursts, Redis): the servers on a ping interval of %v "+
 		"and a ping timeout of %v, our write timeout %v; the clients idle %v after connecting (longer than every one of those timeouts), "+
 		"then one publication counts what arrived. The idle and storm scenarios run on the servers' default heartbeat (%v, %v).\n",
 		c.UpgradePercent, ws, c.PollingPercent, c.PingInterval, c.PingTimeout, c.WriteTimeout, c.Idle, defaultPingInterval, defaultPingTimeout)
@@ -655,7 +781,7 @@ func lossesSection(cs clientSetup, results []Result) string {
 	var rows []row
 	seen := map[row]bool{}
 	for _, s := range scenarioOrder {
-		for _, srv := range []string{kindOurs, kindNode} {
+		for _, srv := range allKinds {
 			for _, r := range results {
 				if rw := (row{s, srv}); r.Scenario == s && r.Server == srv && !seen[rw] && countsLosses(r) {
 					seen[rw] = true

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,9 +77,10 @@ type runner struct {
 	cfg     *config
 	logDir  string
 	results []Result
-	// nodeSat is Node's saturation rate (events/s) per fan-out config, in
-	// the current repetition, so that ours is measured at it too.
-	nodeSat map[string]float64
+	// peerSat is each peer's saturation rate (events/s) per fan-out
+	// config, in the current repetition (peer → config → rate), so that
+	// ours is measured at it too; Centrifugo is also measured at Node's.
+	peerSat map[string]map[string]float64
 	log     *os.File
 }
 
@@ -88,7 +91,7 @@ func run(cfg *config) error {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
-	r := &runner{cfg: cfg, logDir: cfg.out, nodeSat: map[string]float64{}}
+	r := &runner{cfg: cfg, logDir: cfg.out, peerSat: map[string]map[string]float64{}}
 	lf, err := os.Create(filepath.Join(cfg.out, "run.log"))
 	if err != nil {
 		return err
@@ -109,9 +112,14 @@ func run(cfg *config) error {
 		cfg.nodeDir = abs
 	}
 	for _, s := range cfg.servers {
-		if s == kindNode {
+		switch s {
+		case kindNode:
 			if _, err := os.Stat(filepath.Join(cfg.nodeDir, "node_modules", "socket.io")); err != nil {
 				return fmt.Errorf("the Node peer is not installed: run npm ci --prefix %s", cfg.nodeDir)
+			}
+		case kindCentrifugo:
+			if _, err := os.Stat(cfg.centrifugo); err != nil {
+				return fmt.Errorf("the Centrifugo peer is not installed (%v): run %s (scripts/bench.sh does), or pass --centrifugo BIN or --peers node", err, centrifugoInstallHint())
 			}
 		}
 	}
@@ -121,7 +129,7 @@ func run(cfg *config) error {
 
 	start := time.Now()
 	for rep := 1; rep <= cfg.repeat; rep++ {
-		r.nodeSat = map[string]float64{}
+		r.peerSat = map[string]map[string]float64{}
 		if cfg.scenarios["idle"] || cfg.scenarios["storm"] {
 			for _, kind := range cfg.servers {
 				r.try(func() error { return r.idleStorm(kind, rep) })
@@ -157,10 +165,23 @@ func run(cfg *config) error {
 	}
 	fmt.Print(rep)
 	fmt.Fprintf(os.Stderr, "\nresults: %s/report.md, %s/results.json (logs there too)\n", cfg.out, cfg.out)
-	if bad := unexpectedLosses(r.results); len(bad) > 0 {
-		return &lossError{bad}
+	// A session that could not run (a server that did not start, clients
+	// refused) fails the run too, after the report: a peer that silently
+	// measured nothing would read as a run that passed.
+	var failed []string
+	for _, res := range r.results {
+		if res.Scenario == "error" {
+			failed = append(failed, res.Notes...)
+		}
 	}
-	return nil
+	var errs []error
+	if bad := unexpectedLosses(r.results); len(bad) > 0 {
+		errs = append(errs, &lossError{bad})
+	}
+	if len(failed) > 0 {
+		errs = append(errs, fmt.Errorf("%d session(s) failed (the report's Errors section):\n  %s", len(failed), strings.Join(failed, "\n  ")))
+	}
+	return errors.Join(errs...)
 }
 
 // try runs one session; a failure is logged and recorded, the run goes on.
@@ -191,7 +212,7 @@ func (r *runner) add(res Result) {
 // production configuration).
 func (r *runner) start(kind, name, redisURL string) (*server, error) {
 	return startServer(serverSpec{
-		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
+		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, centrifugo: r.cfg.centrifugo, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
 		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
 	})
 }
@@ -201,15 +222,16 @@ func (r *runner) start(kind, name, redisURL string) (*server, error) {
 // is sized for.
 func (r *runner) startFanout(kind, name, redisURL string) (*server, error) {
 	return startServer(serverSpec{
-		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
+		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, centrifugo: r.cfg.centrifugo, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
 		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
 		pingInterval: r.cfg.pingInterval, pingTimeout: r.cfg.pingTimeout, writeTimeout: r.cfg.writeTimeout,
 	})
 }
 
-// newFleet starts enough workers for n clients and sets them up: client g
-// (0 ≤ g < n) in organization g%orgs, connecting to targets[g%len].
-func (r *runner) newFleet(n, orgs int, targets []string) (*fleet, error) {
+// newFleet starts enough workers for n clients of a server of kind and
+// sets them up: client g (0 ≤ g < n) in organization g%orgs, connecting to
+// targets[g%len].
+func (r *runner) newFleet(kind string, n, orgs int, targets []string) (*fleet, error) {
 	nw := (n + r.cfg.perWorker - 1) / r.cfg.perWorker
 	f := &fleet{}
 	for i := range nw {
@@ -225,7 +247,7 @@ func (r *runner) newFleet(n, orgs int, targets []string) (*fleet, error) {
 		return Cmd{
 			Op: "setup", Secret: r.cfg.secret, Namespace: "/events", Event: r.cfg.event, Targets: targets,
 			Sources: r.cfg.sources, First: first, Count: count, Orgs: orgs, PollingPercent: r.cfg.polling,
-			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour,
+			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour, Protocol: protocolOf(kind),
 		}
 	})
 	if err != nil {
@@ -287,18 +309,21 @@ func randomHex(n int) string {
 // ---- machine -----------------------------------------------------------------------------------------
 
 type machineInfo struct {
-	CPU       string `json:"cpu"`
-	Cores     int    `json:"cores"`
-	MemGiB    int    `json:"memGiB"`
-	Kernel    string `json:"kernel"`
-	Go        string `json:"go"`
-	Node      string `json:"node"`
-	NoFile    string `json:"nofile"`
-	LoadStart string `json:"loadStart"`
-	LoadEnd   string `json:"loadEnd"`
-	Duration  string `json:"duration"`
-	Command   string `json:"command"`
-	Started   string `json:"started"`
+	CPU    string `json:"cpu"`
+	Cores  int    `json:"cores"`
+	MemGiB int    `json:"memGiB"`
+	Kernel string `json:"kernel"`
+	Go     string `json:"go"`
+	Node   string `json:"node"`
+	// Centrifugo is the module and Go version of the Centrifugo binary,
+	// from its build information ("" when not measured).
+	Centrifugo string `json:"centrifugo,omitempty"`
+	NoFile     string `json:"nofile"`
+	LoadStart  string `json:"loadStart"`
+	LoadEnd    string `json:"loadEnd"`
+	Duration   string `json:"duration"`
+	Command    string `json:"command"`
+	Started    string `json:"started"`
 }
 
 func (m machineInfo) oneLine() string {
@@ -325,6 +350,9 @@ func describeMachine(cfg *config) machineInfo {
 	}
 	if out, err := exec.Command("node", "--version").Output(); err == nil {
 		m.Node = strings.TrimSpace(string(out))
+	}
+	if slices.Contains(cfg.servers, kindCentrifugo) {
+		m.Centrifugo = centrifugoBuild(cfg.centrifugo)
 	}
 	if out, err := exec.Command("sh", "-c", "ulimit -n").Output(); err == nil {
 		m.NoFile = strings.TrimSpace(string(out))

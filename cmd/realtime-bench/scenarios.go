@@ -45,7 +45,7 @@ func (r *runner) idleStorm(kind string, rep int) error {
 	}
 	srv.waitQuiet(0.02, 5*time.Second)
 	base := srv.rss()
-	f, err := r.newFleet(top, max(1, top/cfg.orgSize), targets)
+	f, err := r.newFleet(kind, top, max(1, top/cfg.orgSize), targets)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (r *runner) oneOrg(kind string, rep int) error {
 		return err
 	}
 	defer srv.stop()
-	f, err := r.newFleet(n, 1, []string{srv.addr})
+	f, err := r.newFleet(kind, n, 1, []string{srv.addr})
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (r *runner) oneOrg(kind string, rep int) error {
 		return err
 	}
 	srv.holding(n)
-	pub := newPublisher(srv.addr, cfg.apiKey, cfg.event, cfg.pubConc)
+	pub := newPublisher(kind, srv.addr, cfg.apiKey, cfg.event, cfg.pubConc)
 	defer pub.close()
 	// The session's idle check is reported with the fan-out, or with the
 	// bursts when they run alone.
@@ -223,7 +223,7 @@ func (r *runner) manyOrgs(kind string, rep int) error {
 		return err
 	}
 	defer srv.stop()
-	f, err := r.newFleet(n, orgs, []string{srv.addr})
+	f, err := r.newFleet(kind, n, orgs, []string{srv.addr})
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (r *runner) manyOrgs(kind string, rep int) error {
 		return err
 	}
 	srv.holding(n)
-	pub := newPublisher(srv.addr, cfg.apiKey, cfg.event, cfg.pubConc)
+	pub := newPublisher(kind, srv.addr, cfg.apiKey, cfg.event, cfg.pubConc)
 	defer pub.close()
 	list := make([]int, orgs)
 	for i := range list {
@@ -328,16 +328,7 @@ func (r *runner) bursts(kind string, rep int, srv *server, f *fleet, pub *publis
 		}
 		cpu0 := srv.cpu()
 		t0 := time.Now()
-		body := make([]byte, 0, 256*cfg.burstEvents)
-		body = append(body, '[')
-		for k := range cfg.burstEvents {
-			if k > 0 {
-				body = append(body, ',')
-			}
-			body = pub.appendEvent(body, 0, int64(k), t0.UnixNano())
-		}
-		body = append(body, ']')
-		if err := pub.post(body); err != nil {
+		if err := pub.post(pub.batchBody(0, cfg.burstEvents, t0.UnixNano())); err != nil {
 			return fmt.Errorf("burst publish: %w", err)
 		}
 		expected := int64(cfg.burstEvents) * int64(n)
@@ -499,6 +490,10 @@ func (r *runner) ramp(name, kind string, rep int, srv *server, f *fleet, pub *pu
 		}
 		profiled = true
 	}
+	if len(res.Steps) > 0 {
+		res.M["low_rate"] = res.Steps[0].Rate
+		res.M["low_rate_p99_ms"] = res.Steps[0].P99
+	}
 	if fail == 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("not saturated at %.0f events/s: the saturation figure is a lower bound", pass))
 		res.M["sat_lower_bound"] = 1
@@ -519,34 +514,44 @@ func (r *runner) ramp(name, kind string, rep int, srv *server, f *fleet, pub *pu
 	if fail > 0 {
 		res.M["fail_rate"] = fail
 	}
-	// Latency at Node's saturation rate: Node's own figure, and ours
-	// measured at the same offered rate.
-	switch kind {
-	case kindNode:
-		if best != nil {
-			r.nodeSat[name] = best.Rate
-			res.M["at_node_sat_p99_ms"] = best.P99
-			res.M["at_node_sat_p50_ms"] = best.P50
-			res.M["at_node_sat_cpu_us"] = best.CPUPerDeliv
-			res.M["at_node_sat_rate"] = best.Rate
+	// Latency at each peer's saturation rate: the peer's own figure, and
+	// the others measured at the same offered rate (ours at every peer's,
+	// Centrifugo at Node's: the servers run in the order node, centrifugo,
+	// ours).
+	if kind != kindOurs && best != nil {
+		if r.peerSat[kind] == nil {
+			r.peerSat[kind] = map[string]float64{}
 		}
-	case kindOurs:
-		if ns := r.nodeSat[name]; ns > 0 {
-			prof := ""
-			if srv.pprof != "" {
-				prof = fmt.Sprintf("ours-%s-cpu-at-node-sat-%d.pb.gz", name, rep)
-			}
-			s, err := runStep(ns, prof)
-			if err != nil {
-				return err
-			}
-			res.M["at_node_sat_p99_ms"] = s.P99
-			res.M["at_node_sat_p50_ms"] = s.P50
-			res.M["at_node_sat_cpu_us"] = s.CPUPerDeliv
-			res.M["at_node_sat_rate"] = ns
-			if !s.Pass {
-				res.Notes = append(res.Notes, "failed at Node's saturation rate: "+s.Why)
-			}
+		r.peerSat[kind][name] = best.Rate
+		p := "at_" + kind + "_sat_"
+		res.M[p+"p99_ms"] = best.P99
+		res.M[p+"p50_ms"] = best.P50
+		res.M[p+"cpu_us"] = best.CPUPerDeliv
+		res.M[p+"rate"] = best.Rate
+	}
+	for _, peer := range peerKinds {
+		if peer == kind || (kind != kindOurs && peer != kindNode) {
+			continue
+		}
+		rate := r.peerSat[peer][name]
+		if rate <= 0 {
+			continue
+		}
+		prof := ""
+		if srv.pprof != "" {
+			prof = fmt.Sprintf("ours-%s-cpu-at-%s-sat-%d.pb.gz", name, peer, rep)
+		}
+		s, err := runStep(rate, prof)
+		if err != nil {
+			return err
+		}
+		p := "at_" + peer + "_sat_"
+		res.M[p+"p99_ms"] = s.P99
+		res.M[p+"p50_ms"] = s.P50
+		res.M[p+"cpu_us"] = s.CPUPerDeliv
+		res.M[p+"rate"] = rate
+		if !s.Pass {
+			res.Notes = append(res.Notes, fmt.Sprintf("failed at %s's saturation rate: %s", peerName(peer), s.Why))
 		}
 	}
 	// Losses at the failing steps are the overload that defines
@@ -670,7 +675,7 @@ func (r *runner) redis(kind string, rep int) error {
 		return err
 	}
 	defer b.stop()
-	f, err := r.newFleet(n, 1, []string{a.addr, b.addr})
+	f, err := r.newFleet(kind, n, 1, []string{a.addr, b.addr})
 	if err != nil {
 		return err
 	}
@@ -678,15 +683,14 @@ func (r *runner) redis(kind string, rep int) error {
 	if _, err := r.connect(f, n, n, cfg.connectConc); err != nil {
 		return err
 	}
-	pub := newPublisher(a.addr, cfg.apiKey, cfg.event, cfg.pubConc)
+	pub := newPublisher(kind, a.addr, cfg.apiKey, cfg.event, cfg.pubConc)
 	defer pub.close()
 
 	// Probe: does an event published on A reach the clients of B?
 	if err := r.reset(f); err != nil {
 		return err
 	}
-	body := pub.appendEvent([]byte("["), 0, 0, time.Now().UnixNano())
-	if err := pub.post(append(body, ']')); err != nil {
+	if err := pub.post(pub.batchBody(0, 1, time.Now().UnixNano())); err != nil {
 		return fmt.Errorf("redis probe: %w", err)
 	}
 	st, _ := r.drain(f, int64(n), 10*time.Second)

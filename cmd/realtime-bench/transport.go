@@ -58,6 +58,12 @@ func (w *worker) runWS(cl *client, connected func()) error {
 // dialWS opens the WebSocket of cl (query: more of the URL's query, e.g.
 // "&sid=…"), with the handshake's deadline set.
 func (w *worker) dialWS(cl *client, query string) (*wsframe.Conn, error) {
+	return w.dialWSPath(cl, "/socket.io/?EIO=4&transport=websocket"+query)
+}
+
+// dialWSPath opens a WebSocket to path (and query) on cl's target, with
+// the handshake's deadline set.
+func (w *worker) dialWSPath(cl *client, path string) (*wsframe.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	d := wsframe.Dialer{
@@ -66,7 +72,7 @@ func (w *worker) dialWS(cl *client, query string) (*wsframe.Conn, error) {
 			return dial(ctx, cl.src, addr)
 		},
 	}
-	c, err := d.Dial(ctx, "ws://"+cl.target+"/socket.io/?EIO=4&transport=websocket"+query)
+	c, err := d.Dial(ctx, "ws://"+cl.target+path)
 	if err != nil {
 		return nil, fmt.Errorf("websocket: %w", err)
 	}

@@ -26,6 +26,11 @@ type Cmd struct {
 	PollingPercent int           `json:"polling,omitempty"`
 	UpgradePercent int           `json:"upgrade,omitempty"`
 	TokenTTL       time.Duration `json:"ttl,omitempty"`
+	// Protocol is what the clients speak: "" for Engine.IO v4 / Socket.IO
+	// v5 (ours and Node), protoCentrifugo for Centrifugo's JSON protocol
+	// over WebSocket (every client then goes straight to WebSocket:
+	// Centrifugo has no long-polling transport to upgrade from).
+	Protocol string `json:"protocol,omitempty"`
 
 	// connect: open the connections of the clients [From, To) of this
 	// worker's range (relative indices; To 0 means all) that are not

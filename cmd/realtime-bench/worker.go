@@ -70,19 +70,21 @@ type client struct {
 
 // worker holds a share of the clients, in a process of its own.
 type worker struct {
-	nsp       string
-	nspPrefix []byte // "/events," (empty for "/")
-	eventMark []byte // `["invoice:created"`
-	clients   []*client
-	readers   sync.WaitGroup
-	alive     atomic.Int64
-	upgraded  atomic.Int64 // live connections of transportUpgrade clients
-	polling   atomic.Int64 // live connections of transportPolling clients
-	received  atomic.Int64
-	welcomes  atomic.Int64
-	closed    atomic.Int64
-	malformed atomic.Int64
-	latency   shardedHist
+	// centrifugo: the clients speak Centrifugo's protocol (Cmd.Protocol).
+	centrifugo bool
+	nsp        string
+	nspPrefix  []byte // "/events," (empty for "/")
+	eventMark  []byte // `["invoice:created"`
+	clients    []*client
+	readers    sync.WaitGroup
+	alive      atomic.Int64
+	upgraded   atomic.Int64 // live connections of transportUpgrade clients
+	polling    atomic.Int64 // live connections of transportPolling clients
+	received   atomic.Int64
+	welcomes   atomic.Int64
+	closed     atomic.Int64
+	malformed  atomic.Int64
+	latency    shardedHist
 	// The heartbeat announced in the first open packet this worker read
 	// (every client of a worker talks to servers started alike).
 	announced      atomic.Bool
@@ -152,6 +154,13 @@ func (w *worker) setup(c Cmd) error {
 	if c.PollingPercent < 0 || c.UpgradePercent < 0 || c.PollingPercent+c.UpgradePercent > 100 {
 		return fmt.Errorf("setup: %d %% polling + %d %% upgrade is not a share of the clients", c.PollingPercent, c.UpgradePercent)
 	}
+	switch c.Protocol {
+	case "":
+	case protoCentrifugo:
+		w.centrifugo = true
+	default:
+		return fmt.Errorf("setup: unknown protocol %q", c.Protocol)
+	}
 	w.nsp = c.Namespace
 	if w.nsp == "" {
 		w.nsp = "/events"
@@ -168,11 +177,17 @@ func (w *worker) setup(c Cmd) error {
 	w.clients = make([]*client, c.Count)
 	for i := range w.clients {
 		g := c.First + i
-		tok, err := auth.Mint(c.Secret, auth.MintClaims{
+		claims := auth.MintClaims{
 			UserID:         User(g),
 			OrganizationID: Org(g % c.Orgs),
 			Role:           "member",
-		}, ttl, now)
+		}
+		if w.centrifugo {
+			// Centrifugo subscribes the connection to these channels on
+			// the server side, as the gateway joins it to org:<orgId>.
+			claims.Extra = map[string]any{"channels": []string{orgChannel(g % c.Orgs)}}
+		}
+		tok, err := auth.Mint(c.Secret, claims, ttl, now)
 		if err != nil {
 			return err
 		}
@@ -188,6 +203,10 @@ func (w *worker) setup(c Cmd) error {
 			token:     tok,
 		}
 		cl.connect = append(append([]byte("40"), w.nspPrefix...), `{"token":"`+tok+`"}`...)
+		if w.centrifugo {
+			cl.transport = transportWebSocket
+			cl.connect = cfConnectCommand(tok)
+		}
 		w.clients[i] = cl
 	}
 	return nil
@@ -268,6 +287,9 @@ func (w *worker) open(cl *client, connected func()) error {
 	}
 	cl.dropping = false
 	cl.mu.Unlock()
+	if w.centrifugo {
+		return w.runCentrifugo(cl, connected)
+	}
 	switch cl.transport {
 	case transportPolling:
 		return w.runPolling(cl, connected)
