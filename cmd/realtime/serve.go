@@ -68,7 +68,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	// (REDIS_URL or REDIS_HOST); otherwise the server is single-node. The
 	// cluster never makes startup wait for Redis: it keeps retrying, and
 	// /readyz says when it is connected.
-	rcfg, clustered, err := redisadapter.ConfigFromEnv(e)
+	rcfg, clustered, err := redisConfigFromEnv(e)
 	if err != nil {
 		return fmt.Errorf("redis configuration: %w", err)
 	}

@@ -129,7 +129,7 @@ type handler func(channel string, payload []byte)
 // New returns a Cluster for cfg and starts connecting in the background.
 // It fails only for an invalid configuration; Redis need not be up.
 func New(cfg Config) (*Cluster, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()

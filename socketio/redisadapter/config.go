@@ -2,14 +2,10 @@ package redisadapter
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,7 +222,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c Config) validate() error {
+// Validate reports what is wrong with c, if anything; New calls it, and a
+// program that builds c from its own settings can call it to refuse them
+// at startup with the name of what is wrong.
+func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("redisadapter: Config.Addr is empty")
 	}
@@ -268,204 +267,6 @@ func (c Config) ClientOption() rueidis.ClientOption {
 		c.AdjustClientOption(&o)
 	}
 	return o
-}
-
-// Environment variables read by ConfigFromEnv.
-const (
-	EnvURL              = "REDIS_URL"      // redis://[user:pass@]host[:port][/db], rediss:// for TLS
-	EnvHost             = "REDIS_HOST"     // host name or address
-	EnvPort             = "REDIS_PORT"     // default 6379
-	EnvUsername         = "REDIS_USERNAME" // overrides the URL's
-	EnvPassword         = "REDIS_PASSWORD" // overrides the URL's
-	EnvDB               = "REDIS_DB"       // database number, default 0
-	EnvTLS              = "REDIS_TLS"      // true: connect over TLS
-	EnvTLSCAFile        = "REDIS_TLS_CA_FILE"
-	EnvTLSServerName    = "REDIS_TLS_SERVER_NAME"
-	EnvTLSInsecure      = "REDIS_TLS_INSECURE_SKIP_VERIFY"
-	EnvKeyPrefix        = "REDIS_KEY_PREFIX"         // default socket.io
-	EnvMode             = "REDIS_ADAPTER_MODE"       // classic (default), sharded or streams
-	EnvSubscriptionMode = "REDIS_SUBSCRIPTION_MODE"  // dynamic (default), static, dynamic-private
-	EnvRequestsTimeout  = "REDIS_REQUESTS_TIMEOUT"   // Go duration, default 5s
-	EnvEnabled          = "REDIS_ENABLED"            // false: ignore the other variables
-	EnvStreamName       = "REDIS_STREAM_NAME"        // streams: default socket.io
-	EnvStreamCount      = "REDIS_STREAM_COUNT"       // streams: default 1
-	EnvStreamMaxLen     = "REDIS_STREAM_MAXLEN"      // streams: default 10000
-	EnvStreamReadCount  = "REDIS_STREAM_READ_COUNT"  // streams: default 100
-	EnvSessionKeyPrefix = "REDIS_SESSION_KEY_PREFIX" // streams: default sio:session:
-)
-
-// ConfigFromEnv builds a Config from environment variables (getenv is
-// os.Getenv or a test double). ok is false when Redis is not configured:
-// neither REDIS_URL nor REDIS_HOST is set, or REDIS_ENABLED is false; the
-// server then runs single-node with the in-memory adapter. An error means
-// the variables are set but invalid.
-//
-// REDIS_URL, when set, gives the address, credentials, database and TLS
-// (rediss://); REDIS_HOST and REDIS_PORT are then ignored, while
-// REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB and REDIS_TLS override it when
-// set. The other variables are listed with the Env constants.
-func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) {
-	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
-	if v := get(EnvEnabled); v != "" {
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, false, fmt.Errorf("redisadapter: %s=%q: not a boolean", EnvEnabled, v)
-		}
-		if !on {
-			return Config{}, false, nil
-		}
-	}
-	rawURL, host := get(EnvURL), get(EnvHost)
-	if rawURL == "" && host == "" {
-		return Config{}, false, nil
-	}
-	useTLS := false
-	if rawURL != "" {
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return Config{}, false, fmt.Errorf("redisadapter: %s: %w", EnvURL, err)
-		}
-		switch u.Scheme {
-		case "redis":
-		case "rediss":
-			useTLS = true
-		default:
-			return Config{}, false, fmt.Errorf("redisadapter: %s: scheme %q, want redis or rediss", EnvURL, u.Scheme)
-		}
-		if u.Hostname() == "" {
-			return Config{}, false, fmt.Errorf("redisadapter: %s has no host", EnvURL)
-		}
-		port := u.Port()
-		if port == "" {
-			port = "6379"
-		}
-		cfg.Addr = net.JoinHostPort(u.Hostname(), port)
-		if u.User != nil {
-			cfg.Username = u.User.Username()
-			cfg.Password, _ = u.User.Password()
-		}
-		if p := strings.Trim(u.Path, "/"); p != "" {
-			db, err := strconv.Atoi(p)
-			if err != nil || db < 0 {
-				return Config{}, false, fmt.Errorf("redisadapter: %s: database %q is not a number", EnvURL, p)
-			}
-			cfg.DB = db
-		}
-		if v := u.Query().Get("db"); v != "" {
-			db, err := strconv.Atoi(v)
-			if err != nil || db < 0 {
-				return Config{}, false, fmt.Errorf("redisadapter: %s: db=%q is not a number", EnvURL, v)
-			}
-			cfg.DB = db
-		}
-	} else {
-		port := get(EnvPort)
-		if port == "" {
-			port = "6379"
-		}
-		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a port", EnvPort, port)
-		}
-		cfg.Addr = net.JoinHostPort(host, port)
-	}
-	if v := getenv(EnvUsername); v != "" {
-		cfg.Username = v
-	}
-	if v := getenv(EnvPassword); v != "" {
-		cfg.Password = v
-	}
-	if v := get(EnvDB); v != "" {
-		db, err := strconv.Atoi(v)
-		if err != nil || db < 0 {
-			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a database number", EnvDB, v)
-		}
-		cfg.DB = db
-	}
-	if v := get(EnvTLS); v != "" {
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, false, fmt.Errorf("redisadapter: %s=%q: not a boolean", EnvTLS, v)
-		}
-		useTLS = on
-	}
-	if useTLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: get(EnvTLSServerName)}
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
-		}
-		if v := get(EnvTLSInsecure); v != "" {
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return Config{}, false, fmt.Errorf("redisadapter: %s=%q: not a boolean", EnvTLSInsecure, v)
-			}
-			tc.InsecureSkipVerify = on
-		}
-		if f := get(EnvTLSCAFile); f != "" {
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return Config{}, false, fmt.Errorf("redisadapter: %s: %w", EnvTLSCAFile, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return Config{}, false, fmt.Errorf("redisadapter: %s: no PEM certificate in %s", EnvTLSCAFile, f)
-			}
-			tc.RootCAs = pool
-		}
-		cfg.TLS = tc
-	}
-	cfg.KeyPrefix = get(EnvKeyPrefix)
-	switch v := strings.ToLower(get(EnvMode)); v {
-	case "", "classic", "pubsub":
-		cfg.Mode = Classic
-	case "sharded":
-		cfg.Mode = Sharded
-	case "streams":
-		cfg.Mode = Streams
-	default:
-		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want classic, sharded or streams", EnvMode, v)
-	}
-	switch v := strings.ToLower(get(EnvSubscriptionMode)); v {
-	case "", "dynamic":
-		cfg.SubscriptionMode = Dynamic
-	case "static":
-		cfg.SubscriptionMode = Static
-	case "dynamic-private":
-		cfg.SubscriptionMode = DynamicPrivate
-	default:
-		return Config{}, false, fmt.Errorf("redisadapter: %s=%q, want dynamic, static or dynamic-private", EnvSubscriptionMode, v)
-	}
-	cfg.StreamName = get(EnvStreamName)
-	cfg.SessionKeyPrefix = get(EnvSessionKeyPrefix)
-	for _, o := range []struct {
-		env string
-		dst *int64
-	}{{EnvStreamMaxLen, &cfg.MaxLen}, {EnvStreamReadCount, &cfg.ReadCount}} {
-		if v := get(o.env); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a positive number", o.env, v)
-			}
-			*o.dst = n
-		}
-	}
-	if v := get(EnvStreamCount); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 1024 {
-			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a number from 1 to 1024", EnvStreamCount, v)
-		}
-		cfg.StreamCount = n
-	}
-	if v := get(EnvRequestsTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, false, fmt.Errorf("redisadapter: %s=%q is not a positive duration", EnvRequestsTimeout, v)
-		}
-		cfg.RequestsTimeout = d
-	}
-	if err := cfg.validate(); err != nil {
-		return Config{}, false, err
-	}
-	return cfg, true, nil
 }
 
 // Redacted describes the configuration for logs, without secrets.

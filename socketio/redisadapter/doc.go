@@ -6,8 +6,7 @@
 //
 // Usage:
 //
-//	cfg, ok, err := redisadapter.ConfigFromEnv(os.Getenv)
-//	...
+//	cfg := redisadapter.Config{Addr: "127.0.0.1:6379", Mode: redisadapter.Streams}
 //	cluster, err := redisadapter.New(cfg) // never waits for Redis
 //	srv, err := socketio.NewServer(&socketio.Options{Adapter: cluster.Adapter})
 //	...

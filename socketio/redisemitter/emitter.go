@@ -4,7 +4,7 @@
 // servers (ours with socketio/redisadapter, Node's with
 // @socket.io/redis-adapter, or both) deliver the events to their clients.
 //
-//	e, err := redisemitter.NewFromConfig(cfg) // cfg from redisadapter.ConfigFromEnv
+//	e, err := redisemitter.NewFromConfig(cfg) // cfg: the cluster's redisadapter.Config
 //	defer e.Close()
 //	err = e.Of("/events").To("org:42").Emit(ctx, "invoice:created", payload)
 //
