@@ -1,0 +1,238 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/socketio"
+)
+
+// historyAnswer is the acknowledgement of a history request.
+type historyAnswer struct {
+	Success bool   `json:"success"`
+	Code    string `json:"code"`
+	Error   string `json:"error"`
+	Events  []struct {
+		Event   string          `json:"event"`
+		Payload json.RawMessage `json:"payload"`
+		Offset  string          `json:"offset"`
+	} `json:"events"`
+	Offset string `json:"offset"`
+	More   bool   `json:"more"`
+}
+
+// seqs returns the seq field of each event of the answer, and checks that
+// each has an offset.
+func (h historyAnswer) seqs(t *testing.T) []int {
+	t.Helper()
+	out := []int{}
+	for _, ev := range h.Events {
+		var p struct {
+			Seq int `json:"seq"`
+		}
+		if err := json.Unmarshal(ev.Payload, &p); err != nil || ev.Offset == "" {
+			t.Fatalf("history event %+v: %v", ev, err)
+		}
+		out = append(out, p.Seq)
+	}
+	return out
+}
+
+func history(t *testing.T, c *sioclient.Client, req any) historyAnswer {
+	t.Helper()
+	var h historyAnswer
+	ack(t, c, gateway.EventHistory, req, &h)
+	return h
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// historyBackends are the setups with a history: one log per namespace
+// (recovery only), and per-organization and per-user histories.
+var historyBackends = []struct {
+	name    string
+	history *gateway.HistoryOptions
+}{
+	{"log", nil},
+	{"rooms", &gateway.HistoryOptions{Size: 100, TTL: time.Hour}},
+}
+
+func forEachHistoryBackend(t *testing.T, test func(t *testing.T, e *env)) {
+	for _, b := range recoveryBackends {
+		for _, h := range historyBackends {
+			t.Run(b.name+"/"+h.name, func(t *testing.T) {
+				adapter := b.adapter(t)
+				test(t, newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}, history: h.history, adapter: adapter}))
+			})
+		}
+	}
+}
+
+// TestHistoryRequest: a client's history request returns the events of its
+// organization and its user after the offset it gives, never another
+// organization's (not even its own user's events there), paged by limit,
+// narrowed by events and by its subscriptions' filters.
+func TestHistoryRequest(t *testing.T) {
+	forEachHistoryBackend(t, func(t *testing.T, e *env) {
+		a := e.join("org-1", "user-1", sioclient.Options{})
+		emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+		first := offsetOf(t, a.Next(string(events.InvoiceCreated)))
+		emitTo(t, e, events.NotificationNew, "org-1", "user-1", 2)
+		emitTo(t, e, events.InvoicePaid, "org-2", "", 3)
+		emitTo(t, e, events.NotificationNew, "org-1", "user-9", 4)
+		emitTo(t, e, events.NotificationNew, "org-2", "user-1", 5) // user-1's, in another organization
+		emitTo(t, e, events.ExpenseCreated, "org-1", "", 6)
+		if _, err := e.svc.Emit(t.Context(), events.InvoiceSent, payload(t, events.InvoiceSent, "org-1", "", 7), events.Target{All: true}); err != nil {
+			t.Fatal(err)
+		}
+
+		all := history(t, a, map[string]any{})
+		if !all.Success || !sameInts(all.seqs(t), []int{1, 2, 6, 7}) || all.More {
+			t.Fatalf("history {}: %+v", all)
+		}
+		if all.Events[0].Offset != first {
+			t.Errorf("first event's offset %q, live it was %q", all.Events[0].Offset, first)
+		}
+		if h := history(t, a, map[string]any{"since": first}); !sameInts(h.seqs(t), []int{2, 6, 7}) || h.Offset != all.Offset {
+			t.Fatalf("history since the first: %+v (all: offset %s)", h, all.Offset)
+		}
+		// Paging: limit 2, then on from the page's offset.
+		p1 := history(t, a, map[string]any{"limit": 2})
+		if !sameInts(p1.seqs(t), []int{1, 2}) || !p1.More || p1.Offset != p1.Events[1].Offset {
+			t.Fatalf("page 1: %+v", p1)
+		}
+		p2 := history(t, a, map[string]any{"since": p1.Offset, "limit": 2})
+		if !sameInts(p2.seqs(t), []int{6, 7}) || p2.More {
+			t.Fatalf("page 2: %+v", p2)
+		}
+		if h := history(t, a, map[string]any{"since": p2.Offset}); !h.Success || len(h.Events) != 0 || h.Offset != p2.Offset {
+			t.Fatalf("after the last: %+v", h)
+		}
+		if h := history(t, a, map[string]any{"events": []string{"invoice:*", "notification:new"}}); !sameInts(h.seqs(t), []int{1, 2, 7}) {
+			t.Fatalf("events invoice:*, notification:new: %+v", h)
+		}
+		// The socket's subscriptions and filters apply.
+		var sub subscribeResult
+		ack(t, a, gateway.EventSubscribe, map[string]any{"events": []string{"invoice:*"}, "filter": "event == 'invoice:sent'"}, &sub)
+		if !sub.Success {
+			t.Fatalf("subscribe: %+v", sub)
+		}
+		if h := history(t, a, nil); !sameInts(h.seqs(t), []int{7}) {
+			t.Fatalf("history through the filter: %+v", h)
+		}
+
+		// The other organization's reader sees its own only.
+		b := e.join("org-2", "user-1", sioclient.Options{})
+		if h := history(t, b, map[string]any{}); !sameInts(h.seqs(t), []int{3, 5}) {
+			t.Fatalf("org-2's history: %+v", h)
+		}
+	})
+}
+
+// TestHistoryRequestRefusals: bad requests are refused with a code, and a
+// position the history no longer covers with history_gap.
+func TestHistoryRequestRefusals(t *testing.T) {
+	e := newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
+	a := e.join("org-1", "user-1", sioclient.Options{})
+	for _, c := range []struct {
+		req  any
+		code string
+	}{
+		{"since", gateway.CodeInvalidRequest},
+		{map[string]any{"limit": 0}, gateway.CodeInvalidRequest},
+		{map[string]any{"limit": 501}, gateway.CodeInvalidRequest},
+		{map[string]any{"limit": 2.5}, gateway.CodeInvalidRequest},
+		{map[string]any{"limit": "10"}, gateway.CodeInvalidRequest},
+		{map[string]any{"since": 12}, gateway.CodeInvalidRequest},
+		{map[string]any{"events": []string{}}, gateway.CodeInvalidRequest},
+		{map[string]any{"events": []string{"nope:x"}}, gateway.CodeUnknownEvent},
+		{map[string]any{"sinse": "x"}, gateway.CodeUnknownField},
+		{map[string]any{"since": "not-an-offset"}, gateway.CodeHistoryGap},
+		{map[string]any{"since": "1795669671091-0"}, gateway.CodeHistoryGap},
+	} {
+		h := history(t, a, c.req)
+		if h.Success || h.Code != c.code || h.Error == "" {
+			t.Errorf("history %v: %+v, want code %s", c.req, h, c.code)
+		}
+	}
+
+	// Without recovery and history, there is none to read.
+	plain := newEnv(t, envOptions{})
+	b := plain.join("org-1", "user-1", sioclient.Options{})
+	if h := history(t, b, nil); h.Success || h.Code != gateway.CodeHistoryUnavailable {
+		t.Errorf("history without a log: %+v", h)
+	}
+}
+
+// TestHistoryQuietOrganizationKept: with per-organization histories, a busy
+// organization does not evict a quiet one's events: its client, away while
+// the busy one published far more than the namespace's log keeps,
+// recovers all it missed; a history trimmed past its offset gives
+// history:gap and history_gap instead.
+func TestHistoryQuietOrganizationKept(t *testing.T) {
+	for _, b := range recoveryBackends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{
+				recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, MaxPackets: 5},
+				history:  &gateway.HistoryOptions{Size: 4, TTL: time.Hour},
+				adapter:  b.adapter(t),
+			})
+			quiet := e.join("org-q", "user-q", sioclient.Options{})
+			emitTo(t, e, events.InvoiceCreated, "org-q", "", 1)
+			from := offsetOf(t, quiet.Next(string(events.InvoiceCreated)))
+			drop(t, e, quiet)
+			emitTo(t, e, events.InvoicePaid, "org-q", "", 2)
+			for i := range 40 {
+				emitTo(t, e, events.InvoiceCreated, "org-busy", "", 100+i)
+			}
+			emitTo(t, e, events.NotificationNew, "org-q", "user-q", 3)
+			quiet.Connect()
+			if info := quiet.WaitConnect(); !info.Recovered {
+				t.Fatalf("the quiet organization's client did not recover: %+v", info)
+			}
+			expectSeqs(t, quiet, []events.Name{events.InvoicePaid, events.NotificationNew}, []int{2, 3})
+			if h := history(t, quiet, map[string]any{"since": from}); !sameInts(h.seqs(t), []int{2, 3}) {
+				t.Fatalf("history since %s: %+v", from, h)
+			}
+
+			// Its own history trimmed past its offset: a gap, said.
+			last := history(t, quiet, nil)
+			drop(t, e, quiet)
+			for i := range 6 {
+				emitTo(t, e, events.InvoiceSent, "org-q", "", 10+i)
+			}
+			quiet.Connect()
+			if info := quiet.WaitConnect(); info.Recovered {
+				t.Fatalf("recovered past a trimmed history: %+v", info)
+			}
+			quiet.Next(gateway.EventConnected)
+			var gap struct {
+				Reason, From string
+			}
+			decodeArg(t, quiet.Next(gateway.EventHistoryGap), 0, &gap)
+			if gap.Reason != "unavailable" || gap.From == "" {
+				t.Fatalf("history:gap %+v", gap)
+			}
+			if h := history(t, quiet, map[string]any{"since": last.Offset}); h.Code != gateway.CodeHistoryGap {
+				t.Fatalf("history since a trimmed offset: %+v", h)
+			}
+			if h := history(t, quiet, nil); !sameInts(h.seqs(t), []int{3, 12, 13, 14, 15}) {
+				t.Fatalf("the history kept: %+v", h)
+			}
+		})
+	}
+}
