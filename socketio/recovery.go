@@ -97,8 +97,16 @@ type sessionStore struct {
 
 	mu       sync.Mutex
 	sessions map[string]persisted
-	log      ring             // packets not kept by room histories
-	rooms    map[string]*ring // the room histories
+	// log keeps every packet without room histories; with them, only the
+	// direct emits (Socket.Emit), which matter to one socket's recovery,
+	// for the recovery window.
+	log ring
+	// shared keeps, with room histories, the packets that are neither
+	// direct nor kept by room histories (to every socket, to other rooms),
+	// with the room histories' age bound: what a history request reads
+	// beside the rooms'.
+	shared ring
+	rooms  map[string]*ring // the room histories
 	// gcFloor is the highest seq dropped from a room history that was
 	// then forgotten (empty): an offset below it cannot know what such a
 	// room lost after it.
@@ -123,8 +131,9 @@ type storedPacket struct {
 type ring struct {
 	packets []storedPacket
 	// dropped is the seq of the last packet trimmed: everything this ring
-	// received after it is still there.
-	dropped uint64
+	// received after it is still there; droppedAt is when.
+	dropped   uint64
+	droppedAt time.Time
 }
 
 func (r *ring) trim(now time.Time, maxAge time.Duration, maxLen int) {
@@ -133,7 +142,7 @@ func (r *ring) trim(now time.Time, maxAge time.Duration, maxLen int) {
 		cut++
 	}
 	if cut > 0 {
-		r.dropped = r.packets[cut-1].seq
+		r.dropped, r.droppedAt = r.packets[cut-1].seq, now
 		clear(r.packets[:cut])
 		r.packets = r.packets[cut:]
 	}
@@ -225,6 +234,9 @@ func (st *sessionStore) record(p *Packet, opts *BroadcastOptions) *Packet {
 			r.packets = append(r.packets, sp)
 			r.trim(now, st.roomTTL, st.roomSize)
 		}
+	} else if st.historyRoom != nil && !opts.Direct {
+		st.shared.packets = append(st.shared.packets, sp)
+		st.shared.trim(now, st.roomTTL, st.maxPackets)
 	} else {
 		st.log.packets = append(st.log.packets, sp)
 		st.log.trim(now, st.maxAge, st.maxPackets)
@@ -243,9 +255,12 @@ func (st *sessionStore) sweepLocked(now time.Time) {
 			delete(st.sessions, pid)
 		}
 	}
+	// An empty history is kept a while for its dropped mark, then
+	// forgotten: its mark goes to gcFloor, which only offsets older than
+	// its packets' whole retention are below.
 	for name, r := range st.rooms {
 		r.trim(now, st.roomTTL, st.roomSize)
-		if len(r.packets) == 0 {
+		if len(r.packets) == 0 && now.Sub(r.droppedAt) > st.roomTTL {
 			st.gcFloor = max(st.gcFloor, r.dropped)
 			delete(st.rooms, name)
 		}
@@ -289,7 +304,7 @@ func (st *sessionStore) restore(pid, offset string) (*SessionState, bool) {
 		return nil, false
 	}
 	seq, ok := st.parseLocked(offset)
-	if !ok || !st.coversLocked(seq, ps.state.Rooms, now) {
+	if !ok || !st.coversLocked(seq, ps.state.Rooms, now, true) {
 		return nil, false
 	}
 	restored := *ps.state
@@ -303,11 +318,11 @@ func (st *sessionStore) since(offset string, rooms []string) ([]*Packet, LogPosi
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	seq, ok := st.parseLocked(offset)
-	if !ok || !st.coversLocked(seq, rooms, time.Now()) {
+	if !ok || !st.coversLocked(seq, rooms, time.Now(), true) {
 		return nil, LogPosition{}, false
 	}
 	through := LogPosition{Minor: seq}
-	missed, _ := st.collectLocked(seq, rooms, -1)
+	missed, _ := st.collectLocked(seq, rooms, -1, true)
 	if len(missed) > 0 {
 		through = missed[len(missed)-1].pos
 	}
@@ -321,12 +336,12 @@ func (st *sessionStore) history(q HistoryQuery) (HistoryPage, error) {
 	if q.Since != "" {
 		var ok bool
 		seq, ok = st.parseLocked(q.Since)
-		if !ok || !st.coversLocked(seq, q.Rooms, time.Now()) {
+		if !ok || !st.coversLocked(seq, q.Rooms, time.Now(), false) {
 			st.mu.Unlock()
 			return HistoryPage{}, ErrHistoryGap
 		}
 	}
-	candidates, scanned := st.collectLocked(seq, q.Rooms, MaxHistoryScan)
+	candidates, scanned := st.collectLocked(seq, q.Rooms, MaxHistoryScan, false)
 	tail := st.offset(st.seq)
 	st.mu.Unlock()
 	truncated := scanned != 0
@@ -348,11 +363,18 @@ func (st *sessionStore) parseLocked(offset string) (uint64, bool) {
 }
 
 // coversLocked reports whether every packet after seq that a socket in
-// rooms would have received is still kept: the log and the histories of
-// its rooms dropped nothing after seq.
-func (st *sessionStore) coversLocked(seq uint64, rooms []string, now time.Time) bool {
-	if st.log.dropped > seq {
+// rooms would have received is still kept: the logs and the histories of
+// its rooms dropped nothing after seq. With room histories, direct emits
+// count only for a recovery (a history request never returns them).
+func (st *sessionStore) coversLocked(seq uint64, rooms []string, now time.Time, recovery bool) bool {
+	if (recovery || st.historyRoom == nil) && st.log.dropped > seq {
 		return false
+	}
+	if st.historyRoom != nil {
+		st.shared.trim(now, st.roomTTL, st.maxPackets)
+		if st.shared.dropped > seq {
+			return false
+		}
 	}
 	for _, name := range rooms {
 		if st.historyRoom == nil || !st.historyRoom(name) {
@@ -378,8 +400,14 @@ func (st *sessionStore) coversLocked(seq uint64, rooms []string, now time.Time) 
 // histories of its rooms. With scan >= 0 it examines at most scan
 // packets; scanned is then the seq of the last one examined when it
 // stopped early, zero when it reached the end.
-func (st *sessionStore) collectLocked(seq uint64, rooms []string, scan int) (out []*Packet, scanned uint64) {
-	sources := [][]storedPacket{st.log.packets[st.log.after(seq):]}
+func (st *sessionStore) collectLocked(seq uint64, rooms []string, scan int, recovery bool) (out []*Packet, scanned uint64) {
+	sources := make([][]storedPacket, 0, 2+len(rooms))
+	if recovery || st.historyRoom == nil {
+		sources = append(sources, st.log.packets[st.log.after(seq):])
+	}
+	if st.historyRoom != nil {
+		sources = append(sources, st.shared.packets[st.shared.after(seq):])
+	}
 	for i, name := range rooms {
 		if r := st.rooms[name]; r != nil && !slices.Contains(rooms[:i], name) {
 			sources = append(sources, r.packets[r.after(seq):])
