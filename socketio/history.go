@@ -102,10 +102,12 @@ func (b BroadcastOperator) EmitPacketLogged(ctx context.Context, p *Packet) (str
 	return h.BroadcastLogged(ctx, p, &b.opts)
 }
 
-// pageOf applies q's Keep and Limit to candidates (in log order, each
-// with its Offset). truncated says the candidates stop before the end of
-// the log, at scanned; tail is the log's end when they do not.
-func pageOf(q HistoryQuery, candidates []*Packet, truncated bool, scanned, tail string) HistoryPage {
+// Page applies q's Keep and Limit to candidates (the packets of the log
+// after q.Since that q.Rooms select, in log order, each with its Offset),
+// for adapters implementing HistoryLog. truncated says the candidates stop
+// before the end of the log, at the offset scanned; tail is the log's end
+// when they do not.
+func (q HistoryQuery) Page(candidates []*Packet, truncated bool, scanned, tail string) HistoryPage {
 	page := HistoryPage{Through: tail}
 	for i, p := range candidates {
 		if q.Keep != nil && !q.Keep(p) {

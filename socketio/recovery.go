@@ -345,7 +345,7 @@ func (st *sessionStore) history(q HistoryQuery) (HistoryPage, error) {
 	tail := st.offset(st.seq)
 	st.mu.Unlock()
 	truncated := scanned != 0
-	return pageOf(q, candidates, truncated, st.offset(scanned), tail), nil
+	return q.Page(candidates, truncated, st.offset(scanned), tail), nil
 }
 
 // parseLocked reads an offset of this store: its epoch, and a seq not
