@@ -2,11 +2,20 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/apiclient"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/gateway/httpapi"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
 )
@@ -234,5 +243,136 @@ func TestHistoryQuietOrganizationKept(t *testing.T) {
 				t.Fatalf("the history kept: %+v", h)
 			}
 		})
+	}
+}
+
+// api serves the HTTP API of e's gateway (publish and history) with historyKey.
+func (e *env) api(t *testing.T) string {
+	t.Helper()
+	h, err := httpapi.New(httpapi.Config{Emitter: e.gw, History: e.gw, APIKeys: []string{historyKey}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+const historyKey = "history-test-key-0123456789"
+
+// call makes an HTTP request with the API key (unless key is "") and
+// decodes the JSON answer into v.
+func call(t *testing.T, method, url, key, body string, v any) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s %s: %d %s: %v", method, url, resp.StatusCode, b, err)
+	}
+	return resp.StatusCode
+}
+
+// TestHistoryHTTP: publishing answers the event's offset, which a backend
+// reads the history from: an organization's events, or a user's within one
+// organization, never another organization's. Bad requests get a JSON 4xx
+// with a code.
+func TestHistoryHTTP(t *testing.T) {
+	forEachHistoryBackend(t, func(t *testing.T, e *env) {
+		base := e.api(t)
+		a := e.join("org-1", "user-1", sioclient.Options{})
+		publish := func(name events.Name, org, user string, seq int, target string) apiclient.PublishResponse {
+			t.Helper()
+			body := fmt.Sprintf(`{"event":%q,"payload":%s%s}`, name, payload(t, name, org, user, seq), target)
+			var out apiclient.PublishResponse
+			if st := call(t, "POST", base+apiclient.PathEvents, historyKey, body, &out); st != http.StatusAccepted || out.ID == "" || out.Offset == "" {
+				t.Fatalf("publish: %d %+v", st, out)
+			}
+			return out
+		}
+		first := publish(events.InvoiceCreated, "org-1", "", 1, "")
+		if got := offsetOf(t, a.Next(string(events.InvoiceCreated))); got != first.Offset {
+			t.Fatalf("the client got offset %s, the publisher %s", got, first.Offset)
+		}
+		publish(events.NotificationNew, "org-1", "user-1", 2, "")
+		publish(events.InvoicePaid, "org-2", "", 3, "")
+		publish(events.NotificationNew, "org-2", "user-1", 4, "")
+		publish(events.ExpenseCreated, "org-1", "", 5, "")
+		publish(events.NotificationNew, "org-1", "user-9", 6, "")
+		var batch apiclient.BatchResponse
+		body := fmt.Sprintf(`[{"event":"invoice:sent","payload":%s},{"event":"notification:read","payload":%s}]`,
+			payload(t, events.InvoiceSent, "org-1", "", 7), payload(t, events.NotificationRead, "org-1", "user-1", 8))
+		if st := call(t, "POST", base+apiclient.PathBatch, historyKey, body, &batch); st != http.StatusAccepted || len(batch.Offsets) != 2 || batch.Offsets[0] == "" {
+			t.Fatalf("batch: %d %+v", st, batch)
+		}
+
+		get := func(path string, want []int) events.HistoryPage {
+			t.Helper()
+			var page historyAnswer
+			if st := call(t, "GET", base+path, historyKey, "", &page); st != http.StatusOK || !sameInts(page.seqs(t), want) {
+				t.Fatalf("GET %s: %d %+v, want seqs %v", path, st, page, want)
+			}
+			return events.HistoryPage{Offset: page.Offset, More: page.More}
+		}
+		get("/api/v1/organizations/org-1/events", []int{1, 5, 7})
+		get("/api/v1/organizations/org-1/events?since="+url.QueryEscape(first.Offset), []int{5, 7})
+		if p := get("/api/v1/organizations/org-1/events?limit=1", []int{1}); !p.More || p.Offset != first.Offset {
+			t.Fatalf("limit 1: %+v", p)
+		}
+		get("/api/v1/organizations/org-1/events?events=expense:*,invoice:sent", []int{5, 7})
+		get("/api/v1/organizations/org-2/events", []int{3})
+		get("/api/v1/users/user-1/events?organizationId=org-1", []int{2, 8})
+		get("/api/v1/users/user-1/events?organizationId=org-2", []int{4})
+		get("/api/v1/users/user-1/events?organizationId=org-1&since="+url.QueryEscape(batch.Offsets[0]), []int{8})
+
+		for _, c := range []struct {
+			path, key string
+			status    int
+			code      string
+		}{
+			{"/api/v1/organizations/org-1/events", "", http.StatusUnauthorized, apiclient.CodeUnauthorized},
+			{"/api/v1/organizations/org-1/events", "wrong-key-0123456789abcdef", http.StatusForbidden, apiclient.CodeForbidden},
+			{"/api/v1/users/user-1/events", historyKey, http.StatusBadRequest, events.CodeMissingField},
+			{"/api/v1/organizations/org-1/events?limit=0", historyKey, http.StatusBadRequest, apiclient.CodeInvalidRequest},
+			{"/api/v1/organizations/org-1/events?limit=501", historyKey, http.StatusBadRequest, apiclient.CodeInvalidRequest},
+			{"/api/v1/organizations/org-1/events?limit=x", historyKey, http.StatusBadRequest, apiclient.CodeInvalidRequest},
+			{"/api/v1/organizations/org-1/events?sinse=1", historyKey, http.StatusBadRequest, apiclient.CodeInvalidRequest},
+			{"/api/v1/organizations/org-1/events?events=nope:x", historyKey, http.StatusBadRequest, events.CodeUnknownEvent},
+			{"/api/v1/organizations/org-1/events?since=not-an-offset", historyKey, http.StatusGone, apiclient.CodeHistoryGap},
+		} {
+			var body apiclient.ErrorBody
+			if st := call(t, "GET", base+c.path, c.key, "", &body); st != c.status || body.Code != c.code || body.Message == "" {
+				t.Errorf("GET %s: %d %+v, want %d %s", c.path, st, body, c.status, c.code)
+			}
+		}
+	})
+}
+
+// TestHistoryHTTPWithoutHistory: a gateway without recovery or history
+// answers 501, and its publish answers keep their old shape.
+func TestHistoryHTTPWithoutHistory(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	base := e.api(t)
+	var body apiclient.ErrorBody
+	if st := call(t, "GET", base+"/api/v1/organizations/org-1/events", historyKey, "", &body); st != http.StatusNotImplemented || body.Code != apiclient.CodeHistoryUnavailable {
+		t.Errorf("GET without history: %d %+v", st, body)
+	}
+	var out map[string]any
+	if st := call(t, "POST", base+apiclient.PathEvents, historyKey, fmt.Sprintf(`{"event":"invoice:paid","payload":%s}`, payload(t, events.InvoicePaid, "org-1", "", 1)), &out); st != http.StatusAccepted || len(out) != 1 || out["id"] == nil {
+		t.Errorf("publish without history: %d %v", st, out)
 	}
 }
