@@ -17,6 +17,7 @@ import (
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -374,5 +375,50 @@ func TestHistoryHTTPWithoutHistory(t *testing.T) {
 	var out map[string]any
 	if st := call(t, "POST", base+apiclient.PathEvents, historyKey, fmt.Sprintf(`{"event":"invoice:paid","payload":%s}`, payload(t, events.InvoicePaid, "org-1", "", 1)), &out); st != http.StatusAccepted || len(out) != 1 || out["id"] == nil {
 		t.Errorf("publish without history: %d %v", st, out)
+	}
+}
+
+// TestInbox: a user's events published while they are not connected at
+// all (a closed tab, not a dropped connection) wait in their history, and
+// a new connection (a page reload: no session to recover) reads them from
+// the last offset the client kept; once they are older than the history's
+// TTL, that offset gives history_gap.
+func TestInbox(t *testing.T) {
+	for _, b := range recoveryBackends {
+		t.Run(b.name, func(t *testing.T) {
+			// Long enough for the steps before the wait on a loaded machine.
+			ttl := 6 * time.Second
+			e := newEnv(t, envOptions{
+				recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
+				history:  &gateway.HistoryOptions{Size: 100, TTL: ttl},
+				adapter:  b.adapter(t),
+				// The wait below polls the history faster than the
+				// request budget allows.
+				eventRate: -1,
+			})
+			a := e.join("org-1", "user-1", sioclient.Options{})
+			emitTo(t, e, events.NotificationNew, "org-1", "user-1", 1)
+			last := offsetOf(t, a.Next(string(events.NotificationNew)))
+			a.Disconnect()
+			a.WaitDisconnect()
+			emitTo(t, e, events.NotificationNew, "org-1", "user-1", 2)
+			emitTo(t, e, events.NotificationNew, "org-1", "user-2", 3)
+			emitTo(t, e, events.NotificationNew, "org-2", "user-1", 4)
+			emitTo(t, e, events.InvoicePaid, "org-1", "", 5)
+			emitTo(t, e, events.NotificationRead, "org-1", "user-1", 6)
+
+			reloaded := e.join("org-1", "user-1", sioclient.Options{})
+			inbox := history(t, reloaded, map[string]any{"since": last, "events": []string{"notification:*"}})
+			if !inbox.Success || !sameInts(inbox.seqs(t), []int{2, 6}) {
+				t.Fatalf("inbox after a reload: %+v", inbox)
+			}
+			if h := history(t, reloaded, map[string]any{"since": last}); !sameInts(h.seqs(t), []int{2, 5, 6}) {
+				t.Fatalf("everything since the last offset: %+v", h)
+			}
+			// Past the retention, the offset is a gap, said as such.
+			wait.For(t, "the history to expire", func() bool {
+				return history(t, reloaded, map[string]any{"since": last}).Code == gateway.CodeHistoryGap
+			})
+		})
 	}
 }
