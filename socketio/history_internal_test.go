@@ -62,7 +62,7 @@ func TestSessionStoreRoomHistories(t *testing.T) {
 	// position of a reader in that room is a gap, a newer one is not.
 	st.mu.Lock()
 	later := time.Now().Add(2 * time.Hour)
-	st.sweepLocked(later)                   // their packets expire: the histories are empty...
+	st.sweepLocked(later)                    // their packets expire: the histories are empty...
 	st.sweepLocked(later.Add(2 * time.Hour)) // ...and forgotten a TTL later
 	forgotten := len(st.rooms) == 0 && st.gcFloor > 0
 	st.mu.Unlock()
