@@ -16,9 +16,11 @@ import (
 	"github.com/operate/realtime/gateway/apiclient"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/httpapi"
+	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
+	"github.com/operate/realtime/socketio/redisadapter"
 )
 
 // historyAnswer is the acknowledgement of a history request.
@@ -188,14 +190,54 @@ func TestHistoryRequestRefusals(t *testing.T) {
 	}
 }
 
-// TestHistoryQuietOrganizationKept: with per-organization histories, a busy
-// organization does not evict a quiet one's events: its client, away while
-// the busy one published far more than the namespace's log keeps,
-// recovers all it missed; a history trimmed past its offset gives
-// history:gap and history_gap instead.
+// smallLogBackends are recoveryBackends whose namespace-wide log is small:
+// 5 packets in memory, a stream of MAXLEN ~ 5 in Redis (which trims whole
+// nodes of 100 entries), and how many packets of a busy organization
+// trim a quiet one's out of it.
+var smallLogBackends = []struct {
+	name    string
+	adapter func(t *testing.T) socketio.AdapterFactory
+	busy    int
+}{
+	{"memory", func(*testing.T) socketio.AdapterFactory { return nil }, 40},
+	{"redis-streams", func(t *testing.T) socketio.AdapterFactory {
+		r := redistest.Start(t)
+		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, MaxLen: 5, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.WaitSubscribed(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return c.Adapter
+	}, 300},
+}
+
+// TestHistoryQuietOrganizationKept: a busy organization publishes far more
+// than the namespace's log keeps while a quiet one's client is away.
+// Without per-organization histories the quiet client cannot recover (and
+// is told); with them it recovers all it missed. A history trimmed past
+// its own offset gives history:gap and history_gap.
 func TestHistoryQuietOrganizationKept(t *testing.T) {
-	for _, b := range recoveryBackends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range smallLogBackends {
+		t.Run(b.name+"/one log", func(t *testing.T) {
+			e := newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, MaxPackets: 5}, adapter: b.adapter(t)})
+			quiet := e.join("org-q", "user-q", sioclient.Options{})
+			emitTo(t, e, events.InvoiceCreated, "org-q", "", 1)
+			quiet.Next(string(events.InvoiceCreated))
+			drop(t, e, quiet)
+			for i := range b.busy {
+				emitTo(t, e, events.InvoiceCreated, "org-busy", "", 100+i)
+			}
+			quiet.Connect()
+			if info := quiet.WaitConnect(); info.Recovered {
+				t.Fatalf("recovered although the busy organization trimmed the log: %+v", info)
+			}
+			quiet.Next(gateway.EventConnected)
+			quiet.Next(gateway.EventHistoryGap)
+		})
+		t.Run(b.name+"/histories", func(t *testing.T) {
 			e := newEnv(t, envOptions{
 				recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, MaxPackets: 5},
 				history:  &gateway.HistoryOptions{Size: 4, TTL: time.Hour},
@@ -206,7 +248,7 @@ func TestHistoryQuietOrganizationKept(t *testing.T) {
 			from := offsetOf(t, quiet.Next(string(events.InvoiceCreated)))
 			drop(t, e, quiet)
 			emitTo(t, e, events.InvoicePaid, "org-q", "", 2)
-			for i := range 40 {
+			for i := range b.busy {
 				emitTo(t, e, events.InvoiceCreated, "org-busy", "", 100+i)
 			}
 			emitTo(t, e, events.NotificationNew, "org-q", "user-q", 3)
