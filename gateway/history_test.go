@@ -464,3 +464,42 @@ func TestInbox(t *testing.T) {
 		})
 	}
 }
+
+// TestHistoryRedisFlushed: when Redis loses the histories (FLUSHALL, a
+// restart without persistence), an offset from before is a gap, said as
+// such, not an empty page, even once new events are kept again.
+func TestHistoryRedisFlushed(t *testing.T) {
+	r := redistest.Start(t)
+	c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.WaitSubscribed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{
+		recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
+		history:  &gateway.HistoryOptions{Size: 100, TTL: time.Hour},
+		adapter:  c.Adapter,
+	})
+	a := e.join("org-1", "user-1", sioclient.Options{})
+	emitTo(t, e, events.InvoiceCreated, "org-1", "", 1)
+	from := offsetOf(t, a.Next(string(events.InvoiceCreated)))
+	if h := history(t, a, map[string]any{"since": from}); !h.Success {
+		t.Fatalf("history before the flush: %+v", h)
+	}
+	if _, err := r.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	if h := history(t, a, map[string]any{"since": from}); h.Code != gateway.CodeHistoryGap {
+		t.Fatalf("history after the flush: %+v", h)
+	}
+	emitTo(t, e, events.InvoiceCreated, "org-1", "", 2)
+	if h := history(t, a, map[string]any{"since": from}); h.Code != gateway.CodeHistoryGap {
+		t.Fatalf("history after the flush and a new event: %+v", h)
+	}
+	if h := history(t, a, nil); !h.Success || !sameInts(h.seqs(t), []int{2}) {
+		t.Fatalf("history from the oldest kept: %+v", h)
+	}
+}

@@ -56,6 +56,13 @@ func (h *streamHistory) roomKey(room string) string { return h.base + "#room#" +
 func (h *streamHistory) sharedKey() string          { return h.base + "#shared" }
 func (h *streamHistory) directKey() string          { return h.base + "#direct" }
 
+// epochKey holds the id of the first entry the histories received since
+// Redis last had none (set once, never expiring): a history key that is
+// missing can be one that expired without news, or one Redis lost
+// (FLUSHALL, a restart without persistence); an offset older than the
+// epoch, or no epoch at all, tells the second case.
+func (h *streamHistory) epochKey() string { return h.base + "#epoch" }
+
 // historySink is a history stream an entry is also appended to, with its
 // bounds.
 type historySink struct {
@@ -90,16 +97,17 @@ func (a *streamsAdapter) sinks(opts *socketio.BroadcastOptions) []historySink {
 // companion key, <key>#dropped, holding the id of the newest entry trimmed
 // from it (Redis 7.0's max-deleted-entry-id counts XDEL, not trims): a
 // reader whose offset is older knows that it missed something. KEYS[1] is
-// the namespace stream, then per history stream its key and its
-// companion's; ARGV[1..5] the stream's MAXLEN, uid, nsp, type and data;
+// the namespace stream, KEYS[2] the epoch key (epochKey), then per history
+// stream its key and its companion's; ARGV[1..5] the stream's MAXLEN, uid, nsp, type and data;
 // then per history stream its MAXLEN, MINID and ttl (ms). A history stream
 // that refuses the id (its newest entry is newer: written by hand) is
 // skipped rather than failing the broadcast, which the namespace stream
 // already holds.
 var addScript = rueidis.NewLuaScript(`
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
-for i = 0, (#KEYS - 3) / 2 do
-  local k, dk = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+redis.call('SET', KEYS[2], id, 'NX')
+for i = 0, (#KEYS - 4) / 2 do
+  local k, dk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local a = 6 + i * 3
   local ok = pcall(redis.call, 'XADD', k, id, 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
   if ok then
@@ -128,8 +136,8 @@ return id
 
 // addWithHistory runs addScript.
 func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, typ int, data []byte, sinks []historySink) (string, error) {
-	keys := make([]string, 0, 1+len(sinks))
-	keys = append(keys, a.stream)
+	keys := make([]string, 0, 2+2*len(sinks))
+	keys = append(keys, a.stream, a.history.epochKey())
 	args := make([]string, 0, 5+3*len(sinks))
 	args = append(args, a.c.maxLen, a.uid, a.nsp.Name(), typeString(typ), rueidis.BinaryString(data))
 	now := time.Now()
@@ -145,20 +153,21 @@ func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, 
 // droppedKey is the companion key of a history stream (see addScript).
 func droppedKey(stream string) string { return stream + "#dropped" }
 
-// readScript reads history streams in one consistent cut: for each pair of
-// keys (a stream and its companion) {exists, the newest id trimmed or "",
-// the entries after ARGV[1] ("-": from the oldest), at most ARGV[2]}.
+// readScript reads history streams in one consistent cut: the epoch (KEYS[1],
+// "" when missing), then for each pair of keys (a stream and its
+// companion) {exists, the newest id trimmed or "", the entries after
+// ARGV[1] ("-": from the oldest), at most ARGV[2]}.
 var readScript = rueidis.NewLuaScript(`
-local out = {}
-for i = 0, #KEYS / 2 - 1 do
-  local k = KEYS[1 + 2 * i]
+local out = {redis.call('GET', KEYS[1]) or ''}
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local k = KEYS[2 + 2 * i]
   if redis.call('EXISTS', k) == 0 then
-    out[i + 1] = {0, '', {}}
+    out[i + 2] = {0, '', {}}
   else
-    local dropped = redis.call('GET', KEYS[2 + 2 * i]) or ''
+    local dropped = redis.call('GET', KEYS[3 + 2 * i]) or ''
     local start = ARGV[1]
     if start ~= '-' then start = '(' .. start end
-    out[i + 1] = {1, dropped, redis.call('XRANGE', k, start, '+', 'COUNT', ARGV[2])}
+    out[i + 2] = {1, dropped, redis.call('XRANGE', k, start, '+', 'COUNT', ARGV[2])}
   end
 end
 return out
@@ -201,7 +210,8 @@ func (a *streamsAdapter) readHistory(ctx context.Context, since rediswire.Stream
 	if err != nil {
 		return nil, rediswire.StreamID{}, false, err
 	}
-	keys := make([]string, 0, 2*len(sources))
+	keys := make([]string, 0, 1+2*len(sources))
+	keys = append(keys, a.history.epochKey())
 	for _, s := range sources {
 		keys = append(keys, s.key, droppedKey(s.key))
 	}
@@ -213,9 +223,19 @@ func (a *streamsAdapter) readHistory(ctx context.Context, since rediswire.Stream
 	if err != nil {
 		return nil, rediswire.StreamID{}, false, err
 	}
-	if len(res) != len(sources) {
-		return nil, rediswire.StreamID{}, false, fmt.Errorf("%w: history read answered %d streams for %d", rediswire.ErrMalformed, len(res), len(sources))
+	if len(res) != 1+len(sources) {
+		return nil, rediswire.StreamID{}, false, fmt.Errorf("%w: history read answered %d values for %d streams", rediswire.ErrMalformed, len(res), len(sources))
 	}
+	if hasSince {
+		// No epoch, or one after since: Redis lost what the histories held
+		// at since (or they began after it).
+		raw, _ := res[0].ToString()
+		epoch, ok := rediswire.ParseStreamID(raw)
+		if !ok || since.Less(epoch) {
+			return nil, rediswire.StreamID{}, false, socketio.ErrHistoryGap
+		}
+	}
+	res = res[1:]
 	now := time.Now()
 	var cut rediswire.StreamID
 	for i := range res {
