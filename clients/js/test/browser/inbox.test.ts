@@ -85,6 +85,7 @@ describe.skipIf(SKIP_BROWSER)('the inbox in a Chromium tab', () => {
     await receives(page, ['n1']);
 
     await page.reload(); // the socket is gone; the page has not connected again yet
+    await gw.waitLog('gateway: client disconnected', { userId: user }, 1);
     await notify('n2');
     await notify('n3');
     await connect(page);
@@ -92,6 +93,7 @@ describe.skipIf(SKIP_BROWSER)('the inbox in a Chromium tab', () => {
     await notify('n4');
     await receives(page, ['n2', 'n3', 'n4']);
     await page.close();
+    await gw.waitLog('gateway: client disconnected', { userId: user }, 2);
 
     await notify('n5'); // no tab open
     const tab = await newPage();
