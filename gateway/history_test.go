@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -381,6 +382,16 @@ func TestHistoryHTTP(t *testing.T) {
 		get("/api/v1/users/user-1/events?organizationId=org-1", []int{2, 8})
 		get("/api/v1/users/user-1/events?organizationId=org-2", []int{4})
 		get("/api/v1/users/user-1/events?organizationId=org-1&since="+url.QueryEscape(batch.Offsets[0]), []int{8})
+
+		// The Go client reads the same.
+		cl := apiclient.New(base, historyKey)
+		page, err := cl.History(t.Context(), events.HistoryQuery{OrganizationID: "org-1", UserID: "user-1", Since: first.Offset, Events: []events.Name{events.NotificationRead}})
+		if err != nil || len(page.Events) != 1 || page.Events[0].Event != events.NotificationRead || page.Events[0].Offset != batch.Offsets[1] {
+			t.Fatalf("apiclient History: %+v, %v", page, err)
+		}
+		if _, err := cl.History(t.Context(), events.HistoryQuery{OrganizationID: "org-1", Since: "gone.1"}); !errors.Is(err, events.ErrHistoryGap) {
+			t.Fatalf("apiclient History from a position not kept: %v", err)
+		}
 
 		for _, c := range []struct {
 			path, key string
