@@ -688,6 +688,50 @@ describe('history and the inbox', () => {
     expect(bad).toMatchObject({ success: false, code: 'invalid_request' });
   });
 
+  it('fills from the history a gap the server reports after the recovery window, and reports none', async () => {
+    const g = await Gateway.start({ env: { RECOVERY_WINDOW: '1s', HISTORY_SIZE: '100' } });
+    const proxy = await startCuttableProxy(g);
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const c = createRealtimeClient({
+        url: proxy.url,
+        getToken: () => g.token({ sub: user, orgId: org }),
+        logger: null,
+        position: { storage: memoryStorage() },
+        reconnection: { delay: 50, maxDelay: 200 },
+      });
+      clients.push(c);
+      const got: string[] = [];
+      c.on('invoice:paid', (p) => got.push(p.invoiceId));
+      c.on('notification:new', (p) => got.push(p.notificationId));
+      const gaps: HistoryGapPayload[] = [];
+      c.on('history:gap', (gap) => gaps.push(gap));
+      await waitStatus(c, 'connected');
+      await g.publish('invoice:paid', { organizationId: org, invoiceId: 'i1' });
+      await waitFor(() => got.includes('i1'), 2_000, 'i1');
+
+      proxy.cut();
+      await g.waitLog('gateway: client disconnected', { userId: user, reason: 'transport close' });
+      await g.publish('invoice:paid', { organizationId: org, invoiceId: 'i2' });
+      await g.publish('notification:new', { organizationId: org, userId: user, notificationId: 'n3', title: 't', message: 'm', type: 'info' });
+      await sleep(1_500); // past the 1 s recovery window: the session is gone, the history is not
+      proxy.restore();
+      await g.waitLog('gateway: client connected', { userId: user, recovered: false }, 2, 10_000);
+      await waitFor(() => got.length >= 3, 5_000, 'the events missed');
+      await sleep(100);
+      expect(got).toEqual(['i1', 'i2', 'n3']);
+      expect(c.getState().recovered).toBe(false);
+      expect(gaps).toEqual([]); // the server said gap (below), the history filled it
+      expect(c.getState().gap).toBeNull();
+      const metrics = await (await fetch(`${g.url}/metrics`)).text();
+      expect(metrics).toMatch(/realtime_history_gaps_total\{reason="unavailable"\} 1/);
+    } finally {
+      await proxy.close();
+      await g.stop();
+    }
+  });
+
   it('dispatches history:gap when the kept position is no longer in the history', async () => {
     const org = uid('org');
     const user = uid('user');
