@@ -88,7 +88,7 @@ func forEachHistoryBackend(t *testing.T, test func(t *testing.T, e *env)) {
 	for _, b := range recoveryBackends {
 		for _, h := range historyBackends {
 			t.Run(b.name+"/"+h.name, func(t *testing.T) {
-				adapter := b.adapter(t)
+				adapter, _ := b.adapter(t)
 				test(t, newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}, history: h.history, adapter: adapter}))
 			})
 		}
@@ -441,10 +441,11 @@ func TestInbox(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			// Long enough for the steps before the wait on a loaded machine.
 			ttl := 6 * time.Second
+			adapter, _ := b.adapter(t)
 			e := newEnv(t, envOptions{
 				recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
 				history:  &gateway.HistoryOptions{Size: 100, TTL: ttl},
-				adapter:  b.adapter(t),
+				adapter:  adapter,
 				// The wait below polls the history faster than the
 				// request budget allows.
 				eventRate: -1,
