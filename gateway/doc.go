@@ -50,6 +50,16 @@
 // {success: false, error, code} when it asked for one, and otherwise
 // ignored.
 //
+// # History
+//
+// With a log (Config.Recovery, or Config.History for per-organization and
+// per-user histories that a busy organization cannot trim), a client's
+// [EventHistory] request {since, limit, events} is acknowledged with the
+// events of its organization and user after since, as it would have
+// received them (tenancy, its subscriptions and filters); [Gateway.History]
+// serves the same to backends (events.HistoryReader, gateway/httpapi), and
+// [Gateway.PublishOffset] tells a publisher where its event was kept.
+//
 // # Publishing
 //
 // [Gateway.Publish] implements [events.Emitter]: it broadcasts a validated

@@ -27,10 +27,19 @@ var ErrNoRecipients = errors.New("gateway: event has no target")
 // on the gateway, which does. It refuses names outside the catalog, so that
 // nothing can pose as a control event (auth:expired, ...).
 func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
+	_, err := g.PublishOffset(ctx, ev)
+	return err
+}
+
+// PublishOffset is Publish returning the event's offset in the history
+// (events.OffsetEmitter): a position a backend can later read the history
+// from (GET .../events?since=), or a client's history request. It is ""
+// when no history is kept, or the event reached only this node's clients.
+func (g *Gateway) PublishOffset(ctx context.Context, ev events.Event) (string, error) {
 	bit, ok := g.catalog.bit[string(ev.Name)]
 	if !ok {
 		g.stats.publishFailed.Add(1)
-		return fmt.Errorf("gateway: publish %q (id %s): not a catalog event", ev.Name, ev.ID)
+		return "", fmt.Errorf("gateway: publish %q (id %s): not a catalog event", ev.Name, ev.ID)
 	}
 	var op socketio.BroadcastOperator
 	switch rooms := ev.Target.Rooms(); {
@@ -40,25 +49,26 @@ func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
 		op = g.nsp.To(rooms...)
 	default:
 		g.stats.publishFailed.Add(1)
-		return fmt.Errorf("publish %s (id %s): %w", ev.Name, ev.ID, ErrNoRecipients)
+		return "", fmt.Errorf("publish %s (id %s): %w", ev.Name, ev.ID, ErrNoRecipients)
 	}
 	// NewPacket copies the payload into the encoded packet, so ev.Payload is
 	// not kept (the events.Emitter contract).
 	p, err := socketio.NewPacket(string(ev.Name), json.RawMessage(ev.Payload))
+	var offset string
 	if err == nil {
-		err = op.EmitPacket(ctx, p)
+		offset, err = op.EmitPacketLogged(ctx, p)
 	}
 	if errors.Is(err, socketio.ErrClusterUnavailable) {
 		// The adapter delivered to this node's clients and could not reach
 		// the others: say so in the events' own terms, so that publishers
 		// (the HTTP API) need not know the Socket.IO layer.
 		g.stats.publishFailed.Add(1)
-		return fmt.Errorf("gateway: publish %s (id %s) reached this node's clients only: %w: %w", ev.Name, ev.ID, events.ErrClusterUnavailable, err)
+		return offset, fmt.Errorf("gateway: publish %s (id %s) reached this node's clients only: %w: %w", ev.Name, ev.ID, events.ErrClusterUnavailable, err)
 	}
 	if err != nil {
 		g.stats.publishFailed.Add(1)
-		return fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
+		return "", fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
 	}
 	g.stats.published[bit].Add(1)
-	return nil
+	return offset, nil
 }

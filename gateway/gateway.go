@@ -46,6 +46,11 @@ const (
 	// EventUnsubscribe (client → server) {events: [...]}, acknowledged
 	// {success: true, unsubscribedFrom, subscriptions} or {success: false, error, code}.
 	EventUnsubscribe = "unsubscribe"
+	// EventHistory (client → server) {since?, limit?, events?} reads the
+	// history of the caller's organization and user: acknowledged
+	// {success: true, events: [{event, payload, offset}], offset, more} or
+	// {success: false, error, code}.
+	EventHistory = "history"
 	// EventHistoryGap (server → client), right after EventConnected, says
 	// that the client asked to recover its session and could not: events
 	// may have been missed since the offset it gave, and it should reload
@@ -107,6 +112,15 @@ type Config struct {
 	// MaxPatterns bounds the entries of one subscribe or unsubscribe
 	// request. Zero means DefaultMaxPatterns (100).
 	MaxPatterns int
+	// History keeps each organization's and each user's events in a
+	// history of their own, bounded by History.Size events and History.TTL
+	// (an extension of ours, not Node's): a busy organization cannot evict
+	// a quiet one's events from what recovery and history requests read,
+	// and a user's events wait for them while they are offline (their
+	// inbox). It needs the log of Recovery, which it turns on (with its
+	// defaults) when nil. Nil: one log for the namespace, bounded by
+	// Recovery's MaxPackets and window.
+	History *HistoryOptions
 	// Recovery enables connection state recovery: a client that reconnects
 	// within Recovery.MaxDisconnectionDuration gets the events it missed,
 	// in order and once each, and keeps its subscriptions. Its token is
@@ -272,9 +286,15 @@ func New(cfg Config) (*Gateway, error) {
 		g.maxPatterns = DefaultMaxPatterns
 	}
 	var recovery *socketio.RecoveryOptions
-	if cfg.Recovery != nil {
-		r := *cfg.Recovery
+	if cfg.Recovery != nil || cfg.History != nil {
+		var r socketio.RecoveryOptions
+		if cfg.Recovery != nil {
+			r = *cfg.Recovery
+		}
 		r.RunMiddlewares = true // a recovered session is only as good as the token presented now
+		if h := cfg.History; h != nil {
+			r.HistoryRooms, r.HistorySize, r.HistoryTTL = tenantRoom, h.Size, h.TTL
+		}
 		recovery = &r
 	}
 	engine := engineio.Options{}
@@ -306,6 +326,7 @@ func New(cfg Config) (*Gateway, error) {
 	nsp.OnEvent(EventSubscribe, g.rateLimited(g.onSubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventUnsubscribe, g.rateLimited(g.onUnsubscribe, subscribeRateLimited))
 	nsp.OnEvent(EventAuthRefresh, g.rateLimited(g.onRefresh, refreshRateLimited))
+	nsp.OnEvent(EventHistory, g.rateLimited(g.onHistory, subscribeRateLimited))
 	if g.presence != nil {
 		nsp.OnEvent(EventPresence, g.rateLimited(g.onPresence, subscribeRateLimited))
 	}

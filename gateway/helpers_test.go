@@ -39,6 +39,7 @@ type envOptions struct {
 	expiryWarning time.Duration
 	maxPatterns   int
 	recovery      *socketio.RecoveryOptions
+	history       *gateway.HistoryOptions
 	adapter       socketio.AdapterFactory // nil: in memory
 	eventRate     float64
 	eventBurst    int
@@ -68,6 +69,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		ExpiryWarning:                 o.expiryWarning,
 		MaxPatterns:                   o.maxPatterns,
 		Recovery:                      o.recovery,
+		History:                       o.history,
 		Adapter:                       o.adapter,
 		ClientEventRate:               o.eventRate,
 		ClientEventBurst:              o.eventBurst,

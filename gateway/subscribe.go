@@ -519,7 +519,7 @@ func (g *Gateway) onUnsupported(s *socketio.Socket, ev *socketio.Event) {
 	if !ev.WantsAck() {
 		return
 	}
-	allowed := EventSubscribe + ", " + EventUnsubscribe
+	allowed := EventSubscribe + ", " + EventUnsubscribe + ", " + EventHistory
 	if g.presence != nil {
 		allowed += ", " + EventPresence
 	}

@@ -171,25 +171,42 @@ type MemoryAdapter struct {
 	logOrder sync.Mutex
 }
 
-var _ Adapter = (*MemoryAdapter)(nil)
+var (
+	_ Adapter    = (*MemoryAdapter)(nil)
+	_ HistoryLog = (*MemoryAdapter)(nil)
+)
 
 // NewMemoryAdapter is the default AdapterFactory.
 func NewMemoryAdapter(nsp *Namespace) Adapter {
 	a := &MemoryAdapter{nsp: nsp}
 	if r := nsp.server.opts.Recovery; r != nil {
-		a.sessions = newSessionStore(r.MaxDisconnectionDuration, r.MaxPackets)
+		a.sessions = newSessionStore(r)
 	}
 	return a
 }
 
-func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts *BroadcastOptions) error {
+func (a *MemoryAdapter) Broadcast(ctx context.Context, p *Packet, opts *BroadcastOptions) error {
+	_, err := a.BroadcastLogged(ctx, p, opts)
+	return err
+}
+
+// BroadcastLogged implements HistoryLog.
+func (a *MemoryAdapter) BroadcastLogged(_ context.Context, p *Packet, opts *BroadcastOptions) (string, error) {
 	if a.sessions != nil && !opts.Flags.Volatile {
 		a.logOrder.Lock()
 		defer a.logOrder.Unlock()
 		p = a.sessions.record(p, opts)
 	}
 	a.nsp.LocalBroadcast(p, opts)
-	return nil
+	return p.Offset, nil
+}
+
+// History implements HistoryLog.
+func (a *MemoryAdapter) History(_ context.Context, q HistoryQuery) (HistoryPage, error) {
+	if a.sessions == nil {
+		return HistoryPage{}, ErrNoHistory
+	}
+	return a.sessions.history(q)
 }
 
 func (a *MemoryAdapter) BroadcastWithAck(_ context.Context, p *Packet, opts *BroadcastOptions, clients func(int), ack func(Args)) error {

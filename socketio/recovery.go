@@ -32,7 +32,41 @@ type RecoveryOptions struct {
 	// are dropped (their sessions then fail to recover and start afresh).
 	// Zero means 100,000.
 	MaxPackets int
+
+	// HistoryRooms, if set, selects rooms whose packets are kept in a
+	// history of their own, bounded by HistorySize packets and HistoryTTL
+	// per room instead of MaxPackets and MaxDisconnectionDuration for the
+	// whole namespace (an extension of ours; Node has nothing like it): a
+	// busy room cannot evict a quiet one's packets. A broadcast whose
+	// target rooms are all selected is kept in each of their histories;
+	// any other (to every socket, or to another room) in the namespace's
+	// log. Recovery and History read both. With the Redis streams adapter
+	// each selected room gets a stream of its own.
+	HistoryRooms func(room string) bool
+	// HistorySize bounds each room's history. Zero means
+	// DefaultHistorySize (1,000).
+	HistorySize int
+	// HistoryTTL is how long a room's packets are kept. Zero means
+	// DefaultHistoryTTL (7 days).
+	HistoryTTL time.Duration
 }
+
+// historyBounds returns the per-room history bounds with defaults
+// applied.
+func (o *RecoveryOptions) historyBounds() (size int, ttl time.Duration) {
+	size, ttl = o.HistorySize, o.HistoryTTL
+	if size <= 0 {
+		size = DefaultHistorySize
+	}
+	if ttl <= 0 {
+		ttl = DefaultHistoryTTL
+	}
+	return size, ttl
+}
+
+// HistoryBounds returns the per-room history bounds (HistorySize,
+// HistoryTTL) with their defaults applied.
+func (o RecoveryOptions) HistoryBounds() (size int, ttl time.Duration) { return o.historyBounds() }
 
 // ErrDeclineRecovery, returned by a connect middleware for a recovered
 // socket (with RecoveryOptions.RunMiddlewares), connects the client as a
@@ -46,18 +80,38 @@ var ErrDeclineRecovery = errors.New("socketio: recovery declined")
 
 // sessionStore is the in-memory recovery store of one namespace, the
 // equivalent of Node's SessionAwareAdapter: persisted sessions by private id,
-// and the packets broadcast recently, in offset order.
+// and the packets broadcast recently, in offset order: in the namespace's
+// log, or, for packets to rooms selected by RecoveryOptions.HistoryRooms,
+// in each room's own history.
 type sessionStore struct {
 	maxAge     time.Duration
 	maxPackets int
+	// historyRoom selects rooms with a history of their own (nil: none),
+	// each bounded by roomSize packets and roomTTL.
+	historyRoom func(string) bool
+	roomSize    int
+	roomTTL     time.Duration
 	// epoch makes offsets of another process (or another namespace)
 	// unrecognisable instead of pointing at unrelated packets.
 	epoch string
 
 	mu       sync.Mutex
 	sessions map[string]persisted
-	packets  []storedPacket // ascending seq
-	seq      uint64
+	// log keeps every packet without room histories; with them, only the
+	// direct emits (Socket.Emit), which matter to one socket's recovery,
+	// for the recovery window.
+	log ring
+	// shared keeps, with room histories, the packets that are neither
+	// direct nor kept by room histories (to every socket, to other rooms),
+	// with the room histories' age bound: what a history request reads
+	// beside the rooms'.
+	shared ring
+	rooms  map[string]*ring // the room histories
+	// gcFloor is the highest seq dropped from a room history that was
+	// then forgotten (empty): an offset below it cannot know what such a
+	// room lost after it.
+	gcFloor uint64
+	seq     uint64
 }
 
 type persisted struct {
@@ -73,7 +127,46 @@ type storedPacket struct {
 	p      *Packet // data ends with the offset argument
 }
 
-func newSessionStore(maxAge time.Duration, maxPackets int) *sessionStore {
+// ring is a log of packets in seq order, trimmed from its start.
+type ring struct {
+	packets []storedPacket
+	// dropped is the seq of the last packet trimmed: everything this ring
+	// received after it is still there; droppedAt is when.
+	dropped   uint64
+	droppedAt time.Time
+}
+
+func (r *ring) trim(now time.Time, maxAge time.Duration, maxLen int) {
+	cut := 0
+	for cut < len(r.packets) && (now.Sub(r.packets[cut].at) > maxAge || len(r.packets)-cut > maxLen) {
+		cut++
+	}
+	if cut > 0 {
+		r.dropped, r.droppedAt = r.packets[cut-1].seq, now
+		clear(r.packets[:cut])
+		r.packets = r.packets[cut:]
+	}
+}
+
+// after returns the index of the first packet after seq.
+func (r *ring) after(seq uint64) int {
+	i, found := slices.BinarySearchFunc(r.packets, seq, func(p storedPacket, s uint64) int {
+		switch {
+		case p.seq < s:
+			return -1
+		case p.seq > s:
+			return 1
+		}
+		return 0
+	})
+	if found {
+		i++
+	}
+	return i
+}
+
+func newSessionStore(o *RecoveryOptions) *sessionStore {
+	maxAge, maxPackets := o.MaxDisconnectionDuration, o.MaxPackets
 	if maxAge <= 0 {
 		maxAge = 2 * time.Minute
 	}
@@ -82,16 +175,36 @@ func newSessionStore(maxAge time.Duration, maxPackets int) *sessionStore {
 	}
 	var e [6]byte
 	_, _ = rand.Read(e[:])
-	return &sessionStore{
+	st := &sessionStore{
 		maxAge:     maxAge,
 		maxPackets: maxPackets,
 		epoch:      base64.RawURLEncoding.EncodeToString(e[:]),
 		sessions:   make(map[string]persisted),
 	}
+	if o.HistoryRooms != nil {
+		st.historyRoom = o.HistoryRooms
+		st.roomSize, st.roomTTL = o.historyBounds()
+		st.rooms = make(map[string]*ring)
+	}
+	return st
 }
 
 func (st *sessionStore) offset(seq uint64) string {
 	return st.epoch + "." + strconv.FormatUint(seq, 36)
+}
+
+// roomsKept reports whether a broadcast to rooms goes to room histories:
+// it targets rooms, each with a history.
+func (st *sessionStore) roomsKept(rooms []string) bool {
+	if st.historyRoom == nil || len(rooms) == 0 {
+		return false
+	}
+	for _, r := range rooms {
+		if !st.historyRoom(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // record assigns the next offset to p and keeps it for replay. Packets with
@@ -103,29 +216,53 @@ func (st *sessionStore) record(p *Packet, opts *BroadcastOptions) *Packet {
 	st.seq++
 	withOffset := p.withOffset(st.offset(st.seq), LogPosition{Minor: st.seq})
 	withOffset.direct = opts.Direct
-	st.packets = append(st.packets, storedPacket{
+	sp := storedPacket{
 		seq: st.seq, at: now,
 		rooms: slices.Clone(opts.Rooms), except: slices.Clone(opts.Except),
 		p: withOffset,
-	})
-	st.expireLocked(now)
+	}
+	if st.roomsKept(opts.Rooms) {
+		for i, name := range opts.Rooms {
+			if slices.Contains(opts.Rooms[:i], name) {
+				continue
+			}
+			r := st.rooms[name]
+			if r == nil {
+				r = &ring{dropped: st.gcFloor} // what a forgotten history of this room may have lost
+				st.rooms[name] = r
+			}
+			r.packets = append(r.packets, sp)
+			r.trim(now, st.roomTTL, st.roomSize)
+		}
+	} else if st.historyRoom != nil && !opts.Direct {
+		st.shared.packets = append(st.shared.packets, sp)
+		st.shared.trim(now, st.roomTTL, st.maxPackets)
+	} else {
+		st.log.packets = append(st.log.packets, sp)
+		st.log.trim(now, st.maxAge, st.maxPackets)
+	}
+	if st.seq%1024 == 0 {
+		st.sweepLocked(now)
+	}
 	return withOffset
 }
 
-func (st *sessionStore) expireLocked(now time.Time) {
-	cut := 0
-	for cut < len(st.packets) && (now.Sub(st.packets[cut].at) > st.maxAge || len(st.packets)-cut > st.maxPackets) {
-		cut++
+// sweepLocked forgets expired sessions and room packets, and empty room
+// histories.
+func (st *sessionStore) sweepLocked(now time.Time) {
+	for pid, s := range st.sessions {
+		if now.Sub(s.at) > st.maxAge {
+			delete(st.sessions, pid)
+		}
 	}
-	if cut > 0 {
-		clear(st.packets[:cut])
-		st.packets = st.packets[cut:]
-	}
-	if len(st.sessions) > 0 && st.seq%1024 == 0 {
-		for pid, s := range st.sessions {
-			if now.Sub(s.at) > st.maxAge {
-				delete(st.sessions, pid)
-			}
+	// An empty history is kept a while for its dropped mark, then
+	// forgotten: its mark goes to gcFloor, which only offsets older than
+	// its packets' whole retention are below.
+	for name, r := range st.rooms {
+		r.trim(now, st.roomTTL, st.roomSize)
+		if len(r.packets) == 0 && now.Sub(r.droppedAt) > st.roomTTL {
+			st.gcFloor = max(st.gcFloor, r.dropped)
+			delete(st.rooms, name)
 		}
 	}
 }
@@ -134,7 +271,9 @@ func (st *sessionStore) persist(s *SessionState) {
 	now := time.Now()
 	st.mu.Lock()
 	st.sessions[s.PID] = persisted{state: s, at: now}
-	st.expireLocked(now)
+	if len(st.sessions)%1024 == 0 {
+		st.sweepLocked(now)
+	}
 	st.mu.Unlock()
 }
 
@@ -164,7 +303,8 @@ func (st *sessionStore) restore(pid, offset string) (*SessionState, bool) {
 		delete(st.sessions, pid)
 		return nil, false
 	}
-	if _, _, ok := st.indexAfterLocked(offset); !ok {
+	seq, ok := st.parseLocked(offset)
+	if !ok || !st.coversLocked(seq, ps.state.Rooms, now, true) {
 		return nil, false
 	}
 	restored := *ps.state
@@ -177,50 +317,126 @@ func (st *sessionStore) restore(pid, offset string) (*SessionState, bool) {
 func (st *sessionStore) since(offset string, rooms []string) ([]*Packet, LogPosition, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	i, seq, ok := st.indexAfterLocked(offset)
-	if !ok {
+	seq, ok := st.parseLocked(offset)
+	if !ok || !st.coversLocked(seq, rooms, time.Now(), true) {
 		return nil, LogPosition{}, false
 	}
 	through := LogPosition{Minor: seq}
-	var missed []*Packet
-	for _, p := range st.packets[i:] {
-		if shouldReplay(rooms, p.rooms, p.except) {
-			missed = append(missed, p.p)
-			through = p.p.pos
-		}
+	missed, _ := st.collectLocked(seq, rooms, -1, true)
+	if len(missed) > 0 {
+		through = missed[len(missed)-1].pos
 	}
 	return missed, through, true
 }
 
-// indexAfterLocked returns the index of the first packet after offset,
-// and offset's sequence number. The offset must still be in the log, or be
-// the latest offset given out (nothing was missed even if the log was
-// trimmed since).
-func (st *sessionStore) indexAfterLocked(offset string) (int, uint64, bool) {
+// history answers a HistoryQuery.
+func (st *sessionStore) history(q HistoryQuery) (HistoryPage, error) {
+	st.mu.Lock()
+	var seq uint64
+	if q.Since != "" {
+		var ok bool
+		seq, ok = st.parseLocked(q.Since)
+		if !ok || !st.coversLocked(seq, q.Rooms, time.Now(), false) {
+			st.mu.Unlock()
+			return HistoryPage{}, ErrHistoryGap
+		}
+	}
+	candidates, scanned := st.collectLocked(seq, q.Rooms, MaxHistoryScan, false)
+	tail := st.offset(st.seq)
+	st.mu.Unlock()
+	truncated := scanned != 0
+	return q.Page(candidates, truncated, st.offset(scanned), tail), nil
+}
+
+// parseLocked reads an offset of this store: its epoch, and a seq not
+// beyond the last given out.
+func (st *sessionStore) parseLocked(offset string) (uint64, bool) {
 	epoch, num, ok := strings.Cut(offset, ".")
 	if !ok || epoch != st.epoch {
-		return 0, 0, false
+		return 0, false
 	}
 	seq, err := strconv.ParseUint(num, 36, 64)
 	if err != nil || seq > st.seq {
-		return 0, 0, false
+		return 0, false
 	}
-	i, found := slices.BinarySearchFunc(st.packets, seq, func(p storedPacket, s uint64) int {
-		switch {
-		case p.seq < s:
-			return -1
-		case p.seq > s:
-			return 1
+	return seq, true
+}
+
+// coversLocked reports whether every packet after seq that a socket in
+// rooms would have received is still kept: the logs and the histories of
+// its rooms dropped nothing after seq. With room histories, direct emits
+// count only for a recovery (a history request never returns them).
+func (st *sessionStore) coversLocked(seq uint64, rooms []string, now time.Time, recovery bool) bool {
+	if (recovery || st.historyRoom == nil) && st.log.dropped > seq {
+		return false
+	}
+	if st.historyRoom != nil {
+		st.shared.trim(now, st.roomTTL, st.maxPackets)
+		if st.shared.dropped > seq {
+			return false
 		}
-		return 0
-	})
-	switch {
-	case found:
-		return i + 1, seq, true
-	case seq == st.seq:
-		return len(st.packets), seq, true
 	}
-	return 0, 0, false
+	for _, name := range rooms {
+		if st.historyRoom == nil || !st.historyRoom(name) {
+			continue
+		}
+		r := st.rooms[name]
+		if r == nil {
+			if st.gcFloor > seq {
+				return false
+			}
+			continue
+		}
+		r.trim(now, st.roomTTL, st.roomSize)
+		if r.dropped > seq {
+			return false
+		}
+	}
+	return true
+}
+
+// collectLocked returns, in seq order and once each, the packets after
+// seq that a socket in rooms would have received, from the log and the
+// histories of its rooms. With scan >= 0 it examines at most scan
+// packets; scanned is then the seq of the last one examined when it
+// stopped early, zero when it reached the end.
+func (st *sessionStore) collectLocked(seq uint64, rooms []string, scan int, recovery bool) (out []*Packet, scanned uint64) {
+	sources := make([][]storedPacket, 0, 2+len(rooms))
+	if recovery || st.historyRoom == nil {
+		sources = append(sources, st.log.packets[st.log.after(seq):])
+	}
+	if st.historyRoom != nil {
+		sources = append(sources, st.shared.packets[st.shared.after(seq):])
+	}
+	for i, name := range rooms {
+		if r := st.rooms[name]; r != nil && !slices.Contains(rooms[:i], name) {
+			sources = append(sources, r.packets[r.after(seq):])
+		}
+	}
+	var last uint64
+	for n := 0; ; n++ {
+		best := -1
+		for i, src := range sources {
+			if len(src) > 0 && (best < 0 || src[0].seq < sources[best][0].seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return out, 0
+		}
+		if scan >= 0 && n == scan {
+			return out, last
+		}
+		p := sources[best][0]
+		sources[best] = sources[best][1:]
+		if p.seq == last {
+			continue // in several of the reader's rooms' histories
+		}
+		last = p.seq
+		if shouldReplay(rooms, p.rooms, p.except) {
+			out = append(out, p.p)
+		}
+	}
 }
 
 // shouldReplay mirrors Node's shouldIncludePacket: the session was in one of

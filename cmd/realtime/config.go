@@ -79,7 +79,9 @@ type serveConfig struct {
 	maxTokenLifetime time.Duration
 	recoveryWindow   time.Duration // 0: connection state recovery off
 	recoveryEvents   int
-	requestRate      float64 // 0: the gateway's default; negative: unlimited
+	historySize      int           // 0 with historyTTL 0: per-organization and per-user histories off
+	historyTTL       time.Duration // 0: socketio.DefaultHistoryTTL
+	requestRate      float64       // 0: the gateway's default; negative: unlimited
 	requestBurst     int
 	// Connection caps (0: the gateway's default; negative: none) and the
 	// reverse proxies whose X-Forwarded-For is believed.
@@ -382,6 +384,16 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	}
 	c.recoveryEvents, err = get.integer("RECOVERY_MAX_EVENTS", defaultRecoveryEvents)
 	check(err)
+	c.historySize, err = get.integer("HISTORY_SIZE", 0)
+	check(err)
+	if c.historySize < 0 {
+		check(fmt.Errorf("HISTORY_SIZE must not be negative, got %d", c.historySize))
+	}
+	c.historyTTL, err = get.duration("HISTORY_TTL", 0)
+	check(err)
+	if c.historyTTL < 0 {
+		check(fmt.Errorf("HISTORY_TTL must not be negative, got %s", c.historyTTL))
+	}
 	c.metricsAddr, _ = get.first("METRICS_ADDR")
 	c.requestRate, err = get.rate("CLIENT_REQUEST_RATE", "requests per connection", 0)
 	check(err)

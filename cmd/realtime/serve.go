@@ -172,6 +172,23 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		observers = append(observers, tracker)
 		presenceF = tracker.Presence
 	}
+	// Per-organization and per-user histories (ours, not Node's): they
+	// need a log, in memory or in Redis streams.
+	var history *gateway.HistoryOptions
+	switch {
+	case cfg.historySize == 0 && cfg.historyTTL == 0:
+	case clustered && rcfg.Mode != redisadapter.Streams:
+		log.Warn("HISTORY_SIZE and HISTORY_TTL are ignored with the Redis Pub/Sub adapters (classic, sharded): they keep no history; use REDIS_ADAPTER_MODE=streams")
+	default:
+		history = &gateway.HistoryOptions{Size: cfg.historySize, TTL: cfg.historyTTL}
+		if recovery == nil && clustered {
+			recovery = &socketio.RecoveryOptions{}
+		} else if recovery == nil {
+			recovery = &socketio.RecoveryOptions{MaxPackets: cfg.recoveryEvents}
+		}
+		size, ttl := socketio.RecoveryOptions{HistorySize: history.Size, HistoryTTL: history.TTL}.HistoryBounds()
+		log.Info("per-organization and per-user event history", "size", size, "ttl", ttl.String())
+	}
 	gw, err := gateway.New(gateway.Config{
 		Observers:                     observers,
 		Presence:                      presenceF,
@@ -179,6 +196,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		Revocations:                   revocations,
 		MaxTokenLifetime:              cfg.maxTokenLifetime,
 		Recovery:                      recovery,
+		History:                       history,
 		ClientEventRate:               cfg.requestRate,
 		ClientEventBurst:              cfg.requestBurst,
 		MaxConnectionsPerAddress:      cfg.maxConnsPerAddress,
@@ -215,6 +233,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Emitter:            gw,
+		History:            gw,
 		APIKeys:            cfg.apiKeys,
 		MaxBodyBytes:       cfg.maxBody,
 		MaxBatch:           cfg.maxBatch,

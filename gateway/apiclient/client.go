@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,44 @@ func (c *Client) DevToken(ctx context.Context, req DevTokenRequest) (DevTokenRes
 func (c *Client) Presence(ctx context.Context, org string) (Presence, error) {
 	var out Presence
 	err := c.do(ctx, http.MethodGet, PresencePath(org), nil, "", &out)
+	return out, err
+}
+
+var _ events.HistoryReader = (*Client)(nil)
+
+// History reads the event history (GET PathOrganizationEvents, or
+// PathUserEvents when q.UserID is set): the Client is an
+// events.HistoryReader. A position the history no longer holds is an
+// *APIError with Code CodeHistoryGap that also matches events.ErrHistoryGap.
+func (c *Client) History(ctx context.Context, q events.HistoryQuery) (events.HistoryPage, error) {
+	path := "/api/v1/organizations/" + url.PathEscape(q.OrganizationID) + "/events"
+	v := url.Values{}
+	if q.UserID != "" {
+		path = "/api/v1/users/" + url.PathEscape(q.UserID) + "/events"
+		v.Set("organizationId", q.OrganizationID)
+	}
+	if q.Since != "" {
+		v.Set("since", q.Since)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if len(q.Events) > 0 {
+		names := make([]string, len(q.Events))
+		for i, n := range q.Events {
+			names[i] = string(n)
+		}
+		v.Set("events", strings.Join(names, ","))
+	}
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out events.HistoryPage
+	err := c.do(ctx, http.MethodGet, path, nil, "", &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == CodeHistoryGap {
+		return events.HistoryPage{}, fmt.Errorf("%w: %w", events.ErrHistoryGap, err)
+	}
 	return out, err
 }
 

@@ -16,6 +16,11 @@ const (
 	// PathPresence is GET /api/v1/organizations/{org}/presence, with the
 	// organization id path-escaped (PresencePath builds it).
 	PathPresence = "/api/v1/organizations/{org}/presence"
+	// PathOrganizationEvents and PathUserEvents read the history (GET):
+	// the events addressed to an organization, or to a user of one
+	// (?organizationId= required), after ?since=, at most ?limit=.
+	PathOrganizationEvents = "/api/v1/organizations/{organizationId}/events"
+	PathUserEvents         = "/api/v1/users/{userId}/events"
 )
 
 // PresencePath returns the presence path of an organization.
@@ -57,12 +62,24 @@ type PublishRequest struct {
 // PublishResponse answers POST /api/v1/events.
 type PublishResponse struct {
 	ID string `json:"id"`
+	// Offset is the event's position in the history (absent when the
+	// gateway keeps none): GET .../events?since=<offset> returns what
+	// was published after it.
+	Offset string `json:"offset,omitempty"`
 }
 
 // BatchResponse answers POST /api/v1/events/batch: the ids in request order.
 type BatchResponse struct {
 	IDs []string `json:"ids"`
+	// Offsets are the events' positions in the history, in request order
+	// (absent when the gateway keeps none).
+	Offsets []string `json:"offsets,omitempty"`
 }
+
+// HistoryResponse answers GET PathOrganizationEvents and PathUserEvents:
+// the events after since, oldest first; offset covers the page (pass it
+// as since for what follows); more says the page stopped at its limit.
+type HistoryResponse = events.HistoryPage
 
 // DevTokenRequest asks POST /dev/token for a token.
 type DevTokenRequest struct {
@@ -118,4 +135,6 @@ const (
 	CodeControlFailed         = "control_failed"          // 500: the control operation failed
 	CodePresenceUnavailable   = "presence_unavailable"    // 503: presence cannot be read (Redis down)
 	CodeInvalidOrganization   = "invalid_organization"    // 400: the organization id in the path is not a valid id
+	CodeHistoryGap            = "history_gap"             // 410: the history no longer holds the events after since
+	CodeHistoryUnavailable    = "history_unavailable"     // 501: no history is kept; 503: it cannot be read now
 )

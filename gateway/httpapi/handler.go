@@ -59,6 +59,9 @@ type Config struct {
 	// MaxBatch so that a full batch can pass. Zero means the larger of
 	// MaxBatch and two seconds of PublishRate.
 	PublishBurst int
+	// History serves GET PathOrganizationEvents and PathUserEvents (the
+	// gateway). Nil: they answer 501 history_unavailable.
+	History events.HistoryReader
 	// Ready reports whether the server is ready to serve (GET /readyz).
 	// Nil means always ready.
 	Ready func() error
@@ -81,6 +84,7 @@ type Config struct {
 type Handler struct {
 	// Static after construction.
 	emitter        events.Emitter
+	history        events.HistoryReader
 	keys           keyring
 	maxBody        int64
 	maxBatch       int
@@ -121,6 +125,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		emitter:        cfg.Emitter,
+		history:        cfg.History,
 		keys:           keys,
 		maxBody:        cfg.MaxBodyBytes,
 		maxBatch:       maxBatch,
@@ -179,9 +184,12 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST "+PathEvents, h.serveEvents)
 	m.HandleFunc("POST "+PathBatch, h.serveBatch)
 	m.HandleFunc("GET "+PathSchema, h.serveSchema)
+	m.HandleFunc("GET "+PathOrganizationEvents, h.serveHistory)
+	m.HandleFunc("GET "+PathUserEvents, h.serveHistory)
 	m.HandleFunc("GET /healthz", h.serveHealth)
 	m.HandleFunc("GET /readyz", h.serveReady)
-	allowed := map[string]string{PathEvents: "POST", PathBatch: "POST", PathSchema: "GET, HEAD", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD"}
+	allowed := map[string]string{PathEvents: "POST", PathBatch: "POST", PathSchema: "GET, HEAD", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
+		PathOrganizationEvents: "GET, HEAD", PathUserEvents: "GET, HEAD"}
 	h.controlRoutes(m, allowed)
 	if h.presence != nil {
 		m.HandleFunc("GET "+apiclient.PathPresence, h.servePresence)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,9 +125,20 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *api
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.publishTimeout)
 	defer cancel()
 	ids := make([]string, 0, len(evs))
+	offsets := make([]string, 0, len(evs))
 	var clusterErr error
+	oe, withOffsets := h.emitter.(events.OffsetEmitter)
 	for _, ev := range evs {
-		err := h.emitter.Publish(pctx, ev)
+		var (
+			offset string
+			err    error
+		)
+		if withOffsets {
+			offset, err = oe.PublishOffset(pctx, ev)
+		} else {
+			err = h.emitter.Publish(pctx, ev)
+		}
+		offsets = append(offsets, offset)
 		if err != nil && errors.Is(err, events.ErrClusterUnavailable) {
 			// Delivered to this node's clients only. Local delivery goes on
 			// for the rest of the batch; the answer says what happened.
@@ -150,10 +162,17 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *api
 		return e.response()
 	}
 	h.log.Debug("httpapi: published", "events", len(ids), "apiKey", keyID)
-	if batch {
-		return jsonResponse(http.StatusAccepted, BatchResponse{IDs: ids})
+	if !slices.ContainsFunc(offsets, func(o string) bool { return o != "" }) {
+		offsets = nil // no history kept: the answer stays as it was
 	}
-	return jsonResponse(http.StatusAccepted, PublishResponse{ID: ids[0]})
+	if batch {
+		return jsonResponse(http.StatusAccepted, BatchResponse{IDs: ids, Offsets: offsets})
+	}
+	resp := PublishResponse{ID: ids[0]}
+	if offsets != nil {
+		resp.Offset = offsets[0]
+	}
+	return jsonResponse(http.StatusAccepted, resp)
 }
 
 // overBudget takes n events from key's budget, or says when to retry if it

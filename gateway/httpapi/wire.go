@@ -13,6 +13,9 @@ const (
 	PathBatch    = apiclient.PathBatch
 	PathSchema   = apiclient.PathSchema
 	PathDevToken = apiclient.PathDevToken
+
+	PathOrganizationEvents = apiclient.PathOrganizationEvents
+	PathUserEvents         = apiclient.PathUserEvents
 )
 
 type (
@@ -49,6 +52,8 @@ const (
 	CodeClusterUnavailable    = apiclient.CodeClusterUnavailable
 	CodePresenceUnavailable   = apiclient.CodePresenceUnavailable
 	CodeInvalidOrganization   = apiclient.CodeInvalidOrganization
+	CodeHistoryGap            = apiclient.CodeHistoryGap
+	CodeHistoryUnavailable    = apiclient.CodeHistoryUnavailable
 )
 
 // Client is the Go client of the API.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/wait"
+	"github.com/operate/realtime/socketio"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
 
@@ -226,4 +227,54 @@ func TestStreamsRecoveryWithNode(t *testing.T) {
 	goEmit("g3")
 	received("g3")
 	c.NoEvent("e0", 100*time.Millisecond)
+}
+
+// TestStreamsHistoryKeepsNodeWire: with per-room histories on (an extension
+// of ours), a Go node still appends to the namespace stream exactly what
+// Node's adapter appends, and also the same entry, under the same id, to
+// the room's history stream.
+func TestStreamsHistoryKeepsNodeWire(t *testing.T) {
+	r := redistest.Start(t)
+	cfg := testConfig(t, r.Addr, redisadapter.Streams)
+	cfg.ProbeInterval = -1
+	c, err := redisadapter.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gn := startGoNodeOpts(t, "go", c, nodeOptions{wait: true, recovery: &socketio.RecoveryOptions{
+		MaxDisconnectionDuration: time.Minute,
+		HistoryRooms:             func(room string) bool { return strings.HasPrefix(room, "room") },
+	}})
+	node := startNodeServer(t, r, "--mode", "streams")
+	waitStreamsPeers(t, r, 2)
+
+	node.MustCall(map[string]any{"cmd": "broadcast", "rooms": []string{"room1"}, "event": "hello", "args": []any{"world"}})
+	var wantID string
+	var want map[string]string
+	wait.For(t, "Node's entry", func() bool {
+		wantID, want = lastEntry(t, r)
+		return wantID != ""
+	})
+	if err := gn.srv.Of("/").To("room1").Emit("hello", "world"); err != nil {
+		t.Fatal(err)
+	}
+	id, got := lastEntry(t, r)
+	if id == wantID {
+		t.Fatal("the Go node appended nothing")
+	}
+	for _, k := range []string{"nsp", "type", "data"} {
+		if got[k] != want[k] {
+			t.Errorf("%s:\nNode: %s\nGo:   %s", k, want[k], got[k])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("fields: Node %v, Go %v", want, got)
+	}
+	hist, err := r.Do("XRANGE", "socket.io#history#/#room#room1", "-", "+")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hist, id+" ") || strings.Count(hist, " uid ") != 1 || !strings.Contains(hist, " data "+got["data"]) {
+		t.Errorf("the room's history stream holds %q, want the entry %s only", hist, id)
+	}
 }

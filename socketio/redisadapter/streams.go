@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -42,8 +43,9 @@ type streamsAdapter struct {
 	responseChannel string // prefix#nsp#uid#
 	stream          string
 	reader          *streamReader
-	recovery        bool          // the server has recovery: offsets are appended
-	window          time.Duration // its MaxDisconnectionDuration: how long a session is kept
+	recovery        bool           // the server has recovery: offsets are appended
+	window          time.Duration  // its MaxDisconnectionDuration: how long a session is kept
+	history         *streamHistory // room histories; nil: the namespace stream is the log
 
 	// fenced are the sockets excluded from deliveries while a stream gap
 	// disconnects them (see streamReader.gap).
@@ -59,6 +61,7 @@ var (
 	_ socketio.Adapter        = (*streamsAdapter)(nil)
 	_ socketio.SessionKeeper  = (*streamsAdapter)(nil)
 	_ socketio.SessionFlusher = (*streamsAdapter)(nil)
+	_ socketio.HistoryLog     = (*streamsAdapter)(nil)
 )
 
 func newStreams(c *Cluster, nsp *socketio.Namespace) *streamsAdapter {
@@ -69,6 +72,14 @@ func newStreams(c *Cluster, nsp *socketio.Namespace) *streamsAdapter {
 	a.stream = rediswire.StreamName(c.cfg.StreamName, c.cfg.StreamCount, nsp.Name())
 	if r, ok := nsp.Server().Recovery(); ok {
 		a.recovery, a.window = true, r.MaxDisconnectionDuration
+		if r.HistoryRooms != nil {
+			size, ttl := r.HistoryBounds()
+			a.history = &streamHistory{room: r.HistoryRooms, size: int64(size), ttl: ttl, window: r.MaxDisconnectionDuration,
+				base: c.cfg.StreamName + "#history#" + nsp.Name()}
+			if a.history.window <= 0 {
+				a.history.window = 2 * time.Minute
+			}
+		}
 	}
 	a.persist = newPersister(a, c.cfg.SessionQueueSize)
 	a.reader = c.streamReader(a.stream)
@@ -106,8 +117,9 @@ func (a *streamsAdapter) serverCount(ctx context.Context) (int, error) {
 // ---------------------------------------------------------------------------
 // The stream: persistent messages
 
-// add appends a message to the namespace's stream and returns its id.
-func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]byte) (rediswire.StreamID, error) {
+// add appends a message to the namespace's stream (and to the history
+// streams sinks) and returns its id.
+func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]byte, sinks ...historySink) (rediswire.StreamID, error) {
 	data, err := rediswire.EncodeStreamData(js, atts)
 	if err != nil {
 		return rediswire.StreamID{}, fmt.Errorf("redisadapter: encoding a stream entry: %w", err)
@@ -124,11 +136,17 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 			FieldValue("uid", a.uid).FieldValue("nsp", a.nsp.Name()).FieldValue("type", typeString(typ)).
 			FieldValue("data", rueidis.BinaryString(data)).Build()
 	}
-	s, err := cl.Do(ctx, build()).ToString()
+	do := func() (string, error) {
+		if len(sinks) > 0 {
+			return a.addWithHistory(ctx, cl, typ, data, sinks)
+		}
+		return cl.Do(ctx, build()).ToString()
+	}
+	s, err := do()
 	for i := 0; i < maxConnRetries && err != nil && retryable(ctx, err); i++ {
 		// See publishCount: a dead pipelined connection is found on use,
 		// before Redis saw the command.
-		s, err = cl.Do(ctx, build()).ToString()
+		s, err = do()
 	}
 	if err != nil {
 		a.c.stats.publishErrors.Add(1)
@@ -167,9 +185,16 @@ func typeString(t int) string {
 // sockets get the packet at once, without an offset, and the error wraps
 // ErrUnavailable.
 func (a *streamsAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
+	_, err := a.broadcast(ctx, p, opts)
+	return err
+}
+
+// broadcast is Broadcast, returning the entry id ("" when the packet was
+// not appended).
+func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
 	if opts.Flags.Local {
 		a.nsp.LocalBroadcast(p, opts)
-		return nil
+		return "", nil
 	}
 	// An entry added before the reader knows where the stream ends would
 	// be taken for history and never delivered here.
@@ -179,19 +204,22 @@ func (a *streamsAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 		cancel()
 		if err != nil {
 			a.nsp.LocalBroadcast(p, opts)
-			return err
+			return "", err
 		}
 	}
 	f := wireFlags(opts.Flags)
 	f.Direct = opts.Direct
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", uniq(opts.Rooms), uniq(opts.Except), f)
-	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments)
+	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments, a.sinks(opts)...)
 	if err != nil {
 		a.nsp.LocalBroadcast(p, opts)
-		return err
+		return "", err
 	}
 	a.reader.waitFor(ctx, id, a.c.cfg.PublishTimeout)
-	return nil
+	if !a.recovery || opts.Flags.Volatile {
+		return "", nil
+	}
+	return id.String(), nil
 }
 
 // AddSockets applies socketsJoin locally and appends it to the stream.
@@ -412,6 +440,9 @@ func (a *streamsAdapter) RestoreSession(pid, offset string) (*socketio.SessionSt
 		a.recoveryFailed(err)
 		return nil, false
 	}
+	if a.history != nil {
+		return a.restoreWithHistory(ctx, cl, pid, offset)
+	}
 	res := cl.DoMulti(ctx,
 		cl.B().Get().Key(a.sessionKey(pid)).Build(),
 		cl.B().Xrange().Key(a.stream).Start(offset).End(offset).Build())
@@ -431,6 +462,36 @@ func (a *streamsAdapter) RestoreSession(pid, offset string) (*socketio.SessionSt
 	if len(at) == 0 {
 		return nil, false // trimmed, or from another stream
 	}
+	return a.decodeSession(pid, raw)
+}
+
+// restoreWithHistory reads a session, then checks that the history
+// streams of its rooms still hold everything after offset.
+func (a *streamsAdapter) restoreWithHistory(ctx context.Context, cl rueidis.Client, pid, offset string) (*socketio.SessionState, bool) {
+	raw, err := cl.Do(ctx, cl.B().Get().Key(a.sessionKey(pid)).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return nil, false
+	}
+	if err != nil {
+		a.recoveryFailed(err)
+		return nil, false
+	}
+	st, ok := a.decodeSession(pid, raw)
+	if !ok {
+		return nil, false
+	}
+	from, _ := rediswire.ParseStreamID(offset)
+	if _, _, _, err := a.readHistory(ctx, from, true, a.history.sources(st.Rooms, true), 1); err != nil {
+		if !errors.Is(err, socketio.ErrHistoryGap) {
+			a.recoveryFailed(err)
+		}
+		return nil, false
+	}
+	return st, true
+}
+
+// decodeSession decodes a stored session.
+func (a *streamsAdapter) decodeSession(pid, raw string) (*socketio.SessionState, bool) {
 	sess, err := rediswire.DecodeSession(raw)
 	if err == nil && sess.PID != pid {
 		err = fmt.Errorf("%w: the session under %s names pid %q", rediswire.ErrMalformed, a.sessionKey(pid), sess.PID)
@@ -471,13 +532,16 @@ func (a *streamsAdapter) MissedPackets(offset string, rooms []string) ([]*socket
 	if !ok || !a.recovery {
 		return nil, socketio.LogPosition{}, false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.RequestsTimeout)
+	defer cancel()
+	if a.history != nil {
+		return a.missedWithHistory(ctx, from, rooms)
+	}
 	cl, err := a.c.redis()
 	if err != nil {
 		a.recoveryFailed(err)
 		return nil, socketio.LogPosition{}, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.RequestsTimeout)
-	defer cancel()
 	var missed []*socketio.Packet
 	start, first := offset, true
 	for range maxReplayCalls {
@@ -564,4 +628,29 @@ func includes(sessionRooms, rooms, except []string) bool {
 		}
 	}
 	return included
+}
+
+// historyReplayMax bounds the entries a recovery reads from each history
+// stream; past it the recovery fails rather than replay part of them.
+const historyReplayMax = 200_000
+
+// missedWithHistory is MissedPackets over the history streams of rooms.
+func (a *streamsAdapter) missedWithHistory(ctx context.Context, from rediswire.StreamID, rooms []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
+	entries, _, truncated, err := a.readHistory(ctx, from, true, a.history.sources(rooms, true), historyReplayMax)
+	if err != nil || truncated {
+		if err == nil {
+			err = fmt.Errorf("more than %d entries after offset %s", historyReplayMax, from)
+		}
+		if !errors.Is(err, socketio.ErrHistoryGap) {
+			a.recoveryFailed(err)
+		}
+		return nil, socketio.LogPosition{}, false
+	}
+	var missed []*socketio.Packet
+	for _, he := range entries {
+		if p := a.replayed(he.e, he.id, rooms); p != nil {
+			missed = append(missed, p)
+		}
+	}
+	return missed, logPosition(from), true
 }

@@ -36,6 +36,20 @@ func streamsNode(t *testing.T, name string, r *redistest.Server, window time.Dur
 	return startGoNodeOpts(t, name, c, nodeOptions{wait: true, recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: window}})
 }
 
+// historyNode starts a streams-mode node with recovery and per-room
+// histories for the "org:" rooms.
+func historyNode(t *testing.T, name string, r *redistest.Server, window time.Duration) *goNode {
+	t.Helper()
+	c, err := redisadapter.New(testConfig(t, r.Addr, redisadapter.Streams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startGoNodeOpts(t, name, c, nodeOptions{wait: true, recovery: &socketio.RecoveryOptions{
+		MaxDisconnectionDuration: window,
+		HistoryRooms:             func(room string) bool { return strings.HasPrefix(room, "org:") },
+	}})
+}
+
 // stopNode shuts a node down as a deployment does (clients disconnected
 // with "server shutting down", which they recover from elsewhere).
 func stopNode(t *testing.T, n *goNode) {
@@ -106,16 +120,24 @@ func withOffset(t *testing.T, ev sioclient.Event) (args []json.RawMessage, offse
 // recovers the same socket, and the client receives every event meant for
 // it exactly once, in order: those published while it was away (replayed
 // from the stream before the CONNECT reply) and those published during the
-// replay (buffered, de-duplicated) alike.
+// replay (buffered, de-duplicated) alike. With per-room histories, the
+// replays come from the room's and the shared history streams.
 func TestStreamsRecoveryAcrossNodes(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		transports []string
-	}{{"websocket", []string{"websocket"}}, {"polling-then-websocket", nil}} {
+		histories  bool
+	}{{"websocket", []string{"websocket"}, false}, {"polling-then-websocket", nil, false}, {"websocket/histories", []string{"websocket"}, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := redistest.Start(t)
+			node := streamsNode
+			if tc.histories {
+				node = func(t *testing.T, name string, r *redistest.Server, window time.Duration, _ ...func(*redisadapter.Config)) *goNode {
+					return historyNode(t, name, r, window)
+				}
+			}
 			nodes := []*goNode{
-				streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute), streamsNode(t, "c", r, time.Minute),
+				node(t, "a", r, time.Minute), node(t, "b", r, time.Minute), node(t, "c", r, time.Minute),
 			}
 			lb := newBalancer(t, nodes[0].URL)
 			d := startDriver(t)
@@ -205,6 +227,13 @@ func TestStreamsRecoveryAcrossNodes(t *testing.T) {
 			}
 			c.NoEvent("seq", 0)
 			c.NoEvent("other", 0)
+			if tc.histories {
+				for _, key := range []string{"socket.io#history#/#room#org:1", "socket.io#history#/#shared"} {
+					if n, err := r.Do("XLEN", key); err != nil || n == "0" {
+						t.Errorf("XLEN %s: %s, %v: the history streams were not written", key, n, err)
+					}
+				}
+			}
 			t.Logf("%d events over %d reconnections", sent.Load(), rounds)
 		})
 	}

@@ -19,6 +19,8 @@ import type {
   SessionRevokedPayload,
   PresenceRequest,
   PresenceResult,
+  HistoryRequest,
+  HistoryResult,
   RefreshResult,
   ServerEventMap,
   ServerEventName,
@@ -91,6 +93,19 @@ export interface ReconnectionOptions extends BackoffOptions {
   attempts?: number;
 }
 
+/** Where the client keeps its position (localStorage, sessionStorage, or your own). */
+export type PositionStorage = Pick<Storage, 'getItem' | 'setItem'>;
+
+/** How the client keeps the position of the last event it received (see RealtimeClientOptions.position). */
+export interface PositionOptions {
+  /** Default: the page's localStorage when it has one (none in Node: then nothing is kept). */
+  storage?: PositionStorage | null;
+  /** The key prefix; the organization and user ids are appended (`<key>:<organizationId>:<userId>`). Default 'op_realtime_position'. */
+  key?: string;
+  /** At most this many events are caught up after a connection; beyond, it is a gap. Default 10000. */
+  maxEvents?: number;
+}
+
 /** Where createRealtimeClient finds the token (see getToken). */
 export type TokenSource = () => string | null | undefined | Promise<string | null | undefined>;
 
@@ -139,6 +154,17 @@ export interface RealtimeClientOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
   /** Where warnings go. Default console; null silences them. */
   logger?: Pick<Console, 'warn' | 'error'> | null;
+  /**
+   * Keeps the position (offset) of the last event received, per organization and user, in
+   * storage (localStorage by default), so that a connection that does not recover the previous
+   * one's session — a page reload, a new tab, a return after the recovery window — first
+   * receives what was published since from the gateway's history (`history`; needs its
+   * RECOVERY_WINDOW or HISTORY_SIZE): a user's notifications wait for them while they are away.
+   * Live events arriving meanwhile are held and delivered after, without duplicates. When the
+   * history no longer holds that position, `history:gap` is dispatched (state.gap, useGap); a
+   * server `history:gap` that the history fills is not. false turns it off.
+   */
+  position?: false | PositionOptions;
 }
 
 /** Options of a subscribe request. */
@@ -204,6 +230,13 @@ export interface RealtimeClient {
    * filters included, are restored after every reconnection.
    */
   subscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[], options?: SubscribeOptions): Promise<SubscribeResult>;
+  /**
+   * Reads the history of the connection's organization and user (`history`): the events after
+   * `since`, as the connection would receive them (its subscriptions and filters applied), at
+   * most `limit` (1 to 500), only `events` when given. Not connected: `{success: false, code:
+   * 'not_connected'}`.
+   */
+  history(request?: HistoryRequest): Promise<HistoryResult>;
   /** Stops events from being sent: the reverse of subscribe. */
   unsubscribe(patterns: SubscriptionPattern | readonly SubscriptionPattern[]): Promise<UnsubscribeResult>;
   /**
@@ -236,6 +269,8 @@ type Op = {
 };
 
 const CATALOG: ReadonlySet<string> = new Set(EVENT_NAMES);
+const HISTORY_PAGE = 500; // the gateway's limit per request
+const GAP_MESSAGE = 'Some events since the last connection could not be recovered: reload the data shown';
 const MAX_PATTERNS = 100; // the gateway's limit per request
 
 const INITIAL_STATE: RealtimeState = Object.freeze({
@@ -323,6 +358,17 @@ class Client implements RealtimeClient {
   private replaying = false;
   private pumping = false;
 
+  /** Where the last event's position is kept; null: not kept. */
+  private readonly positions: PositionStorage | null;
+  private readonly positionPrefix: string;
+  private readonly maxCatchUp: number;
+  /** 'pending' from `connected` until the catch-up runs, then 'running'. */
+  private catchUp: 'none' | 'pending' | 'running' = 'none';
+  /** Live catalog events held during the catch-up: [event, payload, offset]. */
+  private held: [string, unknown, string | undefined][] = [];
+  /** A server `history:gap` held during the catch-up (delivered unless the history fills it). */
+  private heldGap: HistoryGapPayload | null = null;
+
   constructor(options: RealtimeClientOptions) {
     this.opts = options;
     this.log = options.logger === undefined ? console : options.logger;
@@ -333,6 +379,10 @@ class Client implements RealtimeClient {
     this.backoff = new Backoff(rec);
     this.maxAttempts = options.reconnection === false ? 0 : (rec.attempts ?? Infinity);
     this.ackTimeout = options.ackTimeout ?? 10_000;
+    const pos = options.position === false ? null : (options.position ?? {});
+    this.positions = pos === null ? null : pos.storage === undefined ? defaultStorage() : pos.storage;
+    this.positionPrefix = pos?.key ?? 'op_realtime_position';
+    this.maxCatchUp = pos?.maxEvents ?? 10_000;
     if (options.autoConnect ?? true) this.connect();
   }
 
@@ -404,6 +454,138 @@ class Client implements RealtimeClient {
     let n = this.anyHandlers.size;
     for (const s of this.handlers.values()) n += s.size;
     return n;
+  };
+
+  /** An event from the socket: its payload, and its offset when the gateway keeps a history. */
+  private receive(event: string, args: unknown[]): void {
+    const payload = args[0];
+    const last = args.length > 1 ? args[args.length - 1] : undefined;
+    const offset = CATALOG.has(event) && typeof last === 'string' ? last : undefined;
+    if (this.catchUp !== 'none') {
+      if (CATALOG.has(event)) {
+        this.held.push([event, payload, offset]);
+        return;
+      }
+      if (event === ControlEvent.HISTORY_GAP) {
+        this.heldGap = payload as HistoryGapPayload;
+        return;
+      }
+    }
+    this.dispatch(event, payload);
+    if (offset !== undefined) this.savePosition(offset);
+    if (event === ControlEvent.CONNECTED && this.positions && this.sock?.recovered !== true && this.loadPosition() !== null) {
+      // A new session (no recovery): catch up from the kept position once the
+      // subscriptions are restored, holding live events meanwhile.
+      this.catchUp = 'pending';
+      void this.pump();
+    }
+  }
+
+  private positionKey(): string | null {
+    const id = this.state.identity;
+    return id ? `${this.positionPrefix}:${id.organizationId}:${id.userId}` : null;
+  }
+
+  private loadPosition(): string | null {
+    const key = this.positionKey();
+    if (!this.positions || key === null) return null;
+    try {
+      return this.positions.getItem(key);
+    } catch {
+      return null; // storage unavailable (privacy mode, quota): no catch-up
+    }
+  }
+
+  private savePosition(offset: string): void {
+    const key = this.positionKey();
+    if (!this.positions || key === null) return;
+    try {
+      this.positions.setItem(key, offset);
+    } catch {
+      // storage full or forbidden: the next page simply cannot catch up
+    }
+  }
+
+  /**
+   * Delivers what the history holds after the kept position, then the live
+   * events held meanwhile (minus those the history delivered). A position
+   * the history no longer covers is a gap, dispatched as `history:gap`.
+   */
+  private async runCatchUp(s: Socket): Promise<void> {
+    const since = this.loadPosition();
+    const seen = new Set<string>();
+    let cursor = since;
+    let filled = since === null;
+    // A gap is said when the history says it no longer holds the position
+    // (or cannot hold all of it), not when it cannot be read: then only the
+    // server's own history:gap, if it sent one, is.
+    let gap = false;
+    let gapFrom = since ?? '';
+    let delivered = 0;
+    while (cursor !== null) {
+      let ack: HistoryResult;
+      try {
+        ack = await s.timeout(this.ackTimeout).emitWithAck(ControlEvent.HISTORY, { since: cursor, limit: HISTORY_PAGE });
+      } catch {
+        break;
+      }
+      if (!ack.success) {
+        if (ack.code === 'history_gap') gap = true;
+        else this.log?.warn(`realtime-client: catching up from the kept position failed (${ack.code}): ${ack.error}`);
+        break;
+      }
+      for (const ev of ack.events) {
+        seen.add(ev.offset);
+        this.dispatch(ev.event, ev.payload);
+        this.savePosition(ev.offset);
+      }
+      delivered += ack.events.length;
+      cursor = ack.offset;
+      if (!ack.more) {
+        filled = true;
+        break;
+      }
+      if (delivered >= this.maxCatchUp) {
+        gap = true;
+        gapFrom = cursor;
+        break;
+      }
+    }
+    if (this.sock !== s || !s.connected) {
+      // Cut off: the next connection starts over from the position kept so
+      // far (if it already asked to, what it holds stays for its catch-up).
+      if (this.catchUp === 'running') {
+        this.held = [];
+        this.heldGap = null;
+        this.catchUp = 'none';
+      }
+      return;
+    }
+    const held = this.held;
+    const serverGap = this.heldGap;
+    this.held = [];
+    this.heldGap = null;
+    this.catchUp = 'none';
+    if (!filled && (serverGap || gap)) {
+      this.dispatch(ControlEvent.HISTORY_GAP, serverGap ?? { message: GAP_MESSAGE, reason: 'unavailable', from: gapFrom });
+    }
+    for (const [event, payload, offset] of held) {
+      if (offset !== undefined && seen.has(offset)) continue;
+      this.dispatch(event, payload);
+      if (offset !== undefined) this.savePosition(offset);
+    }
+  }
+
+  history = async (request: HistoryRequest = {}): Promise<HistoryResult> => {
+    const s = this.sock;
+    if (!s || !s.connected) return failure('not_connected', 'not connected');
+    try {
+      return await s.timeout(this.ackTimeout).emitWithAck(ControlEvent.HISTORY, request);
+    } catch {
+      return s.connected
+        ? failure('timeout', `no answer to history within ${this.ackTimeout} ms`)
+        : failure('not_connected', 'disconnected before the history was answered');
+    }
   };
 
   private dispatch(event: string, payload: unknown): void {
@@ -515,7 +697,7 @@ class Client implements RealtimeClient {
     socket.on('connect', () => this.onConnect(socket));
     socket.on('connect_error', (err) => this.onConnectError(socket, err));
     socket.on('disconnect', (reason) => this.onDisconnect(socket, reason));
-    socket.onAny((event: string, payload: unknown) => this.dispatch(event, payload));
+    socket.onAny((event: string, ...args: unknown[]) => this.receive(event, args));
     manager.on('reconnect_attempt', (attempt) => {
       if (this.wanted) this.setState({ status: 'connecting', reconnectAttempt: attempt });
     });
@@ -613,6 +795,13 @@ class Client implements RealtimeClient {
 
   private onDisconnect(socket: Socket, reason: Socket.DisconnectReason): void {
     this.replaying = false;
+    if (this.catchUp === 'pending') {
+      // Never started: what was held is dropped with the session (the next
+      // connection catches up from the kept position).
+      this.catchUp = 'none';
+      this.held = [];
+      this.heldGap = null;
+    }
     if (reason === 'io client disconnect' || !this.wanted) {
       this.setState({ status: 'disconnected', transport: null });
       return;
@@ -723,6 +912,11 @@ class Client implements RealtimeClient {
             return;
           }
           this.replaying = false;
+          continue;
+        }
+        if (this.catchUp === 'pending') {
+          this.catchUp = 'running';
+          await this.runCatchUp(s);
           continue;
         }
         const op = this.pending[0];
@@ -911,6 +1105,16 @@ function chunk<T>(list: readonly T[], size: number): T[][] {
 
 function transportName(name: string | undefined): RealtimeState['transport'] {
   return name === 'websocket' || name === 'polling' ? name : null;
+}
+
+/** The page's localStorage, if it has one that works. */
+function defaultStorage(): PositionStorage | null {
+  try {
+    const ls = (globalThis as { localStorage?: PositionStorage }).localStorage;
+    return ls && typeof ls.getItem === 'function' ? ls : null;
+  } catch {
+    return null; // access denied (sandboxed frame)
+  }
 }
 
 function report(err: unknown, log: Pick<Console, 'error'> | null): void {

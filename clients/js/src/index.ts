@@ -7,6 +7,8 @@ export {
   type AnyEventHandler,
   type ConnectionStatus,
   type EventHandler,
+  type PositionOptions,
+  type PositionStorage,
   type RealtimeClient,
   type RealtimeClientOptions,
   type RealtimeState,

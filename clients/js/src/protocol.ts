@@ -41,6 +41,11 @@ export const ControlEvent = {
    * not come back within the server's grace period, 5 s by default).
    */
   PRESENCE_LEFT: 'presence:left',
+  /**
+   * client → server: the events of the connection's organization and user after an offset, as
+   * the connection would have received them (its subscriptions and filters applied).
+   */
+  HISTORY: 'history',
 } as const;
 
 /** An online user of the organization. */
@@ -245,8 +250,42 @@ export interface SubscribeRequest extends SubscriptionRequest {
   filter?: string;
 }
 
+/** Request of `history`. */
+export interface HistoryRequest {
+  /** An offset (the last argument of an event, or a page's `offset`); absent: the oldest kept. */
+  since?: string;
+  /** At most this many events (1 to 500). Default 100. */
+  limit?: number;
+  /** Only these events (names, `<domain>:*` wildcards or `*`). */
+  events?: SubscriptionPattern[];
+}
+
+/** An event of the history. */
+export type HistoryEvent = {
+  [E in EventName]: { event: E; payload: EventPayloadMap[E]; offset: string };
+}[EventName];
+
+/** Successful answer to `history`. */
+export interface HistorySuccess {
+  success: true;
+  /** Oldest first. */
+  events: HistoryEvent[];
+  /** The page covers the history up to this offset: ask from it (`since`) for what follows. */
+  offset: string;
+  /** The page stopped at its limit: more events follow. */
+  more: boolean;
+}
+
+/**
+ * Answer to `history`. Failure codes beside the usual: `history_gap` (the events after `since`
+ * are no longer kept: reload what the page shows) and `history_unavailable` (the gateway keeps
+ * no history, or cannot read it now).
+ */
+export type HistoryResult = HistorySuccess | AckFailure;
+
 /** The requests a client may send, with their payloads and answers. */
 export interface ClientRequestMap {
+  history: { request: HistoryRequest; ack: HistoryResult };
   subscribe: { request: SubscribeRequest; ack: SubscribeResult };
   unsubscribe: { request: SubscriptionRequest; ack: UnsubscribeResult };
   'auth:refresh': { request: { token: string }; ack: RefreshResult };

@@ -620,3 +620,153 @@ describe('server restart', () => {
     }
   });
 });
+
+/** An in-memory Storage: what localStorage is to two page loads of one browser. */
+function memoryStorage(): { getItem(k: string): string | null; setItem(k: string, v: string): void; map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v) };
+}
+
+describe('history and the inbox', () => {
+  let hg: Gateway;
+  beforeAll(async () => {
+    hg = await Gateway.start({ env: { HISTORY_SIZE: '100', HISTORY_TTL: '1h' } });
+  });
+  afterAll(async () => {
+    await hg?.stop();
+  });
+
+  function historyClient(org: string, user: string, position: RealtimeClientOptions['position']): RealtimeClient {
+    const c = createRealtimeClient({ url: hg.url, getToken: () => hg.token({ sub: user, orgId: org }), logger: null, position, reconnection: { delay: 50, maxDelay: 200 } });
+    clients.push(c);
+    return c;
+  }
+
+  it('delivers what was published while no page was open, from the kept position, then live events, once each', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const storage = memoryStorage();
+    const first = historyClient(org, user, { storage });
+    const seen: string[] = [];
+    first.on('notification:new', (p) => seen.push(p.notificationId));
+    await waitStatus(first, 'connected');
+    await hg.publish('notification:new', { organizationId: org, userId: user, notificationId: 'n1', title: 't', message: 'm', type: 'info' });
+    await waitFor(() => seen.includes('n1'), 2_000, 'n1');
+    expect([...storage.map.keys()]).toEqual([`op_realtime_position:${org}:${user}`]);
+    first.disconnect(); // the page is closed
+
+    await hg.publish('notification:new', { organizationId: org, userId: user, notificationId: 'n2', title: 't', message: 'm', type: 'info' });
+    await hg.publish('notification:new', { organizationId: org, userId: uid('someone_else'), notificationId: 'x', title: 't', message: 'm', type: 'info' });
+    await hg.publish('invoice:paid', { organizationId: uid('other_org'), invoiceId: 'x' });
+    await hg.publish('invoice:paid', { organizationId: org, invoiceId: 'i3' });
+
+    const reloaded = historyClient(org, user, { storage }); // a new page load: no session to recover
+    const got: string[] = [];
+    reloaded.onAny((event, p) => {
+      if (event === 'notification:new' || event === 'invoice:paid') got.push((p as { notificationId?: string; invoiceId?: string }).notificationId ?? (p as { invoiceId: string }).invoiceId);
+    });
+    await waitStatus(reloaded, 'connected');
+    await waitFor(() => got.length >= 2, 5_000, 'the events published meanwhile');
+    await hg.publish('notification:new', { organizationId: org, userId: user, notificationId: 'n4', title: 't', message: 'm', type: 'info' });
+    await waitFor(() => got.includes('n4'), 2_000, 'the live event');
+    await sleep(100);
+    expect(got).toEqual(['n2', 'i3', 'n4']);
+    expect(reloaded.getState().gap).toBeNull();
+
+    // history(): the same, on request, narrowed by events.
+    const h = await reloaded.history({ events: ['notification:*'] });
+    expect(h.success).toBe(true);
+    if (h.success) {
+      expect(h.events.map((e) => (e.payload as { notificationId: string }).notificationId)).toEqual(['n1', 'n2', 'n4']);
+      expect(h.events.every((e) => e.event === 'notification:new' && typeof e.offset === 'string')).toBe(true);
+      expect(h.more).toBe(false);
+      const after = await reloaded.history({ since: h.events[0]!.offset, limit: 1 });
+      expect(after.success && after.events.map((e) => e.offset)).toEqual([h.events[1]!.offset]);
+      expect(after.success && after.more).toBe(true);
+    }
+    const bad = await reloaded.history({ limit: 0 });
+    expect(bad).toMatchObject({ success: false, code: 'invalid_request' });
+  });
+
+  it('fills from the history a gap the server reports after the recovery window, and reports none', async () => {
+    const g = await Gateway.start({ env: { RECOVERY_WINDOW: '1s', HISTORY_SIZE: '100' } });
+    const proxy = await startCuttableProxy(g);
+    try {
+      const org = uid('org');
+      const user = uid('user');
+      const c = createRealtimeClient({
+        url: proxy.url,
+        getToken: () => g.token({ sub: user, orgId: org }),
+        logger: null,
+        position: { storage: memoryStorage() },
+        reconnection: { delay: 50, maxDelay: 200 },
+      });
+      clients.push(c);
+      const got: string[] = [];
+      c.on('invoice:paid', (p) => got.push(p.invoiceId));
+      c.on('notification:new', (p) => got.push(p.notificationId));
+      const gaps: HistoryGapPayload[] = [];
+      c.on('history:gap', (gap) => gaps.push(gap));
+      await waitStatus(c, 'connected');
+      await g.publish('invoice:paid', { organizationId: org, invoiceId: 'i1' });
+      await waitFor(() => got.includes('i1'), 2_000, 'i1');
+
+      proxy.cut();
+      await g.waitLog('gateway: client disconnected', { userId: user, reason: 'transport close' });
+      await g.publish('invoice:paid', { organizationId: org, invoiceId: 'i2' });
+      await g.publish('notification:new', { organizationId: org, userId: user, notificationId: 'n3', title: 't', message: 'm', type: 'info' });
+      await sleep(1_500); // past the 1 s recovery window: the session is gone, the history is not
+      proxy.restore();
+      await g.waitLog('gateway: client connected', { userId: user, recovered: false }, 2, 10_000);
+      await waitFor(() => got.length >= 3, 5_000, 'the events missed');
+      await sleep(100);
+      expect(got).toEqual(['i1', 'i2', 'n3']);
+      expect(c.getState().recovered).toBe(false);
+      expect(gaps).toEqual([]); // the server said gap (below), the history filled it
+      expect(c.getState().gap).toBeNull();
+      const metrics = await (await fetch(`${g.url}/metrics`)).text();
+      expect(metrics).toMatch(/realtime_history_gaps_total\{reason="unavailable"\} 1/);
+    } finally {
+      await proxy.close();
+      await g.stop();
+    }
+  });
+
+  it('dispatches history:gap when the kept position is no longer in the history', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const storage = memoryStorage();
+    storage.setItem(`op_realtime_position:${org}:${user}`, 'gone.1');
+    const c = historyClient(org, user, { storage });
+    const gaps: HistoryGapPayload[] = [];
+    c.on('history:gap', (g) => gaps.push(g));
+    await waitStatus(c, 'connected');
+    await waitFor(() => c.getState().gap !== null, 5_000, 'the gap');
+    expect(c.getState().gap).toMatchObject({ reason: 'unavailable', from: 'gone.1' });
+    expect(gaps).toHaveLength(1);
+  });
+
+  it('keeps the position in localStorage by default, and none with position: false', async () => {
+    const org = uid('org');
+    const user = uid('user');
+    const key = `op_realtime_position:${org}:${user}`;
+    localStorage.setItem(key, 'gone.1'); // a position the history does not know
+    const off = historyClient(org, user, false);
+    const got: string[] = [];
+    off.on('invoice:paid', (p) => got.push(p.invoiceId));
+    await waitStatus(off, 'connected');
+    await hg.publish('invoice:paid', { organizationId: org, invoiceId: 'i1' });
+    await waitFor(() => got.includes('i1'), 2_000, 'i1');
+    expect(off.getState().gap).toBeNull(); // the position was not read...
+    expect(localStorage.getItem(key)).toBe('gone.1'); // ...nor written
+    off.disconnect();
+
+    const on = historyClient(org, user, undefined);
+    on.on('invoice:paid', (p) => got.push(p.invoiceId));
+    await waitFor(() => on.getState().gap !== null, 5_000, 'the gap of the stale position');
+    expect(on.getState().gap?.from).toBe('gone.1');
+    await hg.publish('invoice:paid', { organizationId: org, invoiceId: 'i2' });
+    await waitFor(() => got.includes('i2'), 2_000, 'i2');
+    expect(localStorage.getItem(key)).not.toBe('gone.1');
+  });
+});
