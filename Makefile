@@ -5,7 +5,7 @@ NPM       ?= npm
 NODE_DEPS := tests/node/node_modules/.package-lock.json
 JS_DEPS   := clients/js/node_modules/.package-lock.json
 
-.PHONY: all run test test-js vet deps generate generate-check console bench bench-core bench-redis bench-full bench-micro fuzz conformance clean
+.PHONY: all run test test-js vet deps generate generate-check console bench bench-core bench-redis bench-full bench-micro fuzz conformance clean soak
 
 all: test
 
@@ -72,6 +72,13 @@ bench-full:
 
 bench-micro:
 	scripts/bench.sh micro
+
+## soak: real users for SOAK_DURATION (default 10m): the real binary, a few thousand real
+## socket.io-client sockets in a browser's mix of transports, faults every minute, a restart;
+## fails on any unexplained disconnect, lost/duplicated/reordered event or resource growth.
+## SOAK_CLIENTS, SOAK_ORGS, SOAK_MIX, SOAK_FAULT_EVERY... (cmd/realtime-soak); report in docs/
+soak: deps
+	$(GO) run ./cmd/realtime-soak
 
 ## fuzz: run every fuzz target briefly (FUZZTIME=30s each by default); a failing
 ## input is written to the package's testdata/fuzz and kept there as a regression case

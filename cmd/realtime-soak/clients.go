@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/operate/realtime/gateway/auth"
+	"github.com/operate/realtime/internal/faultproxy"
+)
+
+// population is the Node process holding every client, what each saw, and
+// each client's fault proxy.
+type population struct {
+	cfg     config
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	proxies []*faultproxy.Proxy
+	done    chan struct{} // closed when the process's output is read to the end
+
+	wmu sync.Mutex // guards stdin
+
+	mu        sync.Mutex
+	rnd       *rand.Rand
+	clients   []Client
+	connected []bool
+	last      []int // the last seq each client received
+	ttl       []time.Time
+	badLines  int
+	closed    bool
+}
+
+// startPopulation starts tests/node/soak-clients.mjs and a proxy per
+// client, in front of target (host:port). No client connects yet.
+func startPopulation(root string, cfg config, target string, stderr io.Writer) (*population, error) {
+	p := &population{
+		cfg:       cfg,
+		done:      make(chan struct{}),
+		rnd:       rand.New(rand.NewPCG(cfg.Seed, 2)),
+		clients:   make([]Client, cfg.Clients),
+		connected: make([]bool, cfg.Clients),
+		last:      make([]int, cfg.Clients),
+		ttl:       make([]time.Time, cfg.Clients),
+	}
+	for i := range p.clients {
+		p.clients[i] = Client{ID: i, Org: cfg.org(i), Mode: cfg.mode(i)}
+		proxy, err := faultproxy.New(target)
+		if err != nil {
+			p.closeProxies()
+			return nil, fmt.Errorf("proxy of client %d: %w", i, err)
+		}
+		p.proxies = append(p.proxies, proxy)
+	}
+	cmd := exec.Command("node", filepath.Join(root, "tests", "node", "soak-clients.mjs"))
+	cmd.Dir = filepath.Join(root, "tests", "node")
+	cmd.Stderr = stderr
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		p.closeProxies()
+		return nil, fmt.Errorf("node stdin: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		p.closeProxies()
+		return nil, fmt.Errorf("node stdout: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		p.closeProxies()
+		return nil, fmt.Errorf("starting node (make deps installs what it needs): %w", err)
+	}
+	p.cmd = cmd
+	readyc := make(chan struct{})
+	go p.read(stdout, readyc)
+	select {
+	case <-readyc:
+		return p, nil
+	case <-p.done:
+		p.closeProxies()
+		return nil, fmt.Errorf("soak-clients.mjs exited before it was ready: %v", cmd.Wait())
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		p.closeProxies()
+		return nil, fmt.Errorf("soak-clients.mjs not ready after 30s")
+	}
+}
+
+func (p *population) closeProxies() {
+	for _, x := range p.proxies {
+		_ = x.Close()
+	}
+}
+
+// read takes every report of the Node process.
+func (p *population) read(stdout io.Reader, readyc chan struct{}) {
+	defer close(p.done)
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			p.mu.Lock()
+			p.badLines++
+			p.mu.Unlock()
+			continue
+		}
+		switch r.T {
+		case "ready":
+			close(readyc)
+			continue
+		case "closed":
+			continue
+		}
+		p.record(r)
+	}
+}
+
+func (p *population) record(r Record) {
+	p.mu.Lock()
+	if r.C < 0 || r.C >= len(p.clients) {
+		p.badLines++
+		p.mu.Unlock()
+		return
+	}
+	c := &p.clients[r.C]
+	c.Records = append(c.Records, r)
+	refresh := false
+	switch r.T {
+	case "connect":
+		p.connected[r.C] = true
+	case "disconnect":
+		p.connected[r.C] = false
+	case "ev":
+		if r.O == c.Org && r.S > p.last[r.C] {
+			p.last[r.C] = r.S
+		}
+	case "expiring":
+		refresh = true
+	case "cerr":
+		// A client that was away while its token expired comes back with
+		// it: give it a new one, as an application would.
+		refresh = strings.Contains(strings.ToLower(r.Msg), "expired") && !p.closed
+	}
+	p.mu.Unlock()
+	if refresh {
+		tok, err := p.mint(r.C)
+		if err == nil {
+			err = p.send(map[string]any{"cmd": "refresh", "c": r.C, "token": tok})
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "realtime-soak: refreshing the token of client %d: %v\n", r.C, err)
+		}
+	}
+}
+
+// mint returns a fresh token for client i, living between half and all
+// of the configured TTL.
+func (p *population) mint(i int) (string, error) {
+	p.mu.Lock()
+	ttl := p.cfg.TokenTTL/2 + time.Duration(p.rnd.Int64N(int64(p.cfg.TokenTTL/2)+1))
+	now := time.Now()
+	p.ttl[i] = now.Add(ttl)
+	c := p.clients[i]
+	p.mu.Unlock()
+	tok, err := auth.Mint(jwtSecret, auth.MintClaims{UserID: fmt.Sprintf("user-%d", c.ID), OrganizationID: c.Org}, ttl, now)
+	if err != nil {
+		return "", fmt.Errorf("minting a token: %w", err)
+	}
+	return tok, nil
+}
+
+func (p *population) send(cmd any) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("encoding a command: %w", err)
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("writing to soak-clients.mjs: %w", err)
+	}
+	return nil
+}
+
+// connect connects client i through its proxy.
+func (p *population) connect(i int) error {
+	tok, err := p.mint(i)
+	if err != nil {
+		return err
+	}
+	var transports []string
+	switch p.clients[i].Mode {
+	case "polling":
+		transports = []string{"polling"}
+	case "websocket":
+		transports = []string{"websocket"}
+	}
+	return p.send(map[string]any{
+		"cmd": "connect", "c": i, "token": tok, "transports": transports,
+		"url": "http://" + p.proxies[i].Addr() + "/events",
+	})
+}
+
+// counts returns how many clients are connected, and how many have
+// received at least want[org] of their organization's events.
+func (p *population) counts(want map[string]int) (connected, caughtUp int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.clients {
+		if p.connected[i] {
+			connected++
+		}
+		if p.last[i] >= want[c.Org] {
+			caughtUp++
+		}
+	}
+	return connected, caughtUp
+}
+
+// close disconnects every client, waits for the Node process, closes the
+// proxies and returns what the clients saw.
+func (p *population) close() []Client {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	_ = p.send(map[string]any{"cmd": "close"})
+	_ = p.stdin.Close()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	_ = p.cmd.Wait()
+	p.closeProxies()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clients
+}

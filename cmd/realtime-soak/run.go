@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// cutGrace is how soon a client must notice a reset connection.
+const cutGrace = 5 * time.Second
+
+// refuseFor is how long the proxies refuse new connections in a refusal.
+const refuseFor = 5 * time.Second
+
+// sampleEvery is how often the server's figures are read.
+const sampleEvery = 10 * time.Second
+
+// soak is one run's moving parts.
+type soak struct {
+	cfg  config
+	logw io.Writer
+	addr string
+	rnd  *rand.Rand
+
+	pop *population
+	pub *publisher
+
+	mu       sync.Mutex
+	srv      *server
+	gen      int
+	faults   []Fault
+	samples  []Sample
+	notes    []string // what went wrong outside the clients (server exits, publish errors)
+	serverBy map[string]int
+}
+
+func (s *soak) logf(format string, args ...any) {
+	fmt.Fprintf(s.logw, "%s soak: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (s *soak) note(format string, args ...any) {
+	s.mu.Lock()
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+	s.logf(format, args...)
+}
+
+func (s *soak) addFault(f Fault) {
+	s.mu.Lock()
+	s.faults = append(s.faults, f)
+	s.mu.Unlock()
+	s.logf("fault %s: hit %s", f.Kind, hitCount(f, s.cfg.Clients))
+}
+
+func hitCount(f Fault, all int) string {
+	if f.Hit == nil {
+		return strconv.Itoa(all) + " (all)"
+	}
+	return strconv.Itoa(len(f.Hit))
+}
+
+// run runs one soak and writes its report into cfg.Out.
+func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return Verdict{}, err
+	}
+	work, err := os.MkdirTemp("", "realtime-soak-")
+	if err != nil {
+		return Verdict{}, fmt.Errorf("work directory: %w", err)
+	}
+	s := &soak{cfg: cfg, logw: logw, rnd: rand.New(rand.NewPCG(cfg.Seed, 1)), serverBy: map[string]int{}}
+	bin := cfg.Binary
+	if bin == "" {
+		s.logf("building the server")
+		if bin, err = buildServer(ctx, root, work, logw); err != nil {
+			return Verdict{}, err
+		}
+		defer os.Remove(bin)
+	}
+	port, err := freePort()
+	if err != nil {
+		return Verdict{}, err
+	}
+	s.addr = "127.0.0.1:" + strconv.Itoa(port)
+	base := "http://" + s.addr
+	serverLog, err := os.Create(filepath.Join(work, "server.log"))
+	if err != nil {
+		return Verdict{}, fmt.Errorf("server log: %w", err)
+	}
+	defer serverLog.Close()
+	nodeLog, err := os.Create(filepath.Join(work, "node.log"))
+	if err != nil {
+		return Verdict{}, fmt.Errorf("node log: %w", err)
+	}
+	defer nodeLog.Close()
+	s.logf("logs in %s", work)
+
+	if s.srv, err = startServer(ctx, bin, s.addr, cfg, serverLog); err != nil {
+		return Verdict{}, err
+	}
+	defer func() {
+		s.mu.Lock()
+		srv := s.srv
+		s.mu.Unlock()
+		if srv != nil {
+			_ = srv.stop(20 * time.Second)
+		}
+	}()
+	orgs := make([]string, cfg.Orgs)
+	for i := range orgs {
+		orgs[i] = fmt.Sprintf("org-%d", i+1)
+	}
+	s.pub = newPublisher(base, orgs)
+	if s.pop, err = startPopulation(root, cfg, s.addr, nodeLog); err != nil {
+		return Verdict{}, err
+	}
+	popClosed := false
+	defer func() {
+		if !popClosed {
+			s.pop.close()
+		}
+	}()
+
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	var sampling sync.WaitGroup
+	sampling.Add(1)
+	go func() { defer sampling.Done(); s.sample(sampleCtx, base) }()
+	defer func() { stopSampling(); sampling.Wait() }()
+
+	// The population connects, RampPerSecond at a time.
+	s.logf("connecting %d clients over %d organizations (mix default/polling/websocket %v%%)", cfg.Clients, cfg.Orgs, cfg.Mix)
+	tick := time.NewTicker(time.Second / time.Duration(cfg.RampPerSecond))
+	for i := range cfg.Clients {
+		if err := s.pop.connect(i); err != nil {
+			tick.Stop()
+			return Verdict{}, err
+		}
+		select {
+		case <-ctx.Done():
+			tick.Stop()
+			return Verdict{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	tick.Stop()
+	if !s.waitFor(ctx, "every client connected", 2*time.Minute, func() bool {
+		conn, _ := s.pop.counts(nil)
+		return conn == cfg.Clients
+	}) {
+		s.note("not every client connected within 2m of the ramp")
+	}
+
+	// Events and faults.
+	runStart := time.Now()
+	runEnd := runStart.Add(cfg.Duration)
+	s.logf("running until %s", runEnd.UTC().Format("15:04:05"))
+	pubCtx, stopPublishing := context.WithCancel(ctx)
+	pubErrs := make(chan error, 1)
+	var publishing sync.WaitGroup
+	publishing.Add(1)
+	go func() { defer publishing.Done(); s.pub.run(pubCtx, orgs, cfg.MeanGap, cfg.Seed, pubErrs) }()
+
+	restartAt := -1
+	var slots []time.Time
+	for t := runStart.Add(cfg.FaultEvery); t.Before(runEnd.Add(-cfg.Quiet)); t = t.Add(cfg.FaultEvery) {
+		slots = append(slots, t)
+	}
+	if cfg.Restart && len(slots) > 0 {
+		restartAt = len(slots) / 2
+	}
+	var background sync.WaitGroup
+	for k, at := range slots {
+		if !sleepUntil(ctx, at) {
+			break
+		}
+		var err error
+		if k == restartAt {
+			err = s.restart(ctx, bin, serverLog)
+		} else {
+			s.inject(k, &background)
+		}
+		if err != nil {
+			s.note("restart: %v", err)
+			break
+		}
+		// Events while the clients are away, or coming back.
+		if err := s.pub.publishAll(ctx, orgs); err != nil {
+			s.note("publishing after a fault: %v", err)
+		}
+	}
+	sleepUntil(ctx, runEnd)
+	stopPublishing()
+	publishing.Wait()
+	background.Wait()
+	select {
+	case err := <-pubErrs:
+		s.note("publisher: %v", err)
+	default:
+	}
+	if ctx.Err() != nil {
+		return Verdict{}, ctx.Err()
+	}
+
+	// The last event of every organization, then everyone must have all.
+	if err := s.pub.publishAll(ctx, orgs); err != nil {
+		s.note("publishing the last events: %v", err)
+	}
+	want := s.pub.published()
+	if !s.waitFor(ctx, "every client connected with every event", cfg.Quiet+time.Minute, func() bool {
+		conn, caught := s.pop.counts(want)
+		return conn == cfg.Clients && caught == cfg.Clients
+	}) {
+		s.note("not every client connected with every event %s after the end", cfg.Quiet+time.Minute)
+	}
+	until := time.Now()
+	stopSampling()
+	sampling.Wait()
+	clients := s.pop.close()
+	popClosed = true
+
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if err := srv.stop(20 * time.Second); err != nil {
+		s.note("the server's exit after SIGTERM: %v", err)
+	}
+	for k, n := range srv.serverDisconnects() {
+		s.serverBy[k] += n
+	}
+
+	v := Judge(clients, s.pub.snapshot(), s.faults, s.samples, JudgeParams{
+		CutGrace:             cutGrace,
+		Heartbeat:            cfg.heartbeat(),
+		RestartLosesSessions: true, // one node, sessions in memory
+		Clients:              cfg.Clients,
+		Until:                until,
+	})
+	if len(s.notes) > 0 {
+		v.Pass = false
+		v.FailureCounts["run"] += len(s.notes)
+		for _, n := range s.notes {
+			v.Failures = append(v.Failures, "run: "+n)
+		}
+	}
+	rep := newReport(cfg, s, clients, v, runStart, until, work)
+	if err := rep.write(cfg.Out); err != nil {
+		return v, err
+	}
+	fmt.Fprint(logw, rep.text())
+	return v, nil
+}
+
+// inject injects fault k of the rotation: every connection cut; some
+// clients stalled past the heartbeat (or not quite); new connections
+// refused for a few seconds right after every connection was cut.
+func (s *soak) inject(k int, background *sync.WaitGroup) {
+	proxies := s.pop.proxies
+	cut := func() {
+		at := time.Now()
+		hit := map[int]bool{}
+		for i, p := range proxies {
+			if p.Cut() > 0 {
+				hit[i] = true
+			}
+		}
+		s.addFault(Fault{Kind: FaultCut, Start: at, End: at, Hit: hit})
+	}
+	switch k % 3 {
+	case 0:
+		cut()
+	case 1:
+		n := max(len(proxies)/20, 1)
+		hb := s.cfg.heartbeat()
+		d := hb/2 + time.Duration(s.rnd.Int64N(int64(hb)))
+		at := time.Now()
+		hit := map[int]bool{}
+		for _, i := range s.rnd.Perm(len(proxies))[:n] {
+			if proxies[i].Stall(100, d) > 0 {
+				hit[i] = true
+			}
+		}
+		s.addFault(Fault{Kind: FaultStall, Start: at, End: at.Add(d), Hit: hit})
+	case 2:
+		before := make([]int64, len(proxies))
+		for i, p := range proxies {
+			before[i] = p.Stats().Refused.Load()
+		}
+		at := time.Now()
+		for _, p := range proxies {
+			p.Refuse(refuseFor)
+		}
+		cut()
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			time.Sleep(refuseFor + cutGrace)
+			hit := map[int]bool{}
+			for i, p := range proxies {
+				if p.Stats().Refused.Load() > before[i] {
+					hit[i] = true
+				}
+			}
+			s.addFault(Fault{Kind: FaultRefuse, Start: at, End: at.Add(refuseFor), Hit: hit})
+		}()
+	}
+}
+
+// restart stops the server with SIGTERM (a deploy) and starts it again on
+// the same port; nothing is published meanwhile.
+func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) error {
+	s.pub.paused.Lock()
+	defer s.pub.paused.Unlock()
+	at := time.Now()
+	s.mu.Lock()
+	old := s.srv
+	s.mu.Unlock()
+	if err := old.stop(30 * time.Second); err != nil {
+		s.note("the server's exit at the restart: %v", err)
+	}
+	for k, n := range old.serverDisconnects() {
+		s.serverBy[k] += n
+	}
+	srv, err := startServer(ctx, bin, s.addr, s.cfg, serverLog)
+	if err != nil {
+		s.mu.Lock()
+		s.srv = nil
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.gen++
+	s.mu.Unlock()
+	s.addFault(Fault{Kind: FaultRestart, Start: at, End: time.Now()})
+	return nil
+}
+
+// sample reads the server's figures every sampleEvery until ctx ends.
+func (s *soak) sample(ctx context.Context, base string) {
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		gen := s.gen
+		s.mu.Unlock()
+		if m, err := scrape(ctx, base); err == nil {
+			m.At, m.Gen = time.Now(), gen
+			s.mu.Lock()
+			if s.gen == gen { // not a reading of the stopping server, filed under the new one
+				s.samples = append(s.samples, m)
+			}
+			s.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// waitFor polls cond every 100 ms until it holds, within or ctx ends.
+func (s *soak) waitFor(ctx context.Context, what string, within time.Duration, cond func() bool) bool {
+	start := time.Now()
+	deadline := start.Add(within)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
+	return true
+}
+
+// sleepUntil sleeps until t, or reports false when ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
