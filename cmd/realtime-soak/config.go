@@ -124,8 +124,10 @@ func configFromEnv(get func(string) string) (config, error) {
 		// reconnecting: stay well under the 19,500 a process may open.
 		errs = append(errs, fmt.Sprintf("SOAK_CLIENTS=%d: at most 6000 on one machine", c.Clients))
 	}
-	// The end leaves every fault time to be noticed and repaired.
-	c.Quiet = max(c.PingInterval+c.PingTimeout+15*time.Second, 30*time.Second)
+	// The end leaves every fault time to be noticed and repaired: the
+	// longest stall (1.5 heartbeats), its noticing (one more) and the
+	// client's back-off.
+	c.Quiet = max(c.heartbeat()*5/2+10*time.Second, 25*time.Second)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

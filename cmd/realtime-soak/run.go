@@ -176,6 +176,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		restartAt = len(slots) / 2
 	}
 	var background sync.WaitGroup
+	injected := 0
 	for k, at := range slots {
 		if !sleepUntil(ctx, at) {
 			break
@@ -184,7 +185,8 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		if k == restartAt {
 			err = s.restart(ctx, bin, serverLog)
 		} else {
-			s.inject(k, &background)
+			s.inject(injected, &background)
+			injected++
 		}
 		if err != nil {
 			s.note("restart: %v", err)
