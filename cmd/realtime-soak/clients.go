@@ -39,8 +39,9 @@ type population struct {
 }
 
 // startPopulation starts tests/node/soak-clients.mjs and a proxy per
-// client, in front of target (host:port). No client connects yet.
-func startPopulation(root string, cfg config, target string, stderr io.Writer) (*population, error) {
+// client, in front of its home node: targets[i % len(targets)]
+// (host:port). No client connects yet.
+func startPopulation(root string, cfg config, targets []string, stderr io.Writer) (*population, error) {
 	p := &population{
 		cfg:       cfg,
 		done:      make(chan struct{}),
@@ -52,7 +53,7 @@ func startPopulation(root string, cfg config, target string, stderr io.Writer) (
 	}
 	for i := range p.clients {
 		p.clients[i] = Client{ID: i, Org: cfg.org(i), Mode: cfg.mode(i)}
-		proxy, err := faultproxy.New(target)
+		proxy, err := faultproxy.New(targets[i%len(targets)])
 		if err != nil {
 			p.closeProxies()
 			return nil, fmt.Errorf("proxy of client %d: %w", i, err)

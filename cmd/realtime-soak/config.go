@@ -31,6 +31,9 @@ type config struct {
 	Binary string
 	// RampPerSecond is how many clients connect per second at the start.
 	RampPerSecond int
+	// Nodes is how many servers run; more than one run over a redis-server
+	// of their own in REDIS_ADAPTER_MODE=streams.
+	Nodes int
 }
 
 // configFromEnv reads the SOAK_* variables (see the package doc).
@@ -50,6 +53,7 @@ func configFromEnv(get func(string) string) (config, error) {
 		Seed:           uint64(time.Now().UnixNano()),
 		MeanGap:        40 * time.Second,
 		RampPerSecond:  100,
+		Nodes:          1,
 		Binary:         get("SOAK_BINARY"),
 	}
 	var errs []string
@@ -82,6 +86,10 @@ func configFromEnv(get func(string) string) (config, error) {
 	dur("SOAK_PING_INTERVAL", &c.PingInterval)
 	dur("SOAK_PING_TIMEOUT", &c.PingTimeout)
 	dur("SOAK_MEAN_GAP", &c.MeanGap)
+	num("SOAK_NODES", &c.Nodes)
+	if c.Nodes > 5 {
+		errs = append(errs, fmt.Sprintf("SOAK_NODES=%d: at most 5", c.Nodes))
+	}
 	if s := strings.TrimSpace(get("SOAK_MIX")); s != "" {
 		parts := strings.Split(s, ",")
 		total := 0

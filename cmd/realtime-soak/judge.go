@@ -66,7 +66,10 @@ type Publication struct{ At time.Time }
 // Sample is one reading of the server's figures.
 type Sample struct {
 	At         time.Time `json:"at"`
-	Gen        int       `json:"gen"` // which server process: 0, then 1 after the restart
+	Round      int       `json:"round"` // the readings of one round, one per node, share it
+	Node       int       `json:"node"`
+	Gen        int       `json:"gen"`    // which process of the node: 0, then 1 after its restart
+	Steady     bool      `json:"steady"` // every client connected (over all nodes) in this round
 	Conns      int       `json:"connections"`
 	RSS        float64   `json:"rssBytes"`
 	Goroutines float64   `json:"goroutines"`
@@ -85,9 +88,6 @@ type JudgeParams struct {
 	// client reconnecting after the restart cannot be recovered (it must be
 	// told with history:gap).
 	RestartLosesSessions bool
-	// Clients is the population size: a sample with fewer connections is
-	// not steady.
-	Clients int
 	// Until: records after it (the orchestrator closing the clients) are
 	// not judged.
 	Until time.Time
@@ -136,7 +136,7 @@ func Judge(clients []Client, pubs map[string][]Publication, faults []Fault, samp
 	for i := range clients {
 		judgeClient(&v, &clients[i], pubs[clients[i].Org], faults, p, until)
 	}
-	v.ResourceJudgement = judgeResources(&v, samples, p.Clients)
+	v.ResourceJudgement = judgeResources(&v, samples)
 	v.Pass = len(v.FailureCounts) == 0
 	return v
 }
@@ -371,23 +371,28 @@ const (
 // judgeResources fails on growth of goroutines, open files or memory once
 // the population is steady (every client connected), within each server
 // process, and says what it compared.
-func judgeResources(v *Verdict, samples []Sample, clients int) []string {
-	byGen := map[int][]Sample{}
+func judgeResources(v *Verdict, samples []Sample) []string {
+	type proc struct{ node, gen int }
+	byProc := map[proc][]Sample{}
 	for _, s := range samples {
-		if s.Conns >= clients {
-			byGen[s.Gen] = append(byGen[s.Gen], s)
+		if s.Steady {
+			k := proc{s.Node, s.Gen}
+			byProc[k] = append(byProc[k], s)
 		}
 	}
-	gens := make([]int, 0, len(byGen))
-	for g := range byGen {
-		gens = append(gens, g)
+	procs := make([]proc, 0, len(byProc))
+	for k := range byProc {
+		procs = append(procs, k)
 	}
-	sort.Ints(gens)
+	sort.Slice(procs, func(i, j int) bool {
+		return procs[i].node < procs[j].node || procs[i].node == procs[j].node && procs[i].gen < procs[j].gen
+	})
 	var out []string
-	for _, g := range gens {
-		steady := byGen[g]
+	for _, k := range procs {
+		steady := byProc[k]
+		g := fmt.Sprintf("node %d process %d", k.node, k.gen)
 		if len(steady) < minSteadySamples {
-			out = append(out, fmt.Sprintf("server process %d: %d steady samples, too few to judge growth", g, len(steady)))
+			out = append(out, fmt.Sprintf("%s: %d steady samples, too few to judge growth", g, len(steady)))
 			continue
 		}
 		first, last := steady[:len(steady)/2], steady[len(steady)-len(steady)/3:]
@@ -402,7 +407,7 @@ func judgeResources(v *Verdict, samples []Sample, clients int) []string {
 		} {
 			base, end := minOf(first, m.get), minOf(last, m.get)
 			limit := base*(1+m.tol) + m.abs
-			line := fmt.Sprintf("server process %d, %d steady samples: %s floor %s → %s (limit %s)", g, len(steady), m.name, human(m.name, base), human(m.name, end), human(m.name, limit))
+			line := fmt.Sprintf("%s, %d steady samples: %s floor %s → %s (limit %s)", g, len(steady), m.name, human(m.name, base), human(m.name, end), human(m.name, limit))
 			out = append(out, line)
 			if end > limit {
 				v.fail("growth", "%s", line)

@@ -50,7 +50,7 @@ func published(secs ...float64) map[string][]Publication {
 }
 
 func params() JudgeParams {
-	return JudgeParams{CutGrace: 5 * time.Second, Heartbeat: 45 * time.Second, RestartLosesSessions: true, Clients: 1, Until: at(1000)}
+	return JudgeParams{CutGrace: 5 * time.Second, Heartbeat: 45 * time.Second, RestartLosesSessions: true, Until: at(1000)}
 }
 
 func cut(sec float64) Fault {
@@ -257,26 +257,26 @@ func TestJudgeResources(t *testing.T) {
 	flat := func(gen, n, conns int, goroutines func(i int) float64) []Sample {
 		var out []Sample
 		for i := range n {
-			out = append(out, Sample{At: at(float64(i * 10)), Gen: gen, Conns: conns, RSS: 100 << 20, Goroutines: goroutines(i), FDs: 2000})
+			out = append(out, Sample{At: at(float64(i * 10)), Gen: gen, Conns: conns, Steady: conns == 1000, RSS: 100 << 20, Goroutines: goroutines(i), FDs: 2000})
 		}
 		return out
 	}
 	steady := flat(0, 12, 1000, func(int) float64 { return 3000 })
-	v := Judge(nil, nil, nil, steady, JudgeParams{Clients: 1000})
+	v := Judge(nil, nil, nil, steady, JudgeParams{})
 	if !v.Pass || len(v.ResourceJudgement) != 3 {
 		t.Errorf("steady: %+v", v)
 	}
 
 	// One goroutine more per sample: a leak.
 	leak := flat(0, 12, 1000, func(i int) float64 { return 3000 + float64(i)*100 })
-	v = Judge(nil, nil, nil, leak, JudgeParams{Clients: 1000})
+	v = Judge(nil, nil, nil, leak, JudgeParams{})
 	if v.Pass || v.FailureCounts["growth"] != 1 || !strings.Contains(v.Failures[0], "goroutines") {
 		t.Errorf("leak: %+v", v)
 	}
 
 	// A peak while clients reconnect is not growth: the floor is compared.
 	peaks := flat(0, 12, 1000, func(i int) float64 { return 3000 + float64(i%2)*2000 })
-	if v = Judge(nil, nil, nil, peaks, JudgeParams{Clients: 1000}); !v.Pass {
+	if v = Judge(nil, nil, nil, peaks, JudgeParams{}); !v.Pass {
 		t.Errorf("peaks: %+v", v)
 	}
 
@@ -284,12 +284,17 @@ func TestJudgeResources(t *testing.T) {
 	// process starts from its own floor.
 	mixed := append(flat(0, 12, 1000, func(int) float64 { return 3000 }), flat(1, 12, 1000, func(int) float64 { return 6000 })...)
 	mixed = append(mixed, Sample{At: at(500), Gen: 1, Conns: 10, Goroutines: 50000})
-	if v = Judge(nil, nil, nil, mixed, JudgeParams{Clients: 1000}); !v.Pass || len(v.ResourceJudgement) != 6 {
+	// Another node is judged on its own.
+	mixed = append(mixed, flat(0, 12, 1000, func(int) float64 { return 100 })...)
+	for i := len(mixed) - 12; i < len(mixed); i++ {
+		mixed[i].Node = 1
+	}
+	if v = Judge(nil, nil, nil, mixed, JudgeParams{}); !v.Pass || len(v.ResourceJudgement) != 9 {
 		t.Errorf("mixed: %+v", v)
 	}
 
 	few := flat(0, 3, 1000, func(i int) float64 { return float64(i) * 1e6 })
-	if v = Judge(nil, nil, nil, few, JudgeParams{Clients: 1000}); !v.Pass || !strings.Contains(v.ResourceJudgement[0], "too few") {
+	if v = Judge(nil, nil, nil, few, JudgeParams{}); !v.Pass || !strings.Contains(v.ResourceJudgement[0], "too few") {
 		t.Errorf("few: %+v", v)
 	}
 }

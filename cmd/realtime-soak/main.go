@@ -44,6 +44,9 @@
 //	SOAK_TOKEN_TTL     longest token life; each is random between half and all of it (default 4m)
 //	SOAK_PING_INTERVAL, SOAK_PING_TIMEOUT   the server's heartbeat (default: the server's, 25s and 20s)
 //	SOAK_RESTART       restart the server mid-run (default 1)
+//	SOAK_NODES         servers (default 1); with more, they run over a redis-server of their own in
+//	                   REDIS_ADAPTER_MODE=streams, clients spread over them, one node restarted (its
+//	                   clients reconnect to another and must recover everything)
 //	SOAK_OUT           where the report and plot go (default docs)
 //	SOAK_SEED          random seed (default: the time)
 package main

@@ -19,6 +19,7 @@ type report struct {
 	Ended        time.Time      `json:"ended"`
 	Duration     string         `json:"duration"`
 	Machine      string         `json:"machine"`
+	Nodes        int            `json:"nodes"`
 	Config       reportConfig   `json:"config"`
 	Clients      map[string]int `json:"clientsByMode"`
 	Organization int            `json:"organizations"`
@@ -54,6 +55,7 @@ func newReport(cfg config, s *soak, clients []Client, v Verdict, start, end time
 		Ended:    end.UTC(),
 		Duration: end.Sub(start).Round(time.Second).String(),
 		Machine:  machine(),
+		Nodes:    cfg.Nodes,
 		Config: reportConfig{
 			Duration: cfg.Duration.String(), FaultEvery: cfg.FaultEvery.String(), TokenTTL: cfg.TokenTTL.String(),
 			ExpiryWarning: cfg.ExpiryWarning.String(), PingInterval: cfg.PingInterval.String(), PingTimeout: cfg.PingTimeout.String(),
@@ -83,15 +85,16 @@ func newReport(cfg config, s *soak, clients []Client, v Verdict, start, end time
 			r.FaultHits[string(f.Kind)] += len(f.Hit)
 		}
 	}
-	if len(s.samples) > 0 {
-		first := s.samples[0]
+	totals := byRound(s.samples)
+	if len(totals) > 0 {
+		first := totals[0]
 		r.Resources = resourceRange{
 			RSSMiB:     [2]float64{first.RSS / (1 << 20), first.RSS / (1 << 20)},
 			Goroutines: [2]float64{first.Goroutines, first.Goroutines},
 			OpenFiles:  [2]float64{first.FDs, first.FDs},
 			Conns:      [2]int{first.Conns, first.Conns},
 		}
-		for _, x := range s.samples {
+		for _, x := range totals {
 			rr := &r.Resources
 			rr.RSSMiB = [2]float64{min(rr.RSSMiB[0], x.RSS/(1<<20)), max(rr.RSSMiB[1], x.RSS/(1<<20))}
 			rr.Goroutines = [2]float64{min(rr.Goroutines[0], x.Goroutines), max(rr.Goroutines[1], x.Goroutines)}
@@ -126,7 +129,7 @@ func (r *report) write(dir string) error {
 	for name, data := range map[string][]byte{
 		"soak-report.json": append(b, '\n'),
 		"soak-report.txt":  []byte(r.text()),
-		"soak.svg":         plot(r.Samples, r.Started),
+		"soak.svg":         plot(byRound(r.Samples), r.Started),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("writing the report: %w", err)
@@ -177,6 +180,9 @@ func (r *report) text() string {
 	}
 	fmt.Fprintf(&b, "disconnects (server log): %s\n", counts(r.Server))
 	rr := r.Resources
+	if r.Nodes > 1 {
+		fmt.Fprintf(&b, "%d nodes over Redis (streams mode); server figures are sums over the nodes\n", r.Nodes)
+	}
 	fmt.Fprintf(&b, "server (%d samples): connections %d–%d, RSS %.0f–%.0f MiB, goroutines %.0f–%.0f, open files %.0f–%.0f\n",
 		len(r.Samples), rr.Conns[0], rr.Conns[1], rr.RSSMiB[0], rr.RSSMiB[1], rr.Goroutines[0], rr.Goroutines[1], rr.OpenFiles[0], rr.OpenFiles[1])
 	for _, l := range v.ResourceJudgement {
@@ -190,4 +196,22 @@ func (r *report) text() string {
 	}
 	fmt.Fprintf(&b, "logs: %s\n", r.Logs)
 	return b.String()
+}
+
+// byRound sums each round's readings over the nodes; Gen is the sum of the
+// nodes' generations, so that it changes at a restart.
+func byRound(samples []Sample) []Sample {
+	var out []Sample
+	for _, m := range samples {
+		if len(out) == 0 || out[len(out)-1].Round != m.Round {
+			out = append(out, Sample{At: m.At, Round: m.Round, Steady: m.Steady})
+		}
+		t := &out[len(out)-1]
+		t.Conns += m.Conns
+		t.RSS += m.RSS
+		t.Goroutines += m.Goroutines
+		t.FDs += m.FDs
+		t.Gen += m.Gen
+	}
+	return out
 }

@@ -23,17 +23,18 @@ const sampleEvery = 10 * time.Second
 
 // soak is one run's moving parts.
 type soak struct {
-	cfg  config
-	logw io.Writer
-	addr string
-	rnd  *rand.Rand
+	cfg   config
+	logw  io.Writer
+	addrs []string // one per node
+	env   []string // the nodes' environment beyond the soak's (Redis)
+	rnd   *rand.Rand
 
 	pop *population
 	pub *publisher
 
 	mu       sync.Mutex
-	srv      *server
-	gen      int
+	srvs     []*server // nil while a node restarts
+	gens     []int     // each node's process: 0, 1 after its restart
 	faults   []Fault
 	samples  []Sample
 	notes    []string // what went wrong outside the clients (server exits, publish errors)
@@ -84,12 +85,16 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		}
 		defer os.Remove(bin)
 	}
-	port, err := freePort()
-	if err != nil {
-		return Verdict{}, err
+	for range cfg.Nodes {
+		port, err := freePort()
+		if err != nil {
+			return Verdict{}, err
+		}
+		s.addrs = append(s.addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
-	s.addr = "127.0.0.1:" + strconv.Itoa(port)
-	base := "http://" + s.addr
+	// Events are published through node 0, never restarted when there
+	// are several.
+	base := "http://" + s.addrs[0]
 	serverLog, err := os.Create(filepath.Join(work, "server.log"))
 	if err != nil {
 		return Verdict{}, fmt.Errorf("server log: %w", err)
@@ -102,23 +107,47 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 	defer nodeLog.Close()
 	s.logf("logs in %s", work)
 
-	if s.srv, err = startServer(ctx, bin, s.addr, cfg, serverLog); err != nil {
-		return Verdict{}, err
+	if cfg.Nodes > 1 {
+		port, err := freePort()
+		if err != nil {
+			return Verdict{}, err
+		}
+		raddr := "127.0.0.1:" + strconv.Itoa(port)
+		redis, err := startRedis(ctx, raddr, work, serverLog)
+		if err != nil {
+			return Verdict{}, err
+		}
+		defer func() { _ = redis.Process.Kill(); _ = redis.Wait() }()
+		s.env = []string{"REDIS_URL=redis://" + raddr, "REDIS_ADAPTER_MODE=streams"}
+		s.logf("%d nodes over redis-server %s in streams mode", cfg.Nodes, raddr)
 	}
+	s.srvs = make([]*server, cfg.Nodes)
+	s.gens = make([]int, cfg.Nodes)
 	defer func() {
 		s.mu.Lock()
-		srv := s.srv
+		srvs := append([]*server(nil), s.srvs...)
 		s.mu.Unlock()
-		if srv != nil {
-			_ = srv.stop(20 * time.Second)
+		for _, srv := range srvs {
+			if srv != nil {
+				_ = srv.stop(20 * time.Second)
+			}
 		}
 	}()
+	for i, addr := range s.addrs {
+		srv, err := startServer(ctx, bin, addr, cfg, s.env, serverLog)
+		if err != nil {
+			return Verdict{}, err
+		}
+		s.mu.Lock()
+		s.srvs[i] = srv
+		s.mu.Unlock()
+	}
 	orgs := make([]string, cfg.Orgs)
 	for i := range orgs {
 		orgs[i] = fmt.Sprintf("org-%d", i+1)
 	}
 	s.pub = newPublisher(base, orgs)
-	if s.pop, err = startPopulation(root, cfg, s.addr, nodeLog); err != nil {
+	if s.pop, err = startPopulation(root, cfg, s.addrs, nodeLog); err != nil {
 		return Verdict{}, err
 	}
 	popClosed := false
@@ -131,7 +160,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	sampling.Add(1)
-	go func() { defer sampling.Done(); s.sample(sampleCtx, base) }()
+	go func() { defer sampling.Done(); s.sample(sampleCtx) }()
 	defer func() { stopSampling(); sampling.Wait() }()
 
 	// The population connects, RampPerSecond at a time.
@@ -228,21 +257,27 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 	popClosed = true
 
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srvs := s.srvs
+	s.srvs = make([]*server, cfg.Nodes)
 	s.mu.Unlock()
-	if err := srv.stop(20 * time.Second); err != nil {
-		s.note("the server's exit after SIGTERM: %v", err)
-	}
-	for k, n := range srv.serverDisconnects() {
-		s.serverBy[k] += n
+	for i, srv := range srvs {
+		if srv == nil {
+			continue
+		}
+		if err := srv.stop(20 * time.Second); err != nil {
+			s.note("node %d's exit after SIGTERM: %v", i, err)
+		}
+		for k, n := range srv.serverDisconnects() {
+			s.serverBy[k] += n
+		}
 	}
 
 	v := Judge(clients, s.pub.snapshot(), s.faults, s.samples, JudgeParams{
 		CutGrace:             cutGrace,
 		Heartbeat:            cfg.heartbeat(),
-		RestartLosesSessions: true, // one node, sessions in memory
-		Clients:              cfg.Clients,
+		// One node keeps its sessions in memory; several keep them in
+		// Redis (streams mode), which outlives any of them.
+		RestartLosesSessions: cfg.Nodes == 1,
 		Until:                until,
 	})
 	if len(s.notes) > 0 {
@@ -315,52 +350,97 @@ func (s *soak) inject(k int, background *sync.WaitGroup) {
 	}
 }
 
-// restart stops the server with SIGTERM (a deploy) and starts it again on
-// the same port; nothing is published meanwhile.
+// restart stops a node with SIGTERM (a deploy) and starts it again on
+// the same port. On one node nothing is published meanwhile (there is no
+// server to take it). With several, the last node is restarted while
+// events flow through node 0: its clients reconnect to the next node
+// meanwhile (their proxies point there) and must recover everything from
+// Redis; once it is back they are cut and reconnect home.
 func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) error {
-	s.pub.paused.Lock()
-	defer s.pub.paused.Unlock()
+	node := len(s.addrs) - 1
+	var home map[int]bool
+	if len(s.addrs) == 1 {
+		s.pub.paused.Lock()
+		defer s.pub.paused.Unlock()
+	} else {
+		home = map[int]bool{}
+		for i, p := range s.pop.proxies {
+			if i%len(s.addrs) == node {
+				home[i] = true
+				p.SetTarget(s.addrs[(node+1)%len(s.addrs)])
+			}
+		}
+	}
 	at := time.Now()
 	s.mu.Lock()
-	old := s.srv
+	old := s.srvs[node]
+	s.srvs[node] = nil
 	s.mu.Unlock()
 	if err := old.stop(30 * time.Second); err != nil {
-		s.note("the server's exit at the restart: %v", err)
+		s.note("node %d's exit at the restart: %v", node, err)
 	}
+	s.mu.Lock()
 	for k, n := range old.serverDisconnects() {
 		s.serverBy[k] += n
 	}
-	srv, err := startServer(ctx, bin, s.addr, s.cfg, serverLog)
+	s.mu.Unlock()
+	srv, err := startServer(ctx, bin, s.addrs[node], s.cfg, s.env, serverLog)
 	if err != nil {
-		s.mu.Lock()
-		s.srv = nil
-		s.mu.Unlock()
 		return err
 	}
 	s.mu.Lock()
-	s.srv = srv
-	s.gen++
+	s.srvs[node] = srv
+	s.gens[node]++
 	s.mu.Unlock()
-	s.addFault(Fault{Kind: FaultRestart, Start: at, End: time.Now()})
+	s.addFault(Fault{Kind: FaultRestart, Start: at, End: time.Now(), Hit: home})
+	if home != nil {
+		// Give the moved clients time to come back elsewhere, then home.
+		sleepUntil(ctx, time.Now().Add(cutGrace))
+		for i := range home {
+			s.pop.proxies[i].SetTarget(s.addrs[node])
+		}
+		cutAt := time.Now()
+		hit := map[int]bool{}
+		for i := range home {
+			if s.pop.proxies[i].Cut() > 0 {
+				hit[i] = true
+			}
+		}
+		s.addFault(Fault{Kind: FaultCut, Start: cutAt, End: cutAt, Hit: hit})
+	}
 	return nil
 }
 
-// sample reads the server's figures every sampleEvery until ctx ends.
-func (s *soak) sample(ctx context.Context, base string) {
+// sample reads every node's figures every sampleEvery until ctx ends.
+func (s *soak) sample(ctx context.Context) {
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
-	for {
-		s.mu.Lock()
-		gen := s.gen
-		s.mu.Unlock()
-		if m, err := scrape(ctx, base); err == nil {
-			m.At, m.Gen = time.Now(), gen
+	for round := 0; ; round++ {
+		var got []Sample
+		total := 0
+		for node, addr := range s.addrs {
 			s.mu.Lock()
-			if s.gen == gen { // not a reading of the stopping server, filed under the new one
+			gen, up := s.gens[node], s.srvs[node] != nil
+			s.mu.Unlock()
+			if !up {
+				continue
+			}
+			m, err := scrape(ctx, "http://"+addr)
+			if err != nil {
+				continue
+			}
+			m.At, m.Round, m.Node, m.Gen = time.Now(), round, node, gen
+			total += m.Conns
+			got = append(got, m)
+		}
+		s.mu.Lock()
+		for _, m := range got {
+			if s.gens[m.Node] == m.Gen { // not a reading of a stopping process, filed under the new one
+				m.Steady = total == s.cfg.Clients && len(got) == len(s.addrs)
 				s.samples = append(s.samples, m)
 			}
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return

@@ -80,7 +80,7 @@ type server struct {
 
 // startServer runs bin on addr with the soak's environment, its log
 // appended to logFile, and waits until it answers /readyz.
-func startServer(ctx context.Context, bin, addr string, cfg config, logFile *os.File) (*server, error) {
+func startServer(ctx context.Context, bin, addr string, cfg config, extraEnv []string, logFile *os.File) (*server, error) {
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--log-format", "json")
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
@@ -93,6 +93,7 @@ func startServer(ctx context.Context, bin, addr string, cfg config, logFile *os.
 		// The population connects from one address.
 		"MAX_CONNECTIONS_PER_ADDRESS=off", "MAX_CONNECTIONS_PER_USER=off", "MAX_CONNECTIONS_PER_ORG=off",
 	}
+	cmd.Env = append(cmd.Env, extraEnv...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("server stderr: %w", err)
@@ -234,4 +235,40 @@ func scrape(ctx context.Context, base string) (Sample, error) {
 		return Sample{}, fmt.Errorf("reading metrics: %w", err)
 	}
 	return s, nil
+}
+
+// startRedis runs a redis-server of the soak's own on addr (no
+// persistence: the cluster's history lives as long as this process), and
+// waits until it answers.
+func startRedis(ctx context.Context, addr, dir string, logw io.Writer) (*exec.Cmd, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("redis address %q: %w", addr, err)
+	}
+	cmd := exec.Command("redis-server", "--port", port, "--bind", host, "--save", "", "--appendonly", "no",
+		"--dir", dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning")
+	cmd.Stdout, cmd.Stderr = logw, logw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting redis-server (make deps installs it): %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_, werr := c.Write([]byte("PING\r\n"))
+			buf := make([]byte, 16)
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			n, rerr := c.Read(buf)
+			c.Close()
+			if werr == nil && rerr == nil && strings.HasPrefix(string(buf[:n]), "+PONG") {
+				return cmd, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, fmt.Errorf("redis-server not answering on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
