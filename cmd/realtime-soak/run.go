@@ -273,8 +273,8 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 	}
 
 	v := Judge(clients, s.pub.snapshot(), s.faults, s.samples, JudgeParams{
-		CutGrace:             cutGrace,
-		Heartbeat:            cfg.heartbeat(),
+		CutGrace:  cutGrace,
+		Heartbeat: cfg.heartbeat(),
 		// One node keeps its sessions in memory; several keep them in
 		// Redis (streams mode), which outlives any of them.
 		RestartLosesSessions: cfg.Nodes == 1,
