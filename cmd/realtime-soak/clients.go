@@ -27,6 +27,7 @@ type population struct {
 	done    chan struct{} // closed when the process's output is read to the end
 
 	wmu sync.Mutex // guards stdin
+	raw io.Writer  // every report, as read (only the reading goroutine writes)
 
 	mu        sync.Mutex
 	rnd       *rand.Rand
@@ -41,8 +42,12 @@ type population struct {
 // startPopulation starts tests/node/soak-clients.mjs and a proxy per
 // client, in front of its home node: targets[i % len(targets)]
 // (host:port). No client connects yet.
-func startPopulation(root string, cfg config, targets []string, stderr io.Writer) (*population, error) {
+//
+// Every report is also appended to raw (clients.jsonl in the work
+// directory), for reading a failure's story afterwards.
+func startPopulation(root string, cfg config, targets []string, stderr, raw io.Writer) (*population, error) {
 	p := &population{
+		raw:       raw,
 		cfg:       cfg,
 		done:      make(chan struct{}),
 		rnd:       rand.New(rand.NewPCG(cfg.Seed, 2)),
@@ -105,6 +110,7 @@ func (p *population) read(stdout io.Reader, readyc chan struct{}) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		_, _ = p.raw.Write(append(sc.Bytes(), '\n'))
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			p.mu.Lock()
@@ -144,6 +150,10 @@ func (p *population) record(r Record) {
 		}
 	case "expiring":
 		refresh = true
+	case "refreshed":
+		// The ack did not come (the connection dropped meanwhile): an
+		// application tries again.
+		refresh = !r.OK && strings.Contains(r.Err, "timed out") && !p.closed
 	case "cerr":
 		// A client that was away while its token expired comes back with
 		// it: give it a new one, as an application would.
@@ -151,6 +161,9 @@ func (p *population) record(r Record) {
 	}
 	p.mu.Unlock()
 	if refresh {
+		if r.T == "refreshed" {
+			time.Sleep(10 * time.Millisecond) // not in a tight loop with a client that cannot answer
+		}
 		tok, err := p.mint(r.C)
 		if err == nil {
 			err = p.send(map[string]any{"cmd": "refresh", "c": r.C, "token": tok})

@@ -136,6 +136,7 @@ func configFromEnv(get func(string) string) (config, error) {
 	// longest stall (1.5 heartbeats), its noticing (one more) and the
 	// client's back-off.
 	c.Quiet = max(c.heartbeat()*5/2+10*time.Second, 25*time.Second)
+	dur("SOAK_QUIET", &c.Quiet)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

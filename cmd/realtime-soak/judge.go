@@ -109,6 +109,7 @@ type Verdict struct {
 	EventsReceived    int            `json:"eventsReceived"`
 	EventsExcused     int            `json:"eventsExcused"` // missed before a fresh connection that said history:gap (or the first)
 	Refreshes         int            `json:"tokenRefreshes"`
+	RefreshRetries    int            `json:"tokenRefreshRetries"` // acks lost to a dropped connection, asked again
 	Disconnects       int            `json:"disconnects"`
 	DisconnectsBy     map[string]int `json:"disconnectsByCause"`    // "cut/transport close", "unexplained/transport close", ...
 	UnexplainedByLag  map[string]int `json:"unexplainedAfterFault"` // unexplained ones by seconds since the latest fault hitting the client
@@ -123,6 +124,10 @@ func (v *Verdict) fail(kind, format string, args ...any) {
 		v.Failures = append(v.Failures, kind+": "+fmt.Sprintf(format, args...))
 	}
 }
+
+// refreshAckTimeout is how long soak-clients.mjs waits for auth:refresh's
+// ack.
+const refreshAckTimeout = 10 * time.Second
 
 // networkReasons are socket.io-client's reasons for a connection the
 // network ended.
@@ -155,6 +160,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		connected bool    // per the client
 		connAt    int64   // when the current (or last) connection started
 		connects  int     // connections so far
+		changed   int64   // when the client last connected or disconnected
 		pending   []fresh // fresh connections since the last event
 	)
 	// excused says whether seq, missing, may be: published before a fresh
@@ -212,7 +218,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 				}
 			}
 			connects++
-			connAt = r.TS
+			connAt, changed = r.TS, r.TS
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -220,7 +226,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			}
 		case "disconnect":
 			v.Disconnects++
-			connected = false
+			connected, changed = false, r.TS
 			cause, lag := explain(faults, c.ID, connAt, r.TS, r.Reason, p)
 			v.DisconnectsBy[cause+"/"+r.Reason]++
 			if cause == "unexplained" {
@@ -235,9 +241,14 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		case "expired":
 			v.fail("token", "client %d: its token expired (auth:expired) at %s", c.ID, clock(r.TS))
 		case "refreshed":
-			if r.OK {
+			switch {
+			case r.OK:
 				v.Refreshes++
-			} else {
+			case strings.Contains(r.Err, "timed out") && (!connected || r.TS-changed < refreshAckTimeout.Milliseconds()+500):
+				// The ack was lost with a connection that dropped while
+				// it was awaited; the client asks again.
+				v.RefreshRetries++
+			default:
 				v.fail("token", "client %d: auth:refresh refused at %s: %s", c.ID, clock(r.TS), r.Err)
 			}
 		case "ev":

@@ -246,9 +246,15 @@ func TestJudgeTokens(t *testing.T) {
 	tl.c.Records = append(tl.c.Records,
 		Record{T: "refreshed", C: 1, TS: ms(5), OK: true},
 		Record{T: "refreshed", C: 1, TS: ms(6), OK: false, Err: "Unauthorized"},
-		Record{T: "expired", C: 1, TS: ms(7)})
-	v := judged(t, tl, published(), nil, params(), "token")
-	if v.Refreshes != 1 || v.FailureCounts["token"] != 2 {
+		Record{T: "expired", C: 1, TS: ms(7)},
+		// An ack awaited while connected for the whole 10 s: the server's.
+		Record{T: "refreshed", C: 1, TS: ms(20), OK: false, Err: "operation has timed out"})
+	// One lost with a connection that dropped meanwhile: asked again.
+	tl.disconnect(30, "transport close").connect(32, true)
+	tl.c.Records = append(tl.c.Records, Record{T: "refreshed", C: 1, TS: ms(35), OK: false, Err: "operation has timed out"})
+	faults := []Fault{cut(29.9)}
+	v := judged(t, tl, published(), faults, params(), "token")
+	if v.Refreshes != 1 || v.FailureCounts["token"] != 3 || v.RefreshRetries != 1 {
 		t.Errorf("counts: %+v", v)
 	}
 }

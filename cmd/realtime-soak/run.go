@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -147,7 +148,14 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		orgs[i] = fmt.Sprintf("org-%d", i+1)
 	}
 	s.pub = newPublisher(base, orgs)
-	if s.pop, err = startPopulation(root, cfg, s.addrs, nodeLog); err != nil {
+	rawLog, err := os.Create(filepath.Join(work, "clients.jsonl"))
+	if err != nil {
+		return Verdict{}, fmt.Errorf("clients log: %w", err)
+	}
+	defer rawLog.Close()
+	raw := bufio.NewWriterSize(rawLog, 256<<10)
+	defer raw.Flush()
+	if s.pop, err = startPopulation(root, cfg, s.addrs, nodeLog, raw); err != nil {
 		return Verdict{}, err
 	}
 	popClosed := false

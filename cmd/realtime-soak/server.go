@@ -94,6 +94,10 @@ func startServer(ctx context.Context, bin, addr string, cfg config, extraEnv []s
 		"MAX_CONNECTIONS_PER_ADDRESS=off", "MAX_CONNECTIONS_PER_USER=off", "MAX_CONNECTIONS_PER_ORG=off",
 	}
 	cmd.Env = append(cmd.Env, extraEnv...)
+	if v := os.Getenv("SOAK_PPROF_ADDR"); v != "" && !strings.Contains(strings.Join(extraEnv, " "), "REALTIME_PPROF_ADDR") {
+		// For digging into a failure: the first node serves pprof there.
+		cmd.Env = append(cmd.Env, "REALTIME_PPROF_ADDR="+v)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("server stderr: %w", err)
