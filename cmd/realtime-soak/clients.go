@@ -36,6 +36,7 @@ type population struct {
 	last      []int // the last seq each client received
 	ttl       []time.Time
 	badLines  int
+	lags      []Lag // the Node event loop's worst delay, every 10 s
 	closed    bool
 }
 
@@ -123,6 +124,11 @@ func (p *population) read(stdout io.Reader, readyc chan struct{}) {
 			close(readyc)
 			continue
 		case "closed":
+			continue
+		case "lag":
+			p.mu.Lock()
+			p.lags = append(p.lags, Lag{At: time.UnixMilli(r.TS), MaxMs: r.Max})
+			p.mu.Unlock()
 			continue
 		}
 		p.record(r)
@@ -257,4 +263,16 @@ func (p *population) close() []Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.clients
+}
+
+// Lag is the Node process's event loop delay over 10 s.
+type Lag struct {
+	At    time.Time `json:"at"`
+	MaxMs int64     `json:"maxMs"`
+}
+
+func (p *population) lagReadings() []Lag {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Lag(nil), p.lags...)
 }

@@ -31,6 +31,8 @@ type report struct {
 	Verdict      Verdict        `json:"verdict"`
 	Resources    resourceRange  `json:"resources"`
 	Samples      []Sample       `json:"samples"`
+	ClientLag    []Lag          `json:"clientEventLoopLag"`
+	ClientLagMax int64          `json:"clientEventLoopLagMaxMs"`
 	Logs         string         `json:"logs"`
 }
 
@@ -72,6 +74,10 @@ func newReport(cfg config, s *soak, clients []Client, v Verdict, start, end time
 	}
 	for _, c := range clients {
 		r.Clients[c.Mode]++
+	}
+	r.ClientLag = s.pop.lagReadings()
+	for _, l := range r.ClientLag {
+		r.ClientLagMax = max(r.ClientLagMax, l.MaxMs)
 	}
 	for _, n := range s.pub.published() {
 		r.Published += n
@@ -179,6 +185,7 @@ func (r *report) text() string {
 		fmt.Fprintf(&b, "unexplained disconnects by time since the latest fault hitting the client: %s\n", counts(v.UnexplainedByLag))
 	}
 	fmt.Fprintf(&b, "disconnects (server log): %s\n", counts(r.Server))
+	fmt.Fprintf(&b, "the clients' Node process: event loop up to %d ms late (worst of %d readings)\n", r.ClientLagMax, len(r.ClientLag))
 	rr := r.Resources
 	if r.Nodes > 1 {
 		fmt.Fprintf(&b, "%d nodes over Redis (streams mode); server figures are sums over the nodes\n", r.Nodes)

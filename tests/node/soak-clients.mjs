@@ -19,6 +19,8 @@
 //   {"t":"gap","c","ts","reason","from"}                          history:gap
 //   {"t":"expiring","c","ts","exp"}  {"t":"expired","c","ts"}
 //   {"t":"refreshed","c","ts","ok":bool,"exp","err"}
+//   {"t":"lag","ts","max"}   every 10 s: the event loop's worst delay (ms) meanwhile: how late this
+//                            process may have noticed what happened to its sockets
 //   {"t":"ready"} first; {"t":"closed"} last.
 //
 // Nothing else may go to stdout: diagnostics go to stderr.
@@ -149,5 +151,18 @@ rl.on("line", (line) => {
 rl.on("close", () => {
   if (!closing) closeAll();
 });
+
+// The event loop's delay, sampled every 100 ms, reported every 10 s.
+let lagMax = 0;
+let lagLast = Date.now();
+setInterval(() => {
+  const now = Date.now();
+  lagMax = Math.max(lagMax, now - lagLast - 100);
+  lagLast = now;
+}, 100).unref();
+setInterval(() => {
+  if (!closing) send({ t: "lag", ts: Date.now(), max: lagMax });
+  lagMax = 0;
+}, 10000).unref();
 
 send({ t: "ready" });
