@@ -27,6 +27,7 @@ type Record struct {
 	Err    string `json:"err"`    // refreshed
 	Exp    string `json:"exp"`    // expiring, refreshed
 	Max    int64  `json:"max"`    // lag: the event loop's worst delay (ms)
+	Took   int64  `json:"took"`   // upgrade: ms since the probe transport was created
 	From   string `json:"from"`   // gap
 }
 
@@ -91,6 +92,9 @@ type JudgeParams struct {
 	// client reconnecting after the restart cannot be recovered (it must be
 	// told with history:gap).
 	RestartLosesSessions bool
+	// UpgradeTimeout is the server's: how long it waits for a probe to
+	// complete before it closes it.
+	UpgradeTimeout time.Duration
 	// Until: records after it (the orchestrator closing the clients) are
 	// not judged.
 	Until time.Time
@@ -108,20 +112,26 @@ type Verdict struct {
 	// FailureCounts counts every failure by kind.
 	FailureCounts map[string]int `json:"failureCounts"`
 
-	Connects          int            `json:"connects"`
-	Recovered         int            `json:"recovered"`
-	NotRecovered      int            `json:"notRecovered"` // reconnections that came back afresh (with history:gap)
-	Gaps              int            `json:"historyGaps"`
-	ConnectErrors     int            `json:"connectErrors"`
-	Upgrades          int            `json:"upgrades"`
-	EventsReceived    int            `json:"eventsReceived"`
-	EventsExcused     int            `json:"eventsExcused"` // missed before a fresh connection that said history:gap (or the first)
-	Refreshes         int            `json:"tokenRefreshes"`
-	RefreshRetries    int            `json:"tokenRefreshRetries"` // acks lost to a dropped connection, asked again
-	Disconnects       int            `json:"disconnects"`
-	DisconnectsBy     map[string]int `json:"disconnectsByCause"`    // "cut/transport close", "unexplained/transport close", ...
-	UnexplainedByLag  map[string]int `json:"unexplainedAfterFault"` // unexplained ones by seconds since the latest fault hitting the client
-	ResourceJudgement []string       `json:"resources"`
+	Connects         int            `json:"connects"`
+	Recovered        int            `json:"recovered"`
+	NotRecovered     int            `json:"notRecovered"` // reconnections that came back afresh (with history:gap)
+	Gaps             int            `json:"historyGaps"`
+	ConnectErrors    int            `json:"connectErrors"`
+	Upgrades         int            `json:"upgrades"`
+	EventsReceived   int            `json:"eventsReceived"`
+	EventsExcused    int            `json:"eventsExcused"` // missed before a fresh connection that said history:gap (or the first)
+	Refreshes        int            `json:"tokenRefreshes"`
+	RefreshRetries   int            `json:"tokenRefreshRetries"` // acks lost to a dropped connection, asked again
+	Disconnects      int            `json:"disconnects"`
+	DisconnectsBy    map[string]int `json:"disconnectsByCause"`    // "cut/transport close", "unexplained/transport close", ...
+	UnexplainedByLag map[string]int `json:"unexplainedAfterFault"` // unexplained ones by seconds since the latest fault hitting the client
+	// LateUpgrades are disconnections right after an upgrade the client
+	// completed later than the server's upgrade timeout: the server had
+	// closed the probe (as Node's engine.io does) before the client,
+	// whose event loop was seconds behind, read that. The client's, not
+	// the server's; counted apart, and listed in the report.
+	LateUpgrades      int      `json:"lateUpgrades"`
+	ResourceJudgement []string `json:"resources"`
 }
 
 const maxFailures = 40
@@ -169,6 +179,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		connAt    int64   // when the current (or last) connection started
 		connects  int     // connections so far
 		changed   int64   // when the client last connected or disconnected
+		upgrade   Record  // the last upgrade of the current connection
 		pending   []fresh // fresh connections since the last event
 	)
 	// excused says whether seq, missing, may be: published before a fresh
@@ -227,6 +238,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			}
 			connects++
 			connAt, changed = r.TS, r.TS
+			upgrade = Record{}
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -236,6 +248,11 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			v.Disconnects++
 			connected, changed = false, r.TS
 			cause, lag := explain(faults, c.ID, connAt, r.TS, r.Reason, p)
+			if cause == "unexplained" && r.Reason == "transport close" && upgrade.T == "upgrade" &&
+				p.UpgradeTimeout > 0 && upgrade.Took >= p.UpgradeTimeout.Milliseconds() && r.TS-upgrade.TS <= p.CutGrace.Milliseconds() {
+				cause = "late-upgrade"
+				v.LateUpgrades++
+			}
 			v.DisconnectsBy[cause+"/"+r.Reason]++
 			if cause == "unexplained" {
 				v.UnexplainedByLag[lag]++
@@ -246,6 +263,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			v.ConnectErrors++
 		case "upgrade":
 			v.Upgrades++
+			upgrade = r
 		case "expired":
 			v.fail("token", "client %d: its token expired (auth:expired) at %s", c.ID, clock(r.TS))
 		case "refreshed":

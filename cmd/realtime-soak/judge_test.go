@@ -304,3 +304,27 @@ func TestJudgeResources(t *testing.T) {
 		t.Errorf("few: %+v", v)
 	}
 }
+
+func TestJudgeLateUpgrade(t *testing.T) {
+	p := params()
+	p.UpgradeTimeout = 10 * time.Second
+	late := newTimeline().connect(0, false)
+	late.c.Records = append(late.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
+	late.disconnect(13, "transport close").connect(15, true)
+	v := judged(t, late, published(), nil, p)
+	if v.LateUpgrades != 1 || v.DisconnectsBy["late-upgrade/transport close"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+
+	// An upgrade within the timeout explains nothing.
+	prompt := newTimeline().connect(0, false)
+	prompt.c.Records = append(prompt.c.Records, Record{T: "upgrade", C: 1, TS: ms(2), Tr: "websocket", Took: 300})
+	prompt.disconnect(3, "transport close").connect(5, true)
+	judged(t, prompt, published(), nil, p, "disconnect")
+
+	// Nor does a late one long before the disconnection.
+	old := newTimeline().connect(0, false)
+	old.c.Records = append(old.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
+	old.disconnect(40, "transport close").connect(42, true)
+	judged(t, old, published(), nil, p, "disconnect")
+}

@@ -181,6 +181,9 @@ func (r *report) text() string {
 	fmt.Fprintf(&b, "connections: %d (%d recovered, %d afresh after the restart, %d history:gap), %d upgrades, %d connect errors, %d token refreshes\n",
 		v.Connects, v.Recovered, v.NotRecovered, v.Gaps, v.Upgrades, v.ConnectErrors, v.Refreshes)
 	fmt.Fprintf(&b, "disconnects (clients): %d: %s\n", v.Disconnects, counts(v.DisconnectsBy))
+	if v.LateUpgrades > 0 {
+		fmt.Fprintf(&b, "late upgrades: %d disconnections right after an upgrade the client finished more than the server's upgrade timeout (10 s) after its probe started, while its event loop ran late: the server had closed the probe\n", v.LateUpgrades)
+	}
 	if len(v.UnexplainedByLag) > 0 {
 		fmt.Fprintf(&b, "unexplained disconnects by time since the latest fault hitting the client: %s\n", counts(v.UnexplainedByLag))
 	}

@@ -14,7 +14,7 @@
 //   {"t":"connect","c","ts","rec":bool,"tr":"polling"|"websocket"}
 //   {"t":"disconnect","c","ts","reason","desc"}
 //   {"t":"cerr","c","ts","msg"}                                   connect_error
-//   {"t":"upgrade","c","ts","tr"}
+//   {"t":"upgrade","c","ts","tr","took"}                      took: ms since the probe transport was created
 //   {"t":"ev","c","ts","n":event,"o":organizationId,"s":seq}      a catalog event
 //   {"t":"gap","c","ts","reason","from"}                          history:gap
 //   {"t":"expiring","c","ts","exp"}  {"t":"expired","c","ts"}
@@ -27,9 +27,21 @@
 
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
+import { Socket as EngineSocket } from "engine.io-client";
 
 console.log = console.error;
 console.info = console.error;
+
+// When each transport was created, so that an upgrade can say how long it
+// took from the probe's start: the server gives up on a probe after its
+// upgrade timeout (10 s), and a client whose event loop is late may finish
+// an upgrade the server already abandoned.
+const createTransport = EngineSocket.prototype.createTransport;
+EngineSocket.prototype.createTransport = function (name) {
+  const t = createTransport.call(this, name);
+  t.soakCreatedAt = Date.now();
+  return t;
+};
 
 let closing = false;
 function send(msg) {
@@ -62,7 +74,10 @@ function connect(cmd) {
   sockets.set(c, socket);
   const tr = () => socket.io.engine?.transport?.name ?? null;
   socket.io.on("open", () => {
-    socket.io.engine.on("upgrade", (t) => send({ t: "upgrade", c, ts: Date.now(), tr: t.name }));
+    socket.io.engine.on("upgrade", (t) => {
+      const ts = Date.now();
+      send({ t: "upgrade", c, ts, tr: t.name, took: t.soakCreatedAt ? ts - t.soakCreatedAt : -1 });
+    });
   });
   socket.on("connect", () => send({ t: "connect", c, ts: Date.now(), rec: !!socket.recovered, tr: tr() }));
   socket.on("disconnect", (reason, description) => {
