@@ -159,7 +159,7 @@ func (p *population) record(r Record) {
 	case "refreshed":
 		// The ack did not come (the connection dropped meanwhile): an
 		// application tries again.
-		refresh = !r.OK && strings.Contains(r.Err, "timed out") && !p.closed
+		refresh = !r.OK && (strings.Contains(r.Err, "timed out") || strings.Contains(r.Err, "disconnected")) && !p.closed
 	case "cerr":
 		// A client that was away while its token expired comes back with
 		// it: give it a new one, as an application would.

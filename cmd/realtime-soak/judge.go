@@ -134,11 +134,12 @@ type Verdict struct {
 	ResourceJudgement []string `json:"resources"`
 }
 
-const maxFailures = 40
+// maxFailures is how many failures of each kind the verdict lists.
+const maxFailures = 15
 
 func (v *Verdict) fail(kind, format string, args ...any) {
 	v.FailureCounts[kind]++
-	if len(v.Failures) < maxFailures {
+	if v.FailureCounts[kind] <= maxFailures {
 		v.Failures = append(v.Failures, kind+": "+fmt.Sprintf(format, args...))
 	}
 }
@@ -179,7 +180,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		connAt    int64   // when the current (or last) connection started
 		connects  int     // connections so far
 		changed   int64   // when the client last connected or disconnected
-		upgrade   Record  // the last upgrade of the current connection
+		upgrade   Record  // the last upgrade since the last disconnection (it may come before the connect)
 		pending   []fresh // fresh connections since the last event
 	)
 	// excused says whether seq, missing, may be: published before a fresh
@@ -238,7 +239,6 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			}
 			connects++
 			connAt, changed = r.TS, r.TS
-			upgrade = Record{}
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -253,6 +253,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 				cause = "late-upgrade"
 				v.LateUpgrades++
 			}
+			upgrade = Record{}
 			v.DisconnectsBy[cause+"/"+r.Reason]++
 			if cause == "unexplained" {
 				v.UnexplainedByLag[lag]++
@@ -270,7 +271,8 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			switch {
 			case r.OK:
 				v.Refreshes++
-			case strings.Contains(r.Err, "timed out") && (!connected || r.TS-changed < refreshAckTimeout.Milliseconds()+500):
+			case strings.Contains(r.Err, "socket has been disconnected"),
+				strings.Contains(r.Err, "timed out") && (!connected || r.TS-changed < refreshAckTimeout.Milliseconds()+500):
 				// The ack was lost with a connection that dropped while
 				// it was awaited; the client asks again.
 				v.RefreshRetries++

@@ -308,10 +308,20 @@ func TestJudgeResources(t *testing.T) {
 func TestJudgeLateUpgrade(t *testing.T) {
 	p := params()
 	p.UpgradeTimeout = 10 * time.Second
-	late := newTimeline().connect(0, false)
+	// The upgrade may come before the connect, when the client's event
+	// loop is that late.
+	late := newTimeline().connect(0, false).disconnect(10.5, "transport close")
+	late.c.Records = append(late.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
+	late.connect(12, true).disconnect(13, "transport close").connect(15, true)
+	late.c.Records[1].TS = ms(10.5)
+	v := judged(t, late, published(), []Fault{cut(10)}, p)
+	if v.LateUpgrades != 1 || v.DisconnectsBy["late-upgrade/transport close"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	late = newTimeline().connect(0, false)
 	late.c.Records = append(late.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
 	late.disconnect(13, "transport close").connect(15, true)
-	v := judged(t, late, published(), nil, p)
+	v = judged(t, late, published(), nil, p)
 	if v.LateUpgrades != 1 || v.DisconnectsBy["late-upgrade/transport close"] != 1 {
 		t.Errorf("counts: %+v", v)
 	}

@@ -288,7 +288,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		// One node keeps its sessions in memory; several keep them in
 		// Redis (streams mode), which outlives any of them.
 		RestartLosesSessions: cfg.Nodes == 1,
-		Polling:              cfg.Clients * (cfg.Mix[0] + cfg.Mix[1]) / 100,
+		Polling:              cfg.Clients * cfg.Mix[1] / 100,
 		UpgradeTimeout:       10 * time.Second, // the server's default (engineio.Options.UpgradeTimeout)
 		Until:                until,
 	})
