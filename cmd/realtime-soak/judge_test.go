@@ -178,8 +178,8 @@ func TestJudgeCutOfAnotherClient(t *testing.T) {
 }
 
 func TestJudgeCutDoesNotExplainAServerDisconnect(t *testing.T) {
-	tl := newTimeline().connect(0, false).disconnect(20.1, "io server disconnect").connect(22, false)
-	judged(t, tl, published(), []Fault{cut(20)}, params(), "disconnect", "recovery")
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.1, "io server disconnect").connect(22, false)
+	judged(t, tl, published(4), []Fault{cut(20)}, params(), "disconnect", "recovery")
 }
 
 func TestJudgeStallExplainsAPingTimeout(t *testing.T) {
@@ -204,8 +204,8 @@ func TestJudgeRecoveredReconnectionMissesNothing(t *testing.T) {
 }
 
 func TestJudgeReconnectionNotRecovered(t *testing.T) {
-	tl := newTimeline().connect(0, false).disconnect(20.1, "transport close").connect(23, false).gap(23)
-	judged(t, tl, published(), []Fault{cut(20)}, params(), "recovery")
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.1, "transport close").connect(23, false).gap(23)
+	judged(t, tl, published(4), []Fault{cut(20)}, params(), "recovery")
 }
 
 func TestJudgeRestartLosesSessionsInMemory(t *testing.T) {
@@ -230,8 +230,8 @@ func TestJudgeRestartLosesSessionsInMemory(t *testing.T) {
 	// Where sessions survive a restart (Redis), it must recover.
 	p := params()
 	p.RestartLosesSessions = false
-	judged(t, newTimeline().connect(0, false).disconnect(20.2, "transport close").connect(24, false).gap(24),
-		published(), []Fault{restart}, p, "recovery")
+	judged(t, newTimeline().connect(0, false).events(5, 1).disconnect(20.2, "transport close").connect(24, false).gap(24),
+		published(4), []Fault{restart}, p, "recovery")
 }
 
 func TestJudgeIgnoresRecordsAfterTheEnd(t *testing.T) {
@@ -337,4 +337,14 @@ func TestJudgeLateUpgrade(t *testing.T) {
 	old.c.Records = append(old.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
 	old.disconnect(40, "transport close").connect(42, true)
 	judged(t, old, published(), nil, p, "disconnect")
+}
+
+func TestJudgeReconnectionBeforeAnyEvent(t *testing.T) {
+	// Nothing received yet, so no offset to recover from: not recovered,
+	// and nothing missing.
+	tl := newTimeline().connect(0, false).disconnect(10.1, "transport close").connect(12, false).events(14, 1)
+	judged(t, tl, published(13), []Fault{cut(10)}, params())
+	// But what was published while it was connected had to arrive.
+	tl = newTimeline().connect(0, false).disconnect(10.1, "transport close").connect(12, false).events(14, 2)
+	judged(t, tl, published(5, 13), []Fault{cut(10)}, params(), "lost")
 }
