@@ -17,17 +17,15 @@ import (
 	"github.com/operate/realtime/internal/faultproxy"
 )
 
-// population is the Node process holding every client, what each saw, and
-// each client's fault proxy.
+// population is the Node processes holding the clients, what each client
+// saw, and each client's fault proxy.
 type population struct {
 	cfg     config
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
+	procs   []*nodeProc // client i runs in procs[i % len(procs)]
 	proxies []*faultproxy.Proxy
-	done    chan struct{} // closed when the process's output is read to the end
 
-	wmu sync.Mutex // guards stdin
-	raw io.Writer  // every report, as read (only the reading goroutine writes)
+	rawMu sync.Mutex
+	raw   io.Writer // every report, as read
 
 	mu        sync.Mutex
 	rnd       *rand.Rand
@@ -36,13 +34,23 @@ type population struct {
 	last      []int // the last seq each client received
 	ttl       []time.Time
 	badLines  int
-	lags      []Lag // the Node event loop's worst delay, every 10 s
+	lags      []Lag // each Node event loop's worst delay, every 10 s
 	closed    bool
 }
 
-// startPopulation starts tests/node/soak-clients.mjs and a proxy per
-// client, in front of its home node: targets[i % len(targets)]
-// (host:port). No client connects yet.
+// nodeProc is one tests/node/soak-clients.mjs process.
+type nodeProc struct {
+	cmd   *exec.Cmd
+	wmu   sync.Mutex // guards stdin
+	stdin io.WriteCloser
+	done  chan struct{} // closed when its output is read to the end
+}
+
+// startPopulation starts cfg.ClientProcs tests/node/soak-clients.mjs
+// processes (one Node event loop for thousands of clients falls seconds
+// behind while they all reconnect at once) and a proxy per client, in
+// front of its home node: targets[i % len(targets)] (host:port). No client
+// connects yet.
 //
 // Every report is also appended to raw (clients.jsonl in the work
 // directory), for reading a failure's story afterwards.
@@ -50,7 +58,6 @@ func startPopulation(root string, cfg config, targets []string, stderr, raw io.W
 	p := &population{
 		raw:       raw,
 		cfg:       cfg,
-		done:      make(chan struct{}),
 		rnd:       rand.New(rand.NewPCG(cfg.Seed, 2)),
 		clients:   make([]Client, cfg.Clients),
 		connected: make([]bool, cfg.Clients),
@@ -61,42 +68,61 @@ func startPopulation(root string, cfg config, targets []string, stderr, raw io.W
 		p.clients[i] = Client{ID: i, Org: cfg.org(i), Mode: cfg.mode(i)}
 		proxy, err := faultproxy.New(targets[i%len(targets)])
 		if err != nil {
-			p.closeProxies()
+			p.stop()
 			return nil, fmt.Errorf("proxy of client %d: %w", i, err)
 		}
 		p.proxies = append(p.proxies, proxy)
 	}
+	for range max(cfg.ClientProcs, 1) {
+		np, err := p.startProc(root, stderr)
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		p.procs = append(p.procs, np)
+	}
+	return p, nil
+}
+
+func (p *population) startProc(root string, stderr io.Writer) (*nodeProc, error) {
 	cmd := exec.Command("node", filepath.Join(root, "tests", "node", "soak-clients.mjs"))
 	cmd.Dir = filepath.Join(root, "tests", "node")
 	cmd.Stderr = stderr
+	np := &nodeProc{cmd: cmd, done: make(chan struct{})}
 	var err error
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		p.closeProxies()
+	if np.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("node stdin: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		p.closeProxies()
 		return nil, fmt.Errorf("node stdout: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		p.closeProxies()
 		return nil, fmt.Errorf("starting node (make deps installs what it needs): %w", err)
 	}
-	p.cmd = cmd
 	readyc := make(chan struct{})
-	go p.read(stdout, readyc)
+	go p.read(np, stdout, readyc)
 	select {
 	case <-readyc:
-		return p, nil
-	case <-p.done:
-		p.closeProxies()
+		return np, nil
+	case <-np.done:
 		return nil, fmt.Errorf("soak-clients.mjs exited before it was ready: %v", cmd.Wait())
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		p.closeProxies()
+		<-np.done
+		_ = cmd.Wait()
 		return nil, fmt.Errorf("soak-clients.mjs not ready after 30s")
 	}
+}
+
+// stop kills what started, after a failed start.
+func (p *population) stop() {
+	for _, np := range p.procs {
+		_ = np.cmd.Process.Kill()
+		<-np.done
+		_ = np.cmd.Wait()
+	}
+	p.closeProxies()
 }
 
 func (p *population) closeProxies() {
@@ -105,13 +131,15 @@ func (p *population) closeProxies() {
 	}
 }
 
-// read takes every report of the Node process.
-func (p *population) read(stdout io.Reader, readyc chan struct{}) {
-	defer close(p.done)
+// read takes every report of one Node process.
+func (p *population) read(np *nodeProc, stdout io.Reader, readyc chan struct{}) {
+	defer close(np.done)
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		p.rawMu.Lock()
 		_, _ = p.raw.Write(append(sc.Bytes(), '\n'))
+		p.rawMu.Unlock()
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			p.mu.Lock()
@@ -172,7 +200,7 @@ func (p *population) record(r Record) {
 		}
 		tok, err := p.mint(r.C)
 		if err == nil {
-			err = p.send(map[string]any{"cmd": "refresh", "c": r.C, "token": tok})
+			err = p.send(r.C, map[string]any{"cmd": "refresh", "c": r.C, "token": tok})
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "realtime-soak: refreshing the token of client %d: %v\n", r.C, err)
@@ -196,14 +224,19 @@ func (p *population) mint(i int) (string, error) {
 	return tok, nil
 }
 
-func (p *population) send(cmd any) error {
+// send sends a command to the process of client i.
+func (p *population) send(i int, cmd any) error {
+	return p.procs[i%len(p.procs)].send(cmd)
+}
+
+func (np *nodeProc) send(cmd any) error {
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		return fmt.Errorf("encoding a command: %w", err)
 	}
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+	np.wmu.Lock()
+	defer np.wmu.Unlock()
+	if _, err := np.stdin.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("writing to soak-clients.mjs: %w", err)
 	}
 	return nil
@@ -222,7 +255,7 @@ func (p *population) connect(i int) error {
 	case "websocket":
 		transports = []string{"websocket"}
 	}
-	return p.send(map[string]any{
+	return p.send(i, map[string]any{
 		"cmd": "connect", "c": i, "token": tok, "transports": transports,
 		"url": "http://" + p.proxies[i].Addr() + "/events",
 	})
@@ -250,15 +283,19 @@ func (p *population) close() []Client {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
-	_ = p.send(map[string]any{"cmd": "close"})
-	_ = p.stdin.Close()
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	for _, np := range p.procs {
+		_ = np.send(map[string]any{"cmd": "close"})
+		_ = np.stdin.Close()
 	}
-	_ = p.cmd.Wait()
+	for _, np := range p.procs {
+		select {
+		case <-np.done:
+		case <-time.After(30 * time.Second):
+			_ = np.cmd.Process.Kill()
+			<-np.done
+		}
+		_ = np.cmd.Wait()
+	}
 	p.closeProxies()
 	p.mu.Lock()
 	defer p.mu.Unlock()

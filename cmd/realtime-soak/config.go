@@ -31,6 +31,8 @@ type config struct {
 	Binary string
 	// RampPerSecond is how many clients connect per second at the start.
 	RampPerSecond int
+	// ClientProcs is how many Node processes share the clients.
+	ClientProcs int
 	// Nodes is how many servers run; more than one run over a redis-server
 	// of their own in REDIS_ADAPTER_MODE=streams.
 	Nodes int
@@ -54,6 +56,7 @@ func configFromEnv(get func(string) string) (config, error) {
 		MeanGap:        40 * time.Second,
 		RampPerSecond:  100,
 		Nodes:          1,
+		ClientProcs:    2,
 		Binary:         get("SOAK_BINARY"),
 	}
 	var errs []string
@@ -87,6 +90,7 @@ func configFromEnv(get func(string) string) (config, error) {
 	dur("SOAK_PING_TIMEOUT", &c.PingTimeout)
 	dur("SOAK_MEAN_GAP", &c.MeanGap)
 	num("SOAK_NODES", &c.Nodes)
+	num("SOAK_CLIENT_PROCS", &c.ClientProcs)
 	if c.Nodes > 5 {
 		errs = append(errs, fmt.Sprintf("SOAK_NODES=%d: at most 5", c.Nodes))
 	}

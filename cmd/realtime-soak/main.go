@@ -48,6 +48,7 @@
 //	                   REDIS_ADAPTER_MODE=streams, clients spread over them, one node restarted (its
 //	                   clients reconnect to another and must recover everything)
 //	SOAK_OUT           where the report and plot go (default docs)
+//	SOAK_CLIENT_PROCS  Node processes sharing the clients (default 2)
 //	SOAK_SEED          random seed (default: the time)
 package main
 
