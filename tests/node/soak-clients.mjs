@@ -113,6 +113,12 @@ function refresh(cmd) {
   const socket = sockets.get(cmd.c);
   if (!socket) return;
   socket.auth = { token: cmd.token }; // for a reconnection, should one come
+  if (!socket.connected) {
+    // Refused for its expired token, socket.io-client does not try again
+    // by itself: the application connects again with the new one.
+    if (!socket.active) socket.connect();
+    return;
+  }
   socket
     .timeout(10000)
     .emitWithAck("auth:refresh", { token: cmd.token })
