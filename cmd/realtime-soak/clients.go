@@ -199,12 +199,18 @@ func (p *population) record(r Record) {
 			time.Sleep(10 * time.Millisecond) // not in a tight loop with a client that cannot answer
 		}
 		tok, err := p.mint(r.C)
-		if err == nil {
-			err = p.send(r.C, map[string]any{"cmd": "refresh", "c": r.C, "token": tok})
-		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "realtime-soak: refreshing the token of client %d: %v\n", r.C, err)
+			return
 		}
+		// Not on the reading goroutine: Node writes its stdout
+		// synchronously, and waits for us to read it while we would wait
+		// for it to read its stdin.
+		go func() {
+			if err := p.send(r.C, map[string]any{"cmd": "refresh", "c": r.C, "token": tok}); err != nil {
+				fmt.Fprintf(os.Stderr, "realtime-soak: refreshing the token of client %d: %v\n", r.C, err)
+			}
+		}()
 	}
 }
 
