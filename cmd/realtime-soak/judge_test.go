@@ -348,3 +348,18 @@ func TestJudgeReconnectionBeforeAnyEvent(t *testing.T) {
 	tl = newTimeline().connect(0, false).disconnect(10.1, "transport close").connect(12, false).events(14, 2)
 	judged(t, tl, published(5, 13), []Fault{cut(10)}, params(), "lost")
 }
+
+func TestJudgeReplayedAuthNotices(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(50, "ping timeout").connect(52, true)
+	tl.c.Records = append(tl.c.Records,
+		Record{T: "expiring", C: 1, TS: ms(52.1)},
+		Record{T: "expired", C: 1, TS: ms(52.1)})
+	v := judged(t, tl, published(4), []Fault{stall}, params())
+	if v.ReplayedAuthNotices != 2 {
+		t.Errorf("counts: %+v", v)
+	}
+	// Later on the same connection, an expiry is the connection's own.
+	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(70)})
+	judged(t, tl, published(4), []Fault{stall}, params(), "token")
+}

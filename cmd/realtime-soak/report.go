@@ -184,6 +184,9 @@ func (r *report) text() string {
 	if v.LateUpgrades > 0 {
 		fmt.Fprintf(&b, "late upgrades: %d disconnections right after an upgrade the client finished more than the server's upgrade timeout (10 s) after its probe started, while its event loop ran late: the server had closed the probe\n", v.LateUpgrades)
 	}
+	if v.ReplayedAuthNotices > 0 {
+		fmt.Fprintf(&b, "replayed auth notices: %d auth:expiring/auth:expired of an old token delivered with a recovered session, right after the client authenticated with a new one\n", v.ReplayedAuthNotices)
+	}
 	if len(v.UnexplainedByLag) > 0 {
 		fmt.Fprintf(&b, "unexplained disconnects by time since the latest fault hitting the client: %s\n", counts(v.UnexplainedByLag))
 	}

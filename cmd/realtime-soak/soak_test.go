@@ -13,13 +13,16 @@ import (
 func TestSoakSmoke(t *testing.T) {
 	cfg, err := configFromEnv(func(name string) string {
 		return map[string]string{
-			"SOAK_DURATION":      "40s",
+			// A cut, the restart, a stall, in 45 s; heartbeats long enough
+			// for a loaded machine.
+			"SOAK_DURATION":      "45s",
+			"SOAK_QUIET":         "20s",
 			"SOAK_CLIENTS":       "200",
 			"SOAK_ORGS":          "10",
-			"SOAK_FAULT_EVERY":   "6s",
-			"SOAK_PING_INTERVAL": "2s",
-			"SOAK_PING_TIMEOUT":  "2s",
-			"SOAK_TOKEN_TTL":     "20s",
+			"SOAK_FAULT_EVERY":   "8s",
+			"SOAK_PING_INTERVAL": "5s",
+			"SOAK_PING_TIMEOUT":  "5s",
+			"SOAK_TOKEN_TTL":     "30s",
 			"SOAK_MEAN_GAP":      "3s",
 			"SOAK_OUT":           t.TempDir(),
 		}[name]
