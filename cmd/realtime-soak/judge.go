@@ -136,8 +136,15 @@ type Verdict struct {
 	// just authenticated with a new one: the notices were queued to the old
 	// connection while it was stalled, and recovery replays them. Reported
 	// (a server finding), not failed: no catalog event is lost or repeated.
-	ReplayedAuthNotices int      `json:"replayedAuthNotices"`
-	ResourceJudgement   []string `json:"resources"`
+	ReplayedAuthNotices int `json:"replayedAuthNotices"`
+	// StallExpiries are tokens that expired while a stall kept their
+	// warning from the client (the server then ends the connection).
+	StallExpiries int `json:"stallExpiries"`
+	// ProbeErrors are failed upgrade probes; ProbeStuck the connections
+	// that then went silent until their ping timeout, never upgraded.
+	ProbeErrors       int      `json:"probeErrors"`
+	ProbeStuck        int      `json:"probeStuck"`
+	ResourceJudgement []string `json:"resources"`
 }
 
 // maxFailures is how many failures of each kind the verdict lists.
@@ -192,6 +199,8 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		changed   int64   // when the client last connected or disconnected
 		upgrade   Record  // the last upgrade since the last disconnection (it may come before the connect)
 		recovered bool    // the current connection recovered a session
+		probeFail bool    // a probe failed since the last disconnection
+		expired   bool    // auth:expired arrived on the current connection
 		pending   []fresh // fresh connections since the last event
 	)
 	// excused says whether seq, missing, may be: published before a fresh
@@ -252,7 +261,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 				}
 			}
 			connects++
-			connAt, changed, recovered = r.TS, r.TS, r.Rec
+			connAt, changed, recovered, expired = r.TS, r.TS, r.Rec, false
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -262,12 +271,26 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			v.Disconnects++
 			connected, changed = false, r.TS
 			cause, lag := explain(faults, c.ID, connAt, r.TS, r.Reason, p)
+			switch {
+			case cause != "unexplained":
+			case r.Reason == "io server disconnect" && expired && stalledAround(faults, c.ID, r.TS, p):
+				// Its token's deadline passed while the network was dead:
+				// the warning could not reach it, the server ended the
+				// connection, as it must.
+				cause = "stall-expiry"
+			case r.Reason == "ping timeout" && probeFail && upgrade.T == "":
+				// The probe failed while long-polling paused for it, and
+				// polling never resumed (engine.io-client 6.6.8 _probe:
+				// the pause callback returns early once the probe failed).
+				cause = "probe-failed"
+				v.ProbeStuck++
+			}
 			if cause == "unexplained" && r.Reason == "transport close" && upgrade.T == "upgrade" &&
 				p.UpgradeTimeout > 0 && upgrade.Took >= p.UpgradeTimeout.Milliseconds() && r.TS-upgrade.TS <= p.CutGrace.Milliseconds() {
 				cause = "late-upgrade"
 				v.LateUpgrades++
 			}
-			upgrade = Record{}
+			upgrade, probeFail = Record{}, false
 			v.DisconnectsBy[cause+"/"+r.Reason]++
 			if cause == "unexplained" {
 				v.UnexplainedByLag[lag]++
@@ -276,6 +299,9 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			}
 		case "cerr":
 			v.ConnectErrors++
+		case "upgradeError":
+			v.ProbeErrors++
+			probeFail = true
 		case "upgrade":
 			v.Upgrades++
 			upgrade = r
@@ -283,7 +309,11 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			switch {
 			case connected && recovered && r.TS-connAt <= replayWindow.Milliseconds():
 				v.ReplayedAuthNotices++
+			case r.T == "expired" && stalledAround(faults, c.ID, r.TS, p):
+				expired = true
+				v.StallExpiries++
 			case r.T == "expired":
+				expired = true
 				v.fail("token", "client %d: its token expired (auth:expired) at %s", c.ID, clock(r.TS))
 			}
 		case "refreshed":
@@ -338,6 +368,17 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			v.fail("lost", "client %d (%s) of %s: #%d never received (the last it got: #%d)", c.ID, c.Mode, c.Org, seq, last)
 		}
 	}
+}
+
+// stalledAround says whether a stall hit client c and covered ts (up to
+// the slack after its end, when what it held is delivered).
+func stalledAround(faults []Fault, c int, ts int64, p JudgeParams) bool {
+	for _, f := range faults {
+		if f.Kind == FaultStall && f.hits(c) && ts >= f.Start.UnixMilli() && ts <= f.End.UnixMilli()+p.CutGrace.Milliseconds() {
+			return true
+		}
+	}
+	return false
 }
 
 // restartBetween says whether the server restarted while a connection

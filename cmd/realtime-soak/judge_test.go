@@ -363,3 +363,25 @@ func TestJudgeReplayedAuthNotices(t *testing.T) {
 	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(70)})
 	judged(t, tl, published(4), []Fault{stall}, params(), "token")
 }
+
+func TestJudgeStallExpiryAndStuckProbe(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false)
+	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(40.5)})
+	tl.disconnect(40.6, "io server disconnect").connect(42, false)
+	v := judged(t, tl, published(), []Fault{stall}, params())
+	if v.StallExpiries != 1 || v.DisconnectsBy["stall-expiry/io server disconnect"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	// Without the stall, an expiry is a failure.
+	judged(t, tl, published(), nil, params(), "token", "disconnect")
+
+	probe := newTimeline().connect(0, false)
+	probe.c.Records = append(probe.c.Records, Record{T: "upgradeError", C: 1, TS: ms(5), Msg: "probe error: transport closed"})
+	probe.disconnect(45, "ping timeout").connect(47, false)
+	if v := judged(t, probe, published(), nil, params()); v.ProbeStuck != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	// A ping timeout with no failed probe is unexplained.
+	judged(t, newTimeline().connect(0, false).disconnect(45, "ping timeout").connect(47, false), published(), nil, params(), "disconnect")
+}

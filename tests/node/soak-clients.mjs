@@ -14,6 +14,7 @@
 //   {"t":"connect","c","ts","rec":bool,"tr":"polling"|"websocket"}
 //   {"t":"disconnect","c","ts","reason","desc"}
 //   {"t":"cerr","c","ts","msg"}                                   connect_error
+//   {"t":"upgradeError","c","ts","msg"}                       the probe failed; the client stays on polling
 //   {"t":"upgrade","c","ts","tr","took"}                      took: ms since the probe transport was created
 //   {"t":"ev","c","ts","n":event,"o":organizationId,"s":seq}      a catalog event
 //   {"t":"gap","c","ts","reason","from"}                          history:gap
@@ -74,6 +75,7 @@ function connect(cmd) {
   sockets.set(c, socket);
   const tr = () => socket.io.engine?.transport?.name ?? null;
   socket.io.on("open", () => {
+    socket.io.engine.on("upgradeError", (err) => send({ t: "upgradeError", c, ts: Date.now(), msg: err?.message ?? String(err) }));
     socket.io.engine.on("upgrade", (t) => {
       const ts = Date.now();
       send({ t: "upgrade", c, ts, tr: t.name, took: t.soakCreatedAt ? ts - t.soakCreatedAt : -1 });
