@@ -201,6 +201,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		recovered bool    // the current connection recovered a session
 		probeFail bool    // a probe failed since the last disconnection
 		expired   bool    // auth:expired arrived on the current connection
+		refused   bool    // a reconnection was refused for an expired token since the last connect
 		pending   []fresh // fresh connections since the last event
 	)
 	// excused says whether seq, missing, may be: published before a fresh
@@ -256,12 +257,15 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 				// A client that has received no event has no offset to
 				// recover from (socket.io-client sends none): nothing to
 				// recover. What it should have had is still judged.
-				if last > 0 && !(p.RestartLosesSessions && restartBetween(faults, connAt, r.TS)) {
+				// Refused for an expired token, the client had lost its
+				// session: the server ended it at the token's deadline
+				// (while a stall kept the warning away), not recoverable.
+				if last > 0 && !refused && !(p.RestartLosesSessions && restartBetween(faults, connAt, r.TS)) {
 					v.fail("recovery", "client %d (%s) reconnected at %s without recovering its session", c.ID, c.Mode, clock(r.TS))
 				}
 			}
 			connects++
-			connAt, changed, recovered, expired = r.TS, r.TS, r.Rec, false
+			connAt, changed, recovered, expired, refused = r.TS, r.TS, r.Rec, false, false
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -299,6 +303,7 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 			}
 		case "cerr":
 			v.ConnectErrors++
+			refused = refused || strings.Contains(r.Msg, "Token expired")
 		case "upgradeError":
 			v.ProbeErrors++
 			probeFail = true

@@ -385,3 +385,14 @@ func TestJudgeStallExpiryAndStuckProbe(t *testing.T) {
 	// A ping timeout with no failed probe is unexplained.
 	judged(t, newTimeline().connect(0, false).disconnect(45, "ping timeout").connect(47, false), published(), nil, params(), "disconnect")
 }
+
+func TestJudgeAfreshAfterAnExpiredToken(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(45, "ping timeout")
+	tl.c.Records = append(tl.c.Records, Record{T: "cerr", C: 1, TS: ms(46), Msg: "Unauthorized: Token expired"})
+	tl.connect(47, false).gap(47).events(50, 3)
+	judged(t, tl, published(4, 20, 49), []Fault{stall}, params())
+	// Without the refusal, the same reconnection should have recovered.
+	tl = newTimeline().connect(0, false).events(5, 1).disconnect(45, "ping timeout").connect(47, false).gap(47).events(50, 3)
+	judged(t, tl, published(4, 20, 49), []Fault{stall}, params(), "recovery")
+}
