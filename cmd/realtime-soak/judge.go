@@ -81,7 +81,7 @@ type Sample struct {
 // JudgeParams are what the judge must know of the run.
 type JudgeParams struct {
 	// CutGrace: how soon after a cut (or the end of a refusal) the client
-	// must notice it. A reset is seen at once, but one Node process runs
+	// must notice it. A reset is seen at once, but a Node process runs
 	// every client, and its event loop falls seconds behind while
 	// thousands reconnect at once (the report shows by how much).
 	CutGrace time.Duration

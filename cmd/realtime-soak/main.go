@@ -8,7 +8,7 @@
 //   - the server, built from this checkout with `go build`, restarted once
 //     mid-run (SIGTERM, then again on the same port), with connection state
 //     recovery on (RECOVERY_WINDOW);
-//   - a population of real socket.io-client 4.8 sockets in one Node process
+//   - a population of real socket.io-client 4.8 sockets in a few Node processes
 //     (tests/node/soak-clients.mjs) in a browser population's mix of
 //     transports: mostly socket.io-client's default (long-polling, then the
 //     upgrade to WebSocket), some long-polling only, a few WebSocket only,
