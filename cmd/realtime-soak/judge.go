@@ -82,7 +82,7 @@ type Sample struct {
 type JudgeParams struct {
 	// CutGrace: how soon after a cut (or the end of a refusal) the client
 	// must notice it. A reset is seen at once, but a Node process runs
-	// every client, and its event loop falls seconds behind while
+	// a thousand clients, and its event loop falls seconds behind while
 	// thousands reconnect at once (the report shows by how much).
 	CutGrace time.Duration
 	// Heartbeat is PING_INTERVAL + PING_TIMEOUT: how long a client may take
