@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/xml"
 	"strings"
 	"testing"
 	"time"
@@ -395,4 +396,16 @@ func TestJudgeAfreshAfterAnExpiredToken(t *testing.T) {
 	// Without the refusal, the same reconnection should have recovered.
 	tl = newTimeline().connect(0, false).events(5, 1).disconnect(45, "ping timeout").connect(47, false).gap(47).events(50, 3)
 	judged(t, tl, published(4, 20, 49), []Fault{stall}, params(), "recovery")
+}
+
+func TestPlotIsWellFormedXML(t *testing.T) {
+	var samples []Sample
+	for i := range 20 {
+		samples = append(samples, Sample{At: at(float64(i * 10)), Gen: i / 10, Conns: 100 + i, RSS: float64(i) * 1e6, Goroutines: 50, FDs: 60})
+	}
+	for _, s := range [][]Sample{samples, nil} {
+		if err := xml.Unmarshal(plot(s, t0), new(struct{})); err != nil {
+			t.Errorf("the plot of %d samples is not well-formed XML: %v", len(s), err)
+		}
+	}
 }

@@ -39,7 +39,7 @@ func plot(samples []Sample, start time.Time) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%.0f" y="22" %s font-size="14">%s</text>`+"\n", left, fontAttrs,
+	fmt.Fprintf(&b, `<text x="%.0f" y="22" font-family="sans-serif" font-size="14">%s</text>`+"\n", left,
 		html.EscapeString("realtime soak: the server over time (each line on its own scale, 0 to its maximum)"))
 	if len(samples) == 0 {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" %s>%s</text>`+"\n", left, top+plotH/2, fontAttrs, emptyPlotPlacehold)
