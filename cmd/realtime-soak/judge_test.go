@@ -1,0 +1,411 @@
+package main
+
+import (
+	"encoding/xml"
+	"strings"
+	"testing"
+	"time"
+)
+
+// t0 is the start of every judged timeline; times below are offsets in
+// seconds from it.
+var t0 = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+func ms(sec float64) int64     { return at(sec).UnixMilli() }
+
+// timeline builds one client's records.
+type timeline struct{ c Client }
+
+func newTimeline() *timeline { return &timeline{c: Client{ID: 1, Org: "org-1", Mode: "default"}} }
+
+func (tl *timeline) connect(sec float64, recovered bool) *timeline {
+	tl.c.Records = append(tl.c.Records, Record{T: "connect", C: 1, TS: ms(sec), Rec: recovered, Tr: "polling"})
+	return tl
+}
+
+func (tl *timeline) disconnect(sec float64, reason string) *timeline {
+	tl.c.Records = append(tl.c.Records, Record{T: "disconnect", C: 1, TS: ms(sec), Reason: reason})
+	return tl
+}
+
+func (tl *timeline) gap(sec float64) *timeline {
+	tl.c.Records = append(tl.c.Records, Record{T: "gap", C: 1, TS: ms(sec), Reason: "unavailable"})
+	return tl
+}
+
+func (tl *timeline) events(sec float64, seqs ...int) *timeline {
+	for _, s := range seqs {
+		tl.c.Records = append(tl.c.Records, Record{T: "ev", C: 1, TS: ms(sec), N: eventName(s), O: tl.c.Org, S: s})
+	}
+	return tl
+}
+
+// published are n events of org-1, published at the given seconds.
+func published(secs ...float64) map[string][]Publication {
+	var l []Publication
+	for _, s := range secs {
+		l = append(l, Publication{At: at(s)})
+	}
+	return map[string][]Publication{"org-1": l}
+}
+
+func params() JudgeParams {
+	return JudgeParams{CutGrace: 5 * time.Second, Heartbeat: 45 * time.Second, RestartLosesSessions: true, Until: at(1000)}
+}
+
+func cut(sec float64) Fault {
+	return Fault{Kind: FaultCut, Start: at(sec), End: at(sec), Hit: map[int]bool{1: true}}
+}
+
+// judged judges one timeline and checks the failure kinds it gave.
+func judged(t *testing.T, tl *timeline, pubs map[string][]Publication, faults []Fault, p JudgeParams, want ...string) Verdict {
+	t.Helper()
+	v := Judge([]Client{tl.c}, pubs, faults, nil, p)
+	for _, kind := range want {
+		if v.FailureCounts[kind] == 0 {
+			t.Errorf("no %q failure; failures: %v", kind, v.Failures)
+		}
+	}
+	for kind := range v.FailureCounts {
+		found := false
+		for _, w := range want {
+			found = found || w == kind
+		}
+		if !found {
+			t.Errorf("unexpected %q failure: %v", kind, v.Failures)
+		}
+	}
+	if v.Pass != (len(want) == 0) {
+		t.Errorf("pass = %t with failures %v", v.Pass, v.Failures)
+	}
+	return v
+}
+
+func TestJudgeCleanClient(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1, 2).events(9, 3)
+	v := judged(t, tl, published(4, 4.5, 8), nil, params())
+	if v.EventsReceived != 3 || v.Connects != 1 || v.Disconnects != 0 {
+		t.Errorf("counts: %+v", v)
+	}
+}
+
+func TestJudgeEventsPublishedBeforeTheFirstConnectionMayBeMissing(t *testing.T) {
+	tl := newTimeline().connect(10, false).events(12, 3)
+	v := judged(t, tl, published(1, 2, 11), nil, params())
+	if v.EventsExcused != 2 {
+		t.Errorf("excused %d, want 2", v.EventsExcused)
+	}
+}
+
+func TestJudgeLostEvent(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1, 3)
+	judged(t, tl, published(4, 4.1, 4.2), nil, params(), "lost")
+}
+
+func TestJudgeEventMissingAfterTheFirstConnection(t *testing.T) {
+	// #1 was published after the client connected: it had to arrive.
+	tl := newTimeline().connect(0, false).events(5, 2)
+	judged(t, tl, published(1, 4), nil, params(), "lost")
+}
+
+func TestJudgeDuplicateEvent(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1, 2, 2)
+	judged(t, tl, published(4, 4.1), nil, params(), "duplicate")
+}
+
+func TestJudgeReorderedEvents(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1, 3, 2)
+	judged(t, tl, published(4, 4.1, 4.2), nil, params(), "lost", "duplicate")
+}
+
+func TestJudgeMissingTail(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1)
+	judged(t, tl, published(4, 6), nil, params(), "lost")
+}
+
+func TestJudgeOtherOrganization(t *testing.T) {
+	tl := newTimeline().connect(0, false)
+	tl.c.Records = append(tl.c.Records, Record{T: "ev", C: 1, TS: ms(5), N: eventName(1), O: "org-2", S: 1})
+	judged(t, tl, published(), nil, params(), "tenancy")
+}
+
+func TestJudgeUnpublishedSeq(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1)
+	judged(t, tl, published(), nil, params(), "unknown")
+}
+
+func TestJudgeNotConnectedAtTheEnd(t *testing.T) {
+	tl := newTimeline().connect(0, false).disconnect(10, "transport close")
+	judged(t, tl, published(), []Fault{cut(9)}, params(), "end")
+}
+
+func TestJudgeUnexplainedDisconnect(t *testing.T) {
+	tl := newTimeline().connect(0, false).disconnect(30, "transport close").connect(32, true)
+	v := judged(t, tl, published(), nil, params(), "disconnect")
+	if v.UnexplainedByLag["none"] != 1 {
+		t.Errorf("lag buckets %v", v.UnexplainedByLag)
+	}
+}
+
+func TestJudgeCutExplainsAPromptDisconnect(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.5, "transport close").connect(22, true).events(23, 2)
+	v := judged(t, tl, published(4, 21), []Fault{cut(20)}, params())
+	if v.DisconnectsBy["cut/transport close"] != 1 || v.Recovered != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+}
+
+func TestJudgeCutDoesNotExplainALateDisconnect(t *testing.T) {
+	// The reported symptom: "transport close" 5–17 s after a cut, of a
+	// connection the cut did not end.
+	tl := newTimeline().connect(0, false).disconnect(28, "transport close").connect(30, true)
+	v := judged(t, tl, published(), []Fault{cut(20)}, params(), "disconnect")
+	if v.UnexplainedByLag["<10s"] != 1 {
+		t.Errorf("lag buckets %v", v.UnexplainedByLag)
+	}
+}
+
+func TestJudgeCutDoesNotExplainTheNextConnection(t *testing.T) {
+	tl := newTimeline().connect(0, false).disconnect(20.1, "transport close").connect(22, true).disconnect(24, "transport close").connect(26, true)
+	judged(t, tl, published(), []Fault{cut(20)}, params(), "disconnect")
+}
+
+func TestJudgeCutOfAnotherClient(t *testing.T) {
+	f := cut(20)
+	f.Hit = map[int]bool{2: true}
+	tl := newTimeline().connect(0, false).disconnect(20.1, "transport close").connect(22, true)
+	judged(t, tl, published(), []Fault{f}, params(), "disconnect")
+}
+
+func TestJudgeCutDoesNotExplainAServerDisconnect(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.1, "io server disconnect").connect(22, false)
+	judged(t, tl, published(4), []Fault{cut(20)}, params(), "disconnect", "recovery")
+}
+
+func TestJudgeStallExplainsAPingTimeout(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false).disconnect(60, "ping timeout").connect(62, true)
+	judged(t, tl, published(), []Fault{stall}, params())
+	late := newTimeline().connect(0, false).disconnect(95, "ping timeout").connect(97, true)
+	judged(t, late, published(), []Fault{stall}, params(), "disconnect")
+}
+
+func TestJudgeRefusalExplainsAPollingError(t *testing.T) {
+	refuse := Fault{Kind: FaultRefuse, Start: at(10), End: at(15), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false).disconnect(14, "transport error").connect(17, true)
+	judged(t, tl, published(), []Fault{refuse}, params())
+}
+
+func TestJudgeRecoveredReconnectionMissesNothing(t *testing.T) {
+	// #2 was published while the client was away; it came back recovered
+	// without it.
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.1, "transport close").connect(23, true).events(25, 3)
+	judged(t, tl, published(4, 21, 24), []Fault{cut(20)}, params(), "lost")
+}
+
+func TestJudgeReconnectionNotRecovered(t *testing.T) {
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.1, "transport close").connect(23, false).gap(23)
+	judged(t, tl, published(4), []Fault{cut(20)}, params(), "recovery")
+}
+
+func TestJudgeRestartLosesSessionsInMemory(t *testing.T) {
+	restart := Fault{Kind: FaultRestart, Start: at(20), End: at(22)}
+	// #2 and #3 published before the fresh connection: missing, told by
+	// history:gap (after an event broadcast meanwhile); #4 after it.
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.2, "transport close").
+		connect(24, false).events(24.1, 4).gap(24.2)
+	v := judged(t, tl, published(4, 19, 23, 24.05), []Fault{restart}, params())
+	if v.EventsExcused != 2 || v.NotRecovered != 1 || v.DisconnectsBy["restart/transport close"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+
+	// Without the gap signal the same loss is silent: a failure.
+	silent := newTimeline().connect(0, false).events(5, 1).disconnect(20.2, "transport close").connect(24, false).events(24.1, 4)
+	judged(t, silent, published(4, 19, 23, 24.05), []Fault{restart}, params(), "lost")
+
+	// An event published after the fresh connection must arrive.
+	after := newTimeline().connect(0, false).events(5, 1).disconnect(20.2, "transport close").connect(24, false).gap(24).events(26, 4)
+	judged(t, after, published(4, 19, 25, 25.5), []Fault{restart}, params(), "lost")
+
+	// Where sessions survive a restart (Redis), it must recover.
+	p := params()
+	p.RestartLosesSessions = false
+	judged(t, newTimeline().connect(0, false).events(5, 1).disconnect(20.2, "transport close").connect(24, false).gap(24),
+		published(4), []Fault{restart}, p, "recovery")
+}
+
+func TestJudgeIgnoresRecordsAfterTheEnd(t *testing.T) {
+	p := params()
+	p.Until = at(50)
+	tl := newTimeline().connect(0, false).disconnect(60, "io client disconnect")
+	judged(t, tl, published(), nil, p)
+}
+
+func TestJudgeTokens(t *testing.T) {
+	tl := newTimeline().connect(0, false)
+	tl.c.Records = append(tl.c.Records,
+		Record{T: "refreshed", C: 1, TS: ms(5), OK: true},
+		Record{T: "refreshed", C: 1, TS: ms(6), OK: false, Err: "Unauthorized"},
+		Record{T: "expired", C: 1, TS: ms(7)},
+		// An ack awaited while connected for the whole 10 s: the server's.
+		Record{T: "refreshed", C: 1, TS: ms(20), OK: false, Err: "operation has timed out"})
+	// One lost with a connection that dropped meanwhile: asked again.
+	tl.disconnect(30, "transport close").connect(32, true)
+	tl.c.Records = append(tl.c.Records, Record{T: "refreshed", C: 1, TS: ms(35), OK: false, Err: "operation has timed out"})
+	faults := []Fault{cut(29.9)}
+	v := judged(t, tl, published(), faults, params(), "token")
+	if v.Refreshes != 1 || v.FailureCounts["token"] != 3 || v.RefreshRetries != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+}
+
+func TestJudgeResources(t *testing.T) {
+	flat := func(gen, n, conns int, goroutines func(i int) float64) []Sample {
+		var out []Sample
+		for i := range n {
+			out = append(out, Sample{At: at(float64(i * 10)), Gen: gen, Conns: conns, Steady: conns == 1000, RSS: 100 << 20, Goroutines: goroutines(i), FDs: 2000})
+		}
+		return out
+	}
+	steady := flat(0, 12, 1000, func(int) float64 { return 3000 })
+	v := Judge(nil, nil, nil, steady, JudgeParams{})
+	if !v.Pass || len(v.ResourceJudgement) != 3 {
+		t.Errorf("steady: %+v", v)
+	}
+
+	// One goroutine more per sample: a leak.
+	leak := flat(0, 12, 1000, func(i int) float64 { return 3000 + float64(i)*100 })
+	v = Judge(nil, nil, nil, leak, JudgeParams{})
+	if v.Pass || v.FailureCounts["growth"] != 1 || !strings.Contains(v.Failures[0], "goroutines") {
+		t.Errorf("leak: %+v", v)
+	}
+
+	// A peak while clients reconnect is not growth: the floor is compared.
+	peaks := flat(0, 12, 1000, func(i int) float64 { return 3000 + float64(i%2)*2000 })
+	if v = Judge(nil, nil, nil, peaks, JudgeParams{}); !v.Pass {
+		t.Errorf("peaks: %+v", v)
+	}
+
+	// Samples with part of the population away are not steady; a new
+	// process starts from its own floor.
+	mixed := append(flat(0, 12, 1000, func(int) float64 { return 3000 }), flat(1, 12, 1000, func(int) float64 { return 6000 })...)
+	mixed = append(mixed, Sample{At: at(500), Gen: 1, Conns: 10, Goroutines: 50000})
+	// Another node is judged on its own.
+	mixed = append(mixed, flat(0, 12, 1000, func(int) float64 { return 100 })...)
+	for i := len(mixed) - 12; i < len(mixed); i++ {
+		mixed[i].Node = 1
+	}
+	if v = Judge(nil, nil, nil, mixed, JudgeParams{}); !v.Pass || len(v.ResourceJudgement) != 9 {
+		t.Errorf("mixed: %+v", v)
+	}
+
+	few := flat(0, 3, 1000, func(i int) float64 { return float64(i) * 1e6 })
+	if v = Judge(nil, nil, nil, few, JudgeParams{}); !v.Pass || !strings.Contains(v.ResourceJudgement[0], "too few") {
+		t.Errorf("few: %+v", v)
+	}
+}
+
+func TestJudgeLateUpgrade(t *testing.T) {
+	p := params()
+	p.UpgradeTimeout = 10 * time.Second
+	// The upgrade may come before the connect, when the client's event
+	// loop is that late.
+	late := newTimeline().connect(0, false).disconnect(10.5, "transport close")
+	late.c.Records = append(late.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
+	late.connect(12, true).disconnect(13, "transport close").connect(15, true)
+	late.c.Records[1].TS = ms(10.5)
+	v := judged(t, late, published(), []Fault{cut(10)}, p)
+	if v.LateUpgrades != 1 || v.DisconnectsBy["late-upgrade/transport close"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	late = newTimeline().connect(0, false)
+	late.c.Records = append(late.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
+	late.disconnect(13, "transport close").connect(15, true)
+	v = judged(t, late, published(), nil, p)
+	if v.LateUpgrades != 1 || v.DisconnectsBy["late-upgrade/transport close"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+
+	// An upgrade within the timeout explains nothing.
+	prompt := newTimeline().connect(0, false)
+	prompt.c.Records = append(prompt.c.Records, Record{T: "upgrade", C: 1, TS: ms(2), Tr: "websocket", Took: 300})
+	prompt.disconnect(3, "transport close").connect(5, true)
+	judged(t, prompt, published(), nil, p, "disconnect")
+
+	// Nor does a late one long before the disconnection.
+	old := newTimeline().connect(0, false)
+	old.c.Records = append(old.c.Records, Record{T: "upgrade", C: 1, TS: ms(12), Tr: "websocket", Took: 11500})
+	old.disconnect(40, "transport close").connect(42, true)
+	judged(t, old, published(), nil, p, "disconnect")
+}
+
+func TestJudgeReconnectionBeforeAnyEvent(t *testing.T) {
+	// Nothing received yet, so no offset to recover from: not recovered,
+	// and nothing missing.
+	tl := newTimeline().connect(0, false).disconnect(10.1, "transport close").connect(12, false).events(14, 1)
+	judged(t, tl, published(13), []Fault{cut(10)}, params())
+	// But what was published while it was connected had to arrive.
+	tl = newTimeline().connect(0, false).disconnect(10.1, "transport close").connect(12, false).events(14, 2)
+	judged(t, tl, published(5, 13), []Fault{cut(10)}, params(), "lost")
+}
+
+func TestJudgeReplayedAuthNotices(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(50, "ping timeout").connect(52, true)
+	tl.c.Records = append(tl.c.Records,
+		Record{T: "expiring", C: 1, TS: ms(52.1)},
+		Record{T: "expired", C: 1, TS: ms(52.1)})
+	v := judged(t, tl, published(4), []Fault{stall}, params())
+	if v.ReplayedAuthNotices != 2 {
+		t.Errorf("counts: %+v", v)
+	}
+	// Later on the same connection, an expiry is the connection's own.
+	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(70)})
+	judged(t, tl, published(4), []Fault{stall}, params(), "token")
+}
+
+func TestJudgeStallExpiryAndStuckProbe(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false)
+	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(40.5)})
+	tl.disconnect(40.6, "io server disconnect").connect(42, false)
+	v := judged(t, tl, published(), []Fault{stall}, params())
+	if v.StallExpiries != 1 || v.DisconnectsBy["stall-expiry/io server disconnect"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	// Without the stall, an expiry is a failure.
+	judged(t, tl, published(), nil, params(), "token", "disconnect")
+
+	probe := newTimeline().connect(0, false)
+	probe.c.Records = append(probe.c.Records, Record{T: "upgradeError", C: 1, TS: ms(5), Msg: "probe error: transport closed"})
+	probe.disconnect(45, "ping timeout").connect(47, false)
+	if v := judged(t, probe, published(), nil, params()); v.ProbeStuck != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	// A ping timeout with no failed probe is unexplained.
+	judged(t, newTimeline().connect(0, false).disconnect(45, "ping timeout").connect(47, false), published(), nil, params(), "disconnect")
+}
+
+func TestJudgeAfreshAfterAnExpiredToken(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(45, "ping timeout")
+	tl.c.Records = append(tl.c.Records, Record{T: "cerr", C: 1, TS: ms(46), Msg: "Unauthorized: Token expired"})
+	tl.connect(47, false).gap(47).events(50, 3)
+	judged(t, tl, published(4, 20, 49), []Fault{stall}, params())
+	// Without the refusal, the same reconnection should have recovered.
+	tl = newTimeline().connect(0, false).events(5, 1).disconnect(45, "ping timeout").connect(47, false).gap(47).events(50, 3)
+	judged(t, tl, published(4, 20, 49), []Fault{stall}, params(), "recovery")
+}
+
+func TestPlotIsWellFormedXML(t *testing.T) {
+	var samples []Sample
+	for i := range 20 {
+		samples = append(samples, Sample{At: at(float64(i * 10)), Gen: i / 10, Conns: 100 + i, RSS: float64(i) * 1e6, Goroutines: 50, FDs: 60})
+	}
+	for _, s := range [][]Sample{samples, nil} {
+		if err := xml.Unmarshal(plot(s, t0), new(struct{})); err != nil {
+			t.Errorf("the plot of %d samples is not well-formed XML: %v", len(s), err)
+		}
+	}
+}
