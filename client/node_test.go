@@ -82,7 +82,9 @@ func TestNodePeerTransportsAndSubscriptions(t *testing.T) {
 			for i := 1; i <= 20; i++ {
 				peer.publishSeq(t, org, i)
 			}
-			r.waitFor(t, "20 events", func(r *recorder) bool { return len(r.events["invoice:paid"]) == 20 })
+			// The raw and the typed handler of one event run one after the
+			// other: wait for both to have seen all twenty.
+			r.waitFor(t, "20 events", func(r *recorder) bool { return len(r.events["invoice:paid"]) == 20 && len(paid) == 20 })
 			if seqs := r.seqs(t, "invoice:paid"); !consecutive(seqs, 1, 20) {
 				t.Fatalf("received %v", seqs)
 			}
