@@ -200,6 +200,18 @@ type histEntry struct {
 	id rediswire.StreamID
 }
 
+// entry parses one entry of an XRANGE answer with its id; an entry that
+// does not parse is counted as a decode error and skipped (ok false).
+func (a *streamsAdapter) entry(m *rueidis.RedisMessage) (h histEntry, ok bool) {
+	e, err := parseEntry(m)
+	if err != nil {
+		a.c.stats.decodeErrors.Add(1)
+		return histEntry{}, false
+	}
+	id, ok := rediswire.ParseStreamID(e.ID)
+	return histEntry{e, id}, ok
+}
+
 // readHistory reads the entries after since (zero and !hasSince: from the
 // oldest) of the sources, in id order and once each, at most count per
 // source. It fails with socketio.ErrHistoryGap when a source dropped an
@@ -255,17 +267,12 @@ func (a *streamsAdapter) readHistory(ctx context.Context, since rediswire.Stream
 		}
 		var last rediswire.StreamID
 		for j := range list {
-			e, err := parseEntry(&list[j])
-			if err != nil {
-				a.c.stats.decodeErrors.Add(1)
-				continue
-			}
-			id, ok := rediswire.ParseStreamID(e.ID)
+			h, ok := a.entry(&list[j])
 			if !ok {
 				continue
 			}
-			last = id
-			out = append(out, histEntry{e, id})
+			last = h.id
+			out = append(out, h)
 		}
 		if len(list) >= count && (!truncated || last.Less(cut)) {
 			cut, truncated = last, true
@@ -377,22 +384,17 @@ func (a *streamsAdapter) readStream(ctx context.Context, since rediswire.StreamI
 	}
 	out := make([]histEntry, 0, len(list))
 	for i := range list {
-		e, err := parseEntry(&list[i])
-		if err != nil {
-			a.c.stats.decodeErrors.Add(1)
-			continue
-		}
-		id, ok := rediswire.ParseStreamID(e.ID)
+		h, ok := a.entry(&list[i])
 		if !ok {
 			continue
 		}
 		if hasSince && i == 0 {
-			if id != since {
+			if h.id != since {
 				return nil, rediswire.StreamID{}, false, socketio.ErrHistoryGap
 			}
 			continue
 		}
-		out = append(out, histEntry{e, id})
+		out = append(out, h)
 	}
 	if hasSince && len(list) == 0 {
 		return nil, rediswire.StreamID{}, false, socketio.ErrHistoryGap

@@ -552,15 +552,11 @@ func (a *streamsAdapter) MissedPackets(offset string, rooms []string) ([]*socket
 		}
 		var last rediswire.StreamID
 		for i := range list {
-			e, err := parseEntry(&list[i])
-			if err != nil {
-				a.c.stats.decodeErrors.Add(1)
-				continue
-			}
-			id, ok := rediswire.ParseStreamID(e.ID)
+			h, ok := a.entry(&list[i])
 			if !ok {
 				continue
 			}
+			e, id := h.e, h.id
 			last = id
 			if first && i == 0 {
 				if id != from {
