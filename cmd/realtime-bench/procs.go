@@ -212,8 +212,10 @@ func startServerOnce(spec serverSpec) (*server, error) {
 	case kindOurs:
 		cmd = exec.Command(spec.ours, "serve", "--addr", addr, "--dev=false", "--log-level", "warn", "--log-format", "json", "--shutdown-timeout", "5s")
 		// The ramps publish far past the default per-key budget, and the
-		// Node peer has none.
-		env = append(env, "PUBLISH_RATE=off")
+		// Node peer has none. The clients come from a few source addresses
+		// (thousands each), far past the default cap of connections per
+		// address, which the peers do not have either.
+		env = append(env, "PUBLISH_RATE=off", "MAX_CONNECTIONS_PER_ADDRESS=off")
 		if spec.pprof {
 			pp, err := freePort()
 			if err != nil {

@@ -60,6 +60,12 @@ func (r *runner) idleStorm(kind string, rep int) error {
 		if err != nil {
 			return err
 		}
+		if c.Failed > 0 {
+			// Memory per connection and the connect rate over fewer
+			// connections than asked would be figures of another run: a
+			// refusal (a cap, a limit of the machine) fails the session.
+			return fmt.Errorf("idle: %s refused %d of %d connections at the %d level: %s", kind, c.Failed, c.Failed+c.Connected, level, strings.Join(c.Errors, "; "))
+		}
 		cpu := srv.cpu() - cpu0
 		srv.holding(level)
 		if li == 0 {
