@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/faultproxy"
 	"github.com/operate/realtime/internal/testutil/leakcheck"
+	"github.com/operate/realtime/internal/testutil/logbuf"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -43,7 +43,7 @@ type server struct {
 	http *httptest.Server
 	url  string // http://127.0.0.1:PORT
 	svc  *events.EventsService
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	once sync.Once
 }
 
@@ -57,7 +57,7 @@ type serverOptions struct {
 
 func startServer(t testing.TB, o serverOptions) *server {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	leeway := o.leeway
 	if leeway == 0 {
@@ -295,24 +295,6 @@ func newProxy(t testing.TB, addr string) *faultproxy.Proxy {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mintWith(secret, org, user string, ttl time.Duration) (string, error) {

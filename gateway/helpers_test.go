@@ -1,19 +1,18 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/logbuf"
 	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio"
@@ -29,7 +28,7 @@ type env struct {
 	url  string // http://127.0.0.1:port
 	svc  *events.EventsService
 	d    *sioclient.Driver
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	// redis is the Redis server of the adapter, nil in memory.
 	redis *redistest.Server
 }
@@ -56,7 +55,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.authConfig.Secret == "" && o.authConfig.PublicKeyPEM == nil && o.authConfig.JWKSURL == "" {
 		o.authConfig.Secret = testSecret
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o.authConfig.Logger = logger
 	v, err := auth.New(context.Background(), o.authConfig)
@@ -188,24 +187,6 @@ func ack(t *testing.T, c *sioclient.Client, event string, arg any, v any) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // requiredFields are test values for the required domain fields of each
 // payload type (TestPayloadFixturesCoverCatalog keeps it complete).

@@ -1,13 +1,11 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/operate/realtime/gateway/admin"
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/internal/testutil/leakcheck"
+	"github.com/operate/realtime/internal/testutil/logbuf"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/socketio/redisadapter"
 )
@@ -37,7 +36,7 @@ type node struct {
 	gw   *gateway.Gateway
 	adm  *admin.Admin
 	url  string
-	logs *syncBuffer
+	logs *logbuf.Buffer
 }
 
 type nodeOptions struct {
@@ -60,7 +59,7 @@ func uiConfig(mod func(*admin.UIConfig)) *admin.UIConfig {
 
 func startNode(t *testing.T, o nodeOptions) *node {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v, err := auth.New(context.Background(), auth.Config{Secret: testSecret, Logger: log})
 	if err != nil {
@@ -203,22 +202,4 @@ func nextStats(t *testing.T, c *sioclient.Client, id string) serverStats {
 	}
 	t.Fatalf("no server_stats of %s", id)
 	return serverStats{}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -20,9 +20,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import type { Socket } from 'socket.io-client';
-import { build, type Rolldown } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { bundleClient } from '../support/bundle.js';
 import { launchChromium, SKIP_BROWSER, type Chromium } from '../support/chromium.js';
 import { Gateway, mintToken, sleep, uid } from '../support/gateway.js';
 import { PACKAGE_ROOT } from '../support/paths.js';
@@ -158,25 +158,6 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
     if (Date.now() > deadline) return false;
     await sleep(100);
   }
-}
-
-/** The IIFE bundle of this package (window.OperateRealtime), socket.io-client included. */
-async function bundleClient(): Promise<string> {
-  const out = await build({
-    configFile: false,
-    logLevel: 'silent',
-    root: PACKAGE_ROOT,
-    build: {
-      write: false,
-      minify: false,
-      lib: { entry: path.join(PACKAGE_ROOT, 'src/index.ts'), name: 'OperateRealtime', formats: ['iife'] },
-    },
-  });
-  const result = (Array.isArray(out) ? out[0] : out) as Rolldown.RolldownOutput;
-  const chunk = result.output.find((o) => o.type === 'chunk');
-  if (!chunk) throw new Error('vite build of src/index.ts produced no chunk');
-  // Init scripts run inside a function: the IIFE's `var` would stay local.
-  return `${chunk.code}\nglobalThis.OperateRealtime = OperateRealtime;\n`;
 }
 
 let gw: Gateway;
