@@ -30,7 +30,9 @@ const (
 	// {message, userId, organizationId, expiresAt?}.
 	EventConnected = "connected"
 	// EventAuthExpiring (server → client) warns that the token expires soon:
-	// {message, expiresAt}. Answer with EventAuthRefresh.
+	// {message, expiresAt}. Answer with EventAuthRefresh. It and
+	// EventAuthExpired, about one connection's token, carry no recovery
+	// offset and are never replayed to a recovered connection.
 	EventAuthExpiring = "auth:expiring"
 	// EventAuthExpired (server → client) says the token expired; the socket
 	// is disconnected right after it: {message, code: "TOKEN_EXPIRED",

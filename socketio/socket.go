@@ -298,6 +298,31 @@ func (s *Socket) Emit(event string, args ...any) error {
 	return s.client.send(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments))
 }
 
+// EmitUnlogged sends an event to this client like Emit, except that it
+// never enters the recovery log: it carries no offset and is never
+// replayed. It is for notices about this connection itself (its token
+// about to expire, its session revoked): replayed to a later, recovered
+// connection, which may hold another token, they would be false. With
+// recovery on it still waits behind a replay under way, as broadcasts do.
+func (s *Socket) EmitUnlogged(event string, args ...any) error {
+	p, err := NewPacket(event, args...)
+	if err != nil {
+		return err
+	}
+	if !s.Connected() {
+		return ErrNotConnected
+	}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
+		m.EventSent(s, p)
+	}
+	// A nil packet marks it as not logged: never taken for one the
+	// replay already sent.
+	if !s.deliver(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments), nil, false) {
+		return ErrNotConnected // the connection closed meanwhile
+	}
+	return nil
+}
+
 // EmitWithAck sends an event and waits for the client's acknowledgement,
 // until ctx ends. Do not call it from this client's own handlers (see the
 // package documentation); use EmitWithAckFunc there.
