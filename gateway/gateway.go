@@ -58,8 +58,10 @@ const (
 	// may have been missed since the offset it gave, and it should reload
 	// what it shows from the source of truth. {message, reason, from}:
 	// reason "unavailable" (the session expired, or the events missed are
-	// no longer kept: a restart, a trimmed log) or "declined" (the token
-	// names another user or organization than the session's).
+	// no longer kept: a restart, a trimmed log; or the client gave its
+	// session id without an offset, cut before its first event: from is
+	// then "") or "declined" (the token names another user or
+	// organization than the session's).
 	EventHistoryGap = "history:gap"
 )
 

@@ -423,6 +423,11 @@ func (n *Namespace) connect(c *client, auth []byte) {
 			// Otherwise there is no session to recover, or the missed
 			// packets are gone after all: connect as a new socket,
 			// authenticated like any other.
+		} else if pid != "" {
+			// A client cut before its first event has a private id and no
+			// offset: nothing says what it missed since it connected, so
+			// the session cannot be restored, and it is told so.
+			failure = RecoveryUnavailable
 		}
 	}
 	s := newSocket(n, c, auth, nil)

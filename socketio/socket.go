@@ -150,15 +150,17 @@ func (s *Socket) Handshake() *Handshake { return s.handshake }
 func (s *Socket) Recovered() bool { return s.recovered }
 
 // RecoveryFailure says why a client that asked to recover its session (it
-// sent its private id and the offset of the last event it received) got a
-// new socket instead: what it missed since that offset cannot be replayed,
-// and it should reload what it shows.
+// sent its private id, and the offset of the last event it received if it
+// received one) got a new socket instead: what it missed since that offset,
+// or since it connected, cannot be replayed, and it should reload what it
+// shows.
 type RecoveryFailure string
 
 const (
 	// RecoveryUnavailable: the session expired or is unknown here (a
 	// restart, another node without a shared log), or the events missed
-	// since the offset are no longer kept.
+	// since the offset are no longer kept, or the client gave no offset
+	// (it was cut before its first event: what it missed cannot be told).
 	RecoveryUnavailable RecoveryFailure = "unavailable"
 	// RecoveryDeclined: a connect middleware declined the recovery
 	// (ErrDeclineRecovery), e.g. because the client now authenticates as
@@ -167,8 +169,9 @@ const (
 )
 
 // NotRecovered reports, for a socket whose client asked to recover a
-// session and could not, why and from which offset it asked; failure is
-// empty for a recovered socket and for a client that did not ask.
+// session and could not, why and from which offset it asked (empty when
+// it had none); failure is empty for a recovered socket and for a client
+// that did not ask.
 func (s *Socket) NotRecovered() (offset string, failure RecoveryFailure) {
 	return s.gaveOffset, s.notRecovered
 }
