@@ -221,6 +221,10 @@ type Gateway struct {
 
 	closing atomic.Bool
 	stats   *stats
+	// historyMode is where the history is kept, for the metrics: "memory"
+	// with the in-memory adapter, "streams" with a cluster adapter (of the
+	// Redis modes, only streams keeps one, and only it gives offsets).
+	historyMode string
 	// refusalLog is the log budget of refused connections and declined
 	// recoveries, which clients can cause at will.
 	refusalLog *logbudget.Budget
@@ -260,6 +264,10 @@ func New(cfg Config) (*Gateway, error) {
 		g.maxLifetime = DefaultMaxTokenLifetime
 	}
 	g.stats = newStats(len(g.catalog.names))
+	g.historyMode = "memory"
+	if cfg.Adapter != nil {
+		g.historyMode = "streams"
+	}
 	filters, err := filter.NewCompiler(filter.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: subscription filters: %w", err)

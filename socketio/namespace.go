@@ -491,6 +491,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		// Replays pass the delivery filter as live broadcasts do.
 		if keep := n.recipientTest(p, p.direct); keep == nil || keep(s) {
 			_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
+			s.replays++
 		}
 	}
 	// Set before the buffer is flushed, so that a replayed broadcast still

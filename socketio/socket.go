@@ -68,6 +68,8 @@ type Socket struct {
 	// gaveOffset is the offset it gave; both empty otherwise.
 	notRecovered RecoveryFailure
 	gaveOffset   string
+	// replays is how many missed packets a recovery sent this socket.
+	replays int
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
@@ -148,6 +150,11 @@ func (s *Socket) Handshake() *Handshake { return s.handshake }
 // Recovered reports whether the socket was restored by connection state
 // recovery (same id, rooms and data as before the disconnection).
 func (s *Socket) Recovered() bool { return s.recovered }
+
+// ReplayedEvents returns how many missed events the recovery of this
+// socket sent it before its CONNECT reply (zero unless Recovered). It is
+// set before the connection handlers run, and does not change after.
+func (s *Socket) ReplayedEvents() int { return s.replays }
 
 // RecoveryFailure says why a client that asked to recover its session (it
 // sent its private id, and the offset of the last event it received if it
