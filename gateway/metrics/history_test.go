@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -12,9 +13,11 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/gateway/metrics"
+	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
 	"github.com/operate/realtime/internal/testutil/wait"
 	"github.com/operate/realtime/socketio"
+	"github.com/operate/realtime/socketio/redisadapter"
 )
 
 // TestHistoryMetrics: a recovery, a failed one, history requests from a
@@ -22,12 +25,30 @@ import (
 // history kept, the recovery attempts by result, the events replayed, the
 // history requests by source and result.
 func TestHistoryMetrics(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testHistoryMetrics(t, nil, "memory") })
+	t.Run("streams", func(t *testing.T) {
+		r := redistest.Start(t)
+		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() }) // after the gateway's shutdown
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := c.WaitSubscribed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		testHistoryMetrics(t, c.Adapter, "streams")
+	})
+}
+
+func testHistoryMetrics(t *testing.T, adapter socketio.AdapterFactory, mode string) {
 	v, err := auth.New(context.Background(), auth.Config{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	gw, err := gateway.New(gateway.Config{Verifier: v, Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
+	gw, err := gateway.New(gateway.Config{Verifier: v, Adapter: adapter, Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +132,7 @@ func TestHistoryMetrics(t *testing.T) {
 
 	body := scrape(t, h)
 	for _, want := range []string{
-		`realtime_history_appended_total{mode="memory"} 3`,
+		`realtime_history_appended_total{mode="` + mode + `"} 3`,
 		`realtime_recovery_attempts_total{result="recovered"} 1`,
 		`realtime_recovery_attempts_total{result="unavailable"} 1`,
 		`realtime_recovery_attempts_total{result="declined"} 0`,
