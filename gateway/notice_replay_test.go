@@ -33,9 +33,9 @@ func TestRecoveryDoesNotReplayTheOldConnectionsNotices(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = proxy.Close() })
 
-			// Tokens that expire in 7 to 8 s: warned halfway, which leaves
+			// Tokens that expire in 9 to 10 s: warned halfway, which leaves
 			// the test a few seconds between the warning and the expiry.
-			const ttl = 8 * time.Second
+			const ttl = 10 * time.Second
 			a := e.d.Connect("http://"+proxy.Addr()+gateway.DefaultNamespace, sioclient.Options{
 				Name: "a", Transports: []string{"websocket"}, Reconnection: ptr(false),
 				Auth: map[string]any{"token": e.token("org-1", "user-1", ttl)},
