@@ -204,6 +204,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	g.stats.accepted.Add(1)
 	if s.Recovered() {
 		g.stats.recovered.Add(1)
+		g.stats.eventsReplayed.Add(int64(s.ReplayedEvents()))
 	}
 
 	if err := s.Emit(EventConnected, connectedPayload{

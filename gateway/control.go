@@ -18,7 +18,8 @@ import (
 // network drop: {message, code, reason?}. code is CodeSessionRevoked or
 // CodeTokenRevoked; reason is the operator's text, when given. The
 // disconnect that follows is "io server disconnect": socket.io-client does
-// not reconnect by itself, and the session is not kept for recovery.
+// not reconnect by itself, and the session is not kept for recovery. It
+// carries no recovery offset and is never replayed.
 const EventSessionRevoked = "session:revoked"
 
 // CodeSessionRevoked is the EventSessionRevoked code of a socket an
@@ -313,7 +314,9 @@ func (g *Gateway) revokeSocket(s *socketio.Socket, sess *session, p revokedPaylo
 	sess.revoked = true
 	g.stopLocked(sess)
 	sess.mu.Unlock()
-	if err := s.Emit(EventSessionRevoked, p); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
+	// Unlogged: a notice about this connection, never to be replayed to a
+	// later one that recovers the session.
+	if err := s.EmitUnlogged(EventSessionRevoked, p); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
 		g.log.Warn("gateway: sending "+EventSessionRevoked, "sid", s.ID(), "error", err)
 	}
 	// A namespace disconnect: socket.io-client does not reconnect by itself,

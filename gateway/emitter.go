@@ -70,5 +70,8 @@ func (g *Gateway) PublishOffset(ctx context.Context, ev events.Event) (string, e
 		return "", fmt.Errorf("gateway: publish %s (id %s): %w", ev.Name, ev.ID, err)
 	}
 	g.stats.published[bit].Add(1)
+	if offset != "" {
+		g.stats.historyAppended.Add(1)
+	}
 	return offset, nil
 }

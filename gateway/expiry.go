@@ -78,10 +78,14 @@ func (g *Gateway) fire(s *socketio.Socket, sess *session, gen uint64, phase time
 		sess.warned = true
 		g.armLocked(s, sess)
 		sess.mu.Unlock()
-		_ = s.Emit(EventAuthExpiring, expiryPayload{
+		// Unlogged, as the other notices about this connection's token:
+		// replayed to a recovered connection, which presented a token of
+		// its own, it would warn of an expiry that no longer applies.
+		_ = s.EmitUnlogged(EventAuthExpiring, expiryPayload{
 			Message:   "Token expires soon: send " + EventAuthRefresh + " with a new token to stay connected",
 			ExpiresAt: expiresAt,
 		})
+		g.log.Debug("gateway: token expiring, client warned", "sid", s.ID(), "userId", sess.userID, "expiresAt", expiresAt)
 		return
 	}
 	// From here on a refresh is too late: the socket is being disconnected.
@@ -89,7 +93,7 @@ func (g *Gateway) fire(s *socketio.Socket, sess *session, gen uint64, phase time
 	g.stopLocked(sess)
 	sess.mu.Unlock()
 
-	_ = s.Emit(EventAuthExpired, expiryPayload{
+	_ = s.EmitUnlogged(EventAuthExpired, expiryPayload{
 		Message:   auth.CodeTokenExpired.Message(),
 		Code:      auth.CodeTokenExpired,
 		ExpiresAt: expiresAt,

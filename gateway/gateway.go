@@ -30,7 +30,9 @@ const (
 	// {message, userId, organizationId, expiresAt?}.
 	EventConnected = "connected"
 	// EventAuthExpiring (server → client) warns that the token expires soon:
-	// {message, expiresAt}. Answer with EventAuthRefresh.
+	// {message, expiresAt}. Answer with EventAuthRefresh. It and
+	// EventAuthExpired, about one connection's token, carry no recovery
+	// offset and are never replayed to a recovered connection.
 	EventAuthExpiring = "auth:expiring"
 	// EventAuthExpired (server → client) says the token expired; the socket
 	// is disconnected right after it: {message, code: "TOKEN_EXPIRED",
@@ -56,8 +58,10 @@ const (
 	// may have been missed since the offset it gave, and it should reload
 	// what it shows from the source of truth. {message, reason, from}:
 	// reason "unavailable" (the session expired, or the events missed are
-	// no longer kept: a restart, a trimmed log) or "declined" (the token
-	// names another user or organization than the session's).
+	// no longer kept: a restart, a trimmed log; or the client gave its
+	// session id without an offset, cut before its first event: from is
+	// then "") or "declined" (the token names another user or
+	// organization than the session's).
 	EventHistoryGap = "history:gap"
 )
 
@@ -217,6 +221,10 @@ type Gateway struct {
 
 	closing atomic.Bool
 	stats   *stats
+	// historyMode is where the history is kept, for the metrics: "memory"
+	// with the in-memory adapter, "streams" with a cluster adapter (of the
+	// Redis modes, only streams keeps one, and only it gives offsets).
+	historyMode string
 	// refusalLog is the log budget of refused connections and declined
 	// recoveries, which clients can cause at will.
 	refusalLog *logbudget.Budget
@@ -256,6 +264,10 @@ func New(cfg Config) (*Gateway, error) {
 		g.maxLifetime = DefaultMaxTokenLifetime
 	}
 	g.stats = newStats(len(g.catalog.names))
+	g.historyMode = "memory"
+	if cfg.Adapter != nil {
+		g.historyMode = "streams"
+	}
 	filters, err := filter.NewCompiler(filter.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: subscription filters: %w", err)

@@ -37,6 +37,10 @@ type HistoryOptions struct {
 	TTL time.Duration
 }
 
+// errInvalidHistoryQuery marks a backend's history query that cannot be
+// answered as asked (no organization, an unknown event).
+var errInvalidHistoryQuery = errors.New("gateway: history: invalid query")
+
 // historyTimeout bounds one read of the history (Redis, in streams mode).
 const historyTimeout = 5 * time.Second
 
@@ -69,6 +73,7 @@ func (g *Gateway) onHistory(s *socketio.Socket, ev *socketio.Event) {
 	}
 	req, err := g.parseHistory(ev.Args)
 	if err != nil {
+		g.stats.historyRequest(historyFromClient, err)
 		var re *requestError
 		errors.As(err, &re)
 		_ = ev.Ack(errorAck{Error: re.message, Code: re.code})
@@ -77,6 +82,7 @@ func (g *Gateway) onHistory(s *socketio.Socket, ev *socketio.Event) {
 	ctx, cancel := context.WithTimeout(s.Context(), historyTimeout)
 	defer cancel()
 	page, err := g.readHistory(ctx, req, sess.orgID, []string{events.OrgRoom(sess.orgID), events.UserRoom(sess.userID)}, sess.subs.Load())
+	g.stats.historyRequest(historyFromClient, err)
 	if err != nil {
 		code, msg := historyError(err, req.since)
 		_ = ev.Ack(errorAck{Error: msg, Code: code})
@@ -89,9 +95,10 @@ func (g *Gateway) onHistory(s *socketio.Socket, ev *socketio.Event) {
 // the events addressed to an organization (its room, or every socket), or
 // with UserID to one user of it (the user's room), of that organization
 // only.
-func (g *Gateway) History(ctx context.Context, q events.HistoryQuery) (events.HistoryPage, error) {
+func (g *Gateway) History(ctx context.Context, q events.HistoryQuery) (_ events.HistoryPage, err error) {
+	defer func() { g.stats.historyRequest(historyFromAPI, err) }()
 	if q.OrganizationID == "" {
-		return events.HistoryPage{}, errors.New("gateway: history: an organization is required")
+		return events.HistoryPage{}, fmt.Errorf("%w: an organization is required", errInvalidHistoryQuery)
 	}
 	req := &historyRequest{since: q.Since, limit: q.Limit}
 	if req.limit <= 0 {
@@ -103,7 +110,7 @@ func (g *Gateway) History(ctx context.Context, q events.HistoryQuery) (events.Hi
 		for _, n := range q.Events {
 			bit, ok := g.catalog.bit[string(n)]
 			if !ok {
-				return events.HistoryPage{}, fmt.Errorf("gateway: history: %q is not a catalog event", n)
+				return events.HistoryPage{}, fmt.Errorf("%w: %q is not a catalog event", errInvalidHistoryQuery, n)
 			}
 			req.want.set(bit, true)
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -33,6 +34,10 @@ type stats struct {
 	// Clients told of a history gap (EventHistoryGap), by reason.
 	gapsUnavailable atomic.Int64
 	gapsDeclined    atomic.Int64
+	// History and recovery: catalog events appended to the history by
+	// this node's publishes, missed events replayed to recovered sockets.
+	historyAppended atomic.Int64
+	eventsReplayed  atomic.Int64
 
 	// Control operations: sockets disconnected on purpose (by code),
 	// sockets moved in or out of their organization's room, failed reads
@@ -44,6 +49,39 @@ type stats struct {
 
 	mu      sync.Mutex
 	refused map[auth.Code]int64
+	// History requests, by source and result: rare enough for a map.
+	historyRequests map[HistoryRequestKind]int64
+}
+
+// HistoryRequestKind says where a history request came from (Source:
+// "client", the EventHistory event, or "api", History for the HTTP API)
+// and how it was answered (Result: "ok", "invalid" a request refused as
+// malformed, "gap" the position is no longer kept, "unavailable" no
+// history is kept or it cannot be read now).
+type HistoryRequestKind struct{ Source, Result string }
+
+// Sources of history requests.
+const (
+	historyFromClient = "client"
+	historyFromAPI    = "api"
+)
+
+// historyRequest counts a history request answered with err (nil: ok).
+func (s *stats) historyRequest(source string, err error) {
+	result := "ok"
+	var re *requestError
+	switch {
+	case err == nil:
+	case errors.As(err, &re), errors.Is(err, errInvalidHistoryQuery):
+		result = "invalid"
+	case errors.Is(err, events.ErrHistoryGap):
+		result = "gap"
+	default:
+		result = "unavailable"
+	}
+	s.mu.Lock()
+	s.historyRequests[HistoryRequestKind{source, result}]++
+	s.mu.Unlock()
 }
 
 func (s *stats) revoke(code auth.Code) {
@@ -55,7 +93,7 @@ func (s *stats) revoke(code auth.Code) {
 }
 
 func newStats(catalogSize int) *stats {
-	return &stats{published: make([]atomic.Int64, catalogSize), refused: make(map[auth.Code]int64)}
+	return &stats{published: make([]atomic.Int64, catalogSize), refused: make(map[auth.Code]int64), historyRequests: make(map[HistoryRequestKind]int64)}
 }
 
 func (s *stats) gap(why socketio.RecoveryFailure) {
@@ -104,6 +142,18 @@ type Stats struct {
 	// HistoryGaps counts clients told that they could not recover their
 	// session (EventHistoryGap), by reason.
 	HistoryGaps map[socketio.RecoveryFailure]int64
+	// HistoryAppended counts catalog events published through this node
+	// that the history kept (they got an offset), and HistoryMode says
+	// where it is kept: "memory" (one node) or "streams" (Redis, the only
+	// cluster mode with a history).
+	HistoryAppended int64
+	HistoryMode     string
+	// EventsReplayed counts the missed events replayed to recovered
+	// sockets before their CONNECT reply.
+	EventsReplayed int64
+	// HistoryRequests counts the history requests answered, by source and
+	// result.
+	HistoryRequests map[HistoryRequestKind]int64
 	// Revoked counts sockets disconnected by a control operation, by the
 	// code of their EventSessionRevoked (SESSION_REVOKED: an operator's
 	// disconnect; TOKEN_REVOKED: a revoked token).
@@ -132,6 +182,10 @@ func (g *Gateway) Stats() Stats {
 		CrossTenantRefused: st.tenancyRefused.Load(),
 		NoTenantDropped:    st.tenancyUnknown.Load(),
 		FilterEvaluations:  st.filterEvaluations.Load(),
+		HistoryAppended:    st.historyAppended.Load(),
+		HistoryMode:        g.historyMode,
+		EventsReplayed:     st.eventsReplayed.Load(),
+		HistoryRequests:    make(map[HistoryRequestKind]int64),
 		HistoryGaps: map[socketio.RecoveryFailure]int64{
 			socketio.RecoveryUnavailable: st.gapsUnavailable.Load(),
 			socketio.RecoveryDeclined:    st.gapsDeclined.Load(),
@@ -152,6 +206,9 @@ func (g *Gateway) Stats() Stats {
 	st.mu.Lock()
 	for code, n := range st.refused {
 		out.Refused[code] = n
+	}
+	for k, n := range st.historyRequests {
+		out.HistoryRequests[k] = n
 	}
 	st.mu.Unlock()
 	return out

@@ -423,6 +423,11 @@ func (n *Namespace) connect(c *client, auth []byte) {
 			// Otherwise there is no session to recover, or the missed
 			// packets are gone after all: connect as a new socket,
 			// authenticated like any other.
+		} else if pid != "" {
+			// A client cut before its first event has a private id and no
+			// offset: nothing says what it missed since it connected, so
+			// the session cannot be restored, and it is told so.
+			failure = RecoveryUnavailable
 		}
 	}
 	s := newSocket(n, c, auth, nil)
@@ -486,6 +491,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		// Replays pass the delivery filter as live broadcasts do.
 		if keep := n.recipientTest(p, p.direct); keep == nil || keep(s) {
 			_ = s.client.send(encode(sio.Event, n.name, false, 0, p.Data, p.Attachments))
+			s.replays++
 		}
 	}
 	// Set before the buffer is flushed, so that a replayed broadcast still

@@ -68,6 +68,8 @@ type Socket struct {
 	// gaveOffset is the offset it gave; both empty otherwise.
 	notRecovered RecoveryFailure
 	gaveOffset   string
+	// replays is how many missed packets a recovery sent this socket.
+	replays int
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
@@ -149,16 +151,23 @@ func (s *Socket) Handshake() *Handshake { return s.handshake }
 // recovery (same id, rooms and data as before the disconnection).
 func (s *Socket) Recovered() bool { return s.recovered }
 
+// ReplayedEvents returns how many missed events the recovery of this
+// socket sent it before its CONNECT reply (zero unless Recovered). It is
+// set before the connection handlers run, and does not change after.
+func (s *Socket) ReplayedEvents() int { return s.replays }
+
 // RecoveryFailure says why a client that asked to recover its session (it
-// sent its private id and the offset of the last event it received) got a
-// new socket instead: what it missed since that offset cannot be replayed,
-// and it should reload what it shows.
+// sent its private id, and the offset of the last event it received if it
+// received one) got a new socket instead: what it missed since that offset,
+// or since it connected, cannot be replayed, and it should reload what it
+// shows.
 type RecoveryFailure string
 
 const (
 	// RecoveryUnavailable: the session expired or is unknown here (a
 	// restart, another node without a shared log), or the events missed
-	// since the offset are no longer kept.
+	// since the offset are no longer kept, or the client gave no offset
+	// (it was cut before its first event: what it missed cannot be told).
 	RecoveryUnavailable RecoveryFailure = "unavailable"
 	// RecoveryDeclined: a connect middleware declined the recovery
 	// (ErrDeclineRecovery), e.g. because the client now authenticates as
@@ -167,8 +176,9 @@ const (
 )
 
 // NotRecovered reports, for a socket whose client asked to recover a
-// session and could not, why and from which offset it asked; failure is
-// empty for a recovered socket and for a client that did not ask.
+// session and could not, why and from which offset it asked (empty when
+// it had none); failure is empty for a recovered socket and for a client
+// that did not ask.
 func (s *Socket) NotRecovered() (offset string, failure RecoveryFailure) {
 	return s.gaveOffset, s.notRecovered
 }
@@ -296,6 +306,31 @@ func (s *Socket) Emit(event string, args ...any) error {
 		return s.nsp.adapter.Broadcast(context.Background(), p, &BroadcastOptions{Rooms: []string{s.id}, Direct: true})
 	}
 	return s.client.send(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments))
+}
+
+// EmitUnlogged sends an event to this client like Emit, except that it
+// never enters the recovery log: it carries no offset and is never
+// replayed. It is for notices about this connection itself (its token
+// about to expire, its session revoked): replayed to a later, recovered
+// connection, which may hold another token, they would be false. With
+// recovery on it still waits behind a replay under way, as broadcasts do.
+func (s *Socket) EmitUnlogged(event string, args ...any) error {
+	p, err := NewPacket(event, args...)
+	if err != nil {
+		return err
+	}
+	if !s.Connected() {
+		return ErrNotConnected
+	}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
+		m.EventSent(s, p)
+	}
+	// A nil packet marks it as not logged: never taken for one the
+	// replay already sent.
+	if !s.deliver(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments), nil, false) {
+		return ErrNotConnected // the connection closed meanwhile
+	}
+	return nil
 }
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,

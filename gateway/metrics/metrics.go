@@ -75,6 +75,10 @@ var (
 	publishedDesc        = desc("events_published_total", "Catalog events published through this node, by event.", "event")
 	publishFailuresDesc  = desc("publish_failures_total", "Publish calls that failed (unknown event, no target, cluster unavailable).")
 	historyGapsDesc      = desc("history_gaps_total", "Clients that asked to recover their session and could not (told with history:gap), by reason.", "reason")
+	historyAppendedDesc  = desc("history_appended_total", "Catalog events published through this node that the history kept (they got an offset), by where it is kept: memory (one node) or streams (Redis).", "mode")
+	recoveryAttemptsDesc = desc("recovery_attempts_total", "Connections that asked to recover their session, by result: recovered, unavailable or declined (both told with history:gap).", "result")
+	eventsReplayedDesc   = desc("events_replayed_total", "Missed events replayed to recovered connections before their CONNECT reply.")
+	historyRequestsDesc  = desc("history_requests_total", "History requests answered, by source (client: the history event; api: the HTTP API) and result (ok, invalid, gap, unavailable).", "source", "result")
 	refusalClosesDesc    = desc("connections_closed_for_refusals_total", "Engine.IO connections closed because too many of their CONNECTs were refused.")
 	rateLimitedDesc      = desc("client_requests_limited_total", "Client requests refused because their connection exceeded its request budget.")
 	tenancyDesc          = desc("deliveries_refused_total", "Deliveries refused by the tenancy check, by reason: other_organization (per recipient), no_organization (per broadcast).", "reason")
@@ -103,7 +107,7 @@ var (
 	presenceChangesDesc  = desc("presence_changes_total", "Presence changes this node reported for the cluster, by event (presence:joined, presence:left).", "event")
 	presenceErrorsDesc   = desc("presence_sync_errors_total", "Rounds of presence writes to Redis that failed (retried).")
 	presenceRemovedDesc  = desc("presence_dead_nodes_removed_total", "Dead nodes whose presence counts this node removed.")
-	allDescs             = []*prometheus.Desc{webhookEventsDesc, webhookQueueDesc, webhookRequestsDesc, webhookRetriesDesc, presenceChangesDesc, presenceErrorsDesc, presenceRemovedDesc, controlRevokedDesc, roomChangesDesc, revocationsDesc, revocationSyncDesc, connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
+	allDescs             = []*prometheus.Desc{webhookEventsDesc, webhookQueueDesc, webhookRequestsDesc, webhookRetriesDesc, presenceChangesDesc, presenceErrorsDesc, presenceRemovedDesc, controlRevokedDesc, roomChangesDesc, revocationsDesc, revocationSyncDesc, connectionsDesc, acceptedDesc, recoveredDesc, recoveryDeclinedDesc, historyGapsDesc, historyAppendedDesc, recoveryAttemptsDesc, eventsReplayedDesc, historyRequestsDesc, refusedDesc, tokenExpiriesDesc, refreshesDesc, publishedDesc, publishFailuresDesc, rateLimitedDesc, refusalClosesDesc, tenancyDesc, filterEvalsDesc, sessionsDesc, sessionsOpenedDesc, upgradesDesc, slowConsumersDesc, heartbeatsLostDesc, packetsOutDesc, writesDesc, writeStallsDesc, bytesOutDesc}
 )
 
 // collector reads the counters at scrape time.
@@ -156,6 +160,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(recoveryDeclinedDesc, st.RecoveriesDeclined)
 	for why, n := range st.HistoryGaps {
 		counter(historyGapsDesc, n, string(why))
+	}
+	counter(historyAppendedDesc, st.HistoryAppended, st.HistoryMode)
+	counter(recoveryAttemptsDesc, st.Recovered, "recovered")
+	for why, n := range st.HistoryGaps {
+		counter(recoveryAttemptsDesc, n, string(why))
+	}
+	counter(eventsReplayedDesc, st.EventsReplayed)
+	// Every series, zeros included, so that rates exist before the first
+	// request of a kind.
+	for _, source := range []string{"client", "api"} {
+		for _, result := range []string{"ok", "invalid", "gap", "unavailable"} {
+			counter(historyRequestsDesc, st.HistoryRequests[gateway.HistoryRequestKind{Source: source, Result: result}], source, result)
+		}
 	}
 	for code, n := range st.Refused {
 		counter(refusedDesc, n, string(code))
