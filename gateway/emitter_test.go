@@ -28,8 +28,8 @@ func (p partitioned) Broadcast(ctx context.Context, pkt *socketio.Packet, opts *
 // wraps events.ErrClusterUnavailable, which publishers (the HTTP API) test
 // without knowing the Socket.IO layer, and still wraps the adapter's error.
 func TestPublishClusterUnavailable(t *testing.T) {
-	e := newEnv(t, envOptions{adapter: func(nsp *socketio.Namespace) socketio.Adapter {
-		return partitioned{socketio.NewMemoryAdapter(nsp)}
+	e := newEnv(t, envOptions{adapter: func(h socketio.AdapterHost) socketio.Adapter {
+		return partitioned{socketio.NewMemoryAdapter(h)}
 	}})
 	c := e.join("org-1", "user-1", sioclient.Options{})
 	_, err := e.svc.EmitInvoicePaid(context.Background(), events.InvoicePayload{OrganizationID: "org-1", InvoiceID: "inv-1"})

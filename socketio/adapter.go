@@ -77,9 +77,9 @@ type SessionState struct {
 }
 
 // Adapter spreads a namespace's operations over the servers of a cluster.
-// Each method acts on the local sockets (through the Namespace's Local*
-// methods) and, unless opts.Flags.Local is set, on those of every other
-// server. Implementations must be safe for concurrent use.
+// Each method acts on the local sockets (through its AdapterHost) and, unless
+// opts.Flags.Local is set, on those of every other server. Implementations
+// must be safe for concurrent use.
 type Adapter interface {
 	// Broadcast delivers p to the sockets selected by opts.
 	Broadcast(ctx context.Context, p *Packet, opts *BroadcastOptions) error
@@ -154,12 +154,12 @@ type RoomObserver interface {
 // an adapter whose backend is unavailable keeps serving local sockets and
 // reports the problem through its own means (errors of cluster-wide calls,
 // readiness).
-type AdapterFactory func(nsp *Namespace) Adapter
+type AdapterFactory func(host AdapterHost) Adapter
 
 // MemoryAdapter is the single-server adapter, with connection state
 // recovery when the server enables it.
 type MemoryAdapter struct {
-	nsp      *Namespace
+	host     AdapterHost
 	sessions *sessionStore // nil without recovery
 
 	// logOrder makes logging a packet and queueing it to its recipients
@@ -177,10 +177,10 @@ var (
 )
 
 // NewMemoryAdapter is the default AdapterFactory.
-func NewMemoryAdapter(nsp *Namespace) Adapter {
-	a := &MemoryAdapter{nsp: nsp}
-	if r := nsp.server.opts.Recovery; r != nil {
-		a.sessions = newSessionStore(r)
+func NewMemoryAdapter(host AdapterHost) Adapter {
+	a := &MemoryAdapter{host: host}
+	if r, ok := host.Namespace().Server().Recovery(); ok {
+		a.sessions = newSessionStore(&r)
 	}
 	return a
 }
@@ -197,7 +197,7 @@ func (a *MemoryAdapter) BroadcastLogged(_ context.Context, p *Packet, opts *Broa
 		defer a.logOrder.Unlock()
 		p = a.sessions.record(p, opts)
 	}
-	a.nsp.LocalBroadcast(p, opts)
+	a.host.Broadcast(p, opts)
 	return p.Offset, nil
 }
 
@@ -210,30 +210,30 @@ func (a *MemoryAdapter) History(_ context.Context, q HistoryQuery) (HistoryPage,
 }
 
 func (a *MemoryAdapter) BroadcastWithAck(_ context.Context, p *Packet, opts *BroadcastOptions, clients func(int), ack func(Args)) error {
-	clients(a.nsp.LocalBroadcastWithAck(p, opts, ack))
+	clients(a.host.BroadcastWithAck(p, opts, ack))
 	return nil
 }
 
 func (a *MemoryAdapter) AddSockets(_ context.Context, opts *BroadcastOptions, rooms []string) error {
-	a.nsp.LocalAddSockets(opts, rooms)
+	a.host.AddSockets(opts, rooms)
 	return nil
 }
 
 func (a *MemoryAdapter) DelSockets(_ context.Context, opts *BroadcastOptions, rooms []string) error {
-	a.nsp.LocalDelSockets(opts, rooms)
+	a.host.DelSockets(opts, rooms)
 	return nil
 }
 
 func (a *MemoryAdapter) DisconnectSockets(_ context.Context, opts *BroadcastOptions, close bool) error {
-	a.nsp.LocalDisconnectSockets(opts, close)
+	a.host.DisconnectSockets(opts, close)
 	return nil
 }
 
 func (a *MemoryAdapter) FetchSockets(_ context.Context, opts *BroadcastOptions) ([]*RemoteSocket, error) {
-	return a.nsp.LocalFetchSockets(opts), nil
+	return a.host.FetchSockets(opts), nil
 }
 
-func (a *MemoryAdapter) AllRooms(context.Context) ([]string, error) { return a.nsp.LocalRooms(), nil }
+func (a *MemoryAdapter) AllRooms(context.Context) ([]string, error) { return a.host.Rooms(), nil }
 
 func (a *MemoryAdapter) ServerSideEmit(context.Context, *Packet) error { return nil }
 

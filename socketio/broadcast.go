@@ -92,7 +92,7 @@ func (b BroadcastOperator) EmitPacket(ctx context.Context, p *Packet) error {
 		if _, ok := b.nsp.adapter.(*MemoryAdapter); ok {
 			return b.nsp.adapter.Broadcast(ctx, p, &b.opts)
 		}
-		b.nsp.LocalBroadcast(p, &b.opts)
+		b.nsp.localBroadcast(p, &b.opts)
 		return nil
 	}
 	return b.nsp.adapter.Broadcast(ctx, p, &b.opts)
@@ -206,27 +206,27 @@ func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) er
 type localAdapter struct{ nsp *Namespace }
 
 func (l localAdapter) BroadcastWithAck(_ context.Context, p *Packet, o *BroadcastOptions, clients func(int), ack func(Args)) error {
-	clients(l.nsp.LocalBroadcastWithAck(p, o, ack))
+	clients(l.nsp.localBroadcastWithAck(p, o, ack))
 	return nil
 }
 
 func (l localAdapter) AddSockets(_ context.Context, o *BroadcastOptions, rooms []string) error {
-	l.nsp.LocalAddSockets(o, rooms)
+	l.nsp.localAddSockets(o, rooms)
 	return nil
 }
 
 func (l localAdapter) DelSockets(_ context.Context, o *BroadcastOptions, rooms []string) error {
-	l.nsp.LocalDelSockets(o, rooms)
+	l.nsp.localDelSockets(o, rooms)
 	return nil
 }
 
 func (l localAdapter) DisconnectSockets(_ context.Context, o *BroadcastOptions, close bool) error {
-	l.nsp.LocalDisconnectSockets(o, close)
+	l.nsp.localDisconnectSockets(o, close)
 	return nil
 }
 
 func (l localAdapter) FetchSockets(_ context.Context, o *BroadcastOptions) ([]*RemoteSocket, error) {
-	return l.nsp.LocalFetchSockets(o), nil
+	return l.nsp.localFetchSockets(o), nil
 }
 
 func (l localAdapter) ServerCount(context.Context) (int, error) { return 1, nil }

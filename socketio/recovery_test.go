@@ -717,7 +717,7 @@ func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, socke
 func TestRecoveryLogLost(t *testing.T) {
 	f := newRecoveryFixtureWith(t, &socketio.Options{
 		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
-		Adapter:  func(n *socketio.Namespace) socketio.Adapter { return lostLogAdapter{socketio.NewMemoryAdapter(n)} },
+		Adapter:  func(h socketio.AdapterHost) socketio.Adapter { return lostLogAdapter{socketio.NewMemoryAdapter(h)} },
 	})
 	d := startDriver(t)
 	c := d.Connect(f.ts.URL+"/", fastReconnect(sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u1"}}))

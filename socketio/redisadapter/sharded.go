@@ -35,10 +35,10 @@ var (
 	_ socketio.SocketObserver = (*shardedAdapter)(nil)
 )
 
-func newSharded(c *Cluster, nsp *socketio.Namespace) *shardedAdapter {
+func newSharded(c *Cluster, host socketio.AdapterHost) *shardedAdapter {
 	a := &shardedAdapter{mode: c.cfg.SubscriptionMode, rooms: make(map[string]struct{})}
-	a.clusterProto = newClusterProto(c, nsp, a)
-	a.channel = c.cfg.KeyPrefix + "#" + nsp.Name() + "#"
+	a.clusterProto = newClusterProto(c, host, a)
+	a.channel = c.cfg.KeyPrefix + "#" + host.Name() + "#"
 	a.responseChannel = a.channel + a.uid + "#"
 	c.subscribe(kindShard, a.channel, a.onMessage)
 	c.subscribe(kindShard, a.responseChannel, a.onMessage)
@@ -66,9 +66,9 @@ func (a *shardedAdapter) syncRoom(room string) {
 	if a.closed {
 		return
 	}
-	want := a.nsp.RoomSize(room) > 0
+	want := a.host.Namespace().RoomSize(room) > 0
 	if a.mode == Dynamic {
-		if _, isSocket := a.nsp.Socket(room); isSocket {
+		if _, isSocket := a.host.Namespace().Socket(room); isSocket {
 			want = false // a private room (Node: this.sids.has(room))
 		}
 	}
@@ -126,7 +126,7 @@ func (a *shardedAdapter) serverCount(ctx context.Context) (int, error) {
 
 // Broadcast delivers p locally, then publishes it once.
 func (a *shardedAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
-	a.nsp.LocalBroadcast(p, opts)
+	a.host.Broadcast(p, opts)
 	if opts.Flags.Local {
 		return nil
 	}
@@ -137,7 +137,7 @@ func (a *shardedAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 
 // AddSockets applies socketsJoin locally and publishes it.
 func (a *shardedAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalAddSockets(opts, rooms)
+	a.host.AddSockets(opts, rooms)
 	if opts.Flags.Local {
 		return nil
 	}
@@ -146,7 +146,7 @@ func (a *shardedAdapter) AddSockets(ctx context.Context, opts *socketio.Broadcas
 
 // DelSockets applies socketsLeave locally and publishes it.
 func (a *shardedAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalDelSockets(opts, rooms)
+	a.host.DelSockets(opts, rooms)
 	if opts.Flags.Local {
 		return nil
 	}
@@ -155,7 +155,7 @@ func (a *shardedAdapter) DelSockets(ctx context.Context, opts *socketio.Broadcas
 
 // DisconnectSockets applies disconnectSockets locally and publishes it.
 func (a *shardedAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
-	a.nsp.LocalDisconnectSockets(opts, close)
+	a.host.DisconnectSockets(opts, close)
 	if opts.Flags.Local {
 		return nil
 	}

@@ -139,7 +139,7 @@ func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, 
 	keys := make([]string, 0, 2+2*len(sinks))
 	keys = append(keys, a.stream, a.history.epochKey())
 	args := make([]string, 0, 5+3*len(sinks))
-	args = append(args, a.c.maxLen, a.uid, a.nsp.Name(), typeString(typ), rueidis.BinaryString(data))
+	args = append(args, a.c.maxLen, a.uid, a.host.Name(), typeString(typ), rueidis.BinaryString(data))
 	now := time.Now()
 	for _, s := range sinks {
 		keys = append(keys, s.key, droppedKey(s.key))

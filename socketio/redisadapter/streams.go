@@ -64,18 +64,18 @@ var (
 	_ socketio.HistoryLog     = (*streamsAdapter)(nil)
 )
 
-func newStreams(c *Cluster, nsp *socketio.Namespace) *streamsAdapter {
+func newStreams(c *Cluster, host socketio.AdapterHost) *streamsAdapter {
 	a := &streamsAdapter{}
-	a.clusterProto = newClusterProto(c, nsp, a)
-	a.channel = c.cfg.KeyPrefix + "#" + nsp.Name() + "#"
+	a.clusterProto = newClusterProto(c, host, a)
+	a.channel = c.cfg.KeyPrefix + "#" + host.Name() + "#"
 	a.responseChannel = a.channel + a.uid + "#"
-	a.stream = rediswire.StreamName(c.cfg.StreamName, c.cfg.StreamCount, nsp.Name())
-	if r, ok := nsp.Server().Recovery(); ok {
+	a.stream = rediswire.StreamName(c.cfg.StreamName, c.cfg.StreamCount, host.Name())
+	if r, ok := host.Namespace().Server().Recovery(); ok {
 		a.recovery, a.window = true, r.MaxDisconnectionDuration
 		if r.HistoryRooms != nil {
 			size, ttl := r.HistoryBounds()
 			a.history = &streamHistory{room: r.HistoryRooms, size: int64(size), ttl: ttl, window: r.MaxDisconnectionDuration,
-				base: c.cfg.StreamName + "#history#" + nsp.Name()}
+				base: c.cfg.StreamName + "#history#" + host.Name()}
 			if a.history.window <= 0 {
 				a.history.window = 2 * time.Minute
 			}
@@ -133,7 +133,7 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 	defer cancel()
 	build := func() rueidis.Completed {
 		return cl.B().Xadd().Key(a.stream).Maxlen().Almost().Threshold(a.c.maxLen).Id("*").FieldValue().
-			FieldValue("uid", a.uid).FieldValue("nsp", a.nsp.Name()).FieldValue("type", typeString(typ)).
+			FieldValue("uid", a.uid).FieldValue("nsp", a.host.Name()).FieldValue("type", typeString(typ)).
 			FieldValue("data", rueidis.BinaryString(data)).Build()
 	}
 	do := func() (string, error) {
@@ -193,7 +193,7 @@ func (a *streamsAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 // not appended).
 func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
 	if opts.Flags.Local {
-		a.nsp.LocalBroadcast(p, opts)
+		a.host.Broadcast(p, opts)
 		return "", nil
 	}
 	// An entry added before the reader knows where the stream ends would
@@ -203,7 +203,7 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 		err := a.reader.waitReady(rctx)
 		cancel()
 		if err != nil {
-			a.nsp.LocalBroadcast(p, opts)
+			a.host.Broadcast(p, opts)
 			return "", err
 		}
 	}
@@ -212,7 +212,7 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", uniq(opts.Rooms), uniq(opts.Except), f)
 	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments, a.sinks(opts)...)
 	if err != nil {
-		a.nsp.LocalBroadcast(p, opts)
+		a.host.Broadcast(p, opts)
 		return "", err
 	}
 	a.reader.waitFor(ctx, id, a.c.cfg.PublishTimeout)
@@ -224,7 +224,7 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 
 // AddSockets applies socketsJoin locally and appends it to the stream.
 func (a *streamsAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalAddSockets(opts, rooms)
+	a.host.AddSockets(opts, rooms)
 	if opts.Flags.Local {
 		return nil
 	}
@@ -234,7 +234,7 @@ func (a *streamsAdapter) AddSockets(ctx context.Context, opts *socketio.Broadcas
 
 // DelSockets applies socketsLeave locally and appends it to the stream.
 func (a *streamsAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalDelSockets(opts, rooms)
+	a.host.DelSockets(opts, rooms)
 	if opts.Flags.Local {
 		return nil
 	}
@@ -245,7 +245,7 @@ func (a *streamsAdapter) DelSockets(ctx context.Context, opts *socketio.Broadcas
 // DisconnectSockets applies disconnectSockets locally and appends it to
 // the stream.
 func (a *streamsAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
-	a.nsp.LocalDisconnectSockets(opts, close)
+	a.host.DisconnectSockets(opts, close)
 	if opts.Flags.Local {
 		return nil
 	}
@@ -309,7 +309,7 @@ func (a *streamsAdapter) deliver(offset string, id rediswire.StreamID, d *redisw
 	if f := a.fenced.Load(); f != nil {
 		opts.Except = append(slices.Clip(opts.Except), *f...)
 	}
-	a.nsp.LocalBroadcast(p, opts)
+	a.host.Broadcast(p, opts)
 }
 
 // decodeEntry decodes the data of an entry.
@@ -413,7 +413,7 @@ func (a *streamsAdapter) DropSessions(pids []string) {
 
 func (a *streamsAdapter) sessionError(op string, err error) {
 	a.c.stats.sessionErrors.Add(1)
-	a.c.log.l.Warn("redisadapter: session "+op+" failed; the client may not recover", "namespace", a.nsp.Name(), "err", err)
+	a.c.log.l.Warn("redisadapter: session "+op+" failed; the client may not recover", "namespace", a.host.Name(), "err", err)
 }
 
 // RestoreSession reads a session (GET, kept until it expires) and checks
@@ -510,7 +510,7 @@ func (a *streamsAdapter) decodeSession(pid, raw string) (*socketio.SessionState,
 
 func (a *streamsAdapter) recoveryFailed(err error) {
 	a.c.stats.sessionErrors.Add(1)
-	a.c.log.l.Warn("redisadapter: cannot recover a session; the client connects afresh", "namespace", a.nsp.Name(), "err", err)
+	a.c.log.l.Warn("redisadapter: cannot recover a session; the client connects afresh", "namespace", a.host.Name(), "err", err)
 }
 
 // replayBatch is the COUNT of each XRANGE of a replay; maxReplayCalls
@@ -585,7 +585,7 @@ func (a *streamsAdapter) MissedPackets(offset string, rooms []string) ([]*socket
 // or nil (Node's shouldIncludePacket, without volatile packets, which are
 // never replayed).
 func (a *streamsAdapter) replayed(e rediswire.StreamEntry, id rediswire.StreamID, rooms []string) *socketio.Packet {
-	if !e.HasNsp || e.Nsp != a.nsp.Name() || e.Type != rediswire.MsgBroadcast {
+	if !e.HasNsp || e.Nsp != a.host.Name() || e.Type != rediswire.MsgBroadcast {
 		return nil
 	}
 	d, atts, err := decodeEntry(e)
