@@ -16,6 +16,15 @@ import (
 // Redis adapter's do when Redis is unreachable.
 type partitioned struct{ socketio.Adapter }
 
+// RecoveryLog forwards the wrapped adapter's log, as a wrapping adapter
+// must for recovery to work through it.
+func (p partitioned) RecoveryLog() socketio.RecoveryLog {
+	if rp, ok := p.Adapter.(socketio.RecoveryLogProvider); ok {
+		return rp.RecoveryLog()
+	}
+	return nil
+}
+
 func (p partitioned) Broadcast(ctx context.Context, pkt *socketio.Packet, opts *socketio.BroadcastOptions) error {
 	if err := p.Adapter.Broadcast(ctx, pkt, opts); err != nil {
 		return err

@@ -22,6 +22,7 @@ type Namespace struct {
 	name    string
 	server  *Server
 	adapter Adapter
+	log     RecoveryLog // the adapter's, nil without recovery (or when it keeps none)
 	rooms   *roomIndex
 	sockets *socketRegistry
 	parent  *ParentNamespace // nil unless a child of a dynamic namespace
@@ -32,7 +33,7 @@ type Namespace struct {
 	// connection state recovery is on, for takeOver.
 	live sync.Map
 
-	keeper *sessionKeeper // nil unless the adapter is a SessionKeeper and recovery is on
+	keeper *sessionKeeper // nil unless the recovery log is a SessionKeeper
 
 	filter  atomic.Pointer[DeliveryFilter]
 	monitor atomic.Pointer[Monitor] // nil unless observed (SetMonitor)
@@ -95,7 +96,8 @@ func newNamespace(srv *Server, name string, h *handlers, parent *ParentNamespace
 		factory = NewMemoryAdapter
 	}
 	n.adapter = factory(nsHost{n})
-	if k, ok := n.adapter.(SessionKeeper); ok && srv.opts.Recovery != nil {
+	n.log = recoveryLogOf(n.adapter, srv.opts.Recovery != nil)
+	if k, ok := n.log.(SessionKeeper); ok {
 		n.keeper = newSessionKeeper(n, k, srv.opts.Recovery.MaxDisconnectionDuration)
 	}
 	return n
@@ -471,7 +473,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		}
 	}
 	s.client.addSocket(s)
-	missed, through, ok := n.adapter.MissedPackets(offset, st.Rooms)
+	missed, through, ok := n.log.Since(offset, st.Rooms)
 	if !ok {
 		s.abandon()
 		return false
@@ -519,7 +521,10 @@ func (n *Namespace) restore(c *client, auth []byte, pid, offset string, authenti
 		}
 	}
 	n.takeOver(c, pid)
-	st, ok := n.adapter.RestoreSession(pid, offset)
+	if n.log == nil {
+		return nil, nil, nil
+	}
+	st, ok := n.log.RestoreSession(pid, offset)
 	if !ok {
 		return nil, nil, nil
 	}

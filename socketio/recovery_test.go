@@ -704,10 +704,18 @@ func TestRecoveryBroadcastFromDisconnectHandler(t *testing.T) {
 }
 
 // lostLogAdapter keeps sessions but loses its packet log between
-// RestoreSession and MissedPackets, as a log trimmed at that moment would.
+// RestoreSession and Since, as a log trimmed at that moment would. It
+// wraps the memory adapter and forwards its recovery log, as a wrapping
+// adapter must.
 type lostLogAdapter struct{ socketio.Adapter }
 
-func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
+func (a lostLogAdapter) RecoveryLog() socketio.RecoveryLog {
+	return lostLog{a.Adapter.(socketio.RecoveryLogProvider).RecoveryLog()}
+}
+
+type lostLog struct{ socketio.RecoveryLog }
+
+func (lostLog) Since(string, []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
 	return nil, socketio.LogPosition{}, false
 }
 

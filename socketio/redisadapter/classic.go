@@ -18,10 +18,6 @@ import (
 // wire-compatible with @socket.io/redis-adapter 8.3's RedisAdapter
 // (lib/index.ts): see the protocol notes §5.2.
 type classicAdapter struct {
-	// Connection state recovery is not supported over Redis Pub/Sub
-	// (Node's RedisAdapter has no-op persist/restore too).
-	socketio.NoRecovery
-
 	// Static after construction.
 	c    *Cluster
 	host socketio.AdapterHost

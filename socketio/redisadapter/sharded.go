@@ -15,10 +15,6 @@ import (
 // type carries it over SPUBLISH/SSUBSCRIBE and manages the room channels.
 type shardedAdapter struct {
 	*clusterProto
-	// Connection state recovery is not supported over Redis Pub/Sub
-	// (Node's RedisAdapter has no-op persist/restore too).
-	socketio.NoRecovery
-
 	// Static after construction.
 	channel         string // prefix#nsp#
 	responseChannel string // prefix#nsp#uid#
