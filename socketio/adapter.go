@@ -41,9 +41,13 @@ type BroadcastFlags struct {
 var ErrClusterUnavailable = errors.New("socketio: cluster unavailable")
 
 // Adapter spreads a namespace's operations over the servers of a cluster.
-// Each method acts on the local sockets (through its AdapterHost) and, unless
-// opts.Flags.Local is set, on those of every other server. Implementations
-// must be safe for concurrent use.
+// Each method acts on the local sockets (through its AdapterHost) and on
+// those of every other server. The namespace handles the Local flag itself
+// (BroadcastOperator.Local goes straight to the host): an adapter is never
+// handed an operation with opts.Flags.Local set. What an adapter receives
+// from another server it applies through its host only, never through its
+// own methods, so that nothing is broadcast twice. Implementations must be
+// safe for concurrent use.
 type Adapter interface {
 	// Broadcast delivers p to the sockets selected by opts.
 	Broadcast(ctx context.Context, p *Packet, opts *BroadcastOptions) error

@@ -46,9 +46,6 @@ func newClassic(c *Cluster, host socketio.AdapterHost) *classicAdapter {
 // other servers could be reached.
 func (a *classicAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
 	a.host.Broadcast(p, opts)
-	if opts.Flags.Local {
-		return nil
-	}
 	rooms, except := uniq(opts.Rooms), uniq(opts.Except)
 	msg, err := rediswire.AppendClassicBroadcast(make([]byte, 0, 64+len(p.Data)), a.uid, a.host.Name(),
 		p.Data, p.Attachments, rooms, except, wireFlags(opts.Flags), false)
@@ -91,9 +88,6 @@ func (a *classicAdapter) onBroadcast(channel string, payload []byte) {
 // server answers with its client count, then each client's ack.
 func (a *classicAdapter) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions, clients func(int), ack func(socketio.Args)) error {
 	clients(a.host.BroadcastWithAck(p, opts, ack))
-	if opts.Flags.Local {
-		return nil
-	}
 	id := rediswire.UID2(6)
 	timeout := opts.Flags.Timeout
 	if timeout <= 0 {
@@ -134,9 +128,6 @@ const defaultAckTimeout = 2 * time.Minute
 // and publishes it for the other servers.
 func (a *classicAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
 	a.host.AddSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
 	return a.publishRequest(ctx, rediswire.ReqRemoteJoin, opts, func(js []byte) []byte {
 		return rediswire.AppendStringsJSON(append(js, `,"rooms":`...), rooms)
 	})
@@ -145,9 +136,6 @@ func (a *classicAdapter) AddSockets(ctx context.Context, opts *socketio.Broadcas
 // DelSockets is AddSockets for socketsLeave.
 func (a *classicAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
 	a.host.DelSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
 	return a.publishRequest(ctx, rediswire.ReqRemoteLeave, opts, func(js []byte) []byte {
 		return rediswire.AppendStringsJSON(append(js, `,"rooms":`...), rooms)
 	})
@@ -156,9 +144,6 @@ func (a *classicAdapter) DelSockets(ctx context.Context, opts *socketio.Broadcas
 // DisconnectSockets is AddSockets for disconnectSockets.
 func (a *classicAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
 	a.host.DisconnectSockets(opts, close)
-	if opts.Flags.Local {
-		return nil
-	}
 	return a.publishRequest(ctx, rediswire.ReqRemoteDisconnect, opts, func(js []byte) []byte {
 		return strconv.AppendBool(append(js, `,"close":`...), close)
 	})
@@ -195,9 +180,6 @@ func (a *classicAdapter) requestHead(typ int, id string) []byte {
 // error (Redis unavailable, timeout) it returns what it has with the error.
 func (a *classicAdapter) FetchSockets(ctx context.Context, opts *socketio.BroadcastOptions) ([]*socketio.RemoteSocket, error) {
 	local := a.host.FetchSockets(opts)
-	if opts.Flags.Local {
-		return local, nil
-	}
 	n, err := a.ServerCount(ctx)
 	if err != nil {
 		return local, err

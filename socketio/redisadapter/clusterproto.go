@@ -82,9 +82,6 @@ func closeData(opts *socketio.BroadcastOptions, close bool) []byte {
 // client count, then each client's ack.
 func (p *clusterProto) BroadcastWithAck(ctx context.Context, pkt *socketio.Packet, opts *socketio.BroadcastOptions, clients func(int), ack func(socketio.Args)) error {
 	clients(p.host.BroadcastWithAck(pkt, opts, ack))
-	if opts.Flags.Local {
-		return nil
-	}
 	id := rediswire.RandomHex(8)
 	timeout := opts.Flags.Timeout
 	if timeout <= 0 {
@@ -105,9 +102,6 @@ func (p *clusterProto) BroadcastWithAck(ctx context.Context, pkt *socketio.Packe
 // waiting for serverCount − 1 answers. On error it returns what it has.
 func (p *clusterProto) FetchSockets(ctx context.Context, opts *socketio.BroadcastOptions) ([]*socketio.RemoteSocket, error) {
 	local := p.host.FetchSockets(opts)
-	if opts.Flags.Local {
-		return local, nil
-	}
 	n, err := p.link.serverCount(ctx)
 	if err != nil {
 		return local, err

@@ -123,9 +123,6 @@ func (a *shardedAdapter) serverCount(ctx context.Context) (int, error) {
 // Broadcast delivers p locally, then publishes it once.
 func (a *shardedAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
 	a.host.Broadcast(p, opts)
-	if opts.Flags.Local {
-		return nil
-	}
 	rooms := uniq(opts.Rooms)
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", rooms, uniq(opts.Except), wireFlags(opts.Flags))
 	return a.publishOn(ctx, a.computeChannel(rooms, false), rediswire.MsgBroadcast, data, p.Attachments)
@@ -134,27 +131,18 @@ func (a *shardedAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 // AddSockets applies socketsJoin locally and publishes it.
 func (a *shardedAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
 	a.host.AddSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
 	return a.publish(ctx, rediswire.MsgSocketsJoin, roomsData(opts, rooms), nil)
 }
 
 // DelSockets applies socketsLeave locally and publishes it.
 func (a *shardedAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
 	a.host.DelSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
 	return a.publish(ctx, rediswire.MsgSocketsLeave, roomsData(opts, rooms), nil)
 }
 
 // DisconnectSockets applies disconnectSockets locally and publishes it.
 func (a *shardedAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
 	a.host.DisconnectSockets(opts, close)
-	if opts.Flags.Local {
-		return nil
-	}
 	return a.publish(ctx, rediswire.MsgDisconnectSockets, closeData(opts, close), nil)
 }
 

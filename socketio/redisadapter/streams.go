@@ -195,10 +195,6 @@ func (a *streamsAdapter) BroadcastLogged(ctx context.Context, p *socketio.Packet
 // broadcast is Broadcast, returning the entry id ("" when the packet was
 // not appended).
 func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
-	if opts.Flags.Local {
-		a.host.Broadcast(p, opts)
-		return "", nil
-	}
 	// An entry added before the reader knows where the stream ends would
 	// be taken for history and never delivered here.
 	if !a.reader.isReady() {
