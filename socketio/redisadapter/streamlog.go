@@ -348,7 +348,7 @@ func includes(sessionRooms, rooms, except []string) bool {
 // stream; past it the recovery fails rather than replay part of them.
 const historyReplayMax = 200_000
 
-// missedWithHistory is MissedPackets over the history streams of rooms.
+// missedWithHistory is Since over the history streams of rooms.
 func (a *streamsAdapter) missedWithHistory(ctx context.Context, from rediswire.StreamID, rooms []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
 	entries, _, truncated, err := a.readHistory(ctx, from, true, a.history.sources(rooms, true), historyReplayMax)
 	if err != nil || truncated {
