@@ -16,6 +16,15 @@ import (
 // Redis adapter's do when Redis is unreachable.
 type partitioned struct{ socketio.Adapter }
 
+// RecoveryLog forwards the wrapped adapter's log, as a wrapping adapter
+// must for recovery to work through it.
+func (p partitioned) RecoveryLog() socketio.RecoveryLog {
+	if rp, ok := p.Adapter.(socketio.RecoveryLogProvider); ok {
+		return rp.RecoveryLog()
+	}
+	return nil
+}
+
 func (p partitioned) Broadcast(ctx context.Context, pkt *socketio.Packet, opts *socketio.BroadcastOptions) error {
 	if err := p.Adapter.Broadcast(ctx, pkt, opts); err != nil {
 		return err
@@ -28,8 +37,8 @@ func (p partitioned) Broadcast(ctx context.Context, pkt *socketio.Packet, opts *
 // wraps events.ErrClusterUnavailable, which publishers (the HTTP API) test
 // without knowing the Socket.IO layer, and still wraps the adapter's error.
 func TestPublishClusterUnavailable(t *testing.T) {
-	e := newEnv(t, envOptions{adapter: func(nsp *socketio.Namespace) socketio.Adapter {
-		return partitioned{socketio.NewMemoryAdapter(nsp)}
+	e := newEnv(t, envOptions{adapter: func(h socketio.AdapterHost) socketio.Adapter {
+		return partitioned{socketio.NewMemoryAdapter(h)}
 	}})
 	c := e.join("org-1", "user-1", sioclient.Options{})
 	_, err := e.svc.EmitInvoicePaid(context.Background(), events.InvoicePayload{OrganizationID: "org-1", InvoiceID: "inv-1"})

@@ -18,7 +18,7 @@ const fanout = 10_000
 
 // BenchmarkDeliveryFilter measures the delivery filter's part of a
 // fan-out: one invoice:created broadcast tested against 10,000 sockets of
-// its organization, per recipient, as LocalBroadcast runs it. The
+// its organization, per recipient, as the adapter host's local broadcast runs it. The
 // subbenchmarks differ only in the recipients' subscriptions:
 //
 //   - unsubscribed: never subscribed (one atomic load: the fast path);

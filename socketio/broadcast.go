@@ -57,7 +57,8 @@ func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator {
 func (b BroadcastOperator) Options() BroadcastOptions { return b.opts }
 
 // clusterOps are the adapter operations an operator uses, so that the
-// Local flag can substitute this server's own.
+// Local flag can substitute this server's own (localAdapter): an adapter
+// never sees an operation with the Local flag.
 type clusterOps interface {
 	BroadcastWithAck(ctx context.Context, p *Packet, opts *BroadcastOptions, clients func(n int), ack func(Args)) error
 	AddSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error
@@ -86,16 +87,25 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 // EmitPacket broadcasts an already encoded packet.
 func (b BroadcastOperator) EmitPacket(ctx context.Context, p *Packet) error {
 	if b.opts.Flags.Local {
-		// Local broadcasts still get a recovery offset from the adapter
-		// when it keeps one (the memory adapter), since Broadcast of the
-		// memory adapter is local anyway.
-		if _, ok := b.nsp.adapter.(*MemoryAdapter); ok {
-			return b.nsp.adapter.Broadcast(ctx, p, &b.opts)
-		}
-		b.nsp.LocalBroadcast(p, &b.opts)
-		return nil
+		_, err := b.nsp.emitLocal(ctx, p, &b.opts)
+		return err
 	}
 	return b.nsp.adapter.Broadcast(ctx, p, &b.opts)
+}
+
+// emitLocal is a broadcast with the Local flag, which never reaches the
+// adapter (the one place Local is handled: adapters need not know it): it
+// goes to this server's sockets through the host's path. A recovery log of
+// this server's own (not Shared: the memory adapter's) logs it like any
+// other broadcast, as Node's in-memory adapter gives local broadcasts an
+// offset; a shared log does not, since appending to it publishes to every
+// server, as Node's cluster adapters give local broadcasts none.
+func (n *Namespace) emitLocal(ctx context.Context, p *Packet, opts *BroadcastOptions) (string, error) {
+	if n.log != nil && !opts.Flags.Volatile && !n.log.Shared() {
+		return n.log.Append(ctx, p, opts)
+	}
+	n.localBroadcast(p, opts)
+	return "", nil
 }
 
 // EmitWithAck broadcasts an event asking every recipient for an
@@ -206,27 +216,27 @@ func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) er
 type localAdapter struct{ nsp *Namespace }
 
 func (l localAdapter) BroadcastWithAck(_ context.Context, p *Packet, o *BroadcastOptions, clients func(int), ack func(Args)) error {
-	clients(l.nsp.LocalBroadcastWithAck(p, o, ack))
+	clients(l.nsp.localBroadcastWithAck(p, o, ack))
 	return nil
 }
 
 func (l localAdapter) AddSockets(_ context.Context, o *BroadcastOptions, rooms []string) error {
-	l.nsp.LocalAddSockets(o, rooms)
+	l.nsp.localAddSockets(o, rooms)
 	return nil
 }
 
 func (l localAdapter) DelSockets(_ context.Context, o *BroadcastOptions, rooms []string) error {
-	l.nsp.LocalDelSockets(o, rooms)
+	l.nsp.localDelSockets(o, rooms)
 	return nil
 }
 
 func (l localAdapter) DisconnectSockets(_ context.Context, o *BroadcastOptions, close bool) error {
-	l.nsp.LocalDisconnectSockets(o, close)
+	l.nsp.localDisconnectSockets(o, close)
 	return nil
 }
 
 func (l localAdapter) FetchSockets(_ context.Context, o *BroadcastOptions) ([]*RemoteSocket, error) {
-	return l.nsp.LocalFetchSockets(o), nil
+	return l.nsp.localFetchSockets(o), nil
 }
 
 func (l localAdapter) ServerCount(context.Context) (int, error) { return 1, nil }

@@ -26,8 +26,12 @@
 //
 // # Adapters
 //
-// An Adapter spreads namespace operations across a cluster of servers. The
+// An Adapter spreads namespace operations across a cluster of servers; it
+// reaches this server's sockets through the AdapterHost its AdapterFactory
+// is given, and may offer a RecoveryLog for connection state recovery. The
 // default, MemoryAdapter, serves one process. Package socketio/redisadapter
 // provides a Redis implementation compatible with Node's
-// @socket.io/redis-adapter.
+// @socket.io/redis-adapter and @socket.io/redis-streams-adapter.
+// docs/architecture.md ("The adapter seam", "Writing an adapter") describes
+// both sides.
 package socketio

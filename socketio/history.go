@@ -6,11 +6,9 @@ import (
 	"time"
 )
 
-// This file is the history API: reading an adapter's recovery log on
-// request (not only when a client recovers), and learning the offset a
-// broadcast was logged at. Adapters that keep a log implement
-// HistoryLog: the memory adapter with recovery on, and the Redis streams
-// adapter.
+// This file is the history API: reading the namespace's recovery log on
+// request (not only when a client recovers; RecoveryLog.History), and
+// learning the offset a broadcast was logged at (LoggedBroadcaster).
 
 // Defaults of the per-room history (RecoveryOptions.HistoryRooms).
 const (
@@ -63,48 +61,35 @@ type HistoryPage struct {
 	More bool
 }
 
-// HistoryLog is implemented by adapters that keep a log of broadcasts.
-type HistoryLog interface {
-	// BroadcastLogged is Broadcast returning the offset the packet was
-	// logged at ("" when it was not: volatile, or the log unreachable,
-	// with the error saying so).
-	BroadcastLogged(ctx context.Context, p *Packet, opts *BroadcastOptions) (offset string, err error)
-	// History reads the log. It fails with ErrHistoryGap when Since is no
-	// longer covered.
-	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
-}
-
 // History reads the namespace's log of broadcasts (see HistoryQuery); it
 // fails with ErrNoHistory when the adapter keeps none.
 func (n *Namespace) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
-	h, ok := n.adapter.(HistoryLog)
-	if !ok || n.server.opts.Recovery == nil {
+	if n.log == nil {
 		return HistoryPage{}, ErrNoHistory
 	}
 	if q.Limit <= 0 {
 		q.Limit = 1
 	}
-	return h.History(ctx, q)
+	return n.log.History(ctx, q)
 }
 
 // EmitPacketLogged broadcasts p as EmitPacket does and returns the offset
-// it was logged at, "" when the adapter keeps no log.
+// it was logged at, "" when it was not (no recovery log, a volatile
+// packet, a Local broadcast over a shared log).
 func (b BroadcastOperator) EmitPacketLogged(ctx context.Context, p *Packet) (string, error) {
-	h, ok := b.nsp.adapter.(HistoryLog)
-	if !ok || b.opts.Flags.Volatile || b.nsp.server.opts.Recovery == nil {
-		return "", b.EmitPacket(ctx, p)
-	}
 	if b.opts.Flags.Local {
-		if _, mem := b.nsp.adapter.(*MemoryAdapter); !mem {
-			return "", b.EmitPacket(ctx, p)
-		}
+		return b.nsp.emitLocal(ctx, p, &b.opts)
+	}
+	h, ok := b.nsp.adapter.(LoggedBroadcaster)
+	if !ok || b.opts.Flags.Volatile || b.nsp.log == nil {
+		return "", b.nsp.adapter.Broadcast(ctx, p, &b.opts)
 	}
 	return h.BroadcastLogged(ctx, p, &b.opts)
 }
 
 // Page applies q's Keep and Limit to candidates (the packets of the log
 // after q.Since that q.Rooms select, in log order, each with its Offset),
-// for adapters implementing HistoryLog. truncated says the candidates stop
+// for recovery logs implementing History. truncated says the candidates stop
 // before the end of the log, at the offset scanned; tail is the log's end
 // when they do not.
 func (q HistoryQuery) Page(candidates []*Packet, truncated bool, scanned, tail string) HistoryPage {

@@ -13,11 +13,11 @@ import (
 // packet after it; a forgotten (empty, expired) room history leaves a floor
 // below which positions are gaps; pages stop at the scan bound.
 func TestSessionStoreRoomHistories(t *testing.T) {
-	st := newSessionStore(&RecoveryOptions{
+	st := newMemoryLog(&RecoveryOptions{
 		MaxDisconnectionDuration: time.Minute, MaxPackets: 3,
 		HistoryRooms: func(r string) bool { return strings.HasPrefix(r, "org:") },
 		HistorySize:  2, HistoryTTL: time.Hour,
-	})
+	}, nil)
 	rec := func(rooms ...string) string {
 		p, err := NewPacket("e", rooms)
 		if err != nil {
@@ -79,7 +79,7 @@ func TestSessionStoreRoomHistories(t *testing.T) {
 
 	// The scan bound: a page stops after MaxHistoryScan packets, More set,
 	// Through the last one examined.
-	many := newSessionStore(&RecoveryOptions{MaxPackets: 2 * MaxHistoryScan})
+	many := newMemoryLog(&RecoveryOptions{MaxPackets: 2 * MaxHistoryScan}, nil)
 	for range MaxHistoryScan + 5 {
 		p, _ := NewPacket("e")
 		many.record(p, &BroadcastOptions{Rooms: []string{"org:x"}})

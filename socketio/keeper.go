@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// SessionKeeper is implemented by adapters whose sessions outlive this
-// server (the Redis streams adapter keeps them in Redis). PersistSession
+// SessionKeeper is implemented by recovery logs whose sessions outlive this
+// server (the Redis streams log keeps them in Redis). PersistSession
 // alone stores a session when its socket disconnects, which a server that
 // dies without a word (kill -9, a crash, a lost machine) never does. For a
 // SessionKeeper the namespace also stores the session of every connected
@@ -18,7 +18,7 @@ import (
 //
 // A socket disconnected for a reason that is not recoverable (the client or
 // the application ended it) has its session dropped, as a disconnection
-// without persistence leaves none with the memory adapter.
+// without persistence leaves none with the memory log.
 //
 // Both methods are called from one goroutine per namespace, never from a
 // connection's goroutine; they may block on I/O.
@@ -29,7 +29,7 @@ type SessionKeeper interface {
 	DropSessions(pids []string)
 }
 
-// SessionFlusher is implemented by adapters whose PersistSession only
+// SessionFlusher is implemented by recovery logs whose PersistSession only
 // queues the session, to be written elsewhere (PersistSession is called
 // where a socket closes, on the engine's heartbeat goroutine among others,
 // which must not wait on I/O). Server.Shutdown calls FlushSessions after

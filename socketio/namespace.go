@@ -22,6 +22,7 @@ type Namespace struct {
 	name    string
 	server  *Server
 	adapter Adapter
+	log     RecoveryLog // the adapter's, nil without recovery (or when it keeps none)
 	rooms   *roomIndex
 	sockets *socketRegistry
 	parent  *ParentNamespace // nil unless a child of a dynamic namespace
@@ -32,7 +33,7 @@ type Namespace struct {
 	// connection state recovery is on, for takeOver.
 	live sync.Map
 
-	keeper *sessionKeeper // nil unless the adapter is a SessionKeeper and recovery is on
+	keeper *sessionKeeper // nil unless the recovery log is a SessionKeeper
 
 	filter  atomic.Pointer[DeliveryFilter]
 	monitor atomic.Pointer[Monitor] // nil unless observed (SetMonitor)
@@ -94,8 +95,9 @@ func newNamespace(srv *Server, name string, h *handlers, parent *ParentNamespace
 	if factory == nil {
 		factory = NewMemoryAdapter
 	}
-	n.adapter = factory(n)
-	if k, ok := n.adapter.(SessionKeeper); ok && srv.opts.Recovery != nil {
+	n.adapter = factory(nsHost{n})
+	n.log = recoveryLogOf(n.adapter, srv.opts.Recovery != nil)
+	if k, ok := n.log.(SessionKeeper); ok {
 		n.keeper = newSessionKeeper(n, k, srv.opts.Recovery.MaxDisconnectionDuration)
 	}
 	return n
@@ -203,9 +205,9 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 // AllRooms lists the rooms of the namespace on every server.
 func (n *Namespace) AllRooms(ctx context.Context) ([]string, error) { return n.adapter.AllRooms(ctx) }
 
-// HandleServerSideEmit runs the handler of an event received from another
-// server. Adapters call it; ack is nil when no answer is expected.
-func (n *Namespace) HandleServerSideEmit(p *Packet, ack func(args ...any)) {
+// handleServerSideEmit runs the handler of an event received from another
+// server (AdapterHost.ServerSideEmit); ack is nil when no answer is expected.
+func (n *Namespace) handleServerSideEmit(p *Packet, ack func(args ...any)) {
 	args, err := parseArgs(p.Data, 0, p.Attachments)
 	if err != nil || args.Len() == 0 {
 		return
@@ -273,10 +275,9 @@ func dedupe(s []*Socket, start int) []*Socket {
 	return out
 }
 
-// LocalBroadcast delivers p to the local sockets selected by opts and
-// returns how many it reached. Adapters call it; applications broadcast
-// through To/Emit.
-func (n *Namespace) LocalBroadcast(p *Packet, opts *BroadcastOptions) int {
+// localBroadcast delivers p to the local sockets selected by opts and
+// returns how many it reached (AdapterHost.Broadcast).
+func (n *Namespace) localBroadcast(p *Packet, opts *BroadcastOptions) int {
 	pkts := encode(sio.Event, n.name, false, 0, p.Data, p.Attachments)
 	noCompress(pkts, opts.Flags.NoCompress)
 	buf := socketBufPool.Get().(*[]*Socket)
@@ -308,11 +309,11 @@ func noCompress(pkts []*engineio.Packet, no bool) {
 	}
 }
 
-// LocalBroadcastWithAck delivers p to the local sockets selected by opts,
+// localBroadcastWithAck delivers p to the local sockets selected by opts,
 // each asked for an acknowledgement passed to ack, and returns how many
 // sockets it reached. Acknowledgements not received within
 // opts.Flags.Timeout are forgotten.
-func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack func(Args)) int {
+func (n *Namespace) localBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack func(Args)) int {
 	id := n.ackIDs.Add(1) - 1
 	pkts := encode(sio.Event, n.name, true, id, p.Data, p.Attachments)
 	noCompress(pkts, opts.Flags.NoCompress)
@@ -356,15 +357,15 @@ func (n *Namespace) LocalBroadcastWithAck(p *Packet, opts *BroadcastOptions, ack
 // so that a client that never answers cannot hold memory forever.
 const defaultAckTimeout = 2 * time.Minute
 
-// LocalAddSockets makes the local sockets selected by opts join rooms.
-func (n *Namespace) LocalAddSockets(opts *BroadcastOptions, rooms []string) {
+// localAddSockets makes the local sockets selected by opts join rooms.
+func (n *Namespace) localAddSockets(opts *BroadcastOptions, rooms []string) {
 	for _, s := range n.recipients(nil, opts) {
 		s.Join(rooms...)
 	}
 }
 
-// LocalDelSockets makes the local sockets selected by opts leave rooms.
-func (n *Namespace) LocalDelSockets(opts *BroadcastOptions, rooms []string) {
+// localDelSockets makes the local sockets selected by opts leave rooms.
+func (n *Namespace) localDelSockets(opts *BroadcastOptions, rooms []string) {
 	for _, s := range n.recipients(nil, opts) {
 		for _, r := range rooms {
 			s.Leave(r)
@@ -372,15 +373,15 @@ func (n *Namespace) LocalDelSockets(opts *BroadcastOptions, rooms []string) {
 	}
 }
 
-// LocalDisconnectSockets disconnects the local sockets selected by opts.
-func (n *Namespace) LocalDisconnectSockets(opts *BroadcastOptions, close bool) {
+// localDisconnectSockets disconnects the local sockets selected by opts.
+func (n *Namespace) localDisconnectSockets(opts *BroadcastOptions, close bool) {
 	for _, s := range n.recipients(nil, opts) {
 		s.Disconnect(close)
 	}
 }
 
-// LocalFetchSockets describes the local sockets selected by opts.
-func (n *Namespace) LocalFetchSockets(opts *BroadcastOptions) []*RemoteSocket {
+// localFetchSockets describes the local sockets selected by opts.
+func (n *Namespace) localFetchSockets(opts *BroadcastOptions) []*RemoteSocket {
 	list := n.recipients(nil, opts)
 	out := make([]*RemoteSocket, 0, len(list))
 	for _, s := range list {
@@ -389,9 +390,9 @@ func (n *Namespace) LocalFetchSockets(opts *BroadcastOptions) []*RemoteSocket {
 	return out
 }
 
-// LocalRooms lists the rooms that have local members, socket id rooms
+// localRooms lists the rooms that have local members, socket id rooms
 // included (as Node's adapter does).
-func (n *Namespace) LocalRooms() []string {
+func (n *Namespace) localRooms() []string {
 	rooms := n.rooms.names()
 	for _, s := range n.sockets.appendAll(nil) {
 		rooms = append(rooms, s.id)
@@ -477,7 +478,7 @@ func (n *Namespace) connectRecovered(s *Socket, st *SessionState, offset string)
 		}
 	}
 	s.client.addSocket(s)
-	missed, through, ok := n.adapter.MissedPackets(offset, st.Rooms)
+	missed, through, ok := n.log.Since(offset, st.Rooms)
 	if !ok {
 		s.abandon()
 		return false
@@ -526,7 +527,10 @@ func (n *Namespace) restore(c *client, auth []byte, pid, offset string, authenti
 		}
 	}
 	n.takeOver(c, pid)
-	st, ok := n.adapter.RestoreSession(pid, offset)
+	if n.log == nil {
+		return nil, nil, nil
+	}
+	st, ok := n.log.RestoreSession(pid, offset)
 	if !ok {
 		return nil, nil, nil
 	}

@@ -704,10 +704,18 @@ func TestRecoveryBroadcastFromDisconnectHandler(t *testing.T) {
 }
 
 // lostLogAdapter keeps sessions but loses its packet log between
-// RestoreSession and MissedPackets, as a log trimmed at that moment would.
+// RestoreSession and Since, as a log trimmed at that moment would. It
+// wraps the memory adapter and forwards its recovery log, as a wrapping
+// adapter must.
 type lostLogAdapter struct{ socketio.Adapter }
 
-func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
+func (a lostLogAdapter) RecoveryLog() socketio.RecoveryLog {
+	return lostLog{a.Adapter.(socketio.RecoveryLogProvider).RecoveryLog()}
+}
+
+type lostLog struct{ socketio.RecoveryLog }
+
+func (lostLog) Since(string, []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
 	return nil, socketio.LogPosition{}, false
 }
 
@@ -717,7 +725,7 @@ func (lostLogAdapter) MissedPackets(string, []string) ([]*socketio.Packet, socke
 func TestRecoveryLogLost(t *testing.T) {
 	f := newRecoveryFixtureWith(t, &socketio.Options{
 		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
-		Adapter:  func(n *socketio.Namespace) socketio.Adapter { return lostLogAdapter{socketio.NewMemoryAdapter(n)} },
+		Adapter:  func(h socketio.AdapterHost) socketio.Adapter { return lostLogAdapter{socketio.NewMemoryAdapter(h)} },
 	})
 	d := startDriver(t)
 	c := d.Connect(f.ts.URL+"/", fastReconnect(sioclient.Options{Transports: wsOnly, Auth: map[string]any{"user": "u1"}}))
@@ -947,5 +955,43 @@ func TestRecoveryTakeOverAuthenticatedFirst(t *testing.T) {
 	}
 	if s := recv(t, conns, "the owner's connection"); !s.Recovered() || !slices.Contains(s.Rooms(), "private") {
 		t.Errorf("owner's socket: recovered %v, rooms %v", s.Recovered(), s.Rooms())
+	}
+}
+
+// TestLocalBroadcastLogged: over the memory log (this server's own), a
+// broadcast with the Local flag is logged like any other, as Node's
+// in-memory adapter gives it an offset, though it never reaches the
+// adapter; a volatile one is not.
+func TestLocalBroadcastLogged(t *testing.T) {
+	srv := newSIOServer(t, &socketio.Options{Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}})
+	defer shutdown(t, srv)
+	nsp := srv.Of("/")
+	ctx := context.Background()
+	emit := func(op socketio.BroadcastOperator, arg string) string {
+		t.Helper()
+		p, err := socketio.NewPacket("ev", arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := op.EmitPacketLogged(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return off
+	}
+	first := emit(nsp.To("r"), "all")
+	local := emit(nsp.Local().To("r"), "local")
+	if local == "" || local == first {
+		t.Fatalf("local broadcast logged at %q (the one before at %q)", local, first)
+	}
+	if off := emit(nsp.Local().Volatile(), "volatile"); off != "" {
+		t.Errorf("volatile local broadcast logged at %q", off)
+	}
+	page, err := nsp.History(ctx, socketio.HistoryQuery{Since: first, Rooms: []string{"r"}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Packets) != 1 || page.Packets[0].Offset != local {
+		t.Fatalf("history after %s: %d packets, want the local one at %s", first, len(page.Packets), local)
 	}
 }

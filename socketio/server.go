@@ -223,7 +223,7 @@ func (s *Server) removeChild(n *Namespace) {
 // Shutdown disconnects every client with "server shutting down" (a
 // reason that makes clients reconnect, to another server if there is one),
 // delivering what is queued, and waits until they are gone or ctx ends.
-// The sessions an adapter still has to store (SessionFlusher) are flushed
+// The sessions a recovery log still has to store (SessionFlusher) are flushed
 // within ctx too, and the adapters are closed last.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -238,7 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	err := s.engine.Shutdown(ctx)
 	for _, n := range s.Namespaces() {
-		if f, ok := n.adapter.(SessionFlusher); ok {
+		if f, ok := n.log.(SessionFlusher); ok {
 			if ferr := f.FlushSessions(ctx); ferr != nil {
 				err = errors.Join(err, ferr)
 			}

@@ -646,15 +646,16 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	s.client.removeSocket(s)
 	switch {
 	case s.pid == "":
+	case s.nsp.log == nil:
 	case reason.recoverable():
-		s.nsp.adapter.PersistSession(&SessionState{SID: s.id, PID: s.pid, Rooms: append([]string{s.id}, rooms...), Data: data})
+		s.nsp.log.PersistSession(&SessionState{SID: s.id, PID: s.pid, Rooms: append([]string{s.id}, rooms...), Data: data})
 	case s.nsp.keeper != nil:
 		s.nsp.keeper.ended(s)
 	default:
 		// A session restored earlier stays persisted (see
-		// sessionStore.restore); a disconnection that is not recoverable
+		// memoryLog.restore); a disconnection that is not recoverable
 		// ends it, as it ends a kept session.
-		if d, ok := s.nsp.adapter.(sessionDropper); ok {
+		if d, ok := s.nsp.log.(sessionDropper); ok {
 			d.dropSession(s.pid)
 		}
 	}

@@ -18,15 +18,11 @@ import (
 // wire-compatible with @socket.io/redis-adapter 8.3's RedisAdapter
 // (lib/index.ts): see the protocol notes §5.2.
 type classicAdapter struct {
-	// Connection state recovery is not supported over Redis Pub/Sub
-	// (Node's RedisAdapter has no-op persist/restore too).
-	socketio.NoRecovery
-
 	// Static after construction.
-	c   *Cluster
-	nsp *socketio.Namespace
-	uid string // uid2(6), like Node's; different per namespace
-	ch  rediswire.ClassicChannels
+	c    *Cluster
+	host socketio.AdapterHost
+	uid  string // uid2(6), like Node's; different per namespace
+	ch   rediswire.ClassicChannels
 
 	reqs      *requests
 	closeOnce sync.Once
@@ -34,9 +30,9 @@ type classicAdapter struct {
 
 var _ socketio.Adapter = (*classicAdapter)(nil)
 
-func newClassic(c *Cluster, nsp *socketio.Namespace) *classicAdapter {
-	a := &classicAdapter{c: c, nsp: nsp, uid: rediswire.UID2(6), reqs: newRequests()}
-	a.ch = rediswire.ClassicNames(c.cfg.KeyPrefix, nsp.Name(), a.uid)
+func newClassic(c *Cluster, host socketio.AdapterHost) *classicAdapter {
+	a := &classicAdapter{c: c, host: host, uid: rediswire.UID2(6), reqs: newRequests()}
+	a.ch = rediswire.ClassicNames(c.cfg.KeyPrefix, host.Name(), a.uid)
 	c.subscribe(kindPattern, a.ch.Pattern, a.onBroadcast)
 	c.subscribe(kindChannel, a.ch.Request, a.onRequest)
 	c.subscribe(kindChannel, a.ch.Response, a.onResponse)
@@ -49,12 +45,9 @@ func newClassic(c *Cluster, nsp *socketio.Namespace) *classicAdapter {
 // Local delivery does not depend on Redis; the error says whether the
 // other servers could be reached.
 func (a *classicAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
-	a.nsp.LocalBroadcast(p, opts)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.Broadcast(p, opts)
 	rooms, except := uniq(opts.Rooms), uniq(opts.Except)
-	msg, err := rediswire.AppendClassicBroadcast(make([]byte, 0, 64+len(p.Data)), a.uid, a.nsp.Name(),
+	msg, err := rediswire.AppendClassicBroadcast(make([]byte, 0, 64+len(p.Data)), a.uid, a.host.Name(),
 		p.Data, p.Attachments, rooms, except, wireFlags(opts.Flags), false)
 	if err != nil {
 		return fmt.Errorf("redisadapter: encoding broadcast: %w", err)
@@ -72,7 +65,7 @@ func (a *classicAdapter) onBroadcast(channel string, payload []byte) {
 	if !strings.HasPrefix(channel, base) {
 		return
 	}
-	if room := strings.TrimSuffix(channel[len(base):], "#"); room != "" && a.nsp.RoomSize(room) == 0 {
+	if room := strings.TrimSuffix(channel[len(base):], "#"); room != "" && a.host.Namespace().RoomSize(room) == 0 {
 		return // a room without local members: nothing to decode (Node does the same)
 	}
 	b, own, err := rediswire.DecodeClassicBroadcast(payload, a.uid)
@@ -81,10 +74,10 @@ func (a *classicAdapter) onBroadcast(channel string, payload []byte) {
 		a.c.log.decodeError(channel, err)
 		return
 	}
-	if own || b.Nsp != a.nsp.Name() || len(b.Data) == 0 || b.Data[0] != '[' {
+	if own || b.Nsp != a.host.Name() || len(b.Data) == 0 || b.Data[0] != '[' {
 		return
 	}
-	a.nsp.LocalBroadcast(&socketio.Packet{Data: b.Data, Attachments: b.Attachments}, &socketio.BroadcastOptions{
+	a.host.Broadcast(&socketio.Packet{Data: b.Data, Attachments: b.Attachments}, &socketio.BroadcastOptions{
 		Rooms: b.Rooms, Except: b.Except,
 		Flags: socketio.BroadcastFlags{Volatile: b.Flags.Volatile, NoCompress: b.Flags.NoCompress},
 	})
@@ -94,10 +87,7 @@ func (a *classicAdapter) onBroadcast(channel string, payload []byte) {
 // publishes a BROADCAST request (msgpack, as Node sends it); every other
 // server answers with its client count, then each client's ack.
 func (a *classicAdapter) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions, clients func(int), ack func(socketio.Args)) error {
-	clients(a.nsp.LocalBroadcastWithAck(p, opts, ack))
-	if opts.Flags.Local {
-		return nil
-	}
+	clients(a.host.BroadcastWithAck(p, opts, ack))
 	id := rediswire.UID2(6)
 	timeout := opts.Flags.Timeout
 	if timeout <= 0 {
@@ -111,7 +101,7 @@ func (a *classicAdapter) BroadcastWithAck(ctx context.Context, p *socketio.Packe
 	js = append(js, `,"type":7,"packet":{"type":2,"data":`...)
 	js = append(js, p.Data...)
 	js = append(js, `,"nsp":`...)
-	js = rediswire.AppendJSONString(js, []byte(a.nsp.Name()))
+	js = rediswire.AppendJSONString(js, []byte(a.host.Name()))
 	js = append(js, `},"opts":`...)
 	f := wireFlags(opts.Flags)
 	f.Timeout = timeout
@@ -137,10 +127,7 @@ const defaultAckTimeout = 2 * time.Minute
 // request when it comes back from Redis; the result is the same, sooner)
 // and publishes it for the other servers.
 func (a *classicAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalAddSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.AddSockets(opts, rooms)
 	return a.publishRequest(ctx, rediswire.ReqRemoteJoin, opts, func(js []byte) []byte {
 		return rediswire.AppendStringsJSON(append(js, `,"rooms":`...), rooms)
 	})
@@ -148,10 +135,7 @@ func (a *classicAdapter) AddSockets(ctx context.Context, opts *socketio.Broadcas
 
 // DelSockets is AddSockets for socketsLeave.
 func (a *classicAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalDelSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.DelSockets(opts, rooms)
 	return a.publishRequest(ctx, rediswire.ReqRemoteLeave, opts, func(js []byte) []byte {
 		return rediswire.AppendStringsJSON(append(js, `,"rooms":`...), rooms)
 	})
@@ -159,10 +143,7 @@ func (a *classicAdapter) DelSockets(ctx context.Context, opts *socketio.Broadcas
 
 // DisconnectSockets is AddSockets for disconnectSockets.
 func (a *classicAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
-	a.nsp.LocalDisconnectSockets(opts, close)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.DisconnectSockets(opts, close)
 	return a.publishRequest(ctx, rediswire.ReqRemoteDisconnect, opts, func(js []byte) []byte {
 		return strconv.AppendBool(append(js, `,"close":`...), close)
 	})
@@ -198,10 +179,7 @@ func (a *classicAdapter) requestHead(typ int, id string) []byte {
 // (REMOTE_FETCH), waiting for one answer per server counted by NUMSUB. On
 // error (Redis unavailable, timeout) it returns what it has with the error.
 func (a *classicAdapter) FetchSockets(ctx context.Context, opts *socketio.BroadcastOptions) ([]*socketio.RemoteSocket, error) {
-	local := a.nsp.LocalFetchSockets(opts)
-	if opts.Flags.Local {
-		return local, nil
-	}
+	local := a.host.FetchSockets(opts)
 	n, err := a.ServerCount(ctx)
 	if err != nil {
 		return local, err
@@ -225,7 +203,7 @@ func (a *classicAdapter) FetchSockets(ctx context.Context, opts *socketio.Broadc
 
 // AllRooms returns the rooms of every server (ALL_ROOMS).
 func (a *classicAdapter) AllRooms(ctx context.Context) ([]string, error) {
-	local := a.nsp.LocalRooms()
+	local := a.host.Rooms()
 	n, err := a.ServerCount(ctx)
 	if err != nil {
 		return local, err
@@ -350,7 +328,7 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 		var rooms rediswire.Rooms
 		_ = json.Unmarshal(q.Rooms, &rooms)
 		ids := []string{}
-		for _, s := range a.nsp.LocalFetchSockets(&socketio.BroadcastOptions{Rooms: rooms}) {
+		for _, s := range a.host.FetchSockets(&socketio.BroadcastOptions{Rooms: rooms}) {
 			ids = append(ids, s.ID)
 		}
 		js := a.responseHead(q.RequestID)
@@ -362,7 +340,7 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 			return
 		}
 		js := a.responseHead(q.RequestID)
-		js = rediswire.AppendStringsJSON(append(js, `,"rooms":`...), a.nsp.LocalRooms())
+		js = rediswire.AppendStringsJSON(append(js, `,"rooms":`...), a.host.Rooms())
 		a.publishResponse(ctx, q.UID, append(js, '}'))
 
 	case rediswire.ReqRemoteJoin, rediswire.ReqRemoteLeave, rediswire.ReqRemoteDisconnect:
@@ -379,11 +357,11 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 		_ = json.Unmarshal(q.Rooms, &rooms)
 		switch *q.Type {
 		case rediswire.ReqRemoteJoin:
-			a.nsp.LocalAddSockets(opts, rooms)
+			a.host.AddSockets(opts, rooms)
 		case rediswire.ReqRemoteLeave:
-			a.nsp.LocalDelSockets(opts, rooms)
+			a.host.DelSockets(opts, rooms)
 		default:
-			a.nsp.LocalDisconnectSockets(opts, q.Close)
+			a.host.DisconnectSockets(opts, q.Close)
 		}
 
 	case rediswire.ReqRemoteFetch:
@@ -393,7 +371,7 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 		opts := localOpts(q.Opts)
 		opts.Flags = socketio.BroadcastFlags{}
 		js := a.responseHead(q.RequestID)
-		js = append(append(js, `,"sockets":`...), socketsJSON(a.nsp.LocalFetchSockets(opts))...)
+		js = append(append(js, `,"sockets":`...), socketsJSON(a.host.FetchSockets(opts))...)
 		a.publishResponse(ctx, q.UID, append(js, '}'))
 
 	case rediswire.ReqServerSideEmit:
@@ -402,11 +380,11 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 		}
 		p := &socketio.Packet{Data: q.Data, Attachments: atts}
 		if q.RequestID == "" {
-			a.nsp.HandleServerSideEmit(p, nil)
+			a.host.ServerSideEmit(p, nil)
 			return
 		}
 		var once sync.Once
-		a.nsp.HandleServerSideEmit(p, func(args ...any) {
+		a.host.ServerSideEmit(p, func(args ...any) {
 			once.Do(func() { a.answerServerSideEmit(q.RequestID, args) })
 		})
 
@@ -415,11 +393,11 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 			return
 		}
 		p, nsp, ok := packetOf(q.Packet, atts)
-		if !ok || (nsp != "" && nsp != a.nsp.Name()) {
+		if !ok || (nsp != "" && nsp != a.host.Name()) {
 			return
 		}
 		id, requester := q.RequestID, q.UID
-		n := a.nsp.LocalBroadcastWithAck(p, localOpts(q.Opts), func(args socketio.Args) {
+		n := a.host.BroadcastWithAck(p, localOpts(q.Opts), func(args socketio.Args) {
 			v, vatts := ackArg(args)
 			js := []byte(`{"type":9,"requestId":`)
 			js = rediswire.AppendJSONString(js, []byte(id))
@@ -442,7 +420,7 @@ func (a *classicAdapter) onRequest(channel string, payload []byte) {
 // adapters before 8.0 ({sid, room|close}), from the server that has the
 // socket.
 func (a *classicAdapter) legacyRemote(ctx context.Context, q *rediswire.Request) {
-	s, ok := a.nsp.Socket(q.SID)
+	s, ok := a.host.Namespace().Socket(q.SID)
 	if !ok {
 		return
 	}
@@ -526,7 +504,7 @@ func (a *classicAdapter) onResponse(channel string, payload []byte) {
 		switch p.kind {
 		case rediswire.ReqRemoteFetch, rediswire.ReqSockets:
 			p.got++
-			if list, ok := parseSockets(a.nsp, q.Sockets, atts); ok {
+			if list, ok := parseSockets(a.host, q.Sockets, atts); ok {
 				p.sockets = append(p.sockets, list...)
 			}
 		case rediswire.ReqAllRooms:

@@ -160,14 +160,14 @@ func New(cfg Config) (*Cluster, error) {
 }
 
 // Adapter returns the adapter of a namespace: a socketio.AdapterFactory.
-func (c *Cluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
+func (c *Cluster) Adapter(host socketio.AdapterHost) socketio.Adapter {
 	switch c.cfg.Mode {
 	case Sharded:
-		return newSharded(c, nsp)
+		return newSharded(c, host)
 	case Streams:
-		return newStreams(c, nsp)
+		return newStreams(c, host)
 	}
-	return newClassic(c, nsp)
+	return newClassic(c, host)
 }
 
 // Config returns the configuration in use, defaults resolved.

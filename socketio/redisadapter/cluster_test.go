@@ -399,3 +399,65 @@ func TestDynamicRoomChurn(t *testing.T) {
 	waitSubscribed(t, a.cluster)
 	r.WaitNumSub(t, "socket.io#/#churn:0#", true, 0, waitTimeout)
 }
+
+// TestLocalStaysOnThisNode: operations with the Local flag act on this
+// node's sockets and never reach the others, in every mode (the namespace
+// handles the flag; adapters never see it).
+func TestLocalStaysOnThisNode(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			cl := startCluster(t, m.mode, m.sub)
+			a := cl.node("a").srv.Of("/")
+			ctx := ctxT(t)
+
+			if err := a.Local().To("org:1").Emit("ev", "local"); err != nil {
+				t.Fatal(err)
+			}
+			// Then a cluster-wide broadcast to the same room: a local one
+			// wrongly published would come before it on its channel.
+			if err := a.To("org:1").Emit("ev", "all"); err != nil {
+				t.Fatal(err)
+			}
+			if got := eventArgs(t, cl.clients["a1"].Next("ev")); got[0] != "local" {
+				t.Fatalf("a1 first got %v, want the local broadcast", got)
+			}
+			for _, name := range []string{"a1", "b1", "c1", "c2"} {
+				if got := eventArgs(t, cl.clients[name].Next("ev")); got[0] != "all" {
+					t.Fatalf("%s got %v, want the cluster-wide broadcast", name, got)
+				}
+				cl.clients[name].NoEvent("ev", 100*time.Millisecond)
+			}
+
+			local, err := a.Local().FetchSockets(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := []string{}
+			for _, s := range local {
+				names = append(names, dataName(t, s))
+			}
+			slices.Sort(names)
+			if strings.Join(names, ",") != "a1,a2" {
+				t.Errorf("local fetchSockets = %v, want a1,a2", names)
+			}
+
+			if err := a.Local().In("org:1").SocketsJoin(ctx, "lvip"); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.In("org:2").SocketsJoin(ctx, "marker"); err != nil {
+				t.Fatal(err)
+			}
+			// The cluster-wide join, sent after the local one, reached b:
+			// a local join wrongly sent would have too.
+			wait.For(t, "the cluster-wide join on b", func() bool { return cl.node("b").srv.Of("/").RoomSize("marker") == 1 })
+			if n := a.RoomSize("lvip"); n != 1 {
+				t.Errorf("lvip on a has %d sockets, want 1 (a1)", n)
+			}
+			for _, name := range []string{"b", "c"} {
+				if n := cl.node(name).srv.Of("/").RoomSize("lvip"); n != 0 {
+					t.Errorf("lvip on %s has %d sockets: the local join left node a", name, n)
+				}
+			}
+		})
+	}
+}

@@ -21,7 +21,7 @@ import (
 type clusterProto struct {
 	// Static after construction.
 	c    *Cluster
-	nsp  *socketio.Namespace
+	host socketio.AdapterHost
 	uid  string // randomBytes(8) hex, like Node's ClusterAdapter
 	reqs *requests
 	link clusterLink
@@ -38,14 +38,14 @@ type clusterLink interface {
 	serverCount(ctx context.Context) (int, error)
 }
 
-func newClusterProto(c *Cluster, nsp *socketio.Namespace, link clusterLink) *clusterProto {
-	return &clusterProto{c: c, nsp: nsp, uid: rediswire.RandomHex(8), reqs: newRequests(), link: link}
+func newClusterProto(c *Cluster, host socketio.AdapterHost, link clusterLink) *clusterProto {
+	return &clusterProto{c: c, host: host, uid: rediswire.RandomHex(8), reqs: newRequests(), link: link}
 }
 
 // encodeMessage builds a ClusterMessage: JSON, or msgpack when it carries
 // binary (or always, with forceMsgpack).
 func (p *clusterProto) encodeMessage(typ int, data []byte, atts [][]byte, forceMsgpack bool) ([]byte, error) {
-	js := rediswire.AppendClusterMessage(make([]byte, 0, len(data)+64), typ, data, p.uid, p.nsp.Name())
+	js := rediswire.AppendClusterMessage(make([]byte, 0, len(data)+64), typ, data, p.uid, p.host.Name())
 	msg, err := rediswire.EncodeMessage(js, atts, forceMsgpack)
 	if err != nil {
 		return nil, fmt.Errorf("redisadapter: encoding message: %w", err)
@@ -81,10 +81,7 @@ func closeData(opts *socketio.BroadcastOptions, close bool) []byte {
 // publishes it with a request id; every other server answers with its
 // client count, then each client's ack.
 func (p *clusterProto) BroadcastWithAck(ctx context.Context, pkt *socketio.Packet, opts *socketio.BroadcastOptions, clients func(int), ack func(socketio.Args)) error {
-	clients(p.nsp.LocalBroadcastWithAck(pkt, opts, ack))
-	if opts.Flags.Local {
-		return nil
-	}
+	clients(p.host.BroadcastWithAck(pkt, opts, ack))
 	id := rediswire.RandomHex(8)
 	timeout := opts.Flags.Timeout
 	if timeout <= 0 {
@@ -104,10 +101,7 @@ func (p *clusterProto) BroadcastWithAck(ctx context.Context, pkt *socketio.Packe
 // FetchSockets returns the local sockets and those of every other server,
 // waiting for serverCount − 1 answers. On error it returns what it has.
 func (p *clusterProto) FetchSockets(ctx context.Context, opts *socketio.BroadcastOptions) ([]*socketio.RemoteSocket, error) {
-	local := p.nsp.LocalFetchSockets(opts)
-	if opts.Flags.Local {
-		return local, nil
-	}
+	local := p.host.FetchSockets(opts)
 	n, err := p.link.serverCount(ctx)
 	if err != nil {
 		return local, err
@@ -134,7 +128,7 @@ func (p *clusterProto) FetchSockets(ctx context.Context, opts *socketio.Broadcas
 // only the local rooms are returned, with an error wrapping
 // errors.ErrUnsupported.
 func (p *clusterProto) AllRooms(context.Context) ([]string, error) {
-	return p.nsp.LocalRooms(), fmt.Errorf("redisadapter: allRooms across servers in %s mode: %w", p.c.cfg.Mode, errors.ErrUnsupported)
+	return p.host.Rooms(), fmt.Errorf("redisadapter: allRooms across servers in %s mode: %w", p.c.cfg.Mode, errors.ErrUnsupported)
 }
 
 // ServerSideEmit sends an event to the other servers' namespace.
@@ -191,7 +185,7 @@ func (p *clusterProto) onMessage(channel string, payload []byte) {
 		p.c.log.decodeError(channel, err)
 		return
 	}
-	if m.UID == p.uid || m.Nsp != p.nsp.Name() {
+	if m.UID == p.uid || m.Nsp != p.host.Name() {
 		return
 	}
 	p.handle(m.UID, m.Type, &d, atts)
@@ -209,11 +203,11 @@ func (p *clusterProto) handle(from string, typ int, d *rediswire.ClusterData, at
 		opts := localOpts(d.Opts)
 		if d.RequestID == nil {
 			opts.Flags.Timeout = 0
-			p.nsp.LocalBroadcast(pkt, opts)
+			p.host.Broadcast(pkt, opts)
 			return
 		}
 		id := *d.RequestID
-		n := p.nsp.LocalBroadcastWithAck(pkt, opts, func(args socketio.Args) {
+		n := p.host.BroadcastWithAck(pkt, opts, func(args socketio.Args) {
 			v, vatts := ackArg(args)
 			data := rediswire.AppendJSONString([]byte(`{"requestId":`), []byte(id))
 			if v != nil {
@@ -226,18 +220,18 @@ func (p *clusterProto) handle(from string, typ int, d *rediswire.ClusterData, at
 		p.link.respond(from, rediswire.MsgBroadcastClientCount, append(resp, '}'), nil)
 
 	case rediswire.MsgSocketsJoin:
-		p.nsp.LocalAddSockets(localOpts(d.Opts), d.Rooms)
+		p.host.AddSockets(localOpts(d.Opts), d.Rooms)
 	case rediswire.MsgSocketsLeave:
-		p.nsp.LocalDelSockets(localOpts(d.Opts), d.Rooms)
+		p.host.DelSockets(localOpts(d.Opts), d.Rooms)
 	case rediswire.MsgDisconnectSockets:
-		p.nsp.LocalDisconnectSockets(localOpts(d.Opts), d.Close)
+		p.host.DisconnectSockets(localOpts(d.Opts), d.Close)
 
 	case rediswire.MsgFetchSockets:
 		if d.RequestID == nil {
 			return
 		}
 		data := rediswire.AppendJSONString([]byte(`{"requestId":`), []byte(*d.RequestID))
-		data = append(append(data, `,"sockets":`...), socketsJSON(p.nsp.LocalFetchSockets(localOpts(d.Opts)))...)
+		data = append(append(data, `,"sockets":`...), socketsJSON(p.host.FetchSockets(localOpts(d.Opts)))...)
 		p.link.respond(from, rediswire.MsgFetchSocketsResponse, append(data, '}'), nil)
 
 	case rediswire.MsgServerSideEmit:
@@ -246,12 +240,12 @@ func (p *clusterProto) handle(from string, typ int, d *rediswire.ClusterData, at
 		}
 		pkt := &socketio.Packet{Data: d.Packet, Attachments: atts}
 		if d.RequestID == nil {
-			p.nsp.HandleServerSideEmit(pkt, nil)
+			p.host.ServerSideEmit(pkt, nil)
 			return
 		}
 		id := *d.RequestID
 		var once sync.Once
-		p.nsp.HandleServerSideEmit(pkt, func(args ...any) {
+		p.host.ServerSideEmit(pkt, func(args ...any) {
 			once.Do(func() {
 				v, vatts, err := firstArg(args)
 				if err != nil {
@@ -289,7 +283,7 @@ func (p *clusterProto) onResponse(typ int, d *rediswire.ClusterData, atts [][]by
 	case rediswire.MsgFetchSocketsResponse:
 		p.reqs.answer(id, func(pr *pending) {
 			pr.got++
-			if list, ok := parseSockets(p.nsp, d.Sockets, atts); ok {
+			if list, ok := parseSockets(p.host, d.Sockets, atts); ok {
 				pr.sockets = append(pr.sockets, list...)
 			}
 		})

@@ -60,7 +60,7 @@ func (p *persister) add(s *socketio.SessionState) {
 func (p *persister) dropped(n int, why string) {
 	p.a.c.stats.sessionsDropped.Add(uint64(n))
 	p.log.Log(p.a.c.log.l, slog.LevelWarn, "redisadapter: disconnected sockets' sessions not stored: "+why+"; their clients will not recover (see Stats.SessionsDropped)",
-		"namespace", p.a.nsp.Name(), "sessions", n)
+		"namespace", p.a.host.Name(), "sessions", n)
 }
 
 // run writes the queue in batches until it is empty.
@@ -116,5 +116,5 @@ func (p *persister) flush(ctx context.Context) error {
 	if left > 0 {
 		p.dropped(left, "the shutdown's deadline passed")
 	}
-	return fmt.Errorf("redisadapter: namespace %s: sessions of disconnected sockets not stored before the deadline (%d dropped): %w", p.a.nsp.Name(), left, ctx.Err())
+	return fmt.Errorf("redisadapter: namespace %s: sessions of disconnected sockets not stored before the deadline (%d dropped): %w", p.a.host.Name(), left, ctx.Err())
 }

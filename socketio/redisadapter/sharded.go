@@ -15,10 +15,6 @@ import (
 // type carries it over SPUBLISH/SSUBSCRIBE and manages the room channels.
 type shardedAdapter struct {
 	*clusterProto
-	// Connection state recovery is not supported over Redis Pub/Sub
-	// (Node's RedisAdapter has no-op persist/restore too).
-	socketio.NoRecovery
-
 	// Static after construction.
 	channel         string // prefix#nsp#
 	responseChannel string // prefix#nsp#uid#
@@ -35,10 +31,10 @@ var (
 	_ socketio.SocketObserver = (*shardedAdapter)(nil)
 )
 
-func newSharded(c *Cluster, nsp *socketio.Namespace) *shardedAdapter {
+func newSharded(c *Cluster, host socketio.AdapterHost) *shardedAdapter {
 	a := &shardedAdapter{mode: c.cfg.SubscriptionMode, rooms: make(map[string]struct{})}
-	a.clusterProto = newClusterProto(c, nsp, a)
-	a.channel = c.cfg.KeyPrefix + "#" + nsp.Name() + "#"
+	a.clusterProto = newClusterProto(c, host, a)
+	a.channel = c.cfg.KeyPrefix + "#" + host.Name() + "#"
 	a.responseChannel = a.channel + a.uid + "#"
 	c.subscribe(kindShard, a.channel, a.onMessage)
 	c.subscribe(kindShard, a.responseChannel, a.onMessage)
@@ -66,9 +62,9 @@ func (a *shardedAdapter) syncRoom(room string) {
 	if a.closed {
 		return
 	}
-	want := a.nsp.RoomSize(room) > 0
+	want := a.host.Namespace().RoomSize(room) > 0
 	if a.mode == Dynamic {
-		if _, isSocket := a.nsp.Socket(room); isSocket {
+		if _, isSocket := a.host.Namespace().Socket(room); isSocket {
 			want = false // a private room (Node: this.sids.has(room))
 		}
 	}
@@ -126,10 +122,7 @@ func (a *shardedAdapter) serverCount(ctx context.Context) (int, error) {
 
 // Broadcast delivers p locally, then publishes it once.
 func (a *shardedAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
-	a.nsp.LocalBroadcast(p, opts)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.Broadcast(p, opts)
 	rooms := uniq(opts.Rooms)
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", rooms, uniq(opts.Except), wireFlags(opts.Flags))
 	return a.publishOn(ctx, a.computeChannel(rooms, false), rediswire.MsgBroadcast, data, p.Attachments)
@@ -137,28 +130,19 @@ func (a *shardedAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 
 // AddSockets applies socketsJoin locally and publishes it.
 func (a *shardedAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalAddSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.AddSockets(opts, rooms)
 	return a.publish(ctx, rediswire.MsgSocketsJoin, roomsData(opts, rooms), nil)
 }
 
 // DelSockets applies socketsLeave locally and publishes it.
 func (a *shardedAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalDelSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.DelSockets(opts, rooms)
 	return a.publish(ctx, rediswire.MsgSocketsLeave, roomsData(opts, rooms), nil)
 }
 
 // DisconnectSockets applies disconnectSockets locally and publishes it.
 func (a *shardedAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
-	a.nsp.LocalDisconnectSockets(opts, close)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.DisconnectSockets(opts, close)
 	return a.publish(ctx, rediswire.MsgDisconnectSockets, closeData(opts, close), nil)
 }
 

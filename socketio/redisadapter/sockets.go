@@ -103,7 +103,7 @@ func socketData(d any) json.RawMessage {
 // parseSocket turns a socket described by another server into a
 // RemoteSocket. Its Data is the socket's data as JSON (json.RawMessage);
 // binary values in it (msgpack answers) are written as Node's Buffer JSON.
-func parseSocket(nsp *socketio.Namespace, raw json.RawMessage, atts [][]byte) (*socketio.RemoteSocket, bool) {
+func parseSocket(host socketio.AdapterHost, raw json.RawMessage, atts [][]byte) (*socketio.RemoteSocket, bool) {
 	var ns struct {
 		ID        string                     `json:"id"`
 		Handshake map[string]json.RawMessage `json:"handshake"`
@@ -152,7 +152,7 @@ func parseSocket(nsp *socketio.Namespace, raw json.RawMessage, atts [][]byte) (*
 	if len(ns.Data) > 0 && string(ns.Data) != "null" {
 		data = ns.Data
 	}
-	return socketio.NewRemoteSocket(nsp, ns.ID, h, []string(ns.Rooms), data), true
+	return socketio.NewRemoteSocket(host.Namespace(), ns.ID, h, []string(ns.Rooms), data), true
 }
 
 // stringsOf reads a JSON string, array of strings or scalar as strings.
@@ -169,14 +169,14 @@ func stringsOf(v json.RawMessage) []string {
 }
 
 // parseSockets decodes the "sockets" array of a fetchSockets answer.
-func parseSockets(nsp *socketio.Namespace, raw json.RawMessage, atts [][]byte) ([]*socketio.RemoteSocket, bool) {
+func parseSockets(host socketio.AdapterHost, raw json.RawMessage, atts [][]byte) ([]*socketio.RemoteSocket, bool) {
 	var list []json.RawMessage
 	if json.Unmarshal(raw, &list) != nil || list == nil {
 		return nil, false
 	}
 	out := make([]*socketio.RemoteSocket, 0, len(list))
 	for _, s := range list {
-		if rs, ok := parseSocket(nsp, s, atts); ok {
+		if rs, ok := parseSocket(host, s, atts); ok {
 			out = append(out, rs)
 		}
 	}

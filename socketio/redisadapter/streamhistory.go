@@ -2,7 +2,6 @@ package redisadapter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -15,7 +14,7 @@ import (
 )
 
 // This file is the streams mode's history: reading the log on request
-// (socketio.HistoryLog), and, with socketio.RecoveryOptions.HistoryRooms
+// (socketio.RecoveryLog.History, in streamlog.go), and, with socketio.RecoveryOptions.HistoryRooms
 // (an extension of ours; Node's adapter has nothing like it), histories of
 // their own for selected rooms, so that a busy room cannot trim a quiet
 // one's events out of reach.
@@ -139,7 +138,7 @@ func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, 
 	keys := make([]string, 0, 2+2*len(sinks))
 	keys = append(keys, a.stream, a.history.epochKey())
 	args := make([]string, 0, 5+3*len(sinks))
-	args = append(args, a.c.maxLen, a.uid, a.nsp.Name(), typeString(typ), rueidis.BinaryString(data))
+	args = append(args, a.c.maxLen, a.uid, a.host.Name(), typeString(typ), rueidis.BinaryString(data))
 	now := time.Now()
 	for _, s := range sinks {
 		keys = append(keys, s.key, droppedKey(s.key))
@@ -315,57 +314,6 @@ func covers(since rediswire.StreamID, exists bool, dropped string, ttl time.Dura
 
 // historyScan is the entries one read takes per stream.
 func (a *streamsAdapter) historyScan() int { return socketio.MaxHistoryScan }
-
-// BroadcastLogged implements socketio.HistoryLog: Broadcast, returning the
-// entry id.
-func (a *streamsAdapter) BroadcastLogged(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
-	return a.broadcast(ctx, p, opts)
-}
-
-// History implements socketio.HistoryLog: from the history streams with
-// room histories, else from the namespace stream (whose offset must still
-// be in it, as for a recovery).
-func (a *streamsAdapter) History(ctx context.Context, q socketio.HistoryQuery) (socketio.HistoryPage, error) {
-	if !a.recovery {
-		return socketio.HistoryPage{}, socketio.ErrNoHistory
-	}
-	var since rediswire.StreamID
-	hasSince := q.Since != ""
-	if hasSince {
-		var ok bool
-		if since, ok = rediswire.ParseStreamID(q.Since); !ok {
-			return socketio.HistoryPage{}, socketio.ErrHistoryGap
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.RequestsTimeout)
-	defer cancel()
-	var (
-		entries   []histEntry
-		scanned   rediswire.StreamID
-		truncated bool
-		err       error
-	)
-	if a.history != nil {
-		entries, scanned, truncated, err = a.readHistory(ctx, since, hasSince, a.history.sources(q.Rooms, false), a.historyScan())
-	} else {
-		entries, scanned, truncated, err = a.readStream(ctx, since, hasSince, a.historyScan())
-	}
-	if errors.Is(err, socketio.ErrHistoryGap) {
-		return socketio.HistoryPage{}, err
-	}
-	if err != nil {
-		return socketio.HistoryPage{}, fmt.Errorf("%w: history: %v", ErrUnavailable, err)
-	}
-	candidates := make([]*socketio.Packet, 0, len(entries))
-	tail := q.Since
-	for _, he := range entries {
-		tail = he.e.ID
-		if p := a.replayed(he.e, he.id, q.Rooms); p != nil {
-			candidates = append(candidates, p)
-		}
-	}
-	return q.Page(candidates, truncated, scanned.String(), tail), nil
-}
 
 // readStream reads the namespace stream after since (which must still be
 // in it), at most count entries.

@@ -73,14 +73,14 @@ func (c *Cluster) streamReader(name string) *streamReader {
 
 func (r *streamReader) register(a *streamsAdapter) {
 	r.mu.Lock()
-	r.adapters[a.nsp.Name()] = a
+	r.adapters[a.host.Name()] = a
 	r.mu.Unlock()
 }
 
 func (r *streamReader) unregister(a *streamsAdapter) {
 	r.mu.Lock()
-	if r.adapters[a.nsp.Name()] == a {
-		delete(r.adapters, a.nsp.Name())
+	if r.adapters[a.host.Name()] == a {
+		delete(r.adapters, a.host.Name())
 	}
 	r.mu.Unlock()
 }
@@ -409,7 +409,7 @@ func (r *streamReader) gap() {
 	r.mu.Unlock()
 	total := 0
 	for _, a := range adapters {
-		sockets := a.nsp.Sockets()
+		sockets := a.host.Namespace().Sockets()
 		if len(sockets) == 0 {
 			continue
 		}

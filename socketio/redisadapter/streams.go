@@ -2,8 +2,6 @@ package redisadapter
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -58,24 +56,23 @@ type streamsAdapter struct {
 }
 
 var (
-	_ socketio.Adapter        = (*streamsAdapter)(nil)
-	_ socketio.SessionKeeper  = (*streamsAdapter)(nil)
-	_ socketio.SessionFlusher = (*streamsAdapter)(nil)
-	_ socketio.HistoryLog     = (*streamsAdapter)(nil)
+	_ socketio.Adapter             = (*streamsAdapter)(nil)
+	_ socketio.RecoveryLogProvider = (*streamsAdapter)(nil)
+	_ socketio.LoggedBroadcaster   = (*streamsAdapter)(nil)
 )
 
-func newStreams(c *Cluster, nsp *socketio.Namespace) *streamsAdapter {
+func newStreams(c *Cluster, host socketio.AdapterHost) *streamsAdapter {
 	a := &streamsAdapter{}
-	a.clusterProto = newClusterProto(c, nsp, a)
-	a.channel = c.cfg.KeyPrefix + "#" + nsp.Name() + "#"
+	a.clusterProto = newClusterProto(c, host, a)
+	a.channel = c.cfg.KeyPrefix + "#" + host.Name() + "#"
 	a.responseChannel = a.channel + a.uid + "#"
-	a.stream = rediswire.StreamName(c.cfg.StreamName, c.cfg.StreamCount, nsp.Name())
-	if r, ok := nsp.Server().Recovery(); ok {
+	a.stream = rediswire.StreamName(c.cfg.StreamName, c.cfg.StreamCount, host.Name())
+	if r, ok := host.Namespace().Server().Recovery(); ok {
 		a.recovery, a.window = true, r.MaxDisconnectionDuration
 		if r.HistoryRooms != nil {
 			size, ttl := r.HistoryBounds()
 			a.history = &streamHistory{room: r.HistoryRooms, size: int64(size), ttl: ttl, window: r.MaxDisconnectionDuration,
-				base: c.cfg.StreamName + "#history#" + nsp.Name()}
+				base: c.cfg.StreamName + "#history#" + host.Name()}
 			if a.history.window <= 0 {
 				a.history.window = 2 * time.Minute
 			}
@@ -133,7 +130,7 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 	defer cancel()
 	build := func() rueidis.Completed {
 		return cl.B().Xadd().Key(a.stream).Maxlen().Almost().Threshold(a.c.maxLen).Id("*").FieldValue().
-			FieldValue("uid", a.uid).FieldValue("nsp", a.nsp.Name()).FieldValue("type", typeString(typ)).
+			FieldValue("uid", a.uid).FieldValue("nsp", a.host.Name()).FieldValue("type", typeString(typ)).
 			FieldValue("data", rueidis.BinaryString(data)).Build()
 	}
 	do := func() (string, error) {
@@ -189,13 +186,15 @@ func (a *streamsAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts
 	return err
 }
 
+// BroadcastLogged implements socketio.LoggedBroadcaster: Broadcast,
+// returning the entry id.
+func (a *streamsAdapter) BroadcastLogged(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
+	return a.broadcast(ctx, p, opts)
+}
+
 // broadcast is Broadcast, returning the entry id ("" when the packet was
 // not appended).
 func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
-	if opts.Flags.Local {
-		a.nsp.LocalBroadcast(p, opts)
-		return "", nil
-	}
 	// An entry added before the reader knows where the stream ends would
 	// be taken for history and never delivered here.
 	if !a.reader.isReady() {
@@ -203,7 +202,7 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 		err := a.reader.waitReady(rctx)
 		cancel()
 		if err != nil {
-			a.nsp.LocalBroadcast(p, opts)
+			a.host.Broadcast(p, opts)
 			return "", err
 		}
 	}
@@ -212,7 +211,7 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", uniq(opts.Rooms), uniq(opts.Except), f)
 	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments, a.sinks(opts)...)
 	if err != nil {
-		a.nsp.LocalBroadcast(p, opts)
+		a.host.Broadcast(p, opts)
 		return "", err
 	}
 	a.reader.waitFor(ctx, id, a.c.cfg.PublishTimeout)
@@ -224,20 +223,14 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 
 // AddSockets applies socketsJoin locally and appends it to the stream.
 func (a *streamsAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalAddSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.AddSockets(opts, rooms)
 	_, err := a.add(ctx, rediswire.MsgSocketsJoin, roomsData(opts, rooms), nil)
 	return err
 }
 
 // DelSockets applies socketsLeave locally and appends it to the stream.
 func (a *streamsAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
-	a.nsp.LocalDelSockets(opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.DelSockets(opts, rooms)
 	_, err := a.add(ctx, rediswire.MsgSocketsLeave, roomsData(opts, rooms), nil)
 	return err
 }
@@ -245,10 +238,7 @@ func (a *streamsAdapter) DelSockets(ctx context.Context, opts *socketio.Broadcas
 // DisconnectSockets applies disconnectSockets locally and appends it to
 // the stream.
 func (a *streamsAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
-	a.nsp.LocalDisconnectSockets(opts, close)
-	if opts.Flags.Local {
-		return nil
-	}
+	a.host.DisconnectSockets(opts, close)
 	_, err := a.add(ctx, rediswire.MsgDisconnectSockets, closeData(opts, close), nil)
 	return err
 }
@@ -309,7 +299,7 @@ func (a *streamsAdapter) deliver(offset string, id rediswire.StreamID, d *redisw
 	if f := a.fenced.Load(); f != nil {
 		opts.Except = append(slices.Clip(opts.Except), *f...)
 	}
-	a.nsp.LocalBroadcast(p, opts)
+	a.host.Broadcast(p, opts)
 }
 
 // decodeEntry decodes the data of an entry.
@@ -330,323 +320,4 @@ func (a *streamsAdapter) Close() error {
 		a.reqs.close()
 	})
 	return nil
-}
-
-// ---------------------------------------------------------------------------
-// Sessions and recovery
-
-func (a *streamsAdapter) sessionKey(pid string) string { return a.c.cfg.SessionKeyPrefix + pid }
-
-// encodeSession renders a session as Node stores it; its data as JSON (as
-// fetchSockets renders it: nil is {}, Node's default).
-func encodeSession(s *socketio.SessionState) (string, error) {
-	return rediswire.EncodeSession(s.SID, s.PID, s.Rooms, socketData(s.Data))
-}
-
-// PersistSession stores the session of a socket that disconnected, for
-// the recovery window (SET PX), as Node does. It only queues the session:
-// it is called on the engine's heartbeat goroutine, which must not wait on
-// Redis (see persister).
-func (a *streamsAdapter) PersistSession(s *socketio.SessionState) {
-	if a.recovery {
-		a.persist.add(s)
-	}
-}
-
-// FlushSessions waits until the sessions queued by PersistSession are
-// stored, or ctx ends (those left are then dropped and counted).
-func (a *streamsAdapter) FlushSessions(ctx context.Context) error {
-	return a.persist.flush(ctx)
-}
-
-// KeepSessions stores sessions, each for ttl, in one round trip.
-func (a *streamsAdapter) KeepSessions(sessions []*socketio.SessionState, ttl time.Duration) {
-	a.keepSessions(context.Background(), sessions, ttl)
-}
-
-// keepSessions is KeepSessions, abandoned when ctx ends.
-func (a *streamsAdapter) keepSessions(ctx context.Context, sessions []*socketio.SessionState, ttl time.Duration) {
-	if !a.recovery || len(sessions) == 0 {
-		return
-	}
-	cl, err := a.c.redis()
-	if err != nil {
-		a.sessionError("store", err)
-		return
-	}
-	cmds := make(rueidis.Commands, 0, len(sessions))
-	for _, s := range sessions {
-		v, err := encodeSession(s)
-		if err != nil {
-			a.sessionError("encode", err)
-			continue
-		}
-		cmds = append(cmds, cl.B().Set().Key(a.sessionKey(s.PID)).Value(v).PxMilliseconds(max(ttl.Milliseconds(), 1)).Build())
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
-	defer cancel()
-	for _, r := range cl.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			a.sessionError("store", err)
-			return
-		}
-	}
-}
-
-// DropSessions deletes the sessions of sockets that ended for good.
-func (a *streamsAdapter) DropSessions(pids []string) {
-	cl, err := a.c.redis()
-	if err != nil {
-		a.sessionError("drop", err)
-		return
-	}
-	keys := make([]string, len(pids))
-	for i, pid := range pids {
-		keys[i] = a.sessionKey(pid)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.PublishTimeout)
-	defer cancel()
-	if err := cl.Do(ctx, cl.B().Del().Key(keys...).Build()).Error(); err != nil {
-		a.sessionError("drop", err)
-	}
-}
-
-func (a *streamsAdapter) sessionError(op string, err error) {
-	a.c.stats.sessionErrors.Add(1)
-	a.c.log.l.Warn("redisadapter: session "+op+" failed; the client may not recover", "namespace", a.nsp.Name(), "err", err)
-}
-
-// RestoreSession reads a session (GET, kept until it expires) and checks
-// that offset is still in the stream (the replay must start right after
-// it), in one round trip. A session that cannot be read is not restored:
-// the client connects as a new socket.
-func (a *streamsAdapter) RestoreSession(pid, offset string) (*socketio.SessionState, bool) {
-	if !a.recovery {
-		return nil, false
-	}
-	if _, ok := rediswire.ParseStreamID(offset); !ok {
-		return nil, false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.RequestsTimeout)
-	defer cancel()
-	// Until the reader knows where it starts, it may skip what the replay
-	// does not read.
-	if err := a.reader.waitReady(ctx); err != nil {
-		a.recoveryFailed(err)
-		return nil, false
-	}
-	cl, err := a.c.redis()
-	if err != nil {
-		a.recoveryFailed(err)
-		return nil, false
-	}
-	if a.history != nil {
-		return a.restoreWithHistory(ctx, cl, pid, offset)
-	}
-	res := cl.DoMulti(ctx,
-		cl.B().Get().Key(a.sessionKey(pid)).Build(),
-		cl.B().Xrange().Key(a.stream).Start(offset).End(offset).Build())
-	raw, err := res[0].ToString()
-	if rueidis.IsRedisNil(err) {
-		return nil, false // expired, or never stored
-	}
-	if err != nil {
-		a.recoveryFailed(err)
-		return nil, false
-	}
-	at, err := res[1].ToArray()
-	if err != nil {
-		a.recoveryFailed(err)
-		return nil, false
-	}
-	if len(at) == 0 {
-		return nil, false // trimmed, or from another stream
-	}
-	return a.decodeSession(pid, raw)
-}
-
-// restoreWithHistory reads a session, then checks that the history
-// streams of its rooms still hold everything after offset.
-func (a *streamsAdapter) restoreWithHistory(ctx context.Context, cl rueidis.Client, pid, offset string) (*socketio.SessionState, bool) {
-	raw, err := cl.Do(ctx, cl.B().Get().Key(a.sessionKey(pid)).Build()).ToString()
-	if rueidis.IsRedisNil(err) {
-		return nil, false
-	}
-	if err != nil {
-		a.recoveryFailed(err)
-		return nil, false
-	}
-	st, ok := a.decodeSession(pid, raw)
-	if !ok {
-		return nil, false
-	}
-	from, _ := rediswire.ParseStreamID(offset)
-	if _, _, _, err := a.readHistory(ctx, from, true, a.history.sources(st.Rooms, true), 1); err != nil {
-		if !errors.Is(err, socketio.ErrHistoryGap) {
-			a.recoveryFailed(err)
-		}
-		return nil, false
-	}
-	return st, true
-}
-
-// decodeSession decodes a stored session.
-func (a *streamsAdapter) decodeSession(pid, raw string) (*socketio.SessionState, bool) {
-	sess, err := rediswire.DecodeSession(raw)
-	if err == nil && sess.PID != pid {
-		err = fmt.Errorf("%w: the session under %s names pid %q", rediswire.ErrMalformed, a.sessionKey(pid), sess.PID)
-	}
-	if err != nil {
-		a.c.stats.decodeErrors.Add(1)
-		a.c.log.decodeError(a.sessionKey(pid), err)
-		return nil, false
-	}
-	var data any
-	if string(sess.Data) != "null" {
-		data = json.RawMessage(sess.Data)
-	}
-	return &socketio.SessionState{SID: sess.SID, PID: sess.PID, Rooms: sess.Rooms, Data: data}, true
-}
-
-func (a *streamsAdapter) recoveryFailed(err error) {
-	a.c.stats.sessionErrors.Add(1)
-	a.c.log.l.Warn("redisadapter: cannot recover a session; the client connects afresh", "namespace", a.nsp.Name(), "err", err)
-}
-
-// replayBatch is the COUNT of each XRANGE of a replay; maxReplayCalls
-// bounds them (Node stops after 100 calls, silently; here a replay that
-// cannot reach the end of the stream fails instead).
-const (
-	replayBatch    = 1000
-	maxReplayCalls = 1000
-)
-
-// MissedPackets reads the stream from offset to its end (XRANGE in
-// batches): the broadcasts of this namespace that a socket in rooms would
-// have received, not volatile, each with its entry id as offset. The first
-// entry read must be offset itself: if it was trimmed since
-// RestoreSession, what follows it is not all there, and the recovery
-// fails rather than replay part of it.
-func (a *streamsAdapter) MissedPackets(offset string, rooms []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
-	from, ok := rediswire.ParseStreamID(offset)
-	if !ok || !a.recovery {
-		return nil, socketio.LogPosition{}, false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.RequestsTimeout)
-	defer cancel()
-	if a.history != nil {
-		return a.missedWithHistory(ctx, from, rooms)
-	}
-	cl, err := a.c.redis()
-	if err != nil {
-		a.recoveryFailed(err)
-		return nil, socketio.LogPosition{}, false
-	}
-	var missed []*socketio.Packet
-	start, first := offset, true
-	for range maxReplayCalls {
-		list, err := cl.Do(ctx, cl.B().Xrange().Key(a.stream).Start(start).End("+").Count(replayBatch).Build()).ToArray()
-		if err != nil {
-			a.recoveryFailed(err)
-			return nil, socketio.LogPosition{}, false
-		}
-		var last rediswire.StreamID
-		for i := range list {
-			h, ok := a.entry(&list[i])
-			if !ok {
-				continue
-			}
-			e, id := h.e, h.id
-			last = id
-			if first && i == 0 {
-				if id != from {
-					return nil, socketio.LogPosition{}, false // offset trimmed meanwhile
-				}
-				continue
-			}
-			if p := a.replayed(e, id, rooms); p != nil {
-				missed = append(missed, p)
-			}
-		}
-		if first && len(list) == 0 {
-			return nil, socketio.LogPosition{}, false
-		}
-		first = false
-		if len(list) < replayBatch {
-			return missed, logPosition(from), true
-		}
-		start = last.Next().String()
-	}
-	a.recoveryFailed(fmt.Errorf("stream %s: more than %d entries after offset %s", a.stream, maxReplayCalls*replayBatch, offset))
-	return nil, socketio.LogPosition{}, false
-}
-
-// replayed returns the packet of an entry to replay to a socket in rooms,
-// or nil (Node's shouldIncludePacket, without volatile packets, which are
-// never replayed).
-func (a *streamsAdapter) replayed(e rediswire.StreamEntry, id rediswire.StreamID, rooms []string) *socketio.Packet {
-	if !e.HasNsp || e.Nsp != a.nsp.Name() || e.Type != rediswire.MsgBroadcast {
-		return nil
-	}
-	d, atts, err := decodeEntry(e)
-	if err != nil || d.RequestID != nil {
-		return nil
-	}
-	data, ok := rediswire.PacketData(d.Packet)
-	if !ok {
-		return nil
-	}
-	var direct bool
-	if d.Opts != nil {
-		if d.Opts.Flags != nil {
-			if d.Opts.Flags.Volatile {
-				return nil
-			}
-			direct = d.Opts.Flags.Direct
-		}
-		if !includes(rooms, d.Opts.Rooms, d.Opts.Except) {
-			return nil
-		}
-	}
-	return (&socketio.Packet{Data: data, Attachments: atts}).Logged(e.ID, logPosition(id), direct)
-}
-
-// includes is Node's shouldIncludePacket: the session was in one of the
-// target rooms (or all were targeted) and in none of the excluded ones.
-func includes(sessionRooms, rooms, except []string) bool {
-	included := len(rooms) == 0
-	for _, r := range sessionRooms {
-		if slices.Contains(except, r) {
-			return false
-		}
-		if !included && slices.Contains(rooms, r) {
-			included = true
-		}
-	}
-	return included
-}
-
-// historyReplayMax bounds the entries a recovery reads from each history
-// stream; past it the recovery fails rather than replay part of them.
-const historyReplayMax = 200_000
-
-// missedWithHistory is MissedPackets over the history streams of rooms.
-func (a *streamsAdapter) missedWithHistory(ctx context.Context, from rediswire.StreamID, rooms []string) ([]*socketio.Packet, socketio.LogPosition, bool) {
-	entries, _, truncated, err := a.readHistory(ctx, from, true, a.history.sources(rooms, true), historyReplayMax)
-	if err != nil || truncated {
-		if err == nil {
-			err = fmt.Errorf("more than %d entries after offset %s", historyReplayMax, from)
-		}
-		if !errors.Is(err, socketio.ErrHistoryGap) {
-			a.recoveryFailed(err)
-		}
-		return nil, socketio.LogPosition{}, false
-	}
-	var missed []*socketio.Packet
-	for _, he := range entries {
-		if p := a.replayed(he.e, he.id, rooms); p != nil {
-			missed = append(missed, p)
-		}
-	}
-	return missed, logPosition(from), true
 }
