@@ -35,6 +35,9 @@ const childEnv = "COREBENCH_CHILD"
 // total messages (Socket.IO events, or bytes in raw mode) have arrived.
 func runChild(spec string) error {
 	f := strings.Fields(spec)
+	if len(f) > 0 && f[0] == "connect" {
+		return runConnectChild(f)
+	}
 	if len(f) != 3 {
 		return fmt.Errorf("bad child spec %q", spec)
 	}
