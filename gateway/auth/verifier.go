@@ -478,3 +478,8 @@ func numericDate(raw map[string]any, name string) (t time.Time, present bool, er
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
 }
+
+// MayBlock reports whether Verify can wait (for a JWKS fetch), and so
+// whether its ctx needs a deadline. With a secret or a PEM key it never
+// waits.
+func (v *Verifier) MayBlock() bool { return v.jwks != nil }
