@@ -32,7 +32,11 @@ var errMalformedAuthToken = errors.New("CONNECT auth.token is not a string")
 func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 	h := s.Handshake()
 	authTok, malformed := authToken(h.Auth)
-	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), h.Query())
+	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), nil)
+	if src == auth.SourceNone {
+		// The query, last in precedence, is parsed only when needed.
+		token, src = auth.ExtractToken("", "", h.Query())
+	}
 
 	var (
 		claims *auth.Claims

@@ -612,8 +612,8 @@ func (n *Namespace) runMiddlewares(s *Socket) error {
 	if len(mws) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.server.opts.ConnectTimeout)
-	defer cancel()
+	ctx := &connectContext{deadline: time.Now().Add(n.server.opts.ConnectTimeout)}
+	defer ctx.end(context.Canceled)
 	for _, m := range mws {
 		if err := safeMiddleware(ctx, m, s); err != nil {
 			return err

@@ -151,7 +151,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.presence {
 		pc := presence.Config{TTL: cfg.presenceTTL, Grace: cfg.presenceGrace, Logger: log,
 			OnChange: func(c gateway.PresenceChange) {
-				if gw := gwRef.Load(); gw != nil {
+				if gw := gwRef.Load(); gw != nil && gw.PresenceWatched(c.OrganizationID) {
 					pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					if err := gw.PublishPresence(pctx, c); err != nil {
 						log.Debug("presence: publishing a change", "error", err)

@@ -114,7 +114,7 @@ func startGateway(tb testing.TB) (*gateway.Gateway, string) {
 		Grace:  -1,
 		Logger: log,
 		OnChange: func(c gateway.PresenceChange) {
-			if gw := gwRef.Load(); gw != nil {
+			if gw := gwRef.Load(); gw != nil && gw.PresenceWatched(c.OrganizationID) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_ = gw.PublishPresence(ctx, c)
 				cancel()
