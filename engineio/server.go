@@ -267,6 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.CORS != nil && s.opts.CORS.apply(w, r) {
 		return
 	}
+	growStack()
 	q := r.URL.Query()
 	transport := q.Get("transport")
 	isUpgrade := headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")

@@ -36,6 +36,7 @@ func (c *wsConn) start(pre []byte) {
 // or error it ends the connection. At most one runs per connection: the
 // poller's registration is one-shot and only re-armed here.
 func (c *wsConn) serveReadable() {
+	growStack()
 	err := c.drain()
 	if err == nil {
 		if err = c.srv.poller.arm(c); err == nil {
