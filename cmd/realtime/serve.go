@@ -314,7 +314,10 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	// No TCP keep-alive: Engine.IO's heartbeat already finds dead peers
+	// (and keeps NAT mappings alive), and enabling it costs four
+	// setsockopt calls on every accepted connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

@@ -138,11 +138,19 @@ func startGateway(tb testing.TB) (*gateway.Gateway, string) {
 		tb.Fatal(err)
 	}
 	gwRef.Store(gw)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The listener and HTTP server of cmd/realtime, with its defaults.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hs := &http.Server{Handler: gw}
+	hs := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	go func() { _ = hs.Serve(ln) }()
 	tb.Cleanup(func() { hs.Close() })
 	return gw, ln.Addr().String()
