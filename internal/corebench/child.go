@@ -1,7 +1,8 @@
 // Package corebench measures the hot paths of the Socket.IO core on this
 // machine: memory per idle WebSocket connection, server CPU per delivered
 // broadcast message (single broadcasts and bursts) against the cost of one
-// write system call per delivery, and allocations per recipient.
+// write system call per delivery, allocations per recipient, and the
+// server CPU and allocations of a gateway JWT handshake (BenchmarkConnect).
 //
 // The clients run in a child process (the test binary re-executed), so the
 // figures are the server's alone. Run with `make bench` or
