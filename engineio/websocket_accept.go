@@ -15,7 +15,7 @@ import (
 
 func (s *Session) upgrader(r *http.Request) (ws.HTTPUpgrader, *wsflate.Extension) {
 	u := ws.HTTPUpgrader{Timeout: s.srv.opts.WriteTimeout}
-	if c := s.srv.opts.Cookie; c != nil && r.URL.Query().Get("sid") == "" {
+	if c := s.srv.opts.Cookie; c != nil && queryGet(r.URL.RawQuery, "sid") == "" {
 		// Node sets the sticky-session cookie on the handshake response
 		// only, and for a WebSocket handshake that is the 101.
 		u.Header = http.Header{"Set-Cookie": {c.cookie(s.id).String()}}
