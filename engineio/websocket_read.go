@@ -72,7 +72,6 @@ func (c *wsConn) drain() error {
 		if err := c.raw.Read(c.readFn); err != nil {
 			return err
 		}
-		drained = c.readErr == nil && c.readN > 0 && c.readN < len(c.readDst)
 		c.readDst = nil
 		switch {
 		case c.readErr == syscall.EAGAIN:
@@ -88,6 +87,7 @@ func (c *wsConn) drain() error {
 			return io.EOF
 		}
 		c.w += c.readN
+		drained = c.w < len(c.rbuf) // the read left room
 	}
 }
 
