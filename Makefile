@@ -62,6 +62,7 @@ bench: bench-core bench-redis
 bench-core:
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./internal/corebench
 	$(GO) test -run '^$$' -bench 'Broadcast|Burst' ./internal/corebench
+	$(GO) test -run '^$$' -bench Connect -benchtime 1x ./internal/corebench
 	$(GO) test -run '^$$' -bench DeliveryFilter -count 5 ./gateway
 
 bench-redis: deps

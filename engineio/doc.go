@@ -69,8 +69,12 @@
 //     that queued into an idle session owns it until it hands the session
 //     to a flusher (or flushes itself, SendNow); the flusher owns it until
 //     the queue is empty or it starts a blocking writer, which then owns it
-//     until the queue is empty. Only the owner takes from the queue for the
-//     WebSocket, so one session's frames are written in order.
+//     until the queue is empty. Hold takes it with nothing to write yet, so
+//     that what is queued until Release goes out in one write; a direct
+//     WebSocket handshake takes it, with the write token, to write its 101
+//     and the open packet together (websocket_open.go). Only the owner
+//     takes from the queue for the WebSocket, so one session's frames are
+//     written in order.
 //   - The write token (wsConn.wtok, writetoken.go) is the right to write
 //     bytes to a WebSocket. Its holder is a flusher for one writev, a
 //     blocking writer for one batch, the reader for a pong or the probe

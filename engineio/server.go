@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -267,15 +266,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.CORS != nil && s.opts.CORS.apply(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	transport := q.Get("transport")
+	growStack()
+	q := r.URL.RawQuery
+	transport := queryGet(q, "transport")
 	isUpgrade := headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
 	// The checks and their order follow Node's Server.verify and handshake.
 	if !s.transportEnabled(transport) {
 		s.abort(w, isUpgrade, codeUnknownTransport, "")
 		return
 	}
-	if sid := q.Get("sid"); sid != "" {
+	if sid := queryGet(q, "sid"); sid != "" {
 		s.serveSession(w, r, sid, transport, isUpgrade)
 		return
 	}
@@ -293,11 +293,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if q.Get("EIO") != "4" {
+	if queryGet(q, "EIO") != "4" {
 		s.abort(w, isUpgrade, codeUnsupported, "")
 		return
 	}
-	s.handshake(w, r, q, transport)
+	s.handshake(w, r, transport)
 }
 
 func (s *Server) transportEnabled(t string) bool {
@@ -376,7 +376,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, trans
 	}
 }
 
-func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values, transport string) {
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
 	id, err := s.newID()
 	if err != nil {
 		s.abort(w, transport == "websocket", codeBadRequest, "")

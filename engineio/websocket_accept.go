@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"bufio"
+	"net"
 	"net/http"
 	"syscall"
 	"time"
@@ -14,7 +15,7 @@ import (
 
 func (s *Session) upgrader(r *http.Request) (ws.HTTPUpgrader, *wsflate.Extension) {
 	u := ws.HTTPUpgrader{Timeout: s.srv.opts.WriteTimeout}
-	if c := s.srv.opts.Cookie; c != nil && r.URL.Query().Get("sid") == "" {
+	if c := s.srv.opts.Cookie; c != nil && queryGet(r.URL.RawQuery, "sid") == "" {
 		// Node sets the sticky-session cookie on the handshake response
 		// only, and for a WebSocket handshake that is the 101.
 		u.Header = http.Header{"Set-Cookie": {c.cookie(s.id).String()}}
@@ -30,6 +31,9 @@ func (s *Session) upgrader(r *http.Request) (ws.HTTPUpgrader, *wsflate.Extension
 // serveWebSocketHandshake completes a handshake made directly over
 // WebSocket: the open packet is the first frame.
 func (s *Session) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request) {
+	if head, ok := s.srv.plainUpgradeHead(r); ok && s.servePlainWebSocketHandshake(w, head) {
+		return
+	}
 	c, pre, err := s.acceptWebSocket(w, r)
 	if err != nil {
 		s.closeWith(ReasonTransportError, false)
@@ -106,6 +110,11 @@ func (s *Session) acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsCo
 	// (ReadTimeout, WriteTimeout) or the upgrader left on it: from here on
 	// each write sets and clears its own, and reads have none.
 	_ = conn.SetDeadline(time.Time{})
+	return s.newWSConn(conn, ext), buffered(rw), nil
+}
+
+// newWSConn wraps a hijacked connection.
+func (s *Session) newWSConn(conn net.Conn, ext *wsflate.Extension) *wsConn {
 	c := &wsConn{conn: conn, srv: s.srv, sess: s, deflate: deflateAccepted(ext)}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -115,7 +124,7 @@ func (s *Session) acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsCo
 	c.readFn = c.readNonBlocking
 	// Decided before c is visible to other goroutines (close reads it).
 	c.polled = s.srv.poller != nil && c.raw != nil && c.raw.Control(func(fd uintptr) { c.fd = int(fd) }) == nil
-	return c, buffered(rw), nil
+	return c
 }
 
 // buffered returns (a copy of) what the HTTP server's reader holds beyond

@@ -36,6 +36,7 @@ func (c *wsConn) start(pre []byte) {
 // or error it ends the connection. At most one runs per connection: the
 // poller's registration is one-shot and only re-armed here.
 func (c *wsConn) serveReadable() {
+	growStack()
 	err := c.drain()
 	if err == nil {
 		if err = c.srv.poller.arm(c); err == nil {
@@ -46,12 +47,22 @@ func (c *wsConn) serveReadable() {
 	c.readerDone(err)
 }
 
-// drain parses what is buffered and reads until the socket would block.
+// drain parses what is buffered and reads until the socket would block,
+// or until a read leaves room in the buffer: the socket then most likely
+// holds nothing more, and the read that would say so (EAGAIN) is left to
+// the poller, whose level-triggered registration reports anything that
+// arrived since. That is one system call less per message a client sends.
 // The read buffer is released when no partial frame remains.
 func (c *wsConn) drain() error {
-	for {
+	for drained := false; ; {
 		if err := c.parse(); err != nil {
 			return err
+		}
+		if drained {
+			if c.r == c.w {
+				c.releaseBuf()
+			}
+			return nil
 		}
 		if c.rbuf == nil {
 			c.takeBuf()
@@ -76,6 +87,7 @@ func (c *wsConn) drain() error {
 			return io.EOF
 		}
 		c.w += c.readN
+		drained = c.w < len(c.rbuf) // the read left room
 	}
 }
 

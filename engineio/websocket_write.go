@@ -148,6 +148,32 @@ func (s *Session) flushWS(w *flushWorker) {
 	}
 }
 
+// Hold keeps what is queued for the client from now on from being written
+// until Release: a reply and what its handler sends right after it (a
+// Socket.IO CONNECT reply and the first event of the connection handler)
+// then go out in one write instead of one each. It reports false, and
+// nothing is held, unless the session is open on a WebSocket with nothing
+// being written; only after true must the caller call Release, soon: the
+// client receives nothing meanwhile.
+func (s *Session) Hold() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.ws == nil || s.ws.raw == nil || s.flushing {
+		return false
+	}
+	// The caller owns the flushing flag: Send and SendNow only queue.
+	s.flushing = true
+	return true
+}
+
+// Release writes what was queued since Hold, on the caller's goroutine
+// like SendNow, and ends the hold.
+func (s *Session) Release() {
+	w := flushWorkers.Get().(*flushWorker)
+	s.flushWS(w)
+	flushWorkers.Put(w)
+}
+
 // framesOf sets *frames to the bytes to write for batch on c and returns
 // the queue accounting of the batch.
 func (s *Session) framesOf(c *wsConn, batch []*Packet, frames *[][]byte) (queued int) {

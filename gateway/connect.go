@@ -11,6 +11,7 @@ import (
 	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/internal/logbudget"
+	"github.com/operate/realtime/protocol/sio"
 	"github.com/operate/realtime/socketio"
 )
 
@@ -31,7 +32,11 @@ var errMalformedAuthToken = errors.New("CONNECT auth.token is not a string")
 func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 	h := s.Handshake()
 	authTok, malformed := authToken(h.Auth)
-	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), h.Query())
+	token, src := auth.ExtractToken(authTok, h.Header.Get("Authorization"), nil)
+	if src == auth.SourceNone {
+		// The query, last in precedence, is parsed only when needed.
+		token, src = auth.ExtractToken("", "", h.Query())
+	}
 
 	var (
 		claims *auth.Claims
@@ -40,10 +45,14 @@ func (g *Gateway) authenticate(ctx context.Context, s *socketio.Socket) error {
 	if malformed {
 		err = &auth.Error{Code: auth.CodeInvalidToken, Message: auth.CodeInvalidToken.Message(), Err: errMalformedAuthToken}
 		src = auth.SourceAuth
-	} else {
+	} else if g.verifier.MayBlock() {
 		vctx, cancel := context.WithTimeout(ctx, g.authTimeout)
 		claims, err = g.verifier.Verify(vctx, token)
 		cancel()
+	} else {
+		// A secret or a PEM key never waits: no deadline (and its timer)
+		// to set up on every handshake.
+		claims, err = g.verifier.Verify(ctx, token)
 	}
 	if err != nil {
 		code := auth.CodeOf(err)
@@ -127,6 +136,9 @@ func withoutHeader(h engineio.Header, name string) engineio.Header {
 
 // withoutToken returns the CONNECT payload without its "token" member.
 func withoutToken(raw json.RawMessage) json.RawMessage {
+	if _, ok := onlyToken(raw); ok {
+		return json.RawMessage("{}")
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil {
 		return raw
@@ -149,6 +161,9 @@ func withoutToken(raw json.RawMessage) json.RawMessage {
 // present but neither a string nor null is malformed: it is refused as an
 // invalid token rather than ignored in favour of a header or query token.
 func authToken(raw json.RawMessage) (token string, malformed bool) {
+	if t, ok := onlyToken(raw); ok {
+		return string(t), false
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil {
 		return "", false // not an object: no auth token
@@ -161,6 +176,24 @@ func authToken(raw json.RawMessage) (token string, malformed bool) {
 		return "", true
 	}
 	return token, false
+}
+
+// onlyToken recognizes the CONNECT payload of nearly every client,
+// {"token":"…"} with nothing else and a token that needs no unescaping,
+// and returns the token without decoding JSON; ok is false for any other
+// payload, which is then decoded.
+func onlyToken(raw []byte) (token []byte, ok bool) {
+	const prefix, suffix = `{"token":"`, `"}`
+	if len(raw) < len(prefix)+len(suffix) || string(raw[:len(prefix)]) != prefix || string(raw[len(raw)-len(suffix):]) != suffix {
+		return nil, false
+	}
+	t := raw[len(prefix) : len(raw)-len(suffix)]
+	for _, c := range t {
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
+			return nil, false
+		}
+	}
+	return t, true
 }
 
 // historyGapPayload is the EventHistoryGap payload.
@@ -207,12 +240,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		g.stats.eventsReplayed.Add(int64(s.ReplayedEvents()))
 	}
 
-	if err := s.Emit(EventConnected, connectedPayload{
-		Message:        ConnectedMessage,
-		UserID:         sess.userID,
-		OrganizationID: sess.orgID,
-		ExpiresAt:      jsTime(expiresAt),
-	}); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
+	if err := s.Emit(EventConnected, connectedJSON(sess.userID, sess.orgID, expiresAt)); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
 		g.log.Warn("gateway: sending connected event", "sid", s.ID(), "error", err)
 	}
 	if from, failure := s.NotRecovered(); failure != "" {
@@ -229,15 +257,37 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 			o.Connected(c)
 		}
 	}
-	g.log.Info("gateway: client connected",
-		"sid", s.ID(),
-		"userId", sess.userID,
-		"organizationId", sess.orgID,
-		"tokenSource", sess.source.String(),
-		"recovered", s.Recovered(),
-		"transport", s.Transport(),
-		"address", sess.address,
-	)
+	if g.log.Enabled(context.Background(), slog.LevelInfo) {
+		// Attributes rather than key-value arguments: no value is boxed.
+		g.log.LogAttrs(context.Background(), slog.LevelInfo, "gateway: client connected",
+			slog.String("sid", s.ID()),
+			slog.String("userId", sess.userID),
+			slog.String("organizationId", sess.orgID),
+			slog.String("tokenSource", sess.source.String()),
+			slog.Bool("recovered", s.Recovered()),
+			slog.String("transport", s.Transport()),
+			slog.String("address", sess.address),
+		)
+	}
+}
+
+// connectedJSON encodes the EventConnected payload (connectedPayload) by
+// hand: it is sent on every connection, and encoding/json's reflection
+// was a visible part of a handshake.
+func connectedJSON(userID, orgID string, expiresAt time.Time) json.RawMessage {
+	b := make([]byte, 0, 128+len(userID)+len(orgID))
+	b = append(b, `{"message":`...)
+	b = sio.AppendString(b, ConnectedMessage)
+	b = append(b, `,"userId":`...)
+	b = sio.AppendString(b, userID)
+	b = append(b, `,"organizationId":`...)
+	b = sio.AppendString(b, orgID)
+	if !expiresAt.IsZero() {
+		b = append(b, `,"expiresAt":"`...)
+		b = expiresAt.UTC().AppendFormat(b, jsTimeLayout)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
 func (g *Gateway) onDisconnect(s *socketio.Socket, reason socketio.DisconnectReason) {

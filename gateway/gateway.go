@@ -218,6 +218,8 @@ type Gateway struct {
 	syncDone    chan struct{}
 	observers   []Observer
 	presence    PresenceFunc
+	// singleNode: the in-memory adapter, every socket is in this process.
+	singleNode bool
 
 	closing atomic.Bool
 	stats   *stats
@@ -259,6 +261,7 @@ func New(cfg Config) (*Gateway, error) {
 		maxLifetime:    cfg.MaxTokenLifetime,
 		observers:      slices.Clone(cfg.Observers),
 		presence:       cfg.Presence,
+		singleNode:     cfg.Adapter == nil,
 	}
 	if g.maxLifetime <= 0 {
 		g.maxLifetime = DefaultMaxTokenLifetime

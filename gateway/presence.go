@@ -115,6 +115,9 @@ func (g *Gateway) PublishPresence(ctx context.Context, c PresenceChange) error {
 	if c.OrganizationID == "" || c.UserID == "" {
 		return errors.New("gateway: publish presence: organization and user are required")
 	}
+	if !g.PresenceWatched(c.OrganizationID) {
+		return nil // nobody to tell: no packet to build
+	}
 	pkt, err := socketio.NewPacket(c.Event, presenceChangePayload{OrganizationID: c.OrganizationID, UserID: c.UserID, Timestamp: jsTime(c.At)})
 	if err == nil {
 		err = g.nsp.To(PresenceRoom(c.OrganizationID)).EmitPacket(ctx, pkt)
@@ -123,6 +126,16 @@ func (g *Gateway) PublishPresence(ctx context.Context, c PresenceChange) error {
 		return fmt.Errorf("gateway: publish %s for %s: %w", c.Event, c.OrganizationID, err)
 	}
 	return nil
+}
+
+// PresenceWatched reports whether a presence change of the organization
+// may have someone to reach. With a cluster adapter it always may (the
+// watchers can be on other nodes); on a single node only while a socket
+// watches it: a storm of connections then builds no packet and no
+// broadcast for changes nobody receives. A socket that starts watching
+// just after is not hurt: its request answers with the presence as it is.
+func (g *Gateway) PresenceWatched(organizationID string) bool {
+	return !g.singleNode || g.nsp.RoomSize(PresenceRoom(organizationID)) > 0
 }
 
 // presenceFilter is the delivery filter of presence changes: like catalog

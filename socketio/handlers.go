@@ -79,7 +79,9 @@ func (h *handlers) Use(m Middleware) {
 }
 
 // OnConnection registers a handler called when a socket has connected
-// (after its CONNECT reply was queued).
+// (after its CONNECT reply was queued). Over WebSocket, the reply is
+// written together with what the handlers send, once they have all
+// returned: a handler that blocks delays the client's connection.
 func (h *handlers) OnConnection(f func(s *Socket)) {
 	h.update(func(t *handlerTable) { t.connection = append(t.connection, f) })
 }

@@ -151,7 +151,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.presence {
 		pc := presence.Config{TTL: cfg.presenceTTL, Grace: cfg.presenceGrace, Logger: log,
 			OnChange: func(c gateway.PresenceChange) {
-				if gw := gwRef.Load(); gw != nil {
+				if gw := gwRef.Load(); gw != nil && gw.PresenceWatched(c.OrganizationID) {
 					pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					if err := gw.PublishPresence(pctx, c); err != nil {
 						log.Debug("presence: publishing a change", "error", err)
@@ -314,7 +314,10 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	// No TCP keep-alive: Engine.IO's heartbeat already finds dead peers
+	// (and keeps NAT mappings alive), and enabling it costs four
+	// setsockopt calls on every accepted connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

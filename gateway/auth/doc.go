@@ -23,6 +23,11 @@
 // "none" is never accepted and an asymmetric public key is never used as an
 // HMAC secret.
 //
+// HS256 tokens with the standard header, what the NestJS API issues, take a
+// fast path (fast.go) that verifies them by hand and only ever accepts;
+// every other token, and every one it does not accept, goes through
+// golang-jwt, which gives the verdict and the error.
+//
 // # Policy
 //
 // Decisions a reviewer should know about (details on [Config]):

@@ -16,7 +16,7 @@ func TestMintRoundTrip(t *testing.T) {
 	}
 	v := newVerifier(t, Config{Secret: testSecret, Now: newClock(testNow.Add(time.Minute)).Now})
 	c := wantCode(t, v, tok, "")
-	if c.UserID != "u1" || c.OrganizationID != "o1" || c.Role != "member" || c.Email != "e@example.com" || c.Raw["plan"] != "pro" {
+	if c.UserID != "u1" || c.OrganizationID != "o1" || c.Role != "member" || c.Email != "e@example.com" || c.RawClaims()["plan"] != "pro" {
 		t.Errorf("claims = %+v", c)
 	}
 	if !c.IssuedAt.Equal(testNow) || !c.ExpiresAt.Equal(testNow.Add(15*time.Minute)) {

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -34,9 +36,31 @@ type Claims struct {
 	// TokenID is "jti" when it is a string, "" otherwise: what a
 	// revocation of this one token names.
 	TokenID string
-	// Raw holds every claim as decoded by encoding/json (numbers are
-	// float64). Callers must treat it as read-only.
-	Raw map[string]any
+
+	// raw holds every claim when the slow path decoded them all; payload
+	// is the token's claims segment when the fast path read only the
+	// above (RawClaims decodes it then).
+	raw     map[string]any
+	payload string
+}
+
+// RawClaims returns every claim of the token as decoded by encoding/json
+// (numbers are float64). The fast path does not decode the claims it does
+// not use: RawClaims decodes them on each call, for the rare caller that
+// wants them. Callers must treat the map as read-only.
+func (c *Claims) RawClaims() map[string]any {
+	if c.raw != nil || c.payload == "" {
+		return c.raw
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c.payload)
+	if err != nil {
+		return nil // cannot happen: the fast path decoded it
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil // cannot happen: the fast path checked it
+	}
+	return m
 }
 
 // Detailed causes wrapped in Error.Err. They are for logs and tests; clients
@@ -62,6 +86,9 @@ type Verifier struct {
 	// hot path allocates no closure; nil when jwks is used.
 	keyfunc jwt.Keyfunc
 	jwks    *jwksCache
+	// hs256 holds the secrets (the current one first) when HS256 tokens
+	// are accepted: the fast path (fast.go) verifies with them.
+	hs256 []*hmacKey
 
 	now        func() time.Time
 	leeway     time.Duration
@@ -139,6 +166,12 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			key = jwt.VerificationKeySet{Keys: []jwt.VerificationKey{[]byte(cfg.Secret), []byte(cfg.PreviousSecret)}}
 		}
 		v.keyfunc = staticKeyfunc(kindHMAC, key)
+		if containsString(algs, "HS256") {
+			v.hs256 = []*hmacKey{newHMACKey([]byte(cfg.Secret))}
+			if cfg.PreviousSecret != "" && cfg.PreviousSecret != cfg.Secret {
+				v.hs256 = append(v.hs256, newHMACKey([]byte(cfg.PreviousSecret)))
+			}
+		}
 
 	case len(cfg.PublicKeyPEM) > 0:
 		key, err := parsePublicKeyPEM(cfg.PublicKeyPEM)
@@ -234,12 +267,29 @@ func (v *Verifier) Close() {
 // the package documentation for the codes. ctx bounds only a wait for a
 // JWKS refresh; secret and PEM verification never block.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if err := checkLength(token); err != nil {
+		return nil, err
+	}
+	if c, ok := v.verifyFast(token); ok {
+		return c, nil
+	}
+	return v.verifySlow(ctx, token)
+}
+
+// checkLength refuses the empty token and tokens too long to parse.
+func checkLength(token string) error {
 	if token == "" {
-		return nil, newError(CodeNoToken, nil)
+		return newError(CodeNoToken, nil)
 	}
 	if len(token) > MaxTokenLength {
-		return nil, newError(CodeInvalidToken, errTokenTooLong)
+		return newError(CodeInvalidToken, errTokenTooLong)
 	}
+	return nil
+}
+
+// verifySlow is Verify through golang-jwt, for every token the fast path
+// does not accept itself.
+func (v *Verifier) verifySlow(ctx context.Context, token string) (*Claims, error) {
 	kf := v.keyfunc
 	if v.jwks != nil {
 		kf = v.jwks.keyfunc(ctx)
@@ -326,7 +376,7 @@ func (v *Verifier) claims(raw map[string]any) (*Claims, error) {
 		return nil, newError(CodeTokenExpired, fmt.Errorf("token expired at %s (now %s, leeway %s)", exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), v.leeway))
 	}
 
-	c := &Claims{Raw: raw}
+	c := &Claims{raw: raw}
 	if hasExp {
 		c.ExpiresAt = exp
 	}
@@ -428,3 +478,8 @@ func numericDate(raw map[string]any, name string) (t time.Time, present bool, er
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
 }
+
+// MayBlock reports whether Verify can wait (for a JWKS fetch), and so
+// whether its ctx needs a deadline. With a secret or a PEM key it never
+// waits.
+func (v *Verifier) MayBlock() bool { return v.jwks != nil }

@@ -29,8 +29,8 @@ func TestVerifyHS256Claims(t *testing.T) {
 	if !c.ExpiresAt.Equal(testNow.Add(time.Hour)) || !c.IssuedAt.Equal(testNow) {
 		t.Errorf("ExpiresAt = %v, IssuedAt = %v", c.ExpiresAt, c.IssuedAt)
 	}
-	if c.Raw["email"] != "ada@example.com" || c.Raw["exp"] != float64(testNow.Add(time.Hour).Unix()) {
-		t.Errorf("Raw = %v", c.Raw)
+	if c.RawClaims()["email"] != "ada@example.com" || c.RawClaims()["exp"] != float64(testNow.Add(time.Hour).Unix()) {
+		t.Errorf("Raw = %v", c.RawClaims())
 	}
 	if c.TokenID != "" {
 		t.Errorf("TokenID = %q without a jti", c.TokenID)

@@ -1,7 +1,8 @@
 // Package corebench measures the hot paths of the Socket.IO core on this
 // machine: memory per idle WebSocket connection, server CPU per delivered
 // broadcast message (single broadcasts and bursts) against the cost of one
-// write system call per delivery, and allocations per recipient.
+// write system call per delivery, allocations per recipient, and the
+// server CPU and allocations of a gateway JWT handshake (BenchmarkConnect).
 //
 // The clients run in a child process (the test binary re-executed), so the
 // figures are the server's alone. Run with `make bench` or
@@ -35,6 +36,9 @@ const childEnv = "COREBENCH_CHILD"
 // total messages (Socket.IO events, or bytes in raw mode) have arrived.
 func runChild(spec string) error {
 	f := strings.Fields(spec)
+	if len(f) > 0 && f[0] == "connect" {
+		return runConnectChild(f)
+	}
 	if len(f) != 3 {
 		return fmt.Errorf("bad child spec %q", spec)
 	}

@@ -35,12 +35,19 @@ type child struct {
 
 func startChild(tb testing.TB, mode, addr string, n int) *child {
 	tb.Helper()
+	return startChildSpec(tb, mode+" "+addr+" "+strconv.Itoa(n))
+}
+
+// startChildSpec starts a child with the given spec (see runChild) and
+// waits for its "ready".
+func startChildSpec(tb testing.TB, spec string) *child {
+	tb.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode+" "+addr+" "+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), childEnv+"="+spec)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
