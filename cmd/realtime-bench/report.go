@@ -259,12 +259,12 @@ func serversIn(results []Result) (servers, peers []string) {
 }
 
 var scenarioTitles = map[string]string{
-	"idle":             "1. Idle connections",
-	"storm":            "4. Handshake storm (every client reconnects at once)",
-	"fanout-one-org":   "2a. Fan-out, one organization",
-	"fanout-many-orgs": "2b. Fan-out, many organizations",
-	"burst":            "3. Bursts",
-	"redis":            "5. Cross-node through Redis",
+	"idle":                   "1. Idle connections",
+	"storm":                  "4. Handshake storm (every client reconnects at once)",
+	"fanout-one-org":         "2a. Fan-out, one organization",
+	"fanout-many-orgs":       "2b. Fan-out, many organizations",
+	"burst":                  "3. Bursts",
+	"redis":                  "5. Cross-node through Redis",
 	scenStreamsHistory:       "6a. Redis Streams: what history costs per published event (streams vs classic adapter, same rate)",
 	scenStreamsFanout:        "6b. Redis Streams: fan-out over many organizations, two servers",
 	scenStreamsFanoutClassic: "6b'. Classic Redis adapter: the same fan-out, for reference",
