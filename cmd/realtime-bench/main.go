@@ -227,6 +227,7 @@ type config struct {
 	streamsClients   int
 	streamsRate      float64
 	streamsSteps     int
+	streamsStep      time.Duration
 	streamsStart     float64
 	recoveryEvents   int
 	recoveryWindow   time.Duration
@@ -279,6 +280,7 @@ func parseFlags(args []string) (*config, error) {
 	streamsClients := fs.Int("streams-clients", 2000, "clients of the streams scenarios (each of their clusters holds them all)")
 	streamsRate := fs.Float64("streams-rate", 200, "publish rate (events/s, over all organizations) at which streams-history compares the classic and streams adapters")
 	streamsSteps := fs.Int("streams-steps", 3, "steps of streams-history per adapter, alternated (medians reported)")
+	streamsStep := fs.Duration("streams-step", 5*time.Second, "duration of each streams-history step (longer than --step: CPU per event is read from /proc in 10 ms ticks, beside the clients' heartbeats)")
 	streamsStart := fs.Float64("streams-fanout-start", 100, "first publish rate (events/s, over all organizations) of the streams-fanout ramps")
 	recoveryEvents := fs.Int("recovery-events", 5, "events published into each organization while its clients are away, in the recovery storm")
 	recoveryWindow := fs.Duration("recovery-window", 2*time.Minute, "both servers' recovery window in the streams scenarios (RECOVERY_WINDOW, maxDisconnectionDuration)")
@@ -307,7 +309,7 @@ func parseFlags(args []string) (*config, error) {
 		step: *step, rampFactor: *rampFactor, refine: *refine, oneOrgStart: *oneOrgStart,
 		manyOrgStart: *manyOrgStart, maxSteps: *maxSteps, pubConc: *pubConc, burstRoom: *burstRoom,
 		burstEvents: *burstEvents, burstRounds: *burstRounds, redisClients: *redisClients,
-		streamsClients: *streamsClients, streamsRate: *streamsRate, streamsSteps: *streamsSteps, streamsStart: *streamsStart,
+		streamsClients: *streamsClients, streamsRate: *streamsRate, streamsSteps: *streamsSteps, streamsStep: *streamsStep, streamsStart: *streamsStart,
 		recoveryEvents: *recoveryEvents, recoveryWindow: *recoveryWindow, recoveryStormCnc: *recoveryConc,
 		event: "invoice:created", maxDuration: *maxDuration, idleServers: *idleServers,
 		pingInterval: *pingInterval, pingTimeout: *pingTimeout, writeTimeout: *writeTimeout, idle: *idleBefore,
@@ -380,8 +382,8 @@ func parseFlags(args []string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.streamsClients <= 0 || c.streamsRate <= 0 || c.streamsSteps <= 0 || c.streamsStart <= 0 || c.recoveryEvents <= 0 || c.recoveryWindow <= 0 || c.recoveryStormCnc < 0 {
-		return nil, fmt.Errorf("--streams-clients, --streams-rate, --streams-steps, --streams-fanout-start, --recovery-events and --recovery-window must be positive")
+	if c.streamsClients <= 0 || c.streamsRate <= 0 || c.streamsSteps <= 0 || c.streamsStep <= 0 || c.streamsStart <= 0 || c.recoveryEvents <= 0 || c.recoveryWindow <= 0 || c.recoveryStormCnc < 0 {
+		return nil, fmt.Errorf("--streams-clients, --streams-rate, --streams-steps, --streams-step, --streams-fanout-start, --recovery-events and --recovery-window must be positive")
 	}
 	if *servers == "" {
 		for _, p := range strings.Split(*peers, ",") {

@@ -153,7 +153,7 @@ func (r *runner) streamsLoad(kind string, rep int) error {
 					return err
 				}
 				rcpu0 := s.c.rd.cpu()
-				st, err := r.step(s.c.group, s.f, s.pub, n, list, nOrgs, cfg.streamsRate, "")
+				st, err := r.stepFor(cfg.streamsStep, s.c.group, s.f, s.pub, n, list, nOrgs, cfg.streamsRate)
 				if err != nil {
 					return err
 				}
