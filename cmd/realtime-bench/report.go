@@ -159,10 +159,18 @@ func metricInfo(key string) metric {
 		return metric{"classic adapter: CPU per published event, both servers + Redis", "µs", -1, 1}
 	case "streams_cpu_us_per_event":
 		return metric{"streams adapter: CPU per published event, both servers + Redis", "µs", -1, 1}
+	case "classic_idle_pct":
+		return metric{"classic adapter: CPU of the cluster at rest (heartbeats)", "% of a core", -1, 1}
+	case "streams_idle_pct":
+		return metric{"streams adapter: CPU of the cluster at rest (heartbeats, blocking XREADs)", "% of a core", -1, 1}
+	case "classic_net_cpu_us_per_event":
+		return metric{"classic adapter: CPU per event beyond the CPU at rest", "µs", -1, 1}
+	case "streams_net_cpu_us_per_event":
+		return metric{"streams adapter: CPU per event beyond the CPU at rest", "µs", -1, 1}
 	case "history_cpu_us_per_event":
-		return metric{"history's cost: streams minus classic, per event", "µs", -1, 1}
+		return metric{"history's cost: streams minus classic, per event, beyond the CPU at rest", "µs", -1, 1}
 	case "streams_over_classic_cpu":
-		return metric{"streams CPU / classic CPU", "×", -1, 2}
+		return metric{"streams CPU / classic CPU per event, beyond the CPU at rest", "×", -1, 2}
 	case "classic_redis_cpu_us_per_event":
 		return metric{"classic adapter: Redis CPU per event", "µs", -1, 1}
 	case "streams_redis_cpu_us_per_event":
@@ -338,7 +346,7 @@ var keyPrefixOrder = []string{
 	"at_centrifugo_sat_rate", "at_centrifugo_sat_p50", "at_centrifugo_sat_p99", "at_centrifugo_sat_cpu",
 	"low_rate", "burst_done", "burst_deliveries", "burst_p50", "burst_p99", "burst_max", "burst_cpu", "burst_lost", "burst_disconnects",
 	"below_sat", "ramp_", "runnable",
-	"history_rate", "classic_cpu", "streams_cpu", "history_cpu", "streams_over", "classic_redis_cpu", "streams_redis_cpu",
+	"history_rate", "classic_idle", "streams_idle", "classic_cpu", "streams_cpu", "classic_net", "streams_net", "history_cpu", "streams_over", "classic_redis_cpu", "streams_redis_cpu",
 	"classic_redis_cmds", "streams_redis_cmds", "classic_p99", "streams_p99", "history_lost",
 	"missed_per_client", "exit_ms", "recovery_s", "recovered", "not_recovered", "gaps", "failed", "replayed", "replay_missing",
 	"recovery_p", "storm_server_cpu_ms", "storm_server_cpu_us", "storm_redis_cpu", "storm_redis_cmds_per_client", "storm_redis_cmds_per_replayed", "storm_redis_cmds",

@@ -186,3 +186,34 @@ func TestRecoveryCounting(t *testing.T) {
 		t.Errorf("the failed recovery left the old offset: %+v", st)
 	}
 }
+
+// TestReportStreams: the streams scenarios get their section, their rows
+// named, and ratios in the right direction (time lower is better,
+// recovered clients higher).
+func TestReportStreams(t *testing.T) {
+	rf := resultsFile{Repeat: 1, Results: []Result{
+		{Scenario: scenStreamsRecovery, Server: kindOurs, Rep: 1, M: map[string]float64{
+			"clients": 2000, "recovery_s": 2, "recovered": 2000, "not_recovered": 0, "gaps": 0, "storm_redis_cmds_per_client": 4}},
+		{Scenario: scenStreamsRecovery, Server: kindNode, Rep: 1, M: map[string]float64{
+			"clients": 2000, "recovery_s": 8, "recovered": 1000, "not_recovered": 1000, "gaps": 0, "storm_redis_cmds_per_client": 8}},
+		{Scenario: scenStreamsHistory, Server: kindOurs, Rep: 1, M: map[string]float64{"history_cpu_us_per_event": 10}},
+		{Scenario: scenStreamsHistory, Server: kindNode, Rep: 1, M: map[string]float64{"history_cpu_us_per_event": 50}},
+	}}
+	rep := buildReport(rf)
+	for _, want := range []string{
+		"## " + scenarioTitles[scenStreamsRecovery],
+		"## " + scenarioTitles[scenStreamsHistory],
+		"| time until every client is back (reconnected, missed events replayed) (s) | 2.00 | 8.00 | 4.00× |",
+		"| clients recovered (same session, missed events replayed) | 2,000 | 1,000 | 2.00× |",
+		"| Redis commands per reconnecting client | 4.00 | 8.00 | 2.00× |",
+		"| history's cost: streams minus classic, per event, beyond the CPU at rest (µs) | 10.0 | 50.0 | 5.00× |",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	// The recovery rows come in the order they are read: the outcome first.
+	if i, j := strings.Index(rep, "time until every client is back"), strings.Index(rep, "Redis commands per reconnecting client"); i < 0 || j < i {
+		t.Errorf("rows out of order (%d, %d)", i, j)
+	}
+}
