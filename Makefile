@@ -5,7 +5,7 @@ NPM       ?= npm
 NODE_DEPS := tests/node/node_modules/.package-lock.json
 JS_DEPS   := clients/js/node_modules/.package-lock.json
 
-.PHONY: all run test test-js vet deps generate generate-check console bench bench-core bench-redis bench-full bench-micro fuzz conformance clean soak soak-smoke
+.PHONY: all run test test-js vet deps generate generate-check console bench bench-core bench-redis bench-streams bench-full bench-micro fuzz conformance clean soak soak-smoke
 
 all: test
 
@@ -56,8 +56,14 @@ generate-check:
 ## Redis, then our server beside Node's socket.io 4.8 and Centrifugo v6.9.1 (installed from the Go module proxy
 ## into artifacts/tools/ when missing; docs/benchmarks.md).
 ## BENCH_FULL=1 make bench (or make bench-full) runs the full comparison (~60-85 minutes).
-bench: bench-core bench-redis
+## bench-streams (part of bench): the Redis Streams adapter beside Node's @socket.io/redis-streams-adapter, two nodes each:
+## history's cost per event (vs the classic adapter), fan-out, and a recovery storm after a node restart (BENCH_STREAMS_CLIENTS, default 2000;
+## 4.5 minutes with 200 clients on the 2-core box, the 2,000-client default not timed yet).
+bench: bench-core bench-redis bench-streams
 	scripts/bench.sh $(if $(BENCH_FULL),full,quick)
+
+bench-streams:
+	scripts/bench.sh quick --scenarios streams --peers node --clients $(or $(BENCH_STREAMS_CLIENTS),2000)
 
 bench-core:
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./internal/corebench

@@ -10,12 +10,17 @@
 //     <API key>, SHA-256 digests compared in constant time) broadcast payload to org:<payload.organizationId>
 //     and answer 202 {id} / {ids}; a payload without "timestamp" gets one;
 //   - GET /healthz;
-//   - with REDIS_URL, the rooms span every server through @socket.io/redis-adapter 8.3 (scenario 5).
+//   - with REDIS_URL, the rooms span every server through @socket.io/redis-adapter 8.3 (scenario 5), or, with
+//     --redis-mode streams, through @socket.io/redis-streams-adapter 0.3.1 (Redis Streams: the streams
+//     scenarios);
+//   - with --recovery-window MS, connection state recovery (connectionStateRecovery, maxDisconnectionDuration
+//     MS; skipMiddlewares false, so that a recovering client's JWT is verified again, as ours does).
 //
 // It validates less than our gateway (no event catalog, no payload schema, no per-recipient subscription
 // filter): the comparison favours Node slightly, never us.
 //
 //   JWT_SECRET=... API_KEYS=... node server.mjs --addr 127.0.0.1:9200 [--redis redis://127.0.0.1:6379]
+//                                              [--redis-mode classic|streams] [--recovery-window MS]
 //                                              [--ping-interval MS] [--ping-timeout MS]
 //
 // --ping-interval and --ping-timeout set engine.io's pingInterval and pingTimeout (default 25000 and 20000), so
@@ -49,6 +54,16 @@ const maxBody = Number(process.env.MAX_BODY_BYTES || 1048576);
 const maxBatch = Number(process.env.MAX_BATCH_EVENTS || 100);
 const redisURL = arg("redis", process.env.REDIS_URL || "");
 const namespace = process.env.EVENTS_NAMESPACE || "/events";
+const redisMode = arg("redis-mode", "classic");
+if (redisMode !== "classic" && redisMode !== "streams") {
+  console.error(`--redis-mode must be classic or streams, got ${redisMode}`);
+  process.exit(2);
+}
+const recoveryWindow = Number(arg("recovery-window", "0"));
+if (!Number.isInteger(recoveryWindow) || recoveryWindow < 0) {
+  console.error(`--recovery-window must be a number of milliseconds, got ${arg("recovery-window", "")}`);
+  process.exit(2);
+}
 
 // ---- Socket.IO ---------------------------------------------------------------------------------------
 
@@ -64,7 +79,10 @@ for (const [flag, option] of [["ping-interval", "pingInterval"], ["ping-timeout"
   }
   heartbeat[option] = ms;
 }
-const io = new Server(httpServer, { serveClient: false, ...heartbeat });
+const recovery = recoveryWindow > 0
+  ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryWindow, skipMiddlewares: false } }
+  : {};
+const io = new Server(httpServer, { serveClient: false, ...heartbeat, ...recovery });
 const nsp = io.of(namespace);
 
 class AuthError extends Error {
@@ -195,8 +213,19 @@ function serveAPI(req, res) {
 
 // ---- start -------------------------------------------------------------------------------------------
 
+// redisClient is the streams adapter's Redis connection, closed at shutdown once the sessions queued by the
+// sockets' disconnection are written (node-redis answers close() after the commands sent before it).
+let redisClient = null;
+
 async function main() {
-  if (redisURL) {
+  if (redisURL && redisMode === "streams") {
+    const { createClient } = await import("redis");
+    const { createAdapter } = await import("@socket.io/redis-streams-adapter");
+    redisClient = createClient({ url: redisURL });
+    redisClient.on("error", (e) => console.error("redis:", e.message));
+    await redisClient.connect();
+    io.adapter(createAdapter(redisClient));
+  } else if (redisURL) {
     const { createClient } = await import("redis");
     const { createAdapter } = await import("@socket.io/redis-adapter");
     const pub = createClient({ url: redisURL });
@@ -213,10 +242,16 @@ async function main() {
   });
 }
 
+// A graceful shutdown: the sockets are closed ("server shutting down", a reason connection state recovery
+// persists the session for), then, in streams mode, the Redis connection once those sessions are written, at
+// most 5 s (ours' --shutdown-timeout in the harness).
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.on(sig, () => {
     io.close();
-    process.exit(0);
+    if (!redisClient) process.exit(0);
+    setTimeout(() => process.exit(0), 5000).unref();
+    const done = redisClient.close ? redisClient.close() : redisClient.quit();
+    Promise.resolve(done).catch(() => {}).finally(() => process.exit(0));
   });
 }
 

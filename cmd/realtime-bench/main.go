@@ -41,6 +41,16 @@
 //	         rates until saturation (loss or p99 >= 1 s): deliveries/s, latency, CPU per delivery
 //	burst    100 events in one request into a room of 10k
 //	redis    cross-node through Redis: two servers of each kind, publish on one
+//	streams  the Redis Streams adapter (ours' REDIS_ADAPTER_MODE=streams, Node's
+//	         @socket.io/redis-streams-adapter), two servers of each kind with recovery on:
+//	         streams-history        server CPU and Redis commands per published event, streams vs the
+//	                                classic adapter at the same rate (what keeping history costs)
+//	         streams-fanout         deliveries/s and latency ramps over streams (and classic, for reference)
+//	         streams-recovery       a recovery storm: every client on node A, A stopped (SIGTERM), events
+//	                                published meanwhile, every client reconnects to node B at once: time
+//	                                until all are back, recovered vs history:gap vs failed, Redis commands,
+//	                                server CPU
+//	         streams-recovery-kill  the same with SIGKILL (a crash)
 //
 // Users stay connected for hours, mostly idle, so every fan-out session
 // (fanout, burst, redis) first idles for longer than every timeout of
@@ -149,7 +159,7 @@ func main() {
 const usage = `realtime-bench: our server beside Node's socket.io 4.8 and Centrifugo v6.9.1, same run, same machine
 
 Usage:
-  realtime-bench [run] [--quick|--full] [--scenarios idle,storm,fanout,burst,redis] [--peers node,centrifugo]
+  realtime-bench [run] [--quick|--full] [--scenarios idle,storm,fanout,burst,redis,streams] [--peers node,centrifugo]
                  [--clients N]
                  [--repeat N] [--out DIR] [--realtime BIN] [--upgrade-percent P] [flags...]
   realtime-bench report results.json     rebuild report.md from a run's results
@@ -212,13 +222,23 @@ type config struct {
 	burstRounds int
 
 	redisClients int
+
+	// The streams scenarios (streams.go).
+	streamsClients   int
+	streamsRate      float64
+	streamsSteps     int
+	streamsStep      time.Duration
+	streamsStart     float64
+	recoveryEvents   int
+	recoveryWindow   time.Duration
+	recoveryStormCnc int
 }
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("realtime-bench run", flag.ContinueOnError)
 	full := fs.Bool("full", false, "the full run (default: quick, about 9 minutes with both peers)")
 	quick := fs.Bool("quick", false, "the quick run (the default; exclusive with --full)")
-	scen := fs.String("scenarios", "", "comma-separated: idle, storm, fanout, burst, redis (default: all but redis in quick mode, all in full)")
+	scen := fs.String("scenarios", "", "comma-separated: idle, storm, fanout, burst, redis, streams (= streams-history, streams-fanout, streams-recovery, streams-recovery-kill) or any of those four (default: idle, storm, fanout and burst in quick mode, also redis in full)")
 	peers := fs.String("peers", "node,centrifugo", "peers measured beside ours, in this order: node (socket.io 4.8), centrifugo (Centrifugo "+centrifugoVersion+"); ours runs last and is also measured at each peer's saturation rate")
 	servers := fs.String("servers", "", "servers to measure, in this order (overrides --peers; default: the peers, then ours)")
 	clients := fs.Int("clients", 0, "shorthand for a smaller (or larger) run: sets --idle-conns, --fanout-clients, --burst-room and --redis-clients to this number")
@@ -257,7 +277,16 @@ func parseFlags(args []string) (*config, error) {
 	burstEvents := fs.Int("burst-events", 100, "events per burst (one batch request)")
 	burstRounds := fs.Int("burst-rounds", 0, "bursts per run (default 2 quick, 5 full)")
 	redisClients := fs.Int("redis-clients", 10000, "clients of the redis scenario, half on each server")
-	if err := fs.Parse(args); err != nil {
+	streamsClients := fs.Int("streams-clients", 2000, "clients of the streams scenarios (each of their clusters holds them all)")
+	streamsRate := fs.Float64("streams-rate", 200, "publish rate (events/s, over all organizations) at which streams-history compares the classic and streams adapters")
+	streamsSteps := fs.Int("streams-steps", 3, "steps of streams-history per adapter, alternated (medians reported)")
+	streamsStep := fs.Duration("streams-step", 5*time.Second, "duration of each streams-history step (longer than --step: CPU per event is read from /proc in 10 ms ticks, beside the clients' heartbeats)")
+	streamsStart := fs.Float64("streams-fanout-start", 100, "first publish rate (events/s, over all organizations) of the streams-fanout ramps")
+	recoveryEvents := fs.Int("recovery-events", 5, "events published into each organization while its clients are away, in the recovery storm")
+	recoveryWindow := fs.Duration("recovery-window", 2*time.Minute, "both servers' recovery window in the streams scenarios (RECOVERY_WINDOW, maxDisconnectionDuration)")
+	recoveryConc := fs.Int("recovery-concurrency", 0, "handshakes in flight during the recovery storm (default: every client at once)")
+	var err error
+	if err = fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if *quick && *full {
@@ -271,7 +300,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if n := *clients; n > 0 {
 		*idle = strconv.Itoa(n)
-		*fanoutClients, *burstRoom, *redisClients = n, n, n
+		*fanoutClients, *burstRoom, *redisClients, *streamsClients = n, n, n, n
 	}
 	c := &config{
 		full: *full, repeat: *repeat, out: *out, realtime: *realtime, nodeDir: *nodeDir, centrifugo: *centrifugo, redisBin: *redisBin,
@@ -280,6 +309,8 @@ func parseFlags(args []string) (*config, error) {
 		step: *step, rampFactor: *rampFactor, refine: *refine, oneOrgStart: *oneOrgStart,
 		manyOrgStart: *manyOrgStart, maxSteps: *maxSteps, pubConc: *pubConc, burstRoom: *burstRoom,
 		burstEvents: *burstEvents, burstRounds: *burstRounds, redisClients: *redisClients,
+		streamsClients: *streamsClients, streamsRate: *streamsRate, streamsSteps: *streamsSteps, streamsStep: *streamsStep, streamsStart: *streamsStart,
+		recoveryEvents: *recoveryEvents, recoveryWindow: *recoveryWindow, recoveryStormCnc: *recoveryConc,
 		event: "invoice:created", maxDuration: *maxDuration, idleServers: *idleServers,
 		pingInterval: *pingInterval, pingTimeout: *pingTimeout, writeTimeout: *writeTimeout, idle: *idleBefore,
 	}
@@ -347,15 +378,12 @@ func parseFlags(args []string) (*config, error) {
 			*scen += ",redis"
 		}
 	}
-	c.scenarios = map[string]bool{}
-	for _, s := range strings.Split(*scen, ",") {
-		s = strings.TrimSpace(s)
-		switch s {
-		case "idle", "storm", "fanout", "burst", "redis":
-			c.scenarios[s] = true
-		default:
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q", s)
-		}
+	c.scenarios, err = parseScenarios(*scen)
+	if err != nil {
+		return nil, err
+	}
+	if c.streamsClients <= 0 || c.streamsRate <= 0 || c.streamsSteps <= 0 || c.streamsStep <= 0 || c.streamsStart <= 0 || c.recoveryEvents <= 0 || c.recoveryWindow <= 0 || c.recoveryStormCnc < 0 {
+		return nil, fmt.Errorf("--streams-clients, --streams-rate, --streams-steps, --streams-step, --streams-fanout-start, --recovery-events and --recovery-window must be positive")
 	}
 	if *servers == "" {
 		for _, p := range strings.Split(*peers, ",") {

@@ -176,6 +176,13 @@ type serverSpec struct {
 	pingInterval time.Duration
 	pingTimeout  time.Duration
 	writeTimeout time.Duration
+	// redisMode is the Redis adapter ("" or "classic": Pub/Sub; "streams":
+	// Redis Streams, ours' REDIS_ADAPTER_MODE=streams and Node's
+	// @socket.io/redis-streams-adapter); recoveryWindow turns connection
+	// state recovery on (ours' RECOVERY_WINDOW, Node's
+	// connectionStateRecovery.maxDisconnectionDuration).
+	redisMode      string
+	recoveryWindow time.Duration
 }
 
 // startServer starts a server and waits until it answers /healthz.
@@ -227,6 +234,12 @@ func startServerOnce(spec serverSpec) (*server, error) {
 		if spec.redisURL != "" {
 			env = append(env, "REDIS_URL="+spec.redisURL)
 		}
+		if spec.redisMode != "" {
+			env = append(env, "REDIS_ADAPTER_MODE="+spec.redisMode)
+		}
+		if spec.recoveryWindow > 0 {
+			env = append(env, "RECOVERY_WINDOW="+spec.recoveryWindow.String())
+		}
 		for _, d := range []struct {
 			name string
 			v    time.Duration
@@ -239,6 +252,12 @@ func startServerOnce(spec serverSpec) (*server, error) {
 		args := []string{filepath.Join(spec.nodeDir, "server.mjs"), "--addr", addr}
 		if spec.redisURL != "" {
 			args = append(args, "--redis", spec.redisURL)
+		}
+		if spec.redisMode != "" {
+			args = append(args, "--redis-mode", spec.redisMode)
+		}
+		if spec.recoveryWindow > 0 {
+			args = append(args, "--recovery-window", strconv.FormatInt(spec.recoveryWindow.Milliseconds(), 10))
 		}
 		if spec.pingInterval > 0 {
 			args = append(args, "--ping-interval", strconv.FormatInt(spec.pingInterval.Milliseconds(), 10))
@@ -291,6 +310,30 @@ func (s *server) stop() {
 	unregister(s.cmd)
 	s.log.Close()
 	s.cmd = nil
+}
+
+// terminate ends the server with sig (SIGTERM: its graceful shutdown;
+// SIGKILL: a crash) and waits until it has exited, killing it after limit.
+// It returns how long the exit took.
+func (s *server) terminate(sig syscall.Signal, limit time.Duration) time.Duration {
+	if s == nil || s.cmd == nil {
+		return 0
+	}
+	t0 := time.Now()
+	_ = s.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+	el := time.Since(t0)
+	unregister(s.cmd)
+	s.log.Close()
+	s.cmd = nil
+	return el
 }
 
 func (s *server) cpu() time.Duration {
@@ -552,6 +595,10 @@ func sum(rs []Reply) Reply {
 		t.Malformed += r.Malformed
 		t.Latency.add(r.Latency)
 		t.CPUNS += r.CPUNS
+		t.Recovered += r.Recovered
+		t.NotRecovered += r.NotRecovered
+		t.Gaps += r.Gaps
+		t.WithOffset += r.WithOffset
 	}
 	return t
 }

@@ -153,6 +153,72 @@ func metricInfo(key string) metric {
 		return metric{"latency p99 at the ramp's first rate", "ms", -1, 1}
 	case "runnable":
 		return metric{"cross-node delivery works", "", +1, 0}
+	case "history_rate":
+		return metric{"publish rate, over all organizations", "events/s", 0, 0}
+	case "classic_cpu_us_per_event":
+		return metric{"classic adapter: CPU per published event, both servers + Redis", "µs", -1, 1}
+	case "streams_cpu_us_per_event":
+		return metric{"streams adapter: CPU per published event, both servers + Redis", "µs", -1, 1}
+	case "classic_idle_pct":
+		return metric{"classic adapter: CPU of the cluster at rest (heartbeats)", "% of a core", -1, 1}
+	case "streams_idle_pct":
+		return metric{"streams adapter: CPU of the cluster at rest (heartbeats, blocking XREADs)", "% of a core", -1, 1}
+	case "classic_net_cpu_us_per_event":
+		return metric{"classic adapter: CPU per event beyond the CPU at rest", "µs", -1, 1}
+	case "streams_net_cpu_us_per_event":
+		return metric{"streams adapter: CPU per event beyond the CPU at rest", "µs", -1, 1}
+	case "history_cpu_us_per_event":
+		return metric{"history's cost: streams minus classic, per event, beyond the CPU at rest", "µs", -1, 1}
+	case "streams_over_classic_cpu":
+		return metric{"streams CPU / classic CPU per event, beyond the CPU at rest", "×", -1, 2}
+	case "classic_redis_cpu_us_per_event":
+		return metric{"classic adapter: Redis CPU per event", "µs", -1, 1}
+	case "streams_redis_cpu_us_per_event":
+		return metric{"streams adapter: Redis CPU per event", "µs", -1, 1}
+	case "classic_redis_cmds_per_event":
+		return metric{"classic adapter: Redis commands per event", "", -1, 2}
+	case "streams_redis_cmds_per_event":
+		return metric{"streams adapter: Redis commands per event", "", -1, 2}
+	case "classic_p99_ms":
+		return metric{"classic adapter: latency p99", "ms", -1, 1}
+	case "streams_p99_ms":
+		return metric{"streams adapter: latency p99", "ms", -1, 1}
+	case "history_lost":
+		return metric{"deliveries lost in these steps", "", -1, 0}
+	case "missed_per_client":
+		return metric{"events each client missed while away", "", 0, 0}
+	case "exit_ms":
+		return metric{"node A's exit after the signal", "ms", 0, 0}
+	case "recovery_s":
+		return metric{"time until every client is back (reconnected, missed events replayed)", "s", -1, 2}
+	case "recovery_p50_ms":
+		return metric{"reconnection p50 (TCP connect to CONNECT reply, replay included)", "ms", -1, 0}
+	case "recovery_p99_ms":
+		return metric{"reconnection p99", "ms", -1, 0}
+	case "recovered":
+		return metric{"clients recovered (same session, missed events replayed)", "", +1, 0}
+	case "not_recovered":
+		return metric{"clients not recovered (a new session)", "", -1, 0}
+	case "gaps":
+		return metric{"of which told so with history:gap (ours only)", "", 0, 0}
+	case "failed":
+		return metric{"clients that could not reconnect", "", -1, 0}
+	case "replayed":
+		return metric{"missed events replayed", "", +1, 0}
+	case "replay_missing":
+		return metric{"missed events of recovered clients not replayed", "", -1, 0}
+	case "storm_server_cpu_ms":
+		return metric{"node B CPU during the storm", "ms", -1, 0}
+	case "storm_server_cpu_us_per_client":
+		return metric{"node B CPU per reconnecting client", "µs", -1, 0}
+	case "storm_redis_cpu_ms":
+		return metric{"Redis CPU during the storm", "ms", -1, 0}
+	case "storm_redis_cmds":
+		return metric{"Redis commands during the storm", "", -1, 0}
+	case "storm_redis_cmds_per_client":
+		return metric{"Redis commands per reconnecting client", "", -1, 2}
+	case "storm_redis_cmds_per_replayed":
+		return metric{"Redis commands per replayed event", "", -1, 2}
 	}
 	for _, peer := range peerKinds {
 		at := "at " + peerName(peer) + "'s saturation rate"
@@ -201,15 +267,21 @@ func serversIn(results []Result) (servers, peers []string) {
 }
 
 var scenarioTitles = map[string]string{
-	"idle":             "1. Idle connections",
-	"storm":            "4. Handshake storm (every client reconnects at once)",
-	"fanout-one-org":   "2a. Fan-out, one organization",
-	"fanout-many-orgs": "2b. Fan-out, many organizations",
-	"burst":            "3. Bursts",
-	"redis":            "5. Cross-node through Redis",
+	"idle":                   "1. Idle connections",
+	"storm":                  "4. Handshake storm (every client reconnects at once)",
+	"fanout-one-org":         "2a. Fan-out, one organization",
+	"fanout-many-orgs":       "2b. Fan-out, many organizations",
+	"burst":                  "3. Bursts",
+	"redis":                  "5. Cross-node through Redis",
+	scenStreamsHistory:       "6a. Redis Streams: what history costs per published event (streams vs classic adapter, same rate)",
+	scenStreamsFanout:        "6b. Redis Streams: fan-out over many organizations, two servers",
+	scenStreamsFanoutClassic: "6b'. Classic Redis adapter: the same fan-out, for reference",
+	scenStreamsRecovery:      "6c. Redis Streams: recovery storm after a node's graceful restart (SIGTERM), every client to the other node at once",
+	scenStreamsRecoveryKill:  "6d. Redis Streams: recovery storm after a node's crash (SIGKILL)",
 }
 
-var scenarioOrder = []string{"idle", "fanout-one-org", "fanout-many-orgs", "burst", "storm", "redis"}
+var scenarioOrder = []string{"idle", "fanout-one-org", "fanout-many-orgs", "burst", "storm", "redis",
+	scenStreamsHistory, scenStreamsFanout, scenStreamsFanoutClassic, scenStreamsRecovery, scenStreamsRecoveryKill}
 
 // agg holds the medians of one scenario's metrics per server.
 type agg struct {
@@ -274,6 +346,10 @@ var keyPrefixOrder = []string{
 	"at_centrifugo_sat_rate", "at_centrifugo_sat_p50", "at_centrifugo_sat_p99", "at_centrifugo_sat_cpu",
 	"low_rate", "burst_done", "burst_deliveries", "burst_p50", "burst_p99", "burst_max", "burst_cpu", "burst_lost", "burst_disconnects",
 	"below_sat", "ramp_", "runnable",
+	"history_rate", "classic_idle", "streams_idle", "classic_cpu", "streams_cpu", "classic_net", "streams_net", "history_cpu", "streams_over", "classic_redis_cpu", "streams_redis_cpu",
+	"classic_redis_cmds", "streams_redis_cmds", "classic_p99", "streams_p99", "history_lost",
+	"missed_per_client", "exit_ms", "recovery_s", "recovered", "not_recovered", "gaps", "failed", "replayed", "replay_missing",
+	"recovery_p", "storm_server_cpu_ms", "storm_server_cpu_us", "storm_redis_cpu", "storm_redis_cmds_per_client", "storm_redis_cmds_per_replayed", "storm_redis_cmds",
 }
 
 func keyOrder(k string) string {

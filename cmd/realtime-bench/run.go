@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -150,6 +151,21 @@ func run(cfg *config) error {
 				r.try(func() error { return r.redis(kind, rep) })
 			}
 		}
+		if cfg.scenarios[scenStreamsHistory] || cfg.scenarios[scenStreamsFanout] {
+			for _, kind := range cfg.servers {
+				r.try(func() error { return r.streamsLoad(kind, rep) })
+			}
+		}
+		for _, sc := range []struct {
+			name string
+			sig  syscall.Signal
+		}{{scenStreamsRecovery, syscall.SIGTERM}, {scenStreamsRecoveryKill, syscall.SIGKILL}} {
+			if cfg.scenarios[sc.name] {
+				for _, kind := range cfg.servers {
+					r.try(func() error { return r.recoveryStorm(sc.name, kind, rep, sc.sig) })
+				}
+			}
+		}
 	}
 	machine.LoadEnd = loadAvg()
 	machine.Duration = time.Since(start).Round(time.Second).String()
@@ -221,7 +237,14 @@ func (r *runner) start(kind, name, redisURL string) (*server, error) {
 // (--ping-interval, --ping-timeout) and write timeout its idle period
 // is sized for.
 func (r *runner) startFanout(kind, name, redisURL string) (*server, error) {
+	return r.startFanoutMode(kind, name, redisURL, "", 0)
+}
+
+// startFanoutMode is startFanout with a Redis adapter mode and a recovery
+// window (0: recovery off).
+func (r *runner) startFanoutMode(kind, name, redisURL, mode string, window time.Duration) (*server, error) {
 	return startServer(serverSpec{
+		redisMode: mode, recoveryWindow: window,
 		kind: kind, ours: r.cfg.realtime, nodeDir: r.cfg.nodeDir, centrifugo: r.cfg.centrifugo, secret: r.cfg.secret, apiKey: r.cfg.apiKey,
 		logDir: r.logDir, redisURL: redisURL, pprof: r.cfg.pprof && kind == kindOurs, name: name,
 		pingInterval: r.cfg.pingInterval, pingTimeout: r.cfg.pingTimeout, writeTimeout: r.cfg.writeTimeout,
@@ -232,6 +255,12 @@ func (r *runner) startFanout(kind, name, redisURL string) (*server, error) {
 // sets them up: client g (0 ≤ g < n) in organization g%orgs, connecting to
 // targets[g%len].
 func (r *runner) newFleet(kind string, n, orgs int, targets []string) (*fleet, error) {
+	return r.newFleetRecovery(kind, n, orgs, targets, false)
+}
+
+// newFleetRecovery is newFleet with the clients keeping what connection
+// state recovery needs (Cmd.Recovery) when recovery is set.
+func (r *runner) newFleetRecovery(kind string, n, orgs int, targets []string, recovery bool) (*fleet, error) {
 	nw := (n + r.cfg.perWorker - 1) / r.cfg.perWorker
 	f := &fleet{}
 	for i := range nw {
@@ -247,7 +276,7 @@ func (r *runner) newFleet(kind string, n, orgs int, targets []string) (*fleet, e
 		return Cmd{
 			Op: "setup", Secret: r.cfg.secret, Namespace: "/events", Event: r.cfg.event, Targets: targets,
 			Sources: r.cfg.sources, First: first, Count: count, Orgs: orgs, PollingPercent: r.cfg.polling,
-			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour, Protocol: protocolOf(kind),
+			UpgradePercent: r.cfg.upgrade, TokenTTL: 24 * time.Hour, Protocol: protocolOf(kind), Recovery: recovery,
 		}
 	})
 	if err != nil {

@@ -591,6 +591,15 @@ func passWord(s Step) string {
 
 // step publishes at rate for the step duration and measures the deliveries.
 func (r *runner) step(srv *server, f *fleet, pub *publisher, n int, orgs []int, nOrgs int, rate float64, profile string) (Step, error) {
+	return r.stepDur(r.cfg.step, srv, f, pub, n, orgs, nOrgs, rate, profile)
+}
+
+// stepFor is step for another duration than --step, without a profile.
+func (r *runner) stepFor(d time.Duration, srv *server, f *fleet, pub *publisher, n int, orgs []int, nOrgs int, rate float64) (Step, error) {
+	return r.stepDur(d, srv, f, pub, n, orgs, nOrgs, rate, "")
+}
+
+func (r *runner) stepDur(dur time.Duration, srv *server, f *fleet, pub *publisher, n int, orgs []int, nOrgs int, rate float64, profile string) (Step, error) {
 	s := Step{Rate: rate}
 	if err := r.ensure(f, n); err != nil {
 		return s, err
@@ -610,12 +619,12 @@ func (r *runner) step(srv *server, f *fleet, pub *publisher, n int, orgs []int, 
 	if profile != "" {
 		go func() {
 			defer close(profDone)
-			r.saveProfile(srv, "profile", profile, r.cfg.step)
+			r.saveProfile(srv, "profile", profile, dur)
 		}()
 	} else {
 		close(profDone)
 	}
-	ps := pub.run(rate, r.cfg.step, orgs, nOrgs)
+	ps := pub.run(rate, dur, orgs, nOrgs)
 	for o, k := range ps.PerOrg {
 		s.Expected += k * members(n, nOrgs, o)
 	}
@@ -634,7 +643,7 @@ func (r *runner) step(srv *server, f *fleet, pub *publisher, n int, orgs []int, 
 	s.ServerCores = cpu.Seconds() / wall.Seconds()
 	s.GenCores = gen.Seconds() / wall.Seconds()
 	s.PubErrors, s.PubFirstErr = ps.Errors, ps.FirstErr
-	s.PubBehind = ps.Elapsed > r.cfg.step+r.cfg.step/2
+	s.PubBehind = ps.Elapsed > dur+dur/2
 	var why []string
 	if s.Lost != 0 {
 		why = append(why, fmt.Sprintf("lost %d", s.Lost))

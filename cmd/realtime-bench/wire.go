@@ -31,6 +31,12 @@ type Cmd struct {
 	// over WebSocket (every client then goes straight to WebSocket:
 	// Centrifugo has no long-polling transport to upgrade from).
 	Protocol string `json:"protocol,omitempty"`
+	// Recovery makes the clients keep what connection state recovery
+	// needs: the private id of their CONNECT reply and the offset of the
+	// last event received (its last argument); a client that has both
+	// sends them in its next CONNECT, and the reply says whether the server
+	// recovered the session (the same pid back) or not.
+	Recovery bool `json:"recovery,omitempty"`
 
 	// connect: open the connections of the clients [From, To) of this
 	// worker's range (relative indices; To 0 means all) that are not
@@ -38,6 +44,9 @@ type Cmd struct {
 	From        int `json:"from,omitempty"`
 	To          int `json:"to,omitempty"`
 	Concurrency int `json:"conc,omitempty"`
+	// Target, when set, is the server those clients connect to from now
+	// on (the recovery storm moves them to the surviving node).
+	Target string `json:"target,omitempty"`
 }
 
 // Reply answers a Cmd.
@@ -70,4 +79,12 @@ type Reply struct {
 	Malformed      int64 `json:"malformed,omitempty"` // frames not understood
 	Latency        Hist  `json:"latency,omitempty"`   // publish → receipt of bench events
 	CPUNS          int64 `json:"cpuNs,omitempty"`     // the worker's own CPU time, since start
+
+	// Recovery (setup with Recovery): CONNECT replies to a CONNECT that
+	// asked to recover, by outcome; history:gap events received; clients
+	// holding both a pid and an offset (able to ask).
+	Recovered    int64 `json:"recovered,omitempty"`
+	NotRecovered int64 `json:"notRecovered,omitempty"`
+	Gaps         int64 `json:"gaps,omitempty"`
+	WithOffset   int64 `json:"withOffset,omitempty"`
 }

@@ -66,6 +66,10 @@ type client struct {
 	conn     net.Conn // nil when not connected
 	alive    bool
 	dropping bool
+	// Recovery state (worker.recovery): the pid of the last CONNECT reply,
+	// the offset of the last event received, and the pid the CONNECT in
+	// flight asked to recover ("" when it did not ask).
+	pid, offset, askedPID string
 }
 
 // worker holds a share of the clients, in a process of its own.
@@ -90,6 +94,13 @@ type worker struct {
 	announced      atomic.Bool
 	pingIntervalMS atomic.Int64
 	pingTimeoutMS  atomic.Int64
+
+	// recovery: see Cmd.Recovery.
+	recovery     bool
+	gapMark      []byte // `["history:gap"`
+	recovered    atomic.Int64
+	notRecovered atomic.Int64
+	gaps         atomic.Int64
 }
 
 // runWorker serves commands on stdin until "quit" or EOF.
@@ -137,6 +148,9 @@ func (w *worker) do(c Cmd) Reply {
 		w.closed.Store(0)
 		w.malformed.Store(0)
 		w.latency.reset()
+		w.recovered.Store(0)
+		w.notRecovered.Store(0)
+		w.gaps.Store(0)
 		return w.stats()
 	case "stats":
 		return w.stats()
@@ -169,6 +183,8 @@ func (w *worker) setup(c Cmd) error {
 		w.nspPrefix = []byte(w.nsp + ",")
 	}
 	w.eventMark = []byte(`["` + c.Event + `"`)
+	w.recovery = c.Recovery
+	w.gapMark = []byte(`["history:gap"`)
 	ttl := c.TokenTTL
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
@@ -234,6 +250,9 @@ func (w *worker) connectAll(c Cmd) Reply {
 		cl := w.clients[i]
 		cl.mu.Lock()
 		skip := cl.conn != nil // already connected
+		if c.Target != "" {
+			cl.target = c.Target
+		}
 		cl.mu.Unlock()
 		if skip {
 			continue
@@ -286,6 +305,9 @@ func (w *worker) open(cl *client, connected func()) error {
 		return errors.New("already connected")
 	}
 	cl.dropping = false
+	if w.recovery && !w.centrifugo {
+		cl.connect, cl.askedPID = connectPacket(w.nspPrefix, cl.token, cl.pid, cl.offset)
+	}
 	cl.mu.Unlock()
 	if w.centrifugo {
 		return w.runCentrifugo(cl, connected)
@@ -376,7 +398,21 @@ func (w *worker) drop() {
 }
 
 func (w *worker) stats() Reply {
+	var withOffset int64
+	if w.recovery {
+		for _, cl := range w.clients {
+			cl.mu.Lock()
+			if cl.pid != "" && cl.offset != "" {
+				withOffset++
+			}
+			cl.mu.Unlock()
+		}
+	}
 	return Reply{
+		Recovered:      w.recovered.Load(),
+		NotRecovered:   w.notRecovered.Load(),
+		Gaps:           w.gaps.Load(),
+		WithOffset:     withOffset,
 		Alive:          int(w.alive.Load()),
 		AliveUpgraded:  int(w.upgraded.Load()),
 		AlivePolling:   int(w.polling.Load()),
@@ -458,6 +494,9 @@ func (w *worker) handle(cl *client, p []byte) pktKind {
 	rest = rest[len(w.nspPrefix):]
 	switch t {
 	case '0':
+		if w.recovery {
+			w.noteConnected(cl, rest)
+		}
 		return pktConnected
 	case '4':
 		return pktConnectError
@@ -465,6 +504,13 @@ func (w *worker) handle(cl *client, p []byte) pktKind {
 		switch {
 		case bytes.HasPrefix(rest, w.eventMark):
 			w.received.Add(1)
+			if w.recovery {
+				if off, ok := lastStringArg(rest); ok {
+					cl.mu.Lock()
+					cl.offset = off
+					cl.mu.Unlock()
+				}
+			}
 			if i := bytes.Index(rest, sentAtMark); i >= 0 {
 				if sent, ok := parseNanos(rest[i+len(sentAtMark):]); ok {
 					w.latency.record(cl.g, time.Duration(time.Now().UnixNano()-sent))
@@ -472,6 +518,8 @@ func (w *worker) handle(cl *client, p []byte) pktKind {
 			}
 		case bytes.HasPrefix(rest, welcome):
 			w.welcomes.Add(1)
+		case w.recovery && bytes.HasPrefix(rest, w.gapMark):
+			w.gaps.Add(1)
 		}
 	}
 	return pktOther

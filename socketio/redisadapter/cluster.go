@@ -787,11 +787,16 @@ type Stats struct {
 	StreamGaps       uint64 // times the last entry read was gone from the stream after a failure (local sockets disconnected)
 	SessionErrors    uint64 // sessions that could not be stored, dropped or restored for want of Redis
 	SessionsDropped  uint64 // disconnected sockets' sessions never written: the queue was full (Redis slow or down), or a shutdown's deadline passed first
+	// ReplaysFromMemory are recoveries whose missed broadcasts were read
+	// from the recent broadcasts this server delivered (recentLog), not
+	// from the stream.
+	ReplaysFromMemory uint64
 }
 
 type stats struct {
 	published, publishErrors, received, dropped, decodeErrors, reconnects, probeFailures atomic.Uint64
 	streamEntries, streamReadErrors, streamGaps, sessionErrors, sessionsDropped          atomic.Uint64
+	replaysFromMemory                                                                    atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -810,5 +815,7 @@ func (c *Cluster) Stats() Stats {
 		StreamGaps:       c.stats.streamGaps.Load(),
 		SessionErrors:    c.stats.sessionErrors.Load(),
 		SessionsDropped:  c.stats.sessionsDropped.Load(),
+
+		ReplaysFromMemory: c.stats.replaysFromMemory.Load(),
 	}
 }

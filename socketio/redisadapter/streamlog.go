@@ -238,7 +238,8 @@ const (
 	maxReplayCalls = 1000
 )
 
-// Since implements socketio.RecoveryLog: it reads the stream from offset to its end (XRANGE in
+// Since implements socketio.RecoveryLog: from this server's memory of recent
+// broadcasts when it holds offset, else it reads the stream from offset to its end (XRANGE in
 // batches): the broadcasts of this namespace that a socket in rooms would
 // have received, not volatile, each with its entry id as offset. The first
 // entry read must be offset itself: if it was trimmed since
@@ -249,6 +250,14 @@ func (l streamLog) Since(offset string, rooms []string) ([]*socketio.Packet, soc
 	from, ok := rediswire.ParseStreamID(offset)
 	if !ok || !a.recovery {
 		return nil, socketio.LogPosition{}, false
+	}
+	// What this server's reader delivered recently, in order and without
+	// a gap, answers a replay without reading the stream (see recentLog).
+	if a.recent != nil {
+		if missed, ok := a.recent.since(from, rooms); ok {
+			a.c.stats.replaysFromMemory.Add(1)
+			return missed, logPosition(from), true
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.c.cfg.RequestsTimeout)
 	defer cancel()

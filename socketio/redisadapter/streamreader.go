@@ -409,6 +409,9 @@ func (r *streamReader) gap() {
 	r.mu.Unlock()
 	total := 0
 	for _, a := range adapters {
+		if a.recent != nil {
+			a.recent.reset()
+		}
 		sockets := a.host.Namespace().Sockets()
 		if len(sockets) == 0 {
 			continue

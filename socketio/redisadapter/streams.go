@@ -52,6 +52,11 @@ type streamsAdapter struct {
 	// persist stores the sessions of disconnected sockets (see persister).
 	persist *persister
 
+	// recent serves replays from memory (see recentLog); nil without
+	// recovery, or with room histories (a.history), whose replays read
+	// only the rooms' own streams.
+	recent *recentLog
+
 	closeOnce sync.Once
 }
 
@@ -77,6 +82,9 @@ func newStreams(c *Cluster, host socketio.AdapterHost) *streamsAdapter {
 				a.history.window = 2 * time.Minute
 			}
 		}
+	}
+	if a.recovery && a.history == nil {
+		a.recent = newRecentLog(int(c.cfg.MaxLen), recentMaxBytes)
 	}
 	a.persist = newPersister(a, c.cfg.SessionQueueSize)
 	a.reader = c.streamReader(a.stream)
@@ -295,6 +303,11 @@ func (a *streamsAdapter) deliver(offset string, id rediswire.StreamID, d *redisw
 	}
 	if a.recovery && !opts.Flags.Volatile {
 		p = p.Logged(offset, logPosition(id), opts.Direct)
+		// Before the live delivery: a recovery that does not find it in
+		// the log is registered already and gets it live.
+		if a.recent != nil {
+			a.recent.add(id, p, d)
+		}
 	}
 	if f := a.fenced.Load(); f != nil {
 		opts.Except = append(slices.Clip(opts.Except), *f...)

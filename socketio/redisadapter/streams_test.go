@@ -589,3 +589,124 @@ func TestStreamsSessionEndsWithTheSocket(t *testing.T) {
 		t.Fatalf("after a namespace disconnect: %q, want a new socket and nothing replayed", pkts)
 	}
 }
+
+// xrangeCalls is how many XRANGE commands Redis has served.
+func xrangeCalls(t *testing.T, r *redistest.Server) int {
+	t.Helper()
+	info, err := r.Do("INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "cmdstat_xrange:calls="); ok {
+			var n int
+			fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &n)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestStreamsRecoveryStormFromMemory: a node stops and all its clients
+// come back to another node at once, while the namespace's stream holds
+// far more entries after their offsets than they missed (other rooms'
+// events). Every client recovers, with exactly its own missed events, in
+// order, and the surviving node replays them from the broadcasts it
+// delivered itself (Stats.ReplaysFromMemory), reading nothing from the
+// stream but each offset's check: a replay from the stream reads the whole
+// tail for each client, which is what made every client of a 200-client
+// storm give up with history:gap on a loaded machine
+// (docs/benchmarks.md, streams-recovery).
+func TestStreamsRecoveryStormFromMemory(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := streamsNode(t, "a", r, time.Minute), streamsNode(t, "b", r, time.Minute)
+	lb := newBalancer(t, a.URL)
+	d := startDriver(t)
+	const clients, orgs, missed, noise = 9, 3, 8, 300
+	cs := make([]*sioclient.Client, clients)
+	sids := make([]string, clients)
+	for i := range cs {
+		cs[i] = recoveringClient(t, d, lb, fmt.Sprintf("c%d", i), []string{"websocket"}, fmt.Sprintf("org:%d", i%orgs))
+		sids[i] = cs[i].WaitConnect().SID
+	}
+	wait.For(t, "every client in its room on a", func() bool {
+		total := 0
+		for o := range orgs {
+			total += a.srv.Of("/").RoomSize(fmt.Sprintf("org:%d", o))
+		}
+		return total == clients
+	})
+	emit := func(room, event string, args ...any) {
+		t.Helper()
+		if err := b.srv.Of("/").To(room).Emit(event, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for o := range orgs {
+		emit(fmt.Sprintf("org:%d", o), "e0")
+	}
+	for _, c := range cs {
+		withOffset(t, c.Next("e0"))
+	}
+
+	back := lb.away(b.URL)
+	stopNode(t, a)
+	for _, c := range cs {
+		c.WaitDisconnect()
+	}
+	for k := range missed {
+		for o := range orgs {
+			emit(fmt.Sprintf("org:%d", o), "m", o, k)
+		}
+		for j := range noise / missed {
+			emit("org:other", "noise", j)
+		}
+	}
+	fromMemory := b.cluster.Stats().ReplaysFromMemory
+	xranges := xrangeCalls(t, r)
+	back()
+	for i, c := range cs {
+		if info := c.WaitReconnect(); !info.Recovered || info.SID != sids[i] {
+			t.Fatalf("client %d: reconnection %+v, want recovered with sid %s", i, info, sids[i])
+		}
+	}
+	for i, c := range cs {
+		var last rediswire.StreamID
+		for k := range missed {
+			ev := c.Next("m")
+			args, offset := withOffset(t, ev)
+			if want := fmt.Sprintf("[%d %d]", i%orgs, k); fmt.Sprint(rawStrings(args)) != want {
+				t.Fatalf("client %d: got %s, want m %s", i, ev, want)
+			}
+			id, _ := rediswire.ParseStreamID(offset)
+			if !last.Less(id) {
+				t.Fatalf("client %d: %s not after %s", i, ev, last)
+			}
+			last = id
+		}
+	}
+	for o := range orgs {
+		emit(fmt.Sprintf("org:%d", o), "end")
+	}
+	for i, c := range cs {
+		if ev := c.NextAny(); ev.Name != "end" {
+			t.Errorf("client %d: after its missed events: %s", i, ev)
+		}
+	}
+	if got := b.cluster.Stats().ReplaysFromMemory - fromMemory; got != clients {
+		t.Errorf("%d replays from memory, want %d", got, clients)
+	}
+	// RestoreSession's offset check is one XRANGE per client; a replay
+	// from the stream would add at least one more each.
+	if got := xrangeCalls(t, r) - xranges; got > clients {
+		t.Errorf("%d XRANGE during the storm for %d clients: the replays read the stream", got, clients)
+	}
+}
+
+func rawStrings(raw []json.RawMessage) []string {
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = string(r)
+	}
+	return out
+}
