@@ -194,6 +194,7 @@ type Gateway struct {
 	catalog     catalogIndex
 	filters     *filter.Compiler
 	warning     time.Duration
+	expiries    expiryQueue // every session's token expiry, on one timer
 	authTimeout time.Duration
 	maxPatterns int
 
@@ -252,6 +253,7 @@ func New(cfg Config) (*Gateway, error) {
 		observers:      slices.Clone(cfg.Observers),
 		presence:       cfg.Presence,
 	}
+	g.expiries.fire = g.fire
 	if g.maxLifetime <= 0 {
 		g.maxLifetime = DefaultMaxTokenLifetime
 	}
@@ -390,7 +392,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.stopSync()
 		<-g.syncDone
 	}
-	if err := g.srv.Shutdown(ctx); err != nil {
+	err := g.srv.Shutdown(ctx)
+	g.expiries.stop()
+	if err != nil {
 		return fmt.Errorf("gateway: shutdown: %w", err)
 	}
 	return nil
