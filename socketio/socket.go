@@ -65,9 +65,9 @@ type Socket struct {
 	recovered bool
 	// notRecovered says why a client that asked to recover its session
 	// (it sent a private id and an offset) got a new socket instead, and
-	// gaveOffset is the offset it gave; both empty otherwise.
-	notRecovered RecoveryFailure
-	gaveOffset   string
+	// the offset it gave; nil otherwise (behind a pointer: every idle
+	// socket would carry the two strings for this rare case).
+	notRecovered *recoveryMiss
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
@@ -170,7 +170,17 @@ const (
 // session and could not, why and from which offset it asked; failure is
 // empty for a recovered socket and for a client that did not ask.
 func (s *Socket) NotRecovered() (offset string, failure RecoveryFailure) {
-	return s.gaveOffset, s.notRecovered
+	if m := s.notRecovered; m != nil {
+		return m.offset, m.failure
+	}
+	return "", ""
+}
+
+// recoveryMiss is why a socket was not recovered, and the offset its client
+// gave.
+type recoveryMiss struct {
+	failure RecoveryFailure
+	offset  string
 }
 
 // Transport returns the current transport: "polling" or "websocket".
