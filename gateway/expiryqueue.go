@@ -35,11 +35,11 @@ func (q *expiryQueue) schedule(sess *session, t time.Time) {
 	}
 	at := int64(t.Sub(q.start))
 	sess.dueAt = at
-	if sess.dueIdx >= 0 {
-		q.fix(int(sess.dueIdx))
+	if sess.dueIdx > 0 {
+		q.fix(int(sess.dueIdx) - 1)
 	} else {
-		sess.dueIdx = int32(len(q.heap))
 		q.heap = append(q.heap, sess)
+		sess.dueIdx = int32(len(q.heap))
 		q.up(len(q.heap) - 1)
 	}
 	q.resetLocked()
@@ -49,7 +49,7 @@ func (q *expiryQueue) schedule(sess *session, t time.Time) {
 func (q *expiryQueue) remove(sess *session) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	i := int(sess.dueIdx)
+	i := int(sess.dueIdx) - 1
 	if i < 0 {
 		return
 	}
@@ -66,7 +66,7 @@ func (q *expiryQueue) remove(sess *session) {
 func (q *expiryQueue) queued(sess *session) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return sess.dueIdx >= 0
+	return sess.dueIdx > 0
 }
 
 // len returns how many sessions wait.
@@ -120,13 +120,14 @@ func (q *expiryQueue) stop() {
 	}
 }
 
-// The heap, ordered by dueAt; each session knows its index.
+// The heap, ordered by dueAt; each session knows its index (plus one, so
+// that a zero session is not queued).
 
 func (q *expiryQueue) less(i, j int) bool { return q.heap[i].dueAt < q.heap[j].dueAt }
 
 func (q *expiryQueue) swap(i, j int) {
 	q.heap[i], q.heap[j] = q.heap[j], q.heap[i]
-	q.heap[i].dueIdx, q.heap[j].dueIdx = int32(i), int32(j)
+	q.heap[i].dueIdx, q.heap[j].dueIdx = int32(i+1), int32(j+1)
 }
 
 func (q *expiryQueue) up(i int) {
@@ -177,6 +178,6 @@ func (q *expiryQueue) removeAt(i int) *session {
 	if i != last {
 		q.fix(i)
 	}
-	sess.dueIdx = -1
+	sess.dueIdx = 0
 	return sess
 }

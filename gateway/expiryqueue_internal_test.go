@@ -10,7 +10,7 @@ import (
 func TestExpiryQueueOrderRemoveReschedule(t *testing.T) {
 	fired := make(chan string, 10)
 	q := &expiryQueue{fire: func(s *session) { fired <- s.userID }}
-	mk := func(name string) *session { return &session{userID: name, dueIdx: -1} }
+	mk := func(name string) *session { return &session{userID: name} }
 	a, b, c, d, e := mk("a"), mk("b"), mk("c"), mk("d"), mk("e")
 	now := time.Now()
 	q.schedule(a, now.Add(120*time.Millisecond))
@@ -42,7 +42,7 @@ func TestExpiryQueueOrderRemoveReschedule(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	for _, s := range []*session{a, b, c, d, e} {
-		if s.dueIdx != -1 || q.queued(s) {
+		if s.dueIdx != 0 || q.queued(s) {
 			t.Errorf("%s still queued at %d", s.userID, s.dueIdx)
 		}
 	}
@@ -54,7 +54,7 @@ func TestExpiryQueueHeapInvariant(t *testing.T) {
 	base := time.Now().Add(time.Hour)
 	var ss []*session
 	for i := range 2000 {
-		s := &session{dueIdx: -1}
+		s := &session{}
 		ss = append(ss, s)
 		q.schedule(s, base.Add(time.Duration((i*7919)%2000)*time.Millisecond))
 	}
@@ -72,8 +72,8 @@ func TestExpiryQueueHeapInvariant(t *testing.T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, s := range q.heap {
-		if int(s.dueIdx) != i {
-			t.Fatalf("heap[%d] thinks it is at %d", i, s.dueIdx)
+		if int(s.dueIdx) != i+1 {
+			t.Fatalf("heap[%d] thinks it is at %d", i, s.dueIdx-1)
 		}
 		if p := (i - 1) / 2; i > 0 && q.heap[p].dueAt > s.dueAt {
 			t.Fatalf("heap[%d] due before its parent", i)

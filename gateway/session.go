@@ -67,7 +67,7 @@ type session struct {
 
 	// Guarded by the gateway's expiryQueue lock.
 	dueAt  int64 // on the queue's clock
-	dueIdx int32 // index in the queue's heap, -1 when not queued
+	dueIdx int32 // 1 + index in the queue's heap, 0 when not queued
 
 	counted atomic.Bool // the caps count this socket (from its connection on)
 
@@ -124,7 +124,6 @@ func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address s
 		source:      src,
 		connectedAt: time.Now().UnixNano(),
 		catalog:     catalog,
-		dueIdx:      -1,
 		role:        c.Role,
 		email:       c.Email,
 		expiresAt:   unixNano(c.ExpiresAt),
