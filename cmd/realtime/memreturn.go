@@ -24,41 +24,45 @@ const defaultMemoryReturnInterval = 5 * time.Second
 type memoryReturner struct {
 	interval time.Duration
 	log      *slog.Logger
-	// free is debug.FreeOSMemory; tests count the calls.
+	// free is debug.FreeOSMemory and read reads the heap's figures; tests
+	// replace them.
 	free func()
+	read func() heapFigures
 
-	samples         []metrics.Sample
 	lastAllocs      uint64 // cumulative allocations at the previous tick
 	allocsAtRelease uint64 // and at the last release
 }
 
-// Indexes of memoryReturner.samples.
-const (
-	sampleAllocs = iota
-	sampleObjects
-	sampleUnused
-	sampleFree
-)
+// heapFigures are what the decision reads of the runtime, in bytes.
+type heapFigures struct {
+	allocs  uint64 // allocated since the process started
+	objects uint64 // held by objects, live or not yet swept
+	unused  uint64 // held by the heap in RSS but by no object
+}
 
 func newMemoryReturner(interval time.Duration, log *slog.Logger) *memoryReturner {
-	m := &memoryReturner{interval: interval, log: log, free: debug.FreeOSMemory}
-	for _, name := range []string{
-		sampleAllocs:  "/gc/heap/allocs:bytes",
-		sampleObjects: "/memory/classes/heap/objects:bytes",
-		sampleUnused:  "/memory/classes/heap/unused:bytes",
-		sampleFree:    "/memory/classes/heap/free:bytes",
-	} {
-		m.samples = append(m.samples, metrics.Sample{Name: name})
+	samples := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"}, // free but not yet released
 	}
-	return m
+	read := func() heapFigures {
+		metrics.Read(samples)
+		return heapFigures{
+			allocs:  samples[0].Value.Uint64(),
+			objects: samples[1].Value.Uint64(),
+			unused:  samples[2].Value.Uint64() + samples[3].Value.Uint64(),
+		}
+	}
+	return &memoryReturner{interval: interval, log: log, free: debug.FreeOSMemory, read: read}
 }
 
 // run checks every interval until ctx ends.
 func (m *memoryReturner) run(ctx context.Context) {
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
-	metrics.Read(m.samples)
-	m.lastAllocs = m.samples[sampleAllocs].Value.Uint64()
+	m.lastAllocs = m.read().allocs
 	m.allocsAtRelease = m.lastAllocs
 	for {
 		select {
@@ -73,24 +77,21 @@ func (m *memoryReturner) run(ctx context.Context) {
 // tick releases the free memory if the last interval was quiet and enough
 // of the heap is unused. It reports whether it did.
 func (m *memoryReturner) tick() bool {
-	metrics.Read(m.samples)
-	allocs := m.samples[sampleAllocs].Value.Uint64()
-	objects := m.samples[sampleObjects].Value.Uint64()
-	unused := m.samples[sampleUnused].Value.Uint64() + m.samples[sampleFree].Value.Uint64()
-	heap := objects + unused // what the heap holds in RSS
-	recent, sinceRelease := allocs-m.lastAllocs, allocs-m.allocsAtRelease
-	m.lastAllocs = allocs
+	f := m.read()
+	heap := f.objects + f.unused // what the heap holds in RSS
+	recent, sinceRelease := f.allocs-m.lastAllocs, f.allocs-m.allocsAtRelease
+	m.lastAllocs = f.allocs
 	// Quiet: the interval allocated under 1/32 of the heap. Worth it: an
 	// eighth of the heap is unused, and as much was allocated since the
 	// last release (otherwise what is unused is fragmentation, which a
 	// release cannot return, and it would run on every tick).
-	if recent >= heap/32 || unused < heap/8 || sinceRelease < heap/8 {
+	if recent >= heap/32 || f.unused < heap/8 || sinceRelease < heap/8 {
 		return false
 	}
 	start := time.Now()
 	m.free()
-	m.allocsAtRelease = allocs
+	m.allocsAtRelease = f.allocs
 	m.log.Debug("memory returned to the operating system",
-		"heapMB", heap>>20, "unusedMB", unused>>20, "took", time.Since(start).String())
+		"heapMB", heap>>20, "unusedMB", f.unused>>20, "took", time.Since(start).String())
 	return true
 }
