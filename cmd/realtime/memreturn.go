@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -55,7 +56,17 @@ func newMemoryReturner(interval time.Duration, log *slog.Logger) *memoryReturner
 			unused:  samples[2].Value.Uint64() + samples[3].Value.Uint64(),
 		}
 	}
-	return &memoryReturner{interval: interval, log: log, free: debug.FreeOSMemory, read: read}
+	return &memoryReturner{interval: interval, log: log, free: freeOSMemory, read: read}
+}
+
+// freeOSMemory collects twice, then returns the free heap. The first
+// collection moves what sync.Pools hold (the buffers of the storm's
+// handshakes: net/http's bufio readers and writers, WebSocket read buffers)
+// to their victim caches, the second frees them; debug.FreeOSMemory's own
+// collection alone would leave them.
+func freeOSMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // run checks every interval until ctx ends.
