@@ -41,8 +41,8 @@ var droppedHeaders = map[string]bool{
 
 // newRequest keeps what a session needs of its handshake request: the
 // headers named in keep (canonical names; nil keeps every header but those
-// that only served the handshake), the address, the URI.
-func newRequest(r *http.Request, keep map[string]bool) *Request {
+// that only served the handshake), the address, the URI (uri: r's).
+func newRequest(r *http.Request, keep map[string]bool, uri string) *Request {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -76,7 +76,7 @@ func newRequest(r *http.Request, keep map[string]bool) *Request {
 	return &Request{
 		Header:     h,
 		RemoteAddr: host,
-		URL:        r.URL.RequestURI(),
+		URL:        uri,
 		Secure:     r.TLS != nil,
 		XDomain:    r.Header.Get("Origin") != "",
 		Time:       time.Now(),

@@ -98,6 +98,9 @@ type Server struct {
 	keepHeaders map[string]bool
 
 	idSeq atomic.Uint32
+	// lastURI is the request URI of the latest handshake, shared by the
+	// next ones that have the same (see requestURI).
+	lastURI atomic.Pointer[string]
 
 	stopOnce sync.Once // Shutdown may run more than once; the workers stop once
 
@@ -376,13 +379,27 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, trans
 	}
 }
 
+// requestURI returns r's URI for the session to keep. WebSocket clients
+// mostly connect with the same URI ("/socket.io/?EIO=4&transport=websocket"):
+// one string is then shared by their sessions instead of ~48 bytes each.
+func (s *Server) requestURI(r *http.Request) string {
+	if last := s.lastURI.Load(); last != nil && *last == r.RequestURI {
+		return *last
+	}
+	uri := r.URL.RequestURI()
+	if uri == r.RequestURI {
+		s.lastURI.Store(&uri)
+	}
+	return uri
+}
+
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
 	id, err := s.newID()
 	if err != nil {
 		s.abort(w, transport == "websocket", codeBadRequest, "")
 		return
 	}
-	sess := newSession(s, id, newRequest(r, s.keepHeaders))
+	sess := newSession(s, id, newRequest(r, s.keepHeaders, s.requestURI(r)))
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

@@ -36,8 +36,21 @@ type Session struct {
 	// notifyClosed.
 	notice atomic.Uint32
 
-	mu     sync.Mutex // guards everything below
-	state  sessionState
+	mu sync.Mutex // guards everything below
+	// The small fields first, packed together: every idle connection
+	// holds a Session.
+	state sessionState
+	// cutOff: the queue overflowed and the session is being closed as a
+	// slow consumer; Send refuses everything meanwhile.
+	cutOff   bool
+	flushing bool // WebSocket: a flush is scheduled or running
+	// Long-polling: a GET or a POST is being served.
+	getActive  bool
+	postActive bool
+	// closedByClient: the client sent a close packet; a pending GET is
+	// then answered with a noop rather than a close (as Node does).
+	closedByClient bool
+
 	reason CloseReason
 
 	// Outbound queue, shared by both transports. queueBytes counts queued
@@ -45,21 +58,12 @@ type Session struct {
 	// write is in progress.
 	queue      []*Packet
 	queueBytes int
-	// cutOff: the queue overflowed and the session is being closed as a
-	// slow consumer; Send refuses everything meanwhile.
-	cutOff bool
 
 	// WebSocket transport (nil while polling).
-	ws       *wsConn
-	flushing bool // a flush is scheduled or running
+	ws *wsConn
 
 	// Long-polling transport.
-	getActive  bool
-	postActive bool
-	pollWake   chan struct{} // non-nil while a GET waits for packets
-	// closedByClient: the client sent a close packet; a pending GET is
-	// then answered with a noop rather than a close (as Node does).
-	closedByClient bool
+	pollWake chan struct{} // non-nil while a GET waits for packets
 
 	// Upgrade in progress, and the timer that ends it after UpgradeTimeout
 	// (stopped as soon as the probe is settled: it holds the session).

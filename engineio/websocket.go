@@ -72,8 +72,6 @@ type wsConn struct {
 	r, w    int
 	msg     []byte
 	readFn  func(fd uintptr) bool
-	readDst []byte
-	readN   int
 	readErr error
 
 	// wtok is the right to write to conn, and with it to set conn's write

@@ -68,11 +68,9 @@ func (c *wsConn) drain() error {
 			c.takeBuf()
 		}
 		c.compact()
-		c.readDst = c.rbuf[c.w:]
 		if err := c.raw.Read(c.readFn); err != nil {
 			return err
 		}
-		c.readDst = nil
 		switch {
 		case c.readErr == syscall.EAGAIN:
 			if c.r == c.w {
@@ -83,11 +81,8 @@ func (c *wsConn) drain() error {
 			continue
 		case c.readErr != nil:
 			return c.readErr
-		case c.readN == 0:
-			return io.EOF
 		}
-		c.w += c.readN
-		drained = c.w < len(c.rbuf) // the read left room
+		drained = c.w < len(c.rbuf) // the read left room (readNonBlocking advanced w)
 	}
 }
 
@@ -157,12 +152,19 @@ func (c *wsConn) fill() error {
 	return err
 }
 
+// readNonBlocking is readFn: it reads what is there into rbuf after w,
+// leaving the outcome in readErr (io.EOF for the peer's end of stream).
+// It works on the connection's own fields, so that reading allocates
+// nothing and keeps no argument fields on the idle connection.
 func (c *wsConn) readNonBlocking(fd uintptr) bool {
-	n, err := syscall.Read(int(fd), c.readDst)
-	if n < 0 {
-		n = 0
+	n, err := syscall.Read(int(fd), c.rbuf[c.w:])
+	switch {
+	case n > 0:
+		c.w += n
+	case err == nil:
+		err = io.EOF
 	}
-	c.readN, c.readErr = n, err
+	c.readErr = err
 	return true
 }
 

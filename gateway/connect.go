@@ -230,7 +230,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		return
 	}
 	g.armLocked(s, sess)
-	expiresAt := sess.expiresAt
+	expiresAt := unixTime(sess.expiresAt)
 	g.caps.add(sess.address, sess.orgID, sess.userID, 1)
 	sess.counted.Store(true)
 	sess.mu.Unlock()
@@ -313,7 +313,7 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason socketio.DisconnectRea
 		"userId", sess.userID,
 		"organizationId", sess.orgID,
 		"reason", string(reason),
-		"duration", time.Since(sess.connectedAt).Round(time.Millisecond).String(),
+		"duration", time.Since(unixTime(sess.connectedAt)).Round(time.Millisecond).String(),
 	)
 }
 

@@ -273,7 +273,7 @@ func (g *Gateway) applyRevocation(r Revocation) int {
 			continue
 		}
 		sess.mu.Lock()
-		jti, iat := sess.tokenID, sess.issuedAt
+		jti, iat := sess.tokenID, unixTime(sess.issuedAt)
 		sess.mu.Unlock()
 		if r.matches(sess.orgID, sess.userID, jti, iat) && g.revokeSocket(s, sess, p) {
 			n++

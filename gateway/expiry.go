@@ -34,46 +34,50 @@ type refreshAck struct {
 type timerPhase uint8
 
 const (
-	phaseWarn   timerPhase = iota // send EventAuthExpiring
+	phaseNone   timerPhase = iota // nothing scheduled
+	phaseWarn                     // send EventAuthExpiring
 	phaseExpire                   // send EventAuthExpired and disconnect
 )
 
-// armLocked (re)starts the session's timer for its current token: first the
-// warning, if enabled and not sent yet, then the expiry. sess.mu must be
-// held.
+// armLocked (re)schedules the session's expiry for its current token: first
+// the warning, if enabled and not sent yet, then the expiry. sess.mu must
+// be held.
 func (g *Gateway) armLocked(s *socketio.Socket, sess *session) {
-	g.stopLocked(sess)
-	if sess.closed || sess.expired || sess.validUntil.IsZero() {
+	sess.sock = s
+	if sess.closed || sess.expired || sess.validUntil == 0 {
+		g.stopLocked(sess)
 		return
 	}
-	at, phase := sess.validUntil, phaseExpire
+	validUntil := unixTime(sess.validUntil)
+	at, phase := validUntil, phaseExpire
 	if g.warning > 0 && !sess.warned {
-		if w := min(g.warning, time.Until(sess.validUntil)/2); w > 0 {
-			at, phase = sess.validUntil.Add(-w), phaseWarn
+		if w := min(g.warning, time.Until(validUntil)/2); w > 0 {
+			at, phase = validUntil.Add(-w), phaseWarn
 		}
 	}
-	gen := sess.gen
-	sess.timer = time.AfterFunc(time.Until(at), func() { g.fire(s, sess, gen, phase) })
+	sess.phase = phase
+	g.expiries.schedule(sess, at)
 }
 
-// stopLocked stops the session's timer; a callback already running sees the
-// new generation and does nothing. sess.mu must be held.
+// stopLocked cancels the session's scheduled expiry; a firing already
+// under way sees phaseNone and does nothing. sess.mu must be held.
 func (g *Gateway) stopLocked(sess *session) {
-	sess.gen++
-	if sess.timer != nil {
-		sess.timer.Stop()
-		sess.timer = nil
-	}
+	sess.phase = phaseNone
+	g.expiries.remove(sess)
 }
 
-// fire runs on the timer's goroutine.
-func (g *Gateway) fire(s *socketio.Socket, sess *session, gen uint64, phase timerPhase) {
+// fire runs on the expiry queue's goroutine once sess is due.
+func (g *Gateway) fire(sess *session) {
 	sess.mu.Lock()
-	if sess.gen != gen || sess.closed || sess.expired {
+	// Between the queue taking sess out and this, it may have been stopped
+	// (phaseNone) or scheduled again (queued, for a refreshed token): then
+	// this firing is stale.
+	phase, s := sess.phase, sess.sock
+	if phase == phaseNone || sess.closed || sess.expired || g.expiries.queued(sess) {
 		sess.mu.Unlock()
 		return
 	}
-	expiresAt := jsTime(sess.expiresAt)
+	expiresAt := jsTime(unixTime(sess.expiresAt))
 	if phase == phaseWarn {
 		sess.warned = true
 		g.armLocked(s, sess)
@@ -143,9 +147,9 @@ func (g *Gateway) onRefresh(s *socketio.Socket, ev *socketio.Event) {
 				Err: errors.New("refresh arrived after the connection's token expired")}
 		} else {
 			sess.role, sess.email = claims.Role, claims.Email
-			sess.expiresAt = claims.ExpiresAt
-			sess.tokenID, sess.issuedAt = claims.TokenID, claims.IssuedAt
-			sess.validUntil = g.verifier.ValidUntil(claims)
+			sess.expiresAt = unixNano(claims.ExpiresAt)
+			sess.tokenID, sess.issuedAt = claims.TokenID, unixNano(claims.IssuedAt)
+			sess.validUntil = unixNano(g.verifier.ValidUntil(claims))
 			sess.warned = false
 			g.armLocked(s, sess)
 			ack.OK = true

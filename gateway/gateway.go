@@ -198,6 +198,7 @@ type Gateway struct {
 	catalog     catalogIndex
 	filters     *filter.Compiler
 	warning     time.Duration
+	expiries    expiryQueue // every session's token expiry, on one timer
 	authTimeout time.Duration
 	maxPatterns int
 
@@ -263,6 +264,7 @@ func New(cfg Config) (*Gateway, error) {
 		presence:       cfg.Presence,
 		singleNode:     cfg.Adapter == nil,
 	}
+	g.expiries.fire = g.fire
 	if g.maxLifetime <= 0 {
 		g.maxLifetime = DefaultMaxTokenLifetime
 	}
@@ -405,7 +407,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.stopSync()
 		<-g.syncDone
 	}
-	if err := g.srv.Shutdown(ctx); err != nil {
+	err := g.srv.Shutdown(ctx)
+	g.expiries.stop()
+	if err != nil {
 		return fmt.Errorf("gateway: shutdown: %w", err)
 	}
 	return nil

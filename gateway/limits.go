@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"sync"
@@ -36,12 +37,22 @@ type connectionCaps struct {
 
 	mu      sync.Mutex
 	address map[string]int
-	user    map[userKey]int
-	org     map[string]int
+	// user is keyed by a 64-bit hash of the organization and user ids
+	// (userKey), not the ids: with one entry per connected user it is the
+	// largest of the maps, and an entry of two strings costs ~80 bytes
+	// against ~16. Two users whose keys collide (a chance of 2^-64 per
+	// pair) share one count: their cap gets stricter, never looser.
+	user map[uint64]int
+	org  map[string]int
+	seed maphash.Seed
 }
 
 // userKey: a user id is only unique within its organization's tokens.
 type userKey struct{ org, user string }
+
+func (c *connectionCaps) userHash(org, user string) uint64 {
+	return maphash.Comparable(c.seed, userKey{org, user})
+}
 
 func newConnectionCaps(perAddress, perUser, perOrg int) *connectionCaps {
 	norm := func(n, def int) int {
@@ -58,8 +69,9 @@ func newConnectionCaps(perAddress, perUser, perOrg int) *connectionCaps {
 		perUser:    norm(perUser, DefaultMaxConnectionsPerUser),
 		perOrg:     norm(perOrg, DefaultMaxConnectionsPerOrganization),
 		address:    make(map[string]int),
-		user:       make(map[userKey]int),
+		user:       make(map[uint64]int),
 		org:        make(map[string]int),
+		seed:       maphash.MakeSeed(),
 	}
 }
 
@@ -72,7 +84,7 @@ func (c *connectionCaps) full(addr, org, user string) string {
 	switch {
 	case c.perAddress > 0 && c.address[addr] >= c.perAddress:
 		return "address"
-	case c.perUser > 0 && c.user[userKey{org, user}] >= c.perUser:
+	case c.perUser > 0 && c.user[c.userHash(org, user)] >= c.perUser:
 		return "user"
 	case c.perOrg > 0 && c.org[org] >= c.perOrg:
 		return "organization"
@@ -86,7 +98,9 @@ func (c *connectionCaps) add(addr, org, user string, delta int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	bump(c.address, addr, delta)
-	bump(c.user, userKey{org, user}, delta)
+	if c.perUser > 0 {
+		bump(c.user, c.userHash(org, user), delta)
+	}
 	bump(c.org, org, delta)
 }
 

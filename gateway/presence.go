@@ -79,7 +79,7 @@ func (g *Gateway) connection(s *socketio.Socket, sess *session) Connection {
 		Transport:      s.Transport(),
 		Address:        sess.address,
 		Recovered:      s.Recovered(),
-		ConnectedAt:    sess.connectedAt,
+		ConnectedAt:    unixTime(sess.connectedAt),
 	}
 }
 

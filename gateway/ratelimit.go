@@ -63,18 +63,19 @@ func (g *Gateway) allowEvent(s *socketio.Socket) bool {
 		return true
 	}
 	sess.mu.Lock()
-	if sess.limiter == nil {
-		sess.limiter = rate.NewLimiter(g.eventRate, g.eventBurst)
+	if sess.budget == nil {
+		sess.budget = &requestBudget{limiter: rate.NewLimiter(g.eventRate, g.eventBurst)}
 	}
-	if sess.limiter.Allow() {
+	b := sess.budget
+	if b.limiter.Allow() {
 		sess.mu.Unlock()
 		return true
 	}
-	if now := time.Now(); now.Sub(sess.refusedSince) > abuseWindow {
-		sess.refusedSince, sess.refused = now, 0
+	if now := time.Now(); now.Sub(b.refusedSince) > abuseWindow {
+		b.refusedSince, b.refused = now, 0
 	}
-	sess.refused++
-	cutOff := sess.refused == maxRefused
+	b.refused++
+	cutOff := b.refused == maxRefused
 	sess.mu.Unlock()
 
 	g.stats.rateLimited.Add(1)

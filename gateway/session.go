@@ -42,46 +42,78 @@ func IdentityOf(s *socketio.Socket) (id Identity, ok bool) {
 		OrganizationID: sess.orgID,
 		Role:           sess.role,
 		Email:          sess.email,
-		ExpiresAt:      sess.expiresAt,
+		ExpiresAt:      unixTime(sess.expiresAt),
 		TokenSource:    sess.source,
 	}, true
 }
 
-// session is the gateway's state of one socket, stored as its data.
+// session is the gateway's state of one socket, stored as its data. Every
+// idle connection holds one, so it is kept small (192 bytes): times are
+// Unix nanoseconds (0: none), the request budget is allocated on the first
+// request, and the token's expiry waits in the gateway's expiryQueue
+// rather than on a timer of its own.
 type session struct {
 	// Static after construction.
 	userID      string
 	orgID       string
 	address     string // the client's, counted against the caps
-	source      auth.Source
-	connectedAt time.Time
-	counted     atomic.Bool // the caps count this socket (from its connection on)
 	catalog     *catalogIndex
+	connectedAt int64
 
 	// subs is what the socket receives; nil means every catalog event,
 	// unfiltered (it never subscribed). Read lock-free by the delivery
 	// filter on every broadcast; replaced, never modified, under mu.
 	subs atomic.Pointer[subscriptions]
 
+	// Guarded by the gateway's expiryQueue lock.
+	dueAt  int64 // on the queue's clock
+	dueIdx int32 // 1 + index in the queue's heap, 0 when not queued
+
+	counted atomic.Bool // the caps count this socket (from its connection on)
+
 	mu         sync.Mutex
+	sock       *socketio.Socket
 	role       string
 	email      string
-	expiresAt  time.Time // token exp; zero: none
-	validUntil time.Time // when the token stops passing verification; zero: never
-	timer      *time.Timer
-	gen        uint64 // bumped whenever the timer is re-armed or stopped; stale timers do nothing
-	warned     bool   // EventAuthExpiring sent for the current token
-	expired    bool   // EventAuthExpired sent: refreshes are too late
-	closed     bool   // the socket disconnected
-	revoked    bool   // EventSessionRevoked sent: being disconnected
+	expiresAt  int64 // token exp; 0: none
+	validUntil int64 // when the token stops passing verification; 0: never
 	// The current token's jti and iat, what revocations match.
 	tokenID  string
-	issuedAt time.Time
+	issuedAt int64
 
-	limiter *rate.Limiter // the request budget, from the first request on
+	budget *requestBudget // from the first request on
+
+	// The small fields last, packed together (source is static).
+	source  auth.Source
+	phase   timerPhase // what is scheduled in the expiry queue
+	warned  bool       // EventAuthExpiring sent for the current token
+	expired bool       // EventAuthExpired sent: refreshes are too late
+	closed  bool       // the socket disconnected
+	revoked bool       // EventSessionRevoked sent: being disconnected
+}
+
+// requestBudget is a session's request rate limit and its refusals.
+type requestBudget struct {
+	limiter *rate.Limiter
 	// refused requests since refusedSince, within abuseWindow.
 	refused      int
 	refusedSince time.Time
+}
+
+// unixNano returns t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// unixTime is the reverse of unixNano.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address string, catalog *catalogIndex) *session {
@@ -90,14 +122,14 @@ func newSession(c *auth.Claims, src auth.Source, validUntil time.Time, address s
 		orgID:       c.OrganizationID,
 		address:     address,
 		source:      src,
-		connectedAt: time.Now(),
+		connectedAt: time.Now().UnixNano(),
 		catalog:     catalog,
 		role:        c.Role,
 		email:       c.Email,
-		expiresAt:   c.ExpiresAt,
-		validUntil:  validUntil,
+		expiresAt:   unixNano(c.ExpiresAt),
+		validUntil:  unixNano(validUntil),
 		tokenID:     c.TokenID,
-		issuedAt:    c.IssuedAt,
+		issuedAt:    unixNano(c.IssuedAt),
 	}
 }
 

@@ -19,9 +19,10 @@ type client struct {
 	srv  *Server
 	conn *engineio.Session
 
-	// Owned by the inbound dispatch, which engineio serializes.
-	pending     *sio.Packet // a binary packet waiting for attachments
-	attachments [][]byte
+	// Owned by the inbound dispatch, which engineio serializes: a binary
+	// packet waiting for its attachments (nil between packets, which is
+	// nearly always: not kept inline on every idle connection).
+	pending *binaryPacket
 
 	// refused counts the CONNECTs refused on this connection (see
 	// Options.MaxRefusedConnects); middlewares may refuse on other
@@ -32,6 +33,12 @@ type client struct {
 	sockets      []*Socket // one per namespace; usually one
 	connectTimer *time.Timer
 	closed       bool
+}
+
+// binaryPacket is a binary packet and the attachments received so far.
+type binaryPacket struct {
+	p           sio.Packet
+	attachments [][]byte
 }
 
 func newClient(srv *Server, conn *engineio.Session) *client {
@@ -78,8 +85,7 @@ func (c *client) Message(data []byte, binary bool) {
 	}
 	if p.Type.IsBinary() && p.Attachments > 0 {
 		p.Data = clone(p.Data)
-		c.pending = &p
-		c.attachments = make([][]byte, 0, p.Attachments)
+		c.pending = &binaryPacket{p: p, attachments: make([][]byte, 0, p.Attachments)}
 		return
 	}
 	c.handle(&p, nil)
@@ -90,12 +96,13 @@ func (c *client) attachment(data []byte) {
 		c.fail() // binary data outside a binary packet
 		return
 	}
-	c.attachments = append(c.attachments, clone(data))
-	if len(c.attachments) < c.pending.Attachments {
+	b := c.pending
+	b.attachments = append(b.attachments, clone(data))
+	if len(b.attachments) < b.p.Attachments {
 		return
 	}
-	p, bin := c.pending, c.attachments
-	c.pending, c.attachments = nil, nil
+	p, bin := &b.p, b.attachments
+	c.pending = nil
 	if p.Data != nil && !sio.CheckPlaceholders(p.Data, len(bin)) {
 		c.fail()
 		return

@@ -433,7 +433,7 @@ func (n *Namespace) connect(c *client, auth []byte) {
 	}
 	s := newSocket(n, c, auth, nil)
 	if failure != "" {
-		s.notRecovered, s.gaveOffset = failure, offset
+		s.notRecovered = &recoveryMiss{failure: failure, offset: offset}
 	}
 	if err := n.runMiddlewares(s); err != nil {
 		c.sendConnectError(n.name, err)

@@ -65,11 +65,11 @@ type Socket struct {
 	recovered bool
 	// notRecovered says why a client that asked to recover its session
 	// (it sent a private id and an offset) got a new socket instead, and
-	// gaveOffset is the offset it gave; both empty otherwise.
-	notRecovered RecoveryFailure
-	gaveOffset   string
+	// the offset it gave; nil otherwise (behind a pointer: every idle
+	// socket would carry the two strings for this rare case).
+	notRecovered *recoveryMiss
 	// replays is how many missed packets a recovery sent this socket.
-	replays int
+	replays int32
 
 	// buffering holds deliveries while a recovered socket is replayed.
 	buffering atomic.Bool
@@ -154,7 +154,7 @@ func (s *Socket) Recovered() bool { return s.recovered }
 // ReplayedEvents returns how many missed events the recovery of this
 // socket sent it before its CONNECT reply (zero unless Recovered). It is
 // set before the connection handlers run, and does not change after.
-func (s *Socket) ReplayedEvents() int { return s.replays }
+func (s *Socket) ReplayedEvents() int { return int(s.replays) }
 
 // RecoveryFailure says why a client that asked to recover its session (it
 // sent its private id, and the offset of the last event it received if it
@@ -180,7 +180,17 @@ const (
 // it had none); failure is empty for a recovered socket and for a client
 // that did not ask.
 func (s *Socket) NotRecovered() (offset string, failure RecoveryFailure) {
-	return s.gaveOffset, s.notRecovered
+	if m := s.notRecovered; m != nil {
+		return m.offset, m.failure
+	}
+	return "", ""
+}
+
+// recoveryMiss is why a socket was not recovered, and the offset its client
+// gave.
+type recoveryMiss struct {
+	failure RecoveryFailure
+	offset  string
 }
 
 // Transport returns the current transport: "polling" or "websocket".

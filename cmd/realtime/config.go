@@ -113,6 +113,9 @@ type serveConfig struct {
 
 	logLevel  slog.Level
 	logFormat string // "json" or "text"
+	// memoryReturn is how often a quiet server checks whether to give its
+	// free heap back to the operating system; 0: never (off).
+	memoryReturn time.Duration
 }
 
 // env reads configuration variables; os.Getenv in production, a map in
@@ -462,6 +465,15 @@ func loadServeConfig(args []string, e env) (*serveConfig, error) {
 	check(err)
 	if c.shutdownTimeout <= 0 {
 		check(fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.shutdownTimeout))
+	}
+	if strings.TrimSpace(get("MEMORY_RETURN_INTERVAL")) == "off" {
+		c.memoryReturn = 0
+	} else {
+		c.memoryReturn, err = get.duration("MEMORY_RETURN_INTERVAL", defaultMemoryReturnInterval)
+		check(err)
+		if err == nil && c.memoryReturn < 100*time.Millisecond {
+			check(fmt.Errorf("MEMORY_RETURN_INTERVAL must be at least 100ms (or off), got %s", c.memoryReturn))
+		}
 	}
 	switch lvl := strings.ToLower(strings.TrimSpace(get("LOG_LEVEL"))); lvl {
 	case "", "info":

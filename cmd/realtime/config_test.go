@@ -204,6 +204,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad webhook URL", nil, mapEnv("WEBHOOK_URL", "api.example/hooks", "WEBHOOK_SECRET", "whsec_0123456789abcdef"), "not an http(s) URL"},
 		{"bad webhook batch", nil, mapEnv("WEBHOOK_URL", "https://api.example/hooks", "WEBHOOK_SECRET", "whsec_0123456789abcdef", "WEBHOOK_BATCH_SIZE", "0"), "WEBHOOK_BATCH_SIZE"},
 		{"bad webhook wait", nil, mapEnv("WEBHOOK_URL", "https://api.example/hooks", "WEBHOOK_SECRET", "whsec_0123456789abcdef", "WEBHOOK_BATCH_WAIT", "0s"), "WEBHOOK_BATCH_WAIT must be positive"},
+		{"bad memory return interval", nil, mapEnv("MEMORY_RETURN_INTERVAL", "often"), "MEMORY_RETURN_INTERVAL"},
+		{"tiny memory return interval", nil, mapEnv("MEMORY_RETURN_INTERVAL", "1ms"), "MEMORY_RETURN_INTERVAL must be at least 100ms"},
 		{"unknown flag", []string{"--port", "80"}, mapEnv(), "flag provided but not defined"},
 		{"stray argument", []string{"now"}, mapEnv(), `unexpected argument "now"`},
 	}

@@ -54,6 +54,11 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		// ~10% more CPU per handshake. GOGC overrides it.
 		debug.SetGCPercent(defaultGCPercent)
 	}
+	if cfg.memoryReturn > 0 {
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go newMemoryReturner(cfg.memoryReturn, log).run(mctx)
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	cfg.auth.Logger = log

@@ -61,11 +61,17 @@ type Config struct {
 // key names a user of an organization.
 type key struct{ org, user string }
 
-// entry is a user's presence on this node.
+// entry is a user's presence on this node: one per connected user, so it
+// is kept to 24 bytes.
 type entry struct {
-	conns int
-	since time.Time   // its first connection of the current presence
-	timer *time.Timer // the grace timer, while conns == 0
+	conns int32
+	// Memory mode: reported is set once the user was reported present
+	// (joined); gone once its grace is over, until the worker reports it
+	// left and deletes the entry. (A map of the users reported present
+	// beside this one cost ~80 bytes per user.)
+	reported, gone bool
+	since          int64       // Unix milliseconds of its first connection of the current presence
+	timer          *time.Timer // the grace timer, while conns == 0
 }
 
 // Tracker keeps the presence of a gateway's organizations. Create it with
@@ -85,9 +91,8 @@ type Tracker struct {
 	wake  chan struct{}
 
 	// Only the worker goroutine uses these.
-	present    map[key]bool // memory mode: the users reported present
-	registered bool         // Redis mode: this node's counts are in Redis
-	lastBeat   time.Time    // Redis mode: the last heartbeat
+	registered bool      // Redis mode: this node's counts are in Redis
+	lastBeat   time.Time // Redis mode: the last heartbeat
 
 	reads readBatcher // Redis mode: one read of an organization at a time
 
@@ -127,17 +132,16 @@ func New(cfg Config) (*Tracker, error) {
 		cfg.Node = host + "#" + strconv.Itoa(os.Getpid()) + "#" + hex.EncodeToString(b[:])
 	}
 	t := &Tracker{
-		cfg:     cfg,
-		node:    cfg.Node,
-		beat:    cfg.TTL / 3,
-		keys:    keys{prefix: cfg.KeyPrefix},
-		log:     cfg.Logger,
-		redis:   cfg.Redis,
-		orgs:    make(map[string]map[string]*entry),
-		dirty:   make(map[key]struct{}),
-		wake:    make(chan struct{}, 1),
-		present: make(map[key]bool),
-		done:    make(chan struct{}),
+		cfg:   cfg,
+		node:  cfg.Node,
+		beat:  cfg.TTL / 3,
+		keys:  keys{prefix: cfg.KeyPrefix},
+		log:   cfg.Logger,
+		redis: cfg.Redis,
+		orgs:  make(map[string]map[string]*entry),
+		dirty: make(map[key]struct{}),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 	if t.log == nil {
 		t.log = slog.Default()
@@ -159,9 +163,12 @@ func (t *Tracker) Connected(c gateway.Connection) {
 		t.orgs[c.OrganizationID] = users
 	}
 	e := users[c.UserID]
-	if e == nil {
-		e = &entry{since: time.Now()}
+	switch {
+	case e == nil:
+		e = &entry{since: time.Now().UnixMilli()}
 		users[c.UserID] = e
+	case e.gone: // back before its left was reported: a new presence
+		e.gone, e.since = false, time.Now().UnixMilli()
 	}
 	e.conns++
 	if e.timer != nil {
@@ -197,14 +204,25 @@ func (t *Tracker) Disconnected(c gateway.Connection, _ string) {
 func (t *Tracker) graceOver(k key, e *entry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.orgs[k.org][k.user] != e || e.conns > 0 {
+	if t.orgs[k.org][k.user] != e || e.conns > 0 || e.gone {
 		return
 	}
 	t.removeLocked(k)
 	t.markLocked(k)
 }
 
+// removeLocked ends a user's presence on this node. A user reported present
+// (memory mode) stays as gone until the worker has reported it left.
 func (t *Tracker) removeLocked(k key) {
+	users := t.orgs[k.org]
+	if e := users[k.user]; e != nil && e.reported {
+		e.gone = true
+		return
+	}
+	t.deleteLocked(k)
+}
+
+func (t *Tracker) deleteLocked(k key) {
 	users := t.orgs[k.org]
 	delete(users, k.user)
 	if len(users) == 0 {
@@ -227,7 +245,9 @@ func (t *Tracker) Presence(ctx context.Context, org string) (apiclient.Presence,
 	if t.redis == nil {
 		t.mu.Lock()
 		for user, e := range t.orgs[org] {
-			out.Users = append(out.Users, apiclient.PresenceUser{UserID: user, Connections: e.conns, Since: jsTime(e.since)})
+			if !e.gone {
+				out.Users = append(out.Users, apiclient.PresenceUser{UserID: user, Connections: int(e.conns), Since: jsTime(e.since)})
+			}
 		}
 		t.mu.Unlock()
 	} else {
@@ -266,7 +286,7 @@ func (t *Tracker) withLocal(org string, users []apiclient.PresenceUser) []apicli
 	}
 	for user, e := range local {
 		if !listed[user] {
-			users = append(users, apiclient.PresenceUser{UserID: user, Connections: e.conns, Since: jsTime(e.since)})
+			users = append(users, apiclient.PresenceUser{UserID: user, Connections: int(e.conns), Since: jsTime(e.since)})
 		}
 	}
 	return users
@@ -413,21 +433,23 @@ func (t *Tracker) restoreDirty(ks []key) {
 }
 
 // flushMemory reports the changes of a process-local presence: a user is
-// present while this node has an entry for it.
+// present while this node has an entry for it that is not gone.
 func (t *Tracker) flushMemory() {
 	for _, k := range t.takeDirty() {
+		var event string
 		t.mu.Lock()
-		now := t.orgs[k.org][k.user] != nil
-		t.mu.Unlock()
-		if now == t.present[k] {
-			continue
+		switch e := t.orgs[k.org][k.user]; {
+		case e == nil:
+		case e.gone:
+			t.deleteLocked(k)
+			event = gateway.EventPresenceLeft
+		case !e.reported:
+			e.reported = true
+			event = gateway.EventPresenceJoined
 		}
-		if now {
-			t.present[k] = true
-			t.report(gateway.EventPresenceJoined, k)
-		} else {
-			delete(t.present, k)
-			t.report(gateway.EventPresenceLeft, k)
+		t.mu.Unlock()
+		if event != "" {
+			t.report(event, k)
 		}
 	}
 }
@@ -452,8 +474,8 @@ func (t *Tracker) markAllLocked() {
 	}
 }
 
-// jsTime formats like JavaScript's toISOString.
-func jsTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+// jsTime formats Unix milliseconds like JavaScript's toISOString.
+func jsTime(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // ms renders a duration in milliseconds.
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -209,7 +209,7 @@ func (t *Tracker) roundRedis(base context.Context, lastBeat *time.Time) error {
 	for i, k := range ks {
 		conns, since := "-1", "0"
 		if e := t.orgs[k.org][k.user]; e != nil {
-			conns, since = strconv.Itoa(e.conns), strconv.FormatInt(e.since.UnixMilli(), 10)
+			conns, since = strconv.Itoa(int(e.conns)), strconv.FormatInt(e.since, 10)
 		}
 		execs[i] = rueidis.LuaExec{
 			Keys: []string{t.keys.org(k.org), t.keys.nodes(), t.keys.nodeOrgs(t.node)},
@@ -277,7 +277,7 @@ func (t *Tracker) readOrg(ctx context.Context, org string) ([]apiclient.Presence
 		if err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("unexpected answer for user %d", i/3)
 		}
-		users = append(users, apiclient.PresenceUser{UserID: user, Connections: int(conns), Since: jsTime(time.UnixMilli(since))})
+		users = append(users, apiclient.PresenceUser{UserID: user, Connections: int(conns), Since: jsTime(since)})
 	}
 	return users, nil
 }

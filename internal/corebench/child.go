@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/operate/realtime/gateway"
+	"github.com/operate/realtime/gateway/auth"
 	"github.com/operate/realtime/internal/wsclient"
 	"github.com/operate/realtime/internal/wsframe"
 )
@@ -31,7 +33,9 @@ import (
 const childEnv = "COREBENCH_CHILD"
 
 // runChild is the load generator: "sio <addr> <n>" opens n Socket.IO
-// clients over WebSocket; "raw <addr> <n>" opens n plain TCP connections.
+// clients over WebSocket; "gw <addr> <n>" opens n clients of the events
+// gateway (each its own user, with a token); "raw <addr> <n>" opens n
+// plain TCP connections.
 // It then reads commands on stdin: "expect <total>" answers "done" once
 // total messages (Socket.IO events, or bytes in raw mode) have arrived.
 func runChild(spec string) error {
@@ -60,9 +64,12 @@ func runChild(spec string) error {
 			defer wg.Done()
 			defer func() { <-sem }()
 			var err error
-			if mode == "raw" {
+			switch mode {
+			case "raw":
 				conns[i], err = net.Dial("tcp", addr)
-			} else {
+			case "gw":
+				wsConns[i], err = dialGateway(addr, i)
+			default:
 				wsConns[i], err = dialSocketIO(addr)
 			}
 			if err != nil {
@@ -95,6 +102,47 @@ func runChild(spec string) error {
 		fmt.Printf("done %d\n", received.Load())
 	}
 	return nil
+}
+
+// dialGateway connects client i to the gateway's namespace as user usr_<i>
+// of one of connectOrgs organizations, with a 24-hour token.
+func dialGateway(addr string, i int) (*wsframe.Conn, error) {
+	tok, err := auth.Mint(connectSecret, auth.MintClaims{
+		UserID:         "usr_" + strconv.Itoa(i),
+		OrganizationID: "org_" + strconv.Itoa(i%connectOrgs),
+		Role:           "member",
+	}, 24*time.Hour, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := (&wsframe.Dialer{ReadBufferSize: 4 << 10}).Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := c.ReadMessage(nil)
+	if err != nil || len(p) == 0 || p[0] != '0' {
+		c.Close()
+		return nil, fmt.Errorf("open packet %q: %v", p, err)
+	}
+	if err := c.WriteText([]byte(`40` + gateway.DefaultNamespace + `,{"token":"` + tok + `"}`)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for {
+		if p, _, err = c.ReadMessage(p[:0]); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("CONNECT reply: %w", err)
+		}
+		switch s := string(p); {
+		case strings.HasPrefix(s, "40"+gateway.DefaultNamespace+",{"):
+			return c, nil
+		case strings.HasPrefix(s, "44"):
+			c.Close()
+			return nil, fmt.Errorf("CONNECT refused: %s", s)
+		}
+	}
 }
 
 func dialSocketIO(addr string) (*wsframe.Conn, error) {
