@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,15 @@ type streamReader struct {
 	last     rediswire.StreamID         // the last entry handled
 	waiters  waiterHeap
 	err      error // the last failure; nil while reading works
+	// recent are the entries handled lately, oldest first, with no hole
+	// up to last: a recovery reads what its client missed here rather than
+	// from Redis (a storm of reconnections, each reading the stream from
+	// its offset, kept Redis busy for seconds in the 3-node soak, and every
+	// command behind them timed out). Kept for keep (the longest recovery
+	// window of the adapters), at most recentMax; emptied at a gap. Only
+	// appended to and resliced: a slice handed out is never written.
+	recent []handled
+	keep   time.Duration
 
 	lastID string // the last entry handled, as Redis wrote it (reader goroutine only)
 
@@ -74,7 +84,62 @@ func (c *Cluster) streamReader(name string) *streamReader {
 func (r *streamReader) register(a *streamsAdapter) {
 	r.mu.Lock()
 	r.adapters[a.nsp.Name()] = a
+	if a.recovery {
+		r.keep = max(r.keep, a.window)
+	}
 	r.mu.Unlock()
+}
+
+// handled is an entry the reader handled, and when.
+type handled struct {
+	id rediswire.StreamID
+	e  rediswire.StreamEntry
+	at time.Time
+}
+
+// recentMax bounds the entries a reader keeps for replays.
+const recentMax = 100_000
+
+// since returns the entries handled after from and the last one handled,
+// when from itself is among the recent entries (so nothing after it is
+// missing); ok is false otherwise (older, or not read here yet: read
+// Redis).
+func (r *streamReader) since(from rediswire.StreamID) (after []handled, last rediswire.StreamID, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, found := slices.BinarySearchFunc(r.recent, from, func(h handled, id rediswire.StreamID) int {
+		switch {
+		case h.id.Less(id):
+			return -1
+		case id.Less(h.id):
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		return nil, rediswire.StreamID{}, false
+	}
+	n := len(r.recent)
+	return r.recent[i+1 : n : n], r.last, true
+}
+
+// remember keeps an entry just handled; r.mu is held.
+func (r *streamReader) remember(e rediswire.StreamEntry, id rediswire.StreamID, now time.Time) {
+	if r.keep <= 0 {
+		return
+	}
+	r.recent = append(r.recent, handled{id: id, e: e, at: now})
+	cut := 0
+	for cut < len(r.recent) && (now.Sub(r.recent[cut].at) > r.keep || len(r.recent)-cut > recentMax) {
+		cut++
+	}
+	if cut > 0 {
+		r.recent = r.recent[cut:]
+	}
+	if cap(r.recent) > 4*len(r.recent)+1024 {
+		// Into a new array: slices handed out keep the old one.
+		r.recent = slices.Clone(r.recent)
+	}
 }
 
 func (r *streamReader) unregister(a *streamsAdapter) {
@@ -376,6 +441,7 @@ func (r *streamReader) handle(e rediswire.StreamEntry) {
 	}
 	r.mu.Lock()
 	r.last = id
+	r.remember(e, id, time.Now())
 	for len(r.waiters) > 0 && !id.Less(r.waiters[0].id) {
 		close(heap.Pop(&r.waiters).(*waiter).done)
 	}
@@ -402,6 +468,7 @@ func (r *streamReader) safely(a *streamsAdapter, e rediswire.StreamEntry, id red
 func (r *streamReader) gap() {
 	r.c.stats.streamGaps.Add(1)
 	r.mu.Lock()
+	r.recent = nil // not followed by what comes next
 	adapters := make([]*streamsAdapter, 0, len(r.adapters))
 	for _, a := range r.adapters {
 		adapters = append(adapters, a)

@@ -123,10 +123,10 @@ func (a *streamsAdapter) serverCount(ctx context.Context) (int, error) {
 // ---------------------------------------------------------------------------
 // The stream: persistent messages
 
-// appendTries bounds the attempts of one append (each bounded by
-// Config.PublishTimeout, all by the caller's context): a busy Redis (or a
-// busy process) answers late, and the next attempt finds out whether the
-// previous one landed.
+// appendTries is how many Config.PublishTimeout an append is tried for
+// (each attempt bounded by one, all by the caller's context): a busy Redis
+// (or a busy process) answers late, and the next attempt finds out whether
+// the previous one landed.
 const appendTries = 5
 
 // appendScript appends an entry to the namespace stream as Node's adapter
@@ -155,8 +155,9 @@ func (a *streamsAdapter) appendKey() string {
 // attempt whose answer did not come in time (Redis executes a command it
 // got late, or drops it with a connection closed on the timeout) is
 // repeated safely: the repetition answers the id of the entry if the first
-// landed. When no attempt got an answer, the error wraps ErrOutcomeUnknown:
-// the entry may still land (and be delivered here by the reader) or not.
+// landed. When the last attempt got no answer, the error wraps
+// ErrOutcomeUnknown: the entry may still land (and be delivered here by
+// the reader) or not.
 func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]byte, sinks ...historySink) (rediswire.StreamID, error) {
 	data, err := rediswire.EncodeStreamData(js, atts)
 	if err != nil {
@@ -178,20 +179,33 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 		return appendScript.Exec(actx, cl, []string{a.stream, key},
 			[]string{a.c.maxLen, a.uid, a.nsp.Name(), typeString(typ), rueidis.BinaryString(data), keep}).ToString()
 	}
-	var (
-		s       string
-		unknown bool // an attempt may have run without its answer reaching us
-	)
-	for try := 0; try < max(appendTries, maxConnRetries+1); try++ {
-		if s, err = do(); err == nil || !again(ctx, err) {
+	// Tried until answered, for appendTries timeouts' worth of time; a
+	// failure faster than that (a dead connection found on use) at most
+	// maxConnRetries times more; never after a connection refused: Redis
+	// is down, and an entry appended before is in a Redis no reader can
+	// read either.
+	var s string
+	budget := time.Now().Add(appendTries * a.c.cfg.PublishTimeout)
+	for fast := 0; ; {
+		began := time.Now()
+		if s, err = do(); err == nil || !again(ctx, err) || neverSent(err) {
 			break
 		}
-		unknown = unknown || !neverSent(err)
+		if time.Since(began) < a.c.cfg.PublishTimeout/2 && !errors.Is(err, context.DeadlineExceeded) {
+			fast++
+		}
+		if fast > maxConnRetries || time.Now().After(budget) {
+			break
+		}
+		if time.Since(began) < a.c.cfg.PublishTimeout/2 {
+			time.Sleep(a.c.cfg.PublishTimeout / 20) // not in a tight loop
+		}
 	}
 	if err != nil {
 		a.c.stats.publishErrors.Add(1)
 		a.c.pubErr.Store(&errBox{err})
-		if unknown && !isRedisReply(err) {
+		if !neverSent(err) && !isRedisReply(err) {
+			// No answer: it may have been appended.
 			return rediswire.StreamID{}, fmt.Errorf("%w: xadd: %v", ErrOutcomeUnknown, err)
 		}
 		return rediswire.StreamID{}, fmt.Errorf("%w: xadd: %v", ErrUnavailable, err)
@@ -612,7 +626,17 @@ func (a *streamsAdapter) MissedPackets(offset string, rooms []string) ([]*socket
 		return nil, socketio.LogPosition{}, false
 	}
 	var missed []*socketio.Packet
+	// What this server's reader handled after the offset is in memory;
+	// only what it has not read yet comes from Redis.
 	start, first := offset, true
+	if recent, last, ok := a.reader.since(from); ok {
+		for i := range recent {
+			if p := a.replayed(recent[i].e, recent[i].id, rooms); p != nil {
+				missed = append(missed, p)
+			}
+		}
+		start, first = "("+last.String(), false
+	}
 	for range maxReplayCalls {
 		list, err := cl.Do(ctx, cl.B().Xrange().Key(a.stream).Start(start).End("+").Count(replayBatch).Build()).ToArray()
 		if err != nil {
