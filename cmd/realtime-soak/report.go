@@ -26,6 +26,7 @@ type report struct {
 	Published    int            `json:"eventsPublished"`
 	UserEvents   int            `json:"notificationsPublished"` // of Published: to one user each
 	StreamLen    int64          `json:"streamLength,omitempty"` // entries in the Redis stream at the end (several nodes)
+	RedisStats   []string       `json:"redisCommandStats,omitempty"`
 	PublishRetry int            `json:"publishRetries"`
 	Faults       map[string]int `json:"faults"`
 	FaultHits    map[string]int `json:"faultHits"` // client connections hit, by fault kind
@@ -88,6 +89,7 @@ func newReport(cfg config, s *soak, clients []Client, v Verdict, start, end time
 		}
 	}
 	r.StreamLen = s.streamLen
+	r.RedisStats = s.redisStats
 	r.PublishRetry = s.pub.failures
 	for _, f := range s.faults {
 		r.Faults[string(f.Kind)]++
@@ -207,6 +209,9 @@ func (r *report) text() string {
 	rr := r.Resources
 	if r.Nodes > 1 {
 		fmt.Fprintf(&b, "%d nodes over Redis (streams mode, %d stream entries at the end); server figures are sums over the nodes\n", r.Nodes, r.StreamLen)
+		for _, l := range r.RedisStats {
+			fmt.Fprintf(&b, "  redis %s\n", l)
+		}
 	}
 	fmt.Fprintf(&b, "server (%d samples): connections %d–%d, RSS %.0f–%.0f MiB, goroutines %.0f–%.0f, open files %.0f–%.0f\n",
 		len(r.Samples), rr.Conns[0], rr.Conns[1], rr.RSSMiB[0], rr.RSSMiB[1], rr.Goroutines[0], rr.Goroutines[1], rr.OpenFiles[0], rr.OpenFiles[1])

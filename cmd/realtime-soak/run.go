@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,8 +45,9 @@ type soak struct {
 	notes    []string // what went wrong outside the clients (server exits, publish errors)
 	serverBy map[string]int
 
-	redisAddr string // with several nodes
-	streamLen int64  // the stream's length at the end
+	redisAddr  string   // with several nodes
+	streamLen  int64    // the stream's length at the end
+	redisStats []string // Redis's INFO commandstats at the end, of the commands that matter
 }
 
 func (s *soak) logf(format string, args ...any) {
@@ -490,6 +492,16 @@ func (s *soak) checkStream(ctx context.Context) {
 	}
 	s.streamLen = n
 	s.logf("the stream holds %d entries (REDIS_STREAM_MAXLEN=%d)", n, s.cfg.StreamMaxLen)
+	// What Redis spent its time on: a storm of recoveries reading the
+	// stream shows in XRANGE.
+	if info, err := redisBulk(ctx, s.redisAddr, "INFO", "commandstats"); err == nil {
+		for _, l := range strings.Split(info, "\n") {
+			name, stats, ok := strings.Cut(strings.TrimSpace(l), ":")
+			if ok && slices.Contains([]string{"cmdstat_xrange", "cmdstat_xadd", "cmdstat_evalsha", "cmdstat_xread", "cmdstat_get", "cmdstat_set"}, name) {
+				s.redisStats = append(s.redisStats, strings.TrimPrefix(name, "cmdstat_")+" "+stats)
+			}
+		}
+	}
 	if n >= int64(s.cfg.StreamMaxLen)*9/10 {
 		s.note("the stream holds %d entries, near REDIS_STREAM_MAXLEN=%d: history may have been trimmed; raise SOAK_STREAM_MAXLEN", n, s.cfg.StreamMaxLen)
 	}

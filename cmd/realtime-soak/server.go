@@ -287,10 +287,36 @@ func startRedis(ctx context.Context, addr, dir string, logw io.Writer) (*exec.Cm
 // redisInt sends one command to the redis-server at addr and reads its
 // integer answer.
 func redisInt(ctx context.Context, addr string, args ...string) (int64, error) {
+	line, _, err := redisDo(ctx, addr, args...)
+	if err != nil {
+		return 0, err
+	}
+	if !strings.HasPrefix(line, ":") {
+		return 0, fmt.Errorf("redis %s: %s answered %q", addr, args[0], line)
+	}
+	return strconv.ParseInt(line[1:], 10, 64)
+}
+
+// redisBulk sends one command to the redis-server at addr and reads its
+// bulk string answer.
+func redisBulk(ctx context.Context, addr string, args ...string) (string, error) {
+	line, body, err := redisDo(ctx, addr, args...)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(line, "$") {
+		return "", fmt.Errorf("redis %s: %s answered %q", addr, args[0], line)
+	}
+	return body, nil
+}
+
+// redisDo sends one command and returns the first line of the answer and,
+// for a bulk string, its body.
+func redisDo(ctx context.Context, addr string, args ...string) (string, string, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return 0, fmt.Errorf("redis %s: %w", addr, err)
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -300,15 +326,24 @@ func redisInt(ctx context.Context, addr string, args ...string) (int64, error) {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := io.WriteString(c, b.String()); err != nil {
-		return 0, fmt.Errorf("redis %s: %w", addr, err)
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	rd := bufio.NewReader(c)
+	line, err := rd.ReadString('\n')
 	if err != nil {
-		return 0, fmt.Errorf("redis %s: %w", addr, err)
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
 	}
 	line = strings.TrimSpace(line)
-	if !strings.HasPrefix(line, ":") {
-		return 0, fmt.Errorf("redis %s: %s answered %q", addr, args[0], line)
+	if !strings.HasPrefix(line, "$") {
+		return line, "", nil
 	}
-	return strconv.ParseInt(line[1:], 10, 64)
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return line, "", nil
+	}
+	body := make([]byte, n+2)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
+	}
+	return line, string(body[:n]), nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,35 @@ func TestPublisherEventsAreValid(t *testing.T) {
 		if !domains[d] {
 			t.Errorf("no %s event published to organizations", d)
 		}
+	}
+}
+
+// TestRedisCommands runs the soak's own redis-server and reads it as the
+// end of a run does: the stream's length and the command statistics.
+func TestRedisCommands(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd, err := startRedis(t.Context(), addr, t.TempDir(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for range 2 {
+		if id, err := redisBulk(t.Context(), addr, "XADD", "socket.io", "*", "uid", "u"); err != nil || !strings.Contains(id, "-") {
+			t.Fatalf("XADD: %q, %v", id, err)
+		}
+	}
+	if n, err := redisInt(t.Context(), addr, "XLEN", "socket.io"); err != nil || n != 2 {
+		t.Errorf("XLEN: %d, %v", n, err)
+	}
+	if _, err := redisInt(t.Context(), addr, "GET", "socket.io"); err == nil {
+		t.Error("an answer that is not an integer read as one")
+	}
+	info, err := redisBulk(t.Context(), addr, "INFO", "commandstats")
+	if err != nil || !strings.Contains(info, "cmdstat_xadd:calls=2,") {
+		t.Errorf("INFO commandstats: %q, %v", info, err)
 	}
 }
