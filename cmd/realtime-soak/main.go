@@ -31,7 +31,8 @@
 // while its connection was open (or by the restart), each reconnection
 // recovered (except after the restart of a server that keeps its sessions
 // in memory, where the client must be told with history:gap), every event of
-// its organization received once and in order, none of another's, and no
+// its organization and every notification to its user received once and in
+// order (each by its own seq), none of another organization or user, and no
 // growth of goroutines, open files or memory once the population is
 // steady. It writes a report (text and JSON) and an SVG plot, and exits 1
 // when anything failed.
