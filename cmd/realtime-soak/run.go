@@ -541,7 +541,7 @@ func (s *soak) sample(ctx context.Context) {
 		s.mu.Lock()
 		for _, m := range got {
 			if s.gens[m.Node] == m.Gen { // not a reading of a stopping process, filed under the new one
-				m.Steady = total == s.cfg.Clients && len(got) == len(s.addrs)
+				m.Steady = steady(s.cfg.Clients, len(s.addrs), total, len(got), m)
 				s.samples = append(s.samples, m)
 			}
 		}
@@ -582,4 +582,26 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-timer.C:
 		return true
 	}
+}
+
+// steady says whether node m's reading is of a steady population: every
+// client connected, every node read, and with several nodes this one
+// holding its own clients (after a restart its clients come home only
+// once it is back: until then the process serves none, a floor its
+// growth must not be measured from).
+func steady(clients, nodes, total, read int, m Sample) bool {
+	if total != clients || read != nodes {
+		return false
+	}
+	return nodes == 1 || m.Conns == homeClients(clients, nodes, m.Node)
+}
+
+// homeClients is how many clients node (of nodes) serves: client i's home
+// is node i % nodes.
+func homeClients(clients, nodes, node int) int {
+	n := clients / nodes
+	if node < clients%nodes {
+		n++
+	}
+	return n
 }

@@ -130,3 +130,27 @@ func TestRedisCommands(t *testing.T) {
 		t.Errorf("INFO commandstats: %q, %v", info, err)
 	}
 }
+
+func TestSteadySamples(t *testing.T) {
+	if got := []int{homeClients(2000, 3, 0), homeClients(2000, 3, 1), homeClients(2000, 3, 2)}; got[0] != 667 || got[1] != 667 || got[2] != 666 {
+		t.Errorf("home clients of 2000 over 3 nodes: %v", got)
+	}
+	for _, tc := range []struct {
+		name                        string
+		clients, nodes, total, read int
+		m                           Sample
+		want                        bool
+	}{
+		{"one node, all connected", 200, 1, 200, 1, Sample{Conns: 200}, true},
+		{"one node, one away", 200, 1, 199, 1, Sample{Conns: 199}, false},
+		{"a node at home", 2000, 3, 2000, 3, Sample{Node: 2, Conns: 666}, true},
+		// Node 2 restarted: its clients are on node 0 until they are cut home.
+		{"a restarted node before its clients came home", 2000, 3, 2000, 3, Sample{Node: 2, Conns: 0}, false},
+		{"the node holding them meanwhile", 2000, 3, 2000, 3, Sample{Node: 0, Conns: 1333}, false},
+		{"a node not read", 2000, 3, 2000, 2, Sample{Node: 0, Conns: 667}, false},
+	} {
+		if got := steady(tc.clients, tc.nodes, tc.total, tc.read, tc.m); got != tc.want {
+			t.Errorf("%s: steady %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}
