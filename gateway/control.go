@@ -314,6 +314,9 @@ func (g *Gateway) revokeSocket(s *socketio.Socket, sess *session, p revokedPaylo
 	sess.revoked = true
 	g.stopLocked(sess)
 	sess.mu.Unlock()
+	// Counted before the client can see it, so that the figures agree
+	// with what a client (or a test) has observed.
+	g.stats.revoke(p.Code)
 	// Unlogged: a notice about this connection, never to be replayed to a
 	// later one that recovers the session.
 	if err := s.EmitUnlogged(EventSessionRevoked, p); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
@@ -322,7 +325,6 @@ func (g *Gateway) revokeSocket(s *socketio.Socket, sess *session, p revokedPaylo
 	// A namespace disconnect: socket.io-client does not reconnect by itself,
 	// and the reason is not one connection state recovery restores from.
 	s.Disconnect(false)
-	g.stats.revoke(p.Code)
 	g.log.Info("gateway: client disconnected by control",
 		"sid", s.ID(), "userId", sess.userID, "organizationId", sess.orgID, "code", string(p.Code))
 	return true

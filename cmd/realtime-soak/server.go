@@ -184,6 +184,13 @@ func (s *server) stop(grace time.Duration) error {
 	}
 }
 
+// kill ends the process with SIGKILL (a crash: nothing it would do on its
+// way out is done) and waits for it.
+func (s *server) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
 func (s *server) serverDisconnects() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -275,4 +282,68 @@ func startRedis(ctx context.Context, addr, dir string, logw io.Writer) (*exec.Cm
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// redisInt sends one command to the redis-server at addr and reads its
+// integer answer.
+func redisInt(ctx context.Context, addr string, args ...string) (int64, error) {
+	line, _, err := redisDo(ctx, addr, args...)
+	if err != nil {
+		return 0, err
+	}
+	if !strings.HasPrefix(line, ":") {
+		return 0, fmt.Errorf("redis %s: %s answered %q", addr, args[0], line)
+	}
+	return strconv.ParseInt(line[1:], 10, 64)
+}
+
+// redisBulk sends one command to the redis-server at addr and reads its
+// bulk string answer.
+func redisBulk(ctx context.Context, addr string, args ...string) (string, error) {
+	line, body, err := redisDo(ctx, addr, args...)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(line, "$") {
+		return "", fmt.Errorf("redis %s: %s answered %q", addr, args[0], line)
+	}
+	return body, nil
+}
+
+// redisDo sends one command and returns the first line of the answer and,
+// for a bulk string, its body.
+func redisDo(ctx context.Context, addr string, args ...string) (string, string, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
+	}
+	rd := bufio.NewReader(c)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
+	}
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "$") {
+		return line, "", nil
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return line, "", nil
+	}
+	body := make([]byte, n+2)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		return "", "", fmt.Errorf("redis %s: %w", addr, err)
+	}
+	return line, string(body[:n]), nil
 }

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/operate/realtime/gateway/events"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -45,6 +51,106 @@ func TestConfigFromEnv(t *testing.T) {
 	} {
 		if _, err := configFromEnv(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+// TestPublisherEventsAreValid checks that every event the publisher posts
+// passes the gateway's validation (a 400 would stop the soak), that the
+// organization events cover the catalog's every domain of organization
+// audience, and that notifications name their user.
+func TestPublisherEventsAreValid(t *testing.T) {
+	p := newPublisher("http://unused", []string{"org-1"}, map[string]string{"user-7": "org-1"})
+	domains := map[string]bool{}
+	for seq := 1; seq <= len(orgKinds)+len(userKinds); seq++ {
+		for _, key := range []string{"org-1", "user-7"} {
+			name, body, err := p.body(key, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req struct {
+				Event   string          `json:"event"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			if err := json.Unmarshal(body, &req); err != nil {
+				t.Fatal(err)
+			}
+			ev, err := events.NewEvent(events.Name(req.Event), req.Payload, events.Target{}, time.Now())
+			if err != nil {
+				t.Fatalf("%s #%d to %s: %v", name, seq, key, err)
+			}
+			rooms := ev.Target.Rooms()
+			switch key {
+			case "user-7":
+				if !isUserEvent(name) || name != userEventName(seq) || len(rooms) != 1 || rooms[0] != events.UserRoom("user-7") {
+					t.Errorf("%s #%d to user-7: rooms %v", name, seq, rooms)
+				}
+			default:
+				if isUserEvent(name) || name != eventName(seq) {
+					t.Errorf("%s #%d to org-1 (want %s)", name, seq, eventName(seq))
+				}
+				domain, _, _ := strings.Cut(name, ":")
+				domains[domain] = true
+			}
+		}
+	}
+	for _, d := range []string{"invoice", "expense", "bank", "document", "hr", "tax", "integration", "automation"} {
+		if !domains[d] {
+			t.Errorf("no %s event published to organizations", d)
+		}
+	}
+}
+
+// TestRedisCommands runs the soak's own redis-server and reads it as the
+// end of a run does: the stream's length and the command statistics.
+func TestRedisCommands(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd, err := startRedis(t.Context(), addr, t.TempDir(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for range 2 {
+		if id, err := redisBulk(t.Context(), addr, "XADD", "socket.io", "*", "uid", "u"); err != nil || !strings.Contains(id, "-") {
+			t.Fatalf("XADD: %q, %v", id, err)
+		}
+	}
+	if n, err := redisInt(t.Context(), addr, "XLEN", "socket.io"); err != nil || n != 2 {
+		t.Errorf("XLEN: %d, %v", n, err)
+	}
+	if _, err := redisInt(t.Context(), addr, "GET", "socket.io"); err == nil {
+		t.Error("an answer that is not an integer read as one")
+	}
+	info, err := redisBulk(t.Context(), addr, "INFO", "commandstats")
+	if err != nil || !strings.Contains(info, "cmdstat_xadd:calls=2,") {
+		t.Errorf("INFO commandstats: %q, %v", info, err)
+	}
+}
+
+func TestSteadySamples(t *testing.T) {
+	if got := []int{homeClients(2000, 3, 0), homeClients(2000, 3, 1), homeClients(2000, 3, 2)}; got[0] != 667 || got[1] != 667 || got[2] != 666 {
+		t.Errorf("home clients of 2000 over 3 nodes: %v", got)
+	}
+	for _, tc := range []struct {
+		name                        string
+		clients, nodes, total, read int
+		m                           Sample
+		want                        bool
+	}{
+		{"one node, all connected", 200, 1, 200, 1, Sample{Conns: 200}, true},
+		{"one node, one away", 200, 1, 199, 1, Sample{Conns: 199}, false},
+		{"a node at home", 2000, 3, 2000, 3, Sample{Node: 2, Conns: 666}, true},
+		// Node 2 restarted: its clients are on node 0 until they are cut home.
+		{"a restarted node before its clients came home", 2000, 3, 2000, 3, Sample{Node: 2, Conns: 0}, false},
+		{"the node holding them meanwhile", 2000, 3, 2000, 3, Sample{Node: 0, Conns: 1333}, false},
+		{"a node not read", 2000, 3, 2000, 2, Sample{Node: 0, Conns: 667}, false},
+	} {
+		if got := steady(tc.clients, tc.nodes, tc.total, tc.read, tc.m); got != tc.want {
+			t.Errorf("%s: steady %t, want %t", tc.name, got, tc.want)
 		}
 	}
 }

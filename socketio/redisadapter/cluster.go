@@ -25,6 +25,13 @@ var (
 	// sent. Local sockets were still served. An HTTP API answers 503. It
 	// wraps socketio.ErrClusterUnavailable.
 	ErrUnavailable = fmt.Errorf("redisadapter: redis unavailable: %w", socketio.ErrClusterUnavailable)
+	// ErrOutcomeUnknown (which wraps ErrUnavailable) is the error of a
+	// broadcast in Streams mode whose append Redis did not answer in time,
+	// retries included: it may still land, and then reaches every node's
+	// sockets, this one's included, from the stream; or never, and reach
+	// none. It was not delivered to this node's sockets on the side (that
+	// would repeat it when it lands).
+	ErrOutcomeUnknown = fmt.Errorf("%w: no answer to the append: the broadcast may yet reach every node, or none", ErrUnavailable)
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("redisadapter: closed")
 	// ErrTimeout is returned by cluster-wide requests that did not get

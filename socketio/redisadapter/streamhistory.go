@@ -97,15 +97,20 @@ func (a *streamsAdapter) sinks(opts *socketio.BroadcastOptions) []historySink {
 // from it (Redis 7.0's max-deleted-entry-id counts XDEL, not trims): a
 // reader whose offset is older knows that it missed something. KEYS[1] is
 // the namespace stream, KEYS[2] the epoch key (epochKey), then per history
-// stream its key and its companion's; ARGV[1..5] the stream's MAXLEN, uid, nsp, type and data;
-// then per history stream its MAXLEN, MINID and ttl (ms). A history stream
+// stream its key and its companion's, and last the append's key (as in
+// appendScript: a repeated attempt answers the first one's id); ARGV[1..5]
+// the stream's MAXLEN, uid, nsp, type and data; then per history stream its
+// MAXLEN, MINID and ttl (ms); last how long the append's key is kept (ms). A history stream
 // that refuses the id (its newest entry is newer: written by hand) is
 // skipped rather than failing the broadcast, which the namespace stream
 // already holds.
 var addScript = rueidis.NewLuaScript(`
+local prev = redis.call('GET', KEYS[#KEYS])
+if prev then return prev end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
+redis.call('SET', KEYS[#KEYS], id, 'PX', ARGV[#ARGV])
 redis.call('SET', KEYS[2], id, 'NX')
-for i = 0, (#KEYS - 4) / 2 do
+for i = 0, (#KEYS - 5) / 2 do
   local k, dk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local a = 6 + i * 3
   local ok = pcall(redis.call, 'XADD', k, id, 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
@@ -133,9 +138,10 @@ end
 return id
 `)
 
-// addWithHistory runs addScript.
-func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, typ int, data []byte, sinks []historySink) (string, error) {
-	keys := make([]string, 0, 2+2*len(sinks))
+// addWithHistory runs addScript, appending at most once per key (see
+// appendScript), which is kept for keep (ms).
+func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, typ int, data []byte, key, keep string, sinks []historySink) (string, error) {
+	keys := make([]string, 0, 3+2*len(sinks))
 	keys = append(keys, a.stream, a.history.epochKey())
 	args := make([]string, 0, 5+3*len(sinks))
 	args = append(args, a.c.maxLen, a.uid, a.host.Name(), typeString(typ), rueidis.BinaryString(data))
@@ -146,6 +152,7 @@ func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, 
 			strconv.FormatInt(now.Add(-s.ttl).UnixMilli(), 10),
 			strconv.FormatInt(max(s.ttl.Milliseconds(), 1), 10))
 	}
+	keys, args = append(keys, key), append(args, keep)
 	return addScript.Exec(ctx, cl, keys, args).ToString()
 }
 

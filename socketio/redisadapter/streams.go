@@ -2,9 +2,13 @@ package redisadapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -56,6 +60,9 @@ type streamsAdapter struct {
 	// recovery, or with room histories (a.history), whose replays read
 	// only the rooms' own streams.
 	recent *recentLog
+
+	// appends numbers this adapter's appends (see appendKey).
+	appends atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -122,8 +129,41 @@ func (a *streamsAdapter) serverCount(ctx context.Context) (int, error) {
 // ---------------------------------------------------------------------------
 // The stream: persistent messages
 
+// appendTries is how many Config.PublishTimeout an append is tried for
+// (each attempt bounded by one, all by the caller's context): a busy Redis
+// (or a busy process) answers late, and the next attempt finds out whether
+// the previous one landed.
+const appendTries = 5
+
+// appendScript appends an entry to the namespace stream as Node's adapter
+// does (XADD … MAXLEN ~), at most once per key: KEYS[1] is the stream,
+// KEYS[2] the append's key, holding the id it was given; ARGV[1..5] the
+// MAXLEN, uid, nsp, type and data, ARGV[6] how long the key is kept (ms).
+// An attempt whose answer was lost (a timeout: the command may have run,
+// or have been dropped with its connection) is repeated with the same key
+// and answers the first one's id instead of appending again.
+var appendScript = rueidis.NewLuaScript(`
+local id = redis.call('GET', KEYS[2])
+if id then return id end
+id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
+redis.call('SET', KEYS[2], id, 'PX', ARGV[6])
+return id
+`)
+
+// appendKey returns a key of its own for the next append of this adapter.
+func (a *streamsAdapter) appendKey() string {
+	return a.stream + "#append#" + a.uid + "#" + strconv.FormatUint(a.appends.Add(1), 36)
+}
+
 // add appends a message to the namespace's stream (and to the history
-// streams sinks) and returns its id.
+// streams sinks) and returns its id. Every attempt runs a script that
+// appends at most once per key (appendScript, addScript), so that an
+// attempt whose answer did not come in time (Redis executes a command it
+// got late, or drops it with a connection closed on the timeout) is
+// repeated safely: the repetition answers the id of the entry if the first
+// landed. When the last attempt got no answer, the error wraps
+// ErrOutcomeUnknown: the entry may still land (and be delivered here by
+// the reader) or not.
 func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]byte, sinks ...historySink) (rediswire.StreamID, error) {
 	data, err := rediswire.EncodeStreamData(js, atts)
 	if err != nil {
@@ -134,28 +174,46 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 		a.c.stats.publishErrors.Add(1)
 		return rediswire.StreamID{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
-	defer cancel()
-	build := func() rueidis.Completed {
-		return cl.B().Xadd().Key(a.stream).Maxlen().Almost().Threshold(a.c.maxLen).Id("*").FieldValue().
-			FieldValue("uid", a.uid).FieldValue("nsp", a.host.Name()).FieldValue("type", typeString(typ)).
-			FieldValue("data", rueidis.BinaryString(data)).Build()
-	}
+	key := a.appendKey()
+	keep := strconv.FormatInt((appendTries*a.c.cfg.PublishTimeout + time.Minute).Milliseconds(), 10)
 	do := func() (string, error) {
+		actx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
+		defer cancel()
 		if len(sinks) > 0 {
-			return a.addWithHistory(ctx, cl, typ, data, sinks)
+			return a.addWithHistory(actx, cl, typ, data, key, keep, sinks)
 		}
-		return cl.Do(ctx, build()).ToString()
+		return appendScript.Exec(actx, cl, []string{a.stream, key},
+			[]string{a.c.maxLen, a.uid, a.host.Name(), typeString(typ), rueidis.BinaryString(data), keep}).ToString()
 	}
-	s, err := do()
-	for i := 0; i < maxConnRetries && err != nil && retryable(ctx, err); i++ {
-		// See publishCount: a dead pipelined connection is found on use,
-		// before Redis saw the command.
-		s, err = do()
+	// Tried until answered, for appendTries timeouts' worth of time; a
+	// failure faster than that (a dead connection found on use) at most
+	// maxConnRetries times more; never after a connection refused: Redis
+	// is down, and an entry appended before is in a Redis no reader can
+	// read either.
+	var s string
+	budget := time.Now().Add(appendTries * a.c.cfg.PublishTimeout)
+	for fast := 0; ; {
+		began := time.Now()
+		if s, err = do(); err == nil || !again(ctx, err) || neverSent(err) {
+			break
+		}
+		if time.Since(began) < a.c.cfg.PublishTimeout/2 && !errors.Is(err, context.DeadlineExceeded) {
+			fast++
+		}
+		if fast > maxConnRetries || time.Now().After(budget) {
+			break
+		}
+		if time.Since(began) < a.c.cfg.PublishTimeout/2 {
+			time.Sleep(a.c.cfg.PublishTimeout / 20) // not in a tight loop
+		}
 	}
 	if err != nil {
 		a.c.stats.publishErrors.Add(1)
 		a.c.pubErr.Store(&errBox{err})
+		if !neverSent(err) && !isRedisReply(err) {
+			// No answer: it may have been appended.
+			return rediswire.StreamID{}, fmt.Errorf("%w: xadd: %v", ErrOutcomeUnknown, err)
+		}
 		return rediswire.StreamID{}, fmt.Errorf("%w: xadd: %v", ErrUnavailable, err)
 	}
 	id, ok := rediswire.ParseStreamID(s)
@@ -167,6 +225,25 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 		a.c.pubErr.Store(nil)
 	}
 	return id, nil
+}
+
+// again says whether an append that failed with err is tried again: not
+// after an answer from Redis (an error reply: nothing was appended), nor
+// once the caller gave up or the client closed.
+func again(ctx context.Context, err error) bool {
+	return !isRedisReply(err) && ctx.Err() == nil && !errors.Is(err, rueidis.ErrClosing)
+}
+
+func isRedisReply(err error) bool {
+	_, ok := rueidis.IsRedisErr(err)
+	return ok
+}
+
+// neverSent says whether a failed command cannot have reached Redis: the
+// connection could not be made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func typeString(t int) string {
@@ -188,7 +265,9 @@ func typeString(t int) string {
 // Broadcast returns once it has (or after Config.PublishTimeout, the
 // delivery still to come). When the stream cannot be written, the local
 // sockets get the packet at once, without an offset, and the error wraps
-// ErrUnavailable.
+// ErrUnavailable; except when Redis may have appended it without its
+// answer reaching us (ErrOutcomeUnknown): the reader then delivers it here
+// as everywhere if it landed.
 func (a *streamsAdapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
 	_, err := a.broadcast(ctx, p, opts)
 	return err
@@ -218,6 +297,11 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 	f.Direct = opts.Direct
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", uniq(opts.Rooms), uniq(opts.Except), f)
 	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments, a.sinks(opts)...)
+	if errors.Is(err, ErrOutcomeUnknown) {
+		// It may yet land, and the reader deliver it here: delivered now as
+		// well, the local sockets would get it twice.
+		return "", err
+	}
 	if err != nil {
 		a.host.Broadcast(p, opts)
 		return "", err
