@@ -31,7 +31,8 @@ type population struct {
 	rnd       *rand.Rand
 	clients   []Client
 	connected []bool
-	last      []int // the last seq each client received
+	last      []int // the last seq of its organization each client received
+	lastUser  []int // the last seq of its user each client received
 	ttl       []time.Time
 	badLines  int
 	lags      []Lag // each Node event loop's worst delay, every 10 s
@@ -62,10 +63,11 @@ func startPopulation(root string, cfg config, targets []string, stderr, raw io.W
 		clients:   make([]Client, cfg.Clients),
 		connected: make([]bool, cfg.Clients),
 		last:      make([]int, cfg.Clients),
+		lastUser:  make([]int, cfg.Clients),
 		ttl:       make([]time.Time, cfg.Clients),
 	}
 	for i := range p.clients {
-		p.clients[i] = Client{ID: i, Org: cfg.org(i), Mode: cfg.mode(i)}
+		p.clients[i] = Client{ID: i, Org: cfg.org(i), User: userID(i), Mode: cfg.mode(i)}
 		proxy, err := faultproxy.New(targets[i%len(targets)])
 		if err != nil {
 			p.stop()
@@ -179,7 +181,12 @@ func (p *population) record(r Record) {
 	case "disconnect":
 		p.connected[r.C] = false
 	case "ev":
-		if r.O == c.Org && r.S > p.last[r.C] {
+		switch {
+		case isUserEvent(r.N):
+			if r.U == c.User && r.S > p.lastUser[r.C] {
+				p.lastUser[r.C] = r.S
+			}
+		case r.O == c.Org && r.S > p.last[r.C]:
 			p.last[r.C] = r.S
 		}
 	case "expiring":
@@ -223,7 +230,7 @@ func (p *population) mint(i int) (string, error) {
 	p.ttl[i] = now.Add(ttl)
 	c := p.clients[i]
 	p.mu.Unlock()
-	tok, err := auth.Mint(jwtSecret, auth.MintClaims{UserID: fmt.Sprintf("user-%d", c.ID), OrganizationID: c.Org}, ttl, now)
+	tok, err := auth.Mint(jwtSecret, auth.MintClaims{UserID: c.User, OrganizationID: c.Org}, ttl, now)
 	if err != nil {
 		return "", fmt.Errorf("minting a token: %w", err)
 	}
@@ -268,7 +275,8 @@ func (p *population) connect(i int) error {
 }
 
 // counts returns how many clients are connected, and how many have
-// received at least want[org] of their organization's events.
+// received at least want[org] of their organization's events and
+// want[user] of their user's.
 func (p *population) counts(want map[string]int) (connected, caughtUp int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -276,7 +284,7 @@ func (p *population) counts(want map[string]int) (connected, caughtUp int) {
 		if p.connected[i] {
 			connected++
 		}
-		if p.last[i] >= want[c.Org] {
+		if p.last[i] >= want[c.Org] && p.lastUser[i] >= want[c.User] {
 			caughtUp++
 		}
 	}

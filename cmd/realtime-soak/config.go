@@ -27,6 +27,8 @@ type config struct {
 	// everyone to come back.
 	MeanGap time.Duration
 	Quiet   time.Duration
+	// UserGap is the mean time between two notifications to one user.
+	UserGap time.Duration
 	// Binary, when set, is the server to run instead of building one.
 	Binary string
 	// RampPerSecond is how many clients connect per second at the start.
@@ -36,6 +38,12 @@ type config struct {
 	// Nodes is how many servers run; more than one run over a redis-server
 	// of their own in REDIS_ADAPTER_MODE=streams.
 	Nodes int
+	// Kill: with several nodes, one is killed (SIGKILL) mid-run besides
+	// the restart.
+	Kill bool
+	// StreamMaxLen is the nodes' REDIS_STREAM_MAXLEN: above what a run
+	// appends, so that no client's history is trimmed.
+	StreamMaxLen int
 }
 
 // configFromEnv reads the SOAK_* variables (see the package doc).
@@ -54,6 +62,9 @@ func configFromEnv(get func(string) string) (config, error) {
 		Out:            "docs",
 		Seed:           uint64(time.Now().UnixNano()),
 		MeanGap:        40 * time.Second,
+		UserGap:        5 * time.Minute,
+		Kill:           true,
+		StreamMaxLen:   200_000,
 		RampPerSecond:  100,
 		Nodes:          1,
 		ClientProcs:    2,
@@ -89,6 +100,8 @@ func configFromEnv(get func(string) string) (config, error) {
 	dur("SOAK_PING_INTERVAL", &c.PingInterval)
 	dur("SOAK_PING_TIMEOUT", &c.PingTimeout)
 	dur("SOAK_MEAN_GAP", &c.MeanGap)
+	dur("SOAK_USER_GAP", &c.UserGap)
+	num("SOAK_STREAM_MAXLEN", &c.StreamMaxLen)
 	num("SOAK_NODES", &c.Nodes)
 	num("SOAK_CLIENT_PROCS", &c.ClientProcs)
 	if c.Nodes > 5 {
@@ -119,6 +132,13 @@ func configFromEnv(get func(string) string) (config, error) {
 			errs = append(errs, fmt.Sprintf("SOAK_RESTART=%q: want 0 or 1", s))
 		}
 		c.Restart = b
+	}
+	if s := strings.TrimSpace(get("SOAK_KILL")); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("SOAK_KILL=%q: want 0 or 1", s))
+		}
+		c.Kill = b
 	}
 	if s := strings.TrimSpace(get("SOAK_OUT")); s != "" {
 		c.Out = s

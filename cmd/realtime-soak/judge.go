@@ -22,7 +22,8 @@ type Record struct {
 	Msg    string `json:"msg"`    // cerr
 	N      string `json:"n"`      // ev: the event's name
 	O      string `json:"o"`      // ev: the payload's organizationId
-	S      int    `json:"s"`      // ev: the payload's seq
+	U      string `json:"u"`      // ev: the payload's userId (notifications)
+	S      int    `json:"s"`      // ev: the payload's seq (its organization's, or its user's for a notification)
 	OK     bool   `json:"ok"`     // refreshed
 	Err    string `json:"err"`    // refreshed
 	Exp    string `json:"exp"`    // expiring, refreshed
@@ -35,6 +36,7 @@ type Record struct {
 type Client struct {
 	ID      int
 	Org     string
+	User    string // every client is a user of its own
 	Mode    string // default, polling, websocket
 	Records []Record
 }
@@ -48,6 +50,7 @@ const (
 	FaultStall   FaultKind = "stall"   // the hit clients' connections silent until End
 	FaultRefuse  FaultKind = "refuse"  // new connections reset from Start to End
 	FaultRestart FaultKind = "restart" // the server stopped at Start, listening again at End
+	FaultKill    FaultKind = "kill"    // the node the hit clients were on killed (SIGKILL) at Start, dead at End
 )
 
 // Fault is one injected fault.
@@ -61,8 +64,8 @@ type Fault struct {
 
 func (f Fault) hits(c int) bool { return f.Hit == nil || f.Hit[c] }
 
-// Publication is one published event: its organization's seq is its index
-// plus one. At is when its POST started.
+// Publication is one published event: its organization's (or its user's)
+// seq is its index plus one. At is when its POST started.
 type Publication struct{ At time.Time }
 
 // Sample is one reading of the server's figures.
@@ -175,7 +178,7 @@ func Judge(clients []Client, pubs map[string][]Publication, faults []Fault, samp
 	v := Verdict{FailureCounts: map[string]int{}, DisconnectsBy: map[string]int{}, UnexplainedByLag: map[string]int{}}
 	until := p.Until.UnixMilli()
 	for i := range clients {
-		judgeClient(&v, &clients[i], pubs[clients[i].Org], faults, p, until)
+		judgeClient(&v, &clients[i], pubs[clients[i].Org], pubs[clients[i].User], faults, p, until)
 	}
 	v.ResourceJudgement = judgeResources(&v, samples, p.Polling)
 	v.Pass = len(v.FailureCounts) == 0
@@ -190,35 +193,84 @@ type fresh struct {
 	gap   bool // history:gap received on it
 }
 
-func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p JudgeParams, until int64) {
-	var (
-		last      int     // the last seq received
-		connected bool    // per the client
-		connAt    int64   // when the current (or last) connection started
-		connects  int     // connections so far
-		changed   int64   // when the client last connected or disconnected
-		upgrade   Record  // the last upgrade since the last disconnection (it may come before the connect)
-		recovered bool    // the current connection recovered a session
-		probeFail bool    // a probe failed since the last disconnection
-		expired   bool    // auth:expired arrived on the current connection
-		refused   bool    // a reconnection was refused for an expired token since the last connect
-		pending   []fresh // fresh connections since the last event
-	)
-	// excused says whether seq, missing, may be: published before a fresh
-	// connection since the previous event, which was the first or told of
-	// the gap.
-	excused := func(seq int) bool {
-		if seq < 1 || seq > len(pubs) {
-			return false
-		}
-		at := pubs[seq-1].At.UnixMilli()
-		for _, f := range pending {
-			if at < f.at && (f.first || f.gap) {
-				return true
-			}
-		}
+// sequence is one numbered flow of events a client must receive whole,
+// once, in order: its organization's, or its user's.
+type sequence struct {
+	key     string // the organization or user
+	pubs    []Publication
+	name    func(seq int) string // the event published with a seq
+	last    int                  // the last seq received
+	pending []fresh              // fresh connections since the last event of this sequence
+}
+
+// excused says whether seq, missing, may be: published before a fresh
+// connection since the previous event, which was the first or told of the
+// gap.
+func (q *sequence) excused(seq int) bool {
+	if seq < 1 || seq > len(q.pubs) {
 		return false
 	}
+	at := q.pubs[seq-1].At.UnixMilli()
+	for _, f := range q.pending {
+		if at < f.at && (f.first || f.gap) {
+			return true
+		}
+	}
+	return false
+}
+
+// receive judges the event r of this sequence.
+func (q *sequence) receive(v *Verdict, c *Client, r Record) {
+	switch {
+	case r.S < 1 || r.S > len(q.pubs):
+		v.fail("unknown", "client %d received %s #%d of %s, never published (%d were)", c.ID, r.N, r.S, q.key, len(q.pubs))
+		return
+	case r.N != q.name(r.S):
+		v.fail("unknown", "client %d received #%d of %s as %s, published as %s", c.ID, r.S, q.key, r.N, q.name(r.S))
+	}
+	switch {
+	case r.S == q.last+1:
+	case r.S <= q.last:
+		v.fail("duplicate", "client %d received #%d of %s again (or late) after #%d, at %s", c.ID, r.S, q.key, q.last, clock(r.TS))
+		return
+	default:
+		for seq := q.last + 1; seq < r.S; seq++ {
+			if q.excused(seq) {
+				v.EventsExcused++
+			} else {
+				v.fail("lost", "client %d (%s) of %s: #%d missing (received #%d after #%d at %s)", c.ID, c.Mode, q.key, seq, r.S, q.last, clock(r.TS))
+			}
+		}
+	}
+	q.last = r.S
+	q.pending = nil
+}
+
+// end judges what the client never received of this sequence.
+func (q *sequence) end(v *Verdict, c *Client) {
+	for seq := q.last + 1; seq <= len(q.pubs); seq++ {
+		if q.excused(seq) {
+			v.EventsExcused++
+		} else {
+			v.fail("lost", "client %d (%s) of %s: #%d never received (the last it got: #%d)", c.ID, c.Mode, q.key, seq, q.last)
+		}
+	}
+}
+
+func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults []Fault, p JudgeParams, until int64) {
+	org := &sequence{key: c.Org, pubs: orgPubs, name: eventName}
+	user := &sequence{key: c.User, pubs: userPubs, name: userEventName}
+	var (
+		connected bool   // per the client
+		connAt    int64  // when the current (or last) connection started
+		connects  int    // connections so far
+		changed   int64  // when the client last connected or disconnected
+		upgrade   Record // the last upgrade since the last disconnection (it may come before the connect)
+		recovered bool   // the current connection recovered a session
+		probeFail bool   // a probe failed since the last disconnection
+		expired   bool   // auth:expired arrived on the current connection
+		refused   bool   // a reconnection was refused for an expired token since the last connect
+	)
 	// gapOn says whether the connection starting at record j is told of a
 	// gap (history:gap may come after an event broadcast meanwhile).
 	gapOn := func(j int) bool {
@@ -248,19 +300,21 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 				if r.Rec {
 					v.fail("recovery", "client %d: its first connection says recovered", c.ID)
 				}
-				pending = append(pending, fresh{at: r.TS, first: true})
+				org.pending = append(org.pending, fresh{at: r.TS, first: true})
+				user.pending = append(user.pending, fresh{at: r.TS, first: true})
 			case r.Rec:
 				v.Recovered++
 			default:
 				v.NotRecovered++
-				pending = append(pending, fresh{at: r.TS, gap: gapOn(j)})
+				f := fresh{at: r.TS, gap: gapOn(j)}
+				org.pending, user.pending = append(org.pending, f), append(user.pending, f)
 				// A client that has received no event has no offset to
 				// recover from (socket.io-client sends none): nothing to
 				// recover. What it should have had is still judged.
 				// Refused for an expired token, the client had lost its
 				// session: the server ended it at the token's deadline
 				// (while a stall kept the warning away), not recoverable.
-				if last > 0 && !refused && !(p.RestartLosesSessions && restartBetween(faults, connAt, r.TS)) {
+				if (org.last > 0 || user.last > 0) && !refused && !(p.RestartLosesSessions && restartBetween(faults, connAt, r.TS)) {
 					v.fail("recovery", "client %d (%s) reconnected at %s without recovering its session", c.ID, c.Mode, clock(r.TS))
 				}
 			}
@@ -336,43 +390,22 @@ func judgeClient(v *Verdict, c *Client, pubs []Publication, faults []Fault, p Ju
 		case "ev":
 			v.EventsReceived++
 			switch {
+			case isUserEvent(r.N) && r.U != c.User:
+				v.fail("tenancy", "client %d (%s) received %s #%d of %q", c.ID, c.User, r.N, r.S, r.U)
+			case isUserEvent(r.N):
+				user.receive(v, c, r)
 			case r.O != c.Org:
 				v.fail("tenancy", "client %d of %s received %s #%d of %q", c.ID, c.Org, r.N, r.S, r.O)
-				continue
-			case r.S < 1 || r.S > len(pubs):
-				v.fail("unknown", "client %d received %s #%d, never published (%d were)", c.ID, r.N, r.S, len(pubs))
-				continue
-			case r.N != eventName(r.S):
-				v.fail("unknown", "client %d received #%d as %s, published as %s", c.ID, r.S, r.N, eventName(r.S))
-			}
-			switch {
-			case r.S == last+1:
-			case r.S <= last:
-				v.fail("duplicate", "client %d received #%d of %s again (or late) after #%d, at %s", c.ID, r.S, c.Org, last, clock(r.TS))
-				continue
 			default:
-				for seq := last + 1; seq < r.S; seq++ {
-					if excused(seq) {
-						v.EventsExcused++
-					} else {
-						v.fail("lost", "client %d (%s) of %s: #%d missing (received #%d after #%d at %s)", c.ID, c.Mode, c.Org, seq, r.S, last, clock(r.TS))
-					}
-				}
+				org.receive(v, c, r)
 			}
-			last = r.S
-			pending = nil
 		}
 	}
 	if !connected {
 		v.fail("end", "client %d (%s) is not connected at the end", c.ID, c.Mode)
 	}
-	for seq := last + 1; seq <= len(pubs); seq++ {
-		if excused(seq) {
-			v.EventsExcused++
-		} else {
-			v.fail("lost", "client %d (%s) of %s: #%d never received (the last it got: #%d)", c.ID, c.Mode, c.Org, seq, last)
-		}
-	}
+	org.end(v, c)
+	user.end(v, c)
 }
 
 // stalledAround says whether a stall hit client c and covered ts (up to
@@ -418,9 +451,9 @@ func explain(faults []Fault, c int, connAt, ts int64, reason string, p JudgePara
 			continue
 		}
 		switch f.Kind {
-		case FaultRestart:
-			// A stopping server ends every connection; whatever the client
-			// calls it.
+		case FaultRestart, FaultKill:
+			// A stopping (or dying) server ends every connection; whatever
+			// the client calls it.
 			if connAt <= end && ts <= end+slack {
 				return string(f.Kind), ""
 			}

@@ -17,7 +17,9 @@ func ms(sec float64) int64     { return at(sec).UnixMilli() }
 // timeline builds one client's records.
 type timeline struct{ c Client }
 
-func newTimeline() *timeline { return &timeline{c: Client{ID: 1, Org: "org-1", Mode: "default"}} }
+func newTimeline() *timeline {
+	return &timeline{c: Client{ID: 1, Org: "org-1", User: "user-1", Mode: "default"}}
+}
 
 func (tl *timeline) connect(sec float64, recovered bool) *timeline {
 	tl.c.Records = append(tl.c.Records, Record{T: "connect", C: 1, TS: ms(sec), Rec: recovered, Tr: "polling"})
@@ -39,6 +41,23 @@ func (tl *timeline) events(sec float64, seqs ...int) *timeline {
 		tl.c.Records = append(tl.c.Records, Record{T: "ev", C: 1, TS: ms(sec), N: eventName(s), O: tl.c.Org, S: s})
 	}
 	return tl
+}
+
+// notes appends notifications to the client's user with these seqs.
+func (tl *timeline) notes(sec float64, seqs ...int) *timeline {
+	for _, s := range seqs {
+		tl.c.Records = append(tl.c.Records, Record{T: "ev", C: 1, TS: ms(sec), N: userEventName(s), O: tl.c.Org, U: tl.c.User, S: s})
+	}
+	return tl
+}
+
+// withUser adds to pubs notifications to user-1, published at the given
+// seconds.
+func withUser(pubs map[string][]Publication, secs ...float64) map[string][]Publication {
+	for _, s := range secs {
+		pubs["user-1"] = append(pubs["user-1"], Publication{At: at(s)})
+	}
+	return pubs
 }
 
 // published are n events of org-1, published at the given seconds.
@@ -408,4 +427,99 @@ func TestPlotIsWellFormedXML(t *testing.T) {
 			t.Errorf("the plot of %d samples is not well-formed XML: %v", len(s), err)
 		}
 	}
+}
+
+func TestJudgeUserEvents(t *testing.T) {
+	// The user's seq runs beside the organization's: interleaved, each
+	// judged on its own.
+	clean := newTimeline().connect(0, false).events(5, 1).notes(5.5, 1).events(6, 2).notes(7, 2, 3)
+	v := judged(t, clean, withUser(published(4, 5.8), 5, 6.5, 6.9), nil, params())
+	if v.EventsReceived != 5 {
+		t.Errorf("received %d, want 5", v.EventsReceived)
+	}
+
+	// A notification missing in the middle, or at the end, is lost, even
+	// though the organization's events all came.
+	judged(t, newTimeline().connect(0, false).events(5, 1).notes(7, 1, 3), withUser(published(4), 5, 6, 6.5), nil, params(), "lost")
+	judged(t, newTimeline().connect(0, false).events(5, 1).notes(7, 1), withUser(published(4), 5, 8), nil, params(), "lost")
+
+	// Twice, or out of order.
+	judged(t, newTimeline().connect(0, false).notes(7, 1, 2, 2), withUser(published(), 5, 6), nil, params(), "duplicate")
+	judged(t, newTimeline().connect(0, false).notes(7, 2, 1), withUser(published(), 5, 6), nil, params(), "lost", "duplicate")
+
+	// Another user's notification, even of the same organization.
+	other := newTimeline().connect(0, false)
+	other.c.Records = append(other.c.Records, Record{T: "ev", C: 1, TS: ms(5), N: userEventName(1), O: "org-1", U: "user-2", S: 1})
+	judged(t, other, withUser(published(), 4), nil, params(), "tenancy", "lost")
+
+	// Published as another event than the one received with its seq.
+	renamed := newTimeline().connect(0, false)
+	renamed.c.Records = append(renamed.c.Records, Record{T: "ev", C: 1, TS: ms(5), N: userEventName(2), O: "org-1", U: "user-1", S: 1})
+	judged(t, renamed, withUser(published(), 4), nil, params(), "unknown")
+
+	// Published before the first connection: may be missing, per
+	// sequence; an organization event received since does not end the
+	// user's excuse.
+	first := newTimeline().connect(10, false).events(11, 1).notes(12, 3)
+	if v := judged(t, first, withUser(published(10.5), 1, 2, 11), nil, params()); v.EventsExcused != 2 {
+		t.Errorf("excused %d, want 2", v.EventsExcused)
+	}
+
+	// Missed while away, with a recovered reconnection: lost.
+	recovered := newTimeline().connect(0, false).notes(5, 1).disconnect(20.1, "transport close").connect(23, true).notes(25, 3)
+	judged(t, recovered, withUser(published(), 4, 21, 24), []Fault{cut(20)}, params(), "lost")
+
+	// Missed before a fresh connection told of it by history:gap (after
+	// the restart of a node that keeps its sessions in memory): excused.
+	restart := Fault{Kind: FaultRestart, Start: at(20), End: at(22)}
+	gap := newTimeline().connect(0, false).notes(5, 1).disconnect(20.2, "transport close").connect(24, false).gap(24.1).notes(26, 3)
+	if v := judged(t, gap, withUser(published(), 4, 21, 25), []Fault{restart}, params()); v.EventsExcused != 1 {
+		t.Errorf("excused %d, want 1", v.EventsExcused)
+	}
+	// Only notifications count toward recovery too: a client that had one
+	// must recover it where sessions survive.
+	p := params()
+	p.RestartLosesSessions = false
+	judged(t, newTimeline().connect(0, false).notes(5, 1).disconnect(20.2, "transport close").connect(24, false).gap(24),
+		withUser(published(), 4), []Fault{restart}, p, "recovery")
+}
+
+func TestJudgeKill(t *testing.T) {
+	p := params()
+	p.RestartLosesSessions = false // several nodes: sessions are in Redis
+	kill := Fault{Kind: FaultKill, Start: at(20), End: at(20.1), Hit: map[int]bool{1: true}}
+
+	// Its connection reset, the client comes back elsewhere recovered,
+	// with what was published meanwhile.
+	tl := newTimeline().connect(0, false).events(5, 1).notes(5, 1).disconnect(20.5, "transport close").
+		connect(22, true).events(22.1, 2).notes(22.1, 2)
+	v := judged(t, tl, withUser(published(4, 21), 4, 21.5), []Fault{kill}, p)
+	if v.DisconnectsBy["kill/transport close"] != 1 || v.Recovered != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	// Whatever the client calls it (a polling request failing).
+	judged(t, newTimeline().connect(0, false).events(5, 1).disconnect(21, "transport error").connect(22, true),
+		published(4), []Fault{kill}, p)
+
+	// Not recovered: a failure, even with history:gap.
+	judged(t, newTimeline().connect(0, false).events(5, 1).disconnect(20.5, "transport close").connect(22, false).gap(22),
+		published(4), []Fault{kill}, p, "recovery")
+	// Recovered without what it missed.
+	judged(t, newTimeline().connect(0, false).events(5, 1).disconnect(20.5, "transport close").connect(22, true).events(23, 3),
+		published(4, 21, 22.5), []Fault{kill}, p, "lost")
+	// Twice: the replay and the live delivery both.
+	judged(t, newTimeline().connect(0, false).events(5, 1).disconnect(20.5, "transport close").connect(22, true).events(22.1, 2, 2),
+		published(4, 21), []Fault{kill}, p, "duplicate")
+
+	// The kill explains no disconnection noticed long after it, nor one of
+	// a client on another node.
+	judged(t, newTimeline().connect(0, false).disconnect(40, "transport close").connect(41, false),
+		published(), []Fault{kill}, p, "disconnect")
+	other := kill
+	other.Hit = map[int]bool{2: true}
+	judged(t, newTimeline().connect(0, false).disconnect(20.5, "transport close").connect(22, false),
+		published(), []Fault{other}, p, "disconnect")
+	// Nor a disconnection of a connection opened after it.
+	judged(t, newTimeline().connect(0, false).disconnect(20.5, "transport close").connect(21, false).disconnect(23, "transport close").connect(24, false),
+		published(), []Fault{kill}, p, "disconnect")
 }

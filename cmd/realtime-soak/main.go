@@ -17,10 +17,12 @@
 //   - a fault proxy (internal/faultproxy) in front of each client, through
 //     which a fault is injected every minute: every connection cut, some
 //     stalled past the heartbeat, new connections refused for seconds;
-//   - a publisher posting catalog events to POST /api/v1/events at random
-//     gaps (seconds to minutes) and in bursts, each payload carrying its
-//     organization's seq, and one event per organization right after each
-//     fault, while the clients are away;
+//   - a publisher posting catalog events of every domain to POST
+//     /api/v1/events at random gaps (seconds to minutes) and in bursts, each
+//     payload carrying its organization's seq, notifications to each user
+//     (every client is a user of its own) carrying the user's seq, and one
+//     event per organization (and a notification to a tenth of the users)
+//     right after each fault, while the clients are away;
 //   - a sampler reading the server's /metrics every 10 s (connections, RSS,
 //     goroutines, open files).
 //
@@ -46,7 +48,12 @@
 //	SOAK_RESTART       restart the server mid-run (default 1)
 //	SOAK_NODES         servers (default 1); with more, they run over a redis-server of their own in
 //	                   REDIS_ADAPTER_MODE=streams, clients spread over them, one node restarted (its
-//	                   clients reconnect to another and must recover everything)
+//	                   clients reconnect to another and must recover everything) and, later, one
+//	                   killed with SIGKILL (likewise, from the sessions it kept in Redis)
+//	SOAK_KILL          with several nodes, kill one mid-run (default 1)
+//	SOAK_STREAM_MAXLEN the nodes' REDIS_STREAM_MAXLEN (default 200000: more than a run appends)
+//	SOAK_MEAN_GAP      mean time between two events of an organization (default 40s)
+//	SOAK_USER_GAP      mean time between two notifications to a user (default 5m)
 //	SOAK_OUT           where the report and plot go (default docs)
 //	SOAK_CLIENT_PROCS  Node processes sharing the clients (default 2)
 //	SOAK_SEED          random seed (default: the time)

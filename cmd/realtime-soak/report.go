@@ -24,6 +24,8 @@ type report struct {
 	Clients      map[string]int `json:"clientsByMode"`
 	Organization int            `json:"organizations"`
 	Published    int            `json:"eventsPublished"`
+	UserEvents   int            `json:"notificationsPublished"` // of Published: to one user each
+	StreamLen    int64          `json:"streamLength,omitempty"` // entries in the Redis stream at the end (several nodes)
 	PublishRetry int            `json:"publishRetries"`
 	Faults       map[string]int `json:"faults"`
 	FaultHits    map[string]int `json:"faultHits"` // client connections hit, by fault kind
@@ -79,9 +81,13 @@ func newReport(cfg config, s *soak, clients []Client, v Verdict, start, end time
 	for _, l := range r.ClientLag {
 		r.ClientLagMax = max(r.ClientLagMax, l.MaxMs)
 	}
-	for _, n := range s.pub.published() {
+	for k, n := range s.pub.published() {
 		r.Published += n
+		if strings.HasPrefix(k, "user-") {
+			r.UserEvents += n
+		}
 	}
+	r.StreamLen = s.streamLen
 	r.PublishRetry = s.pub.failures
 	for _, f := range s.faults {
 		r.Faults[string(f.Kind)]++
@@ -175,10 +181,10 @@ func (r *report) text() string {
 	fmt.Fprintf(&b, "soak %s: %s from %s to %s on %s\n", verdict, r.Duration, r.Started.Format(time.RFC3339), r.Ended.Format(time.RFC3339), r.Machine)
 	fmt.Fprintf(&b, "clients: %s over %d organizations; tokens %s (warning %s); heartbeat %s + %s; recovery window %s\n",
 		counts(r.Clients), r.Organization, r.Config.TokenTTL, r.Config.ExpiryWarning, r.Config.PingInterval, r.Config.PingTimeout, r.Config.RecoveryWindow)
-	fmt.Fprintf(&b, "events: %d published (%d POST retries), %d received, %d excused (missed before a fresh connection told of it by history:gap)\n",
-		r.Published, r.PublishRetry, v.EventsReceived, v.EventsExcused)
+	fmt.Fprintf(&b, "events: %d published (%d of them notifications to one user; %d POST retries), %d received, %d excused (missed before a fresh connection told of it by history:gap)\n",
+		r.Published, r.UserEvents, r.PublishRetry, v.EventsReceived, v.EventsExcused)
 	fmt.Fprintf(&b, "faults: %s; clients hit: %s\n", counts(r.Faults), counts(r.FaultHits))
-	fmt.Fprintf(&b, "connections: %d (%d recovered, %d afresh after the restart, %d history:gap), %d upgrades, %d connect errors, %d token refreshes\n",
+	fmt.Fprintf(&b, "connections: %d (%d recovered, %d afresh, %d history:gap), %d upgrades, %d connect errors, %d token refreshes\n",
 		v.Connects, v.Recovered, v.NotRecovered, v.Gaps, v.Upgrades, v.ConnectErrors, v.Refreshes)
 	fmt.Fprintf(&b, "disconnects (clients): %d: %s\n", v.Disconnects, counts(v.DisconnectsBy))
 	if v.LateUpgrades > 0 {
@@ -197,7 +203,7 @@ func (r *report) text() string {
 	fmt.Fprintf(&b, "the clients' Node process: event loop up to %d ms late (worst of %d readings)\n", r.ClientLagMax, len(r.ClientLag))
 	rr := r.Resources
 	if r.Nodes > 1 {
-		fmt.Fprintf(&b, "%d nodes over Redis (streams mode); server figures are sums over the nodes\n", r.Nodes)
+		fmt.Fprintf(&b, "%d nodes over Redis (streams mode, %d stream entries at the end); server figures are sums over the nodes\n", r.Nodes, r.StreamLen)
 	}
 	fmt.Fprintf(&b, "server (%d samples): connections %d–%d, RSS %.0f–%.0f MiB, goroutines %.0f–%.0f, open files %.0f–%.0f\n",
 		len(r.Samples), rr.Conns[0], rr.Conns[1], rr.RSSMiB[0], rr.RSSMiB[1], rr.Goroutines[0], rr.Goroutines[1], rr.OpenFiles[0], rr.OpenFiles[1])

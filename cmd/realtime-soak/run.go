@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ type soak struct {
 	samples  []Sample
 	notes    []string // what went wrong outside the clients (server exits, publish errors)
 	serverBy map[string]int
+
+	redisAddr string // with several nodes
+	streamLen int64  // the stream's length at the end
 }
 
 func (s *soak) logf(format string, args ...any) {
@@ -121,7 +125,11 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 			return Verdict{}, err
 		}
 		defer func() { _ = redis.Process.Kill(); _ = redis.Wait() }()
-		s.env = []string{"REDIS_URL=redis://" + raddr, "REDIS_ADAPTER_MODE=streams"}
+		s.env = []string{"REDIS_URL=redis://" + raddr, "REDIS_ADAPTER_MODE=streams",
+			// Above what a run appends: a trimmed history would fail
+			// recoveries for a reason of the soak's choosing.
+			"REDIS_STREAM_MAXLEN=" + strconv.Itoa(cfg.StreamMaxLen)}
+		s.redisAddr = raddr
 		s.logf("%d nodes over redis-server %s in streams mode", cfg.Nodes, raddr)
 	}
 	s.srvs = make([]*server, cfg.Nodes)
@@ -149,7 +157,13 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 	for i := range orgs {
 		orgs[i] = fmt.Sprintf("org-%d", i+1)
 	}
-	s.pub = newPublisher(base, orgs)
+	users := make([]string, cfg.Clients)
+	orgOf := make(map[string]string, cfg.Clients)
+	for i := range users {
+		users[i] = userID(i)
+		orgOf[users[i]] = cfg.org(i)
+	}
+	s.pub = newPublisher(base, orgs, orgOf)
 	rawLog, err := os.Create(filepath.Join(work, "clients.jsonl"))
 	if err != nil {
 		return Verdict{}, fmt.Errorf("clients log: %w", err)
@@ -204,15 +218,30 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 	pubErrs := make(chan error, 1)
 	var publishing sync.WaitGroup
 	publishing.Add(1)
-	go func() { defer publishing.Done(); s.pub.run(pubCtx, orgs, cfg.MeanGap, cfg.Seed, pubErrs) }()
+	go func() {
+		defer publishing.Done()
+		s.pub.run(pubCtx, orgs, users, cfg.MeanGap, cfg.UserGap, cfg.Seed, pubErrs)
+	}()
 
-	restartAt := -1
+	restartAt, killAt := -1, -1
 	var slots []time.Time
 	for t := runStart.Add(cfg.FaultEvery); t.Before(runEnd.Add(-cfg.Quiet)); t = t.Add(cfg.FaultEvery) {
 		slots = append(slots, t)
 	}
 	if cfg.Restart && len(slots) > 0 {
 		restartAt = len(slots) / 2
+	}
+	if cfg.Kill && cfg.Nodes > 1 && len(slots) > 0 {
+		// Late in the run, after the restart: the killed node's clients
+		// recover from the sessions it kept in Redis while they were
+		// connected, not from ones stored at a disconnection.
+		killAt = len(slots) * 3 / 4
+		if killAt == restartAt {
+			killAt = len(slots) - 1
+		}
+		if killAt == restartAt {
+			killAt = -1
+		}
 	}
 	var background sync.WaitGroup
 	injected := 0
@@ -221,9 +250,13 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 			break
 		}
 		var err error
-		if k == restartAt {
-			err = s.restart(ctx, bin, serverLog)
-		} else {
+		switch k {
+		case restartAt:
+			err = s.restart(ctx, bin, serverLog, len(s.addrs)-1, false)
+		case killAt:
+			// Not the node the restart stops, when there is another.
+			err = s.restart(ctx, bin, serverLog, max(len(s.addrs)-2, 1), true)
+		default:
 			s.inject(injected, &background)
 			injected++
 		}
@@ -232,7 +265,8 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 			break
 		}
 		// Events while the clients are away, or coming back.
-		if err := s.pub.publishAll(ctx, orgs); err != nil {
+		away := append(slices.Clone(orgs), pick(s.rnd, users, len(users)/10)...)
+		if err := s.pub.publishAll(ctx, away); err != nil {
 			s.note("publishing after a fault: %v", err)
 		}
 	}
@@ -249,8 +283,9 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		return Verdict{}, ctx.Err()
 	}
 
-	// The last event of every organization, then everyone must have all.
-	if err := s.pub.publishAll(ctx, orgs); err != nil {
+	// The last event of every organization and user, then everyone must
+	// have all.
+	if err := s.pub.publishAll(ctx, append(slices.Clone(orgs), users...)); err != nil {
 		s.note("publishing the last events: %v", err)
 	}
 	want := s.pub.published()
@@ -261,6 +296,9 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		s.note("not every client connected with every event %s after the end", cfg.Quiet+time.Minute)
 	}
 	until := time.Now()
+	if s.redisAddr != "" {
+		s.checkStream(ctx)
+	}
 	stopSampling()
 	sampling.Wait()
 	clients := s.pop.close()
@@ -362,14 +400,17 @@ func (s *soak) inject(k int, background *sync.WaitGroup) {
 	}
 }
 
-// restart stops a node with SIGTERM (a deploy) and starts it again on
-// the same port. On one node nothing is published meanwhile (there is no
-// server to take it). With several, the last node is restarted while
-// events flow through node 0: its clients reconnect to the next node
-// meanwhile (their proxies point there) and must recover everything from
-// Redis; once it is back they are cut and reconnect home.
-func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) error {
-	node := len(s.addrs) - 1
+// restart stops a node and starts it again on the same port: with
+// SIGTERM (a deploy), or with SIGKILL when kill is set (a crash: the node
+// stores nothing on its way out, its clients recover from the sessions it
+// kept in Redis while they were connected). On one node nothing is
+// published meanwhile (there is no server to take it). With several, node
+// (never node 0, through which events are published) is stopped while
+// events flow: its clients reconnect to the next node meanwhile (their
+// proxies point there, as a load balancer would send them) and must
+// recover everything from Redis; once it is back they are cut and
+// reconnect home.
+func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File, node int, kill bool) error {
 	var home map[int]bool
 	if len(s.addrs) == 1 {
 		s.pub.paused.Lock()
@@ -388,7 +429,12 @@ func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) erro
 	old := s.srvs[node]
 	s.srvs[node] = nil
 	s.mu.Unlock()
-	if err := old.stop(30 * time.Second); err != nil {
+	kind := FaultRestart
+	if kill {
+		kind = FaultKill
+		old.kill()
+		s.logf("node %d killed (SIGKILL)", node)
+	} else if err := old.stop(30 * time.Second); err != nil {
 		s.note("node %d's exit at the restart: %v", node, err)
 	}
 	s.mu.Lock()
@@ -396,6 +442,12 @@ func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) erro
 		s.serverBy[k] += n
 	}
 	s.mu.Unlock()
+	if kill {
+		// The fault is the kill; the node stays down while its clients
+		// come back elsewhere, as after a crash.
+		s.addFault(Fault{Kind: kind, Start: at, End: time.Now(), Hit: home})
+		sleepUntil(ctx, time.Now().Add(cutGrace))
+	}
 	srv, err := startServer(ctx, bin, s.addrs[node], s.cfg, s.env, serverLog)
 	if err != nil {
 		return err
@@ -404,10 +456,14 @@ func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) erro
 	s.srvs[node] = srv
 	s.gens[node]++
 	s.mu.Unlock()
-	s.addFault(Fault{Kind: FaultRestart, Start: at, End: time.Now(), Hit: home})
+	if !kill {
+		s.addFault(Fault{Kind: kind, Start: at, End: time.Now(), Hit: home})
+	}
 	if home != nil {
 		// Give the moved clients time to come back elsewhere, then home.
-		sleepUntil(ctx, time.Now().Add(cutGrace))
+		if !kill {
+			sleepUntil(ctx, time.Now().Add(cutGrace))
+		}
 		for i := range home {
 			s.pop.proxies[i].SetTarget(s.addrs[node])
 		}
@@ -421,6 +477,30 @@ func (s *soak) restart(ctx context.Context, bin string, serverLog *os.File) erro
 		s.addFault(Fault{Kind: FaultCut, Start: cutAt, End: time.Now(), Hit: hit})
 	}
 	return nil
+}
+
+// checkStream notes a stream trimmed during the run (its length reached
+// REDIS_STREAM_MAXLEN): recoveries would then fail for the soak's reason.
+func (s *soak) checkStream(ctx context.Context) {
+	n, err := redisInt(ctx, s.redisAddr, "XLEN", "socket.io")
+	if err != nil {
+		s.note("reading the stream's length: %v", err)
+		return
+	}
+	s.streamLen = n
+	s.logf("the stream holds %d entries (REDIS_STREAM_MAXLEN=%d)", n, s.cfg.StreamMaxLen)
+	if n >= int64(s.cfg.StreamMaxLen)*9/10 {
+		s.note("the stream holds %d entries, near REDIS_STREAM_MAXLEN=%d: history may have been trimmed; raise SOAK_STREAM_MAXLEN", n, s.cfg.StreamMaxLen)
+	}
+}
+
+// pick returns n of list, at random.
+func pick(rnd *rand.Rand, list []string, n int) []string {
+	out := make([]string, 0, n)
+	for _, i := range rnd.Perm(len(list))[:min(n, len(list))] {
+		out = append(out, list[i])
+	}
+	return out
 }
 
 // sample reads every node's figures every sampleEvery until ctx ends.

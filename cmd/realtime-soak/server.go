@@ -184,6 +184,13 @@ func (s *server) stop(grace time.Duration) error {
 	}
 }
 
+// kill ends the process with SIGKILL (a crash: nothing it would do on its
+// way out is done) and waits for it.
+func (s *server) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
 func (s *server) serverDisconnects() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -275,4 +282,33 @@ func startRedis(ctx context.Context, addr, dir string, logw io.Writer) (*exec.Cm
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// redisInt sends one command to the redis-server at addr and reads its
+// integer answer.
+func redisInt(ctx context.Context, addr string, args ...string) (int64, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("redis %s: %w", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		return 0, fmt.Errorf("redis %s: %w", addr, err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("redis %s: %w", addr, err)
+	}
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, ":") {
+		return 0, fmt.Errorf("redis %s: %s answered %q", addr, args[0], line)
+	}
+	return strconv.ParseInt(line[1:], 10, 64)
 }

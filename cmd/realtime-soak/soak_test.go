@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/operate/realtime/gateway/events"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -45,6 +49,52 @@ func TestConfigFromEnv(t *testing.T) {
 	} {
 		if _, err := configFromEnv(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+// TestPublisherEventsAreValid checks that every event the publisher posts
+// passes the gateway's validation (a 400 would stop the soak), that the
+// organization events cover the catalog's every domain of organization
+// audience, and that notifications name their user.
+func TestPublisherEventsAreValid(t *testing.T) {
+	p := newPublisher("http://unused", []string{"org-1"}, map[string]string{"user-7": "org-1"})
+	domains := map[string]bool{}
+	for seq := 1; seq <= len(orgKinds)+len(userKinds); seq++ {
+		for _, key := range []string{"org-1", "user-7"} {
+			name, body, err := p.body(key, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req struct {
+				Event   string          `json:"event"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			if err := json.Unmarshal(body, &req); err != nil {
+				t.Fatal(err)
+			}
+			ev, err := events.NewEvent(events.Name(req.Event), req.Payload, events.Target{}, time.Now())
+			if err != nil {
+				t.Fatalf("%s #%d to %s: %v", name, seq, key, err)
+			}
+			rooms := ev.Target.Rooms()
+			switch key {
+			case "user-7":
+				if !isUserEvent(name) || name != userEventName(seq) || len(rooms) != 1 || rooms[0] != events.UserRoom("user-7") {
+					t.Errorf("%s #%d to user-7: rooms %v", name, seq, rooms)
+				}
+			default:
+				if isUserEvent(name) || name != eventName(seq) {
+					t.Errorf("%s #%d to org-1 (want %s)", name, seq, eventName(seq))
+				}
+				domain, _, _ := strings.Cut(name, ":")
+				domains[domain] = true
+			}
+		}
+	}
+	for _, d := range []string{"invoice", "expense", "bank", "document", "hr", "tax", "integration", "automation"} {
+		if !domains[d] {
+			t.Errorf("no %s event published to organizations", d)
 		}
 	}
 }

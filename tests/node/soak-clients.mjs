@@ -16,7 +16,7 @@
 //   {"t":"cerr","c","ts","msg"}                                   connect_error
 //   {"t":"upgradeError","c","ts","msg"}                       the probe failed; the client stays on polling
 //   {"t":"upgrade","c","ts","tr","took"}                      took: ms since the probe transport was created
-//   {"t":"ev","c","ts","n":event,"o":organizationId,"s":seq}      a catalog event
+//   {"t":"ev","c","ts","n":event,"o":organizationId,"u":userId,"s":seq}   a catalog event
 //   {"t":"gap","c","ts","reason","from"}                          history:gap
 //   {"t":"expiring","c","ts","exp"}  {"t":"expired","c","ts"}
 //   {"t":"refreshed","c","ts","ok":bool,"exp","err"}
@@ -106,7 +106,7 @@ function connect(cmd) {
         send({ t: "expired", c, ts });
         return;
       default:
-        send({ t: "ev", c, ts, n: event, o: p.organizationId ?? null, s: typeof p.seq === "number" ? p.seq : -1 });
+        send({ t: "ev", c, ts, n: event, o: p.organizationId ?? null, u: p.userId ?? null, s: typeof p.seq === "number" ? p.seq : -1 });
     }
   });
 }
