@@ -191,6 +191,11 @@ func (p *population) record(r Record) {
 		}
 	case "expiring":
 		refresh = true
+	case "expired":
+		// Too late to refresh (the client was away when it was warned):
+		// the server ends the connection; an application connects again
+		// with a new token.
+		refresh = !p.closed
 	case "refreshed":
 		// The ack did not come (the connection dropped meanwhile): an
 		// application tries again.

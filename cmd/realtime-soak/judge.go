@@ -26,7 +26,7 @@ type Record struct {
 	S      int    `json:"s"`      // ev: the payload's seq (its organization's, or its user's for a notification)
 	OK     bool   `json:"ok"`     // refreshed
 	Err    string `json:"err"`    // refreshed
-	Exp    string `json:"exp"`    // expiring, refreshed
+	Exp    string `json:"exp"`    // expiring, expired, refreshed: the token's expiry (RFC 3339)
 	Max    int64  `json:"max"`    // lag: the event loop's worst delay (ms)
 	Took   int64  `json:"took"`   // upgrade: ms since the probe transport was created
 	From   string `json:"from"`   // gap
@@ -98,6 +98,9 @@ type JudgeParams struct {
 	// UpgradeTimeout is the server's: how long it waits for a probe to
 	// complete before it closes it.
 	UpgradeTimeout time.Duration
+	// ExpiryWarning is the server's TOKEN_EXPIRY_WARNING: how long before
+	// a token's expiry its connection is warned (auth:expiring).
+	ExpiryWarning time.Duration
 	// Until: records after it (the orchestrator closing the clients) are
 	// not judged.
 	Until time.Time
@@ -143,6 +146,12 @@ type Verdict struct {
 	// StallExpiries are tokens that expired while a stall kept their
 	// warning from the client (the server then ends the connection).
 	StallExpiries int `json:"stallExpiries"`
+	// AwayExpiries are tokens that expired on a connection the client
+	// opened less than the expiry warning before their expiry: it was away
+	// (a fault) when the warning was due, and came back too late to
+	// refresh (the server then ends the connection; the client connects
+	// again with a new token, afresh).
+	AwayExpiries int `json:"awayExpiries"`
 	// ProbeErrors are failed upgrade probes; ProbeStuck the connections
 	// that then went silent until their ping timeout, never upgraded.
 	ProbeErrors       int      `json:"probeErrors"`
@@ -269,6 +278,7 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 		recovered bool   // the current connection recovered a session
 		probeFail bool   // a probe failed since the last disconnection
 		expired   bool   // auth:expired arrived on the current connection
+		away      bool   // ... on a connection opened too close to the token's expiry to be warned in time
 		refused   bool   // a reconnection was refused for an expired token since the last connect
 	)
 	// gapOn says whether the connection starting at record j is told of a
@@ -319,7 +329,7 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 				}
 			}
 			connects++
-			connAt, changed, recovered, expired, refused = r.TS, r.TS, r.Rec, false, false
+			connAt, changed, recovered, expired, away, refused = r.TS, r.TS, r.Rec, false, false, false
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -336,6 +346,12 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 				// the warning could not reach it, the server ended the
 				// connection, as it must.
 				cause = "stall-expiry"
+			case r.Reason == "io server disconnect" && away:
+				// Likewise, the client having been away when it was warned;
+				// the server ended the session: the next connection, with a
+				// new token, is afresh.
+				cause = "away-expiry"
+				refused = true
 			case r.Reason == "ping timeout" && probeFail && upgrade.T == "":
 				// The probe failed while long-polling paused for it, and
 				// polling never resumed (engine.io-client 6.6.8 _probe:
@@ -371,6 +387,9 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 			case r.T == "expired" && stalledAround(faults, c.ID, r.TS, p):
 				expired = true
 				v.StallExpiries++
+			case r.T == "expired" && connected && openedLate(r.Exp, connAt, p.ExpiryWarning):
+				expired, away = true, true
+				v.AwayExpiries++
 			case r.T == "expired":
 				expired = true
 				v.fail("token", "client %d: its token expired (auth:expired) at %s", c.ID, clock(r.TS))
@@ -406,6 +425,14 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 	}
 	org.end(v, c)
 	user.end(v, c)
+}
+
+// openedLate says whether a connection opened at connAt had less than the
+// expiry warning left on its token (expiring at exp, RFC 3339): the
+// warning was due while the client was away.
+func openedLate(exp string, connAt int64, warning time.Duration) bool {
+	t, err := time.Parse(time.RFC3339, exp)
+	return err == nil && warning > 0 && connAt >= t.Add(-warning).UnixMilli()
 }
 
 // stalledAround says whether a stall hit client c and covered ts (up to

@@ -523,3 +523,28 @@ func TestJudgeKill(t *testing.T) {
 	judged(t, newTimeline().connect(0, false).disconnect(20.5, "transport close").connect(21, false).disconnect(23, "transport close").connect(24, false),
 		published(), []Fault{kill}, p, "disconnect")
 }
+
+func TestJudgeAwayExpiry(t *testing.T) {
+	p := params()
+	p.RestartLosesSessions = false
+	p.ExpiryWarning = 30 * time.Second
+	refuse := Fault{Kind: FaultRefuse, Start: at(20), End: at(25), Hit: map[int]bool{1: true}}
+	exp := at(60).Format(time.RFC3339)
+	// Away (refused) from 20 to 45 s while its warning was due at 30 s, the
+	// client comes back 15 s before its token's expiry, is not warned in
+	// time, and the server ends the session at the expiry; it connects
+	// again with a new token, afresh, and still gets what was published.
+	tl := newTimeline().connect(0, false).events(5, 1).disconnect(20.1, "transport close").connect(45, true)
+	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(60), Exp: exp})
+	tl.disconnect(60.01, "io server disconnect").connect(61, false).gap(61).events(62, 2)
+	v := judged(t, tl, published(4, 55), []Fault{refuse}, p)
+	if v.AwayExpiries != 1 || v.DisconnectsBy["away-expiry/io server disconnect"] != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	// The same expiry on a connection opened long enough before it to be
+	// warned is the server's failure, and so is the disconnection.
+	early := newTimeline().connect(0, false).events(5, 1)
+	early.c.Records = append(early.c.Records, Record{T: "expired", C: 1, TS: ms(60), Exp: exp})
+	early.disconnect(60.01, "io server disconnect").connect(61, false).gap(61)
+	judged(t, early, published(4), nil, p, "token", "disconnect", "recovery")
+}

@@ -190,6 +190,9 @@ func (r *report) text() string {
 	if v.LateUpgrades > 0 {
 		fmt.Fprintf(&b, "late upgrades: %d disconnections right after an upgrade the client finished more than the server's upgrade timeout (10 s) after its probe started, while its event loop ran late: the server had closed the probe\n", v.LateUpgrades)
 	}
+	if v.AwayExpiries > 0 {
+		fmt.Fprintf(&b, "tokens expired on a connection opened less than the warning before their expiry (the client away when warned): %d\n", v.AwayExpiries)
+	}
 	if v.StallExpiries > 0 || v.ProbeErrors > 0 {
 		fmt.Fprintf(&b, "tokens expired during a stall: %d; failed upgrade probes: %d, of which %d left the client silent until its ping timeout (engine.io-client)\n", v.StallExpiries, v.ProbeErrors, v.ProbeStuck)
 	}

@@ -328,6 +328,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Verdict, error) {
 		RestartLosesSessions: cfg.Nodes == 1,
 		Polling:              cfg.Clients * cfg.Mix[1] / 100,
 		UpgradeTimeout:       10 * time.Second, // the server's default (engineio.Options.UpgradeTimeout)
+		ExpiryWarning:        cfg.ExpiryWarning,
 		Until:                until,
 	})
 	if len(s.notes) > 0 {

@@ -18,7 +18,7 @@
 //   {"t":"upgrade","c","ts","tr","took"}                      took: ms since the probe transport was created
 //   {"t":"ev","c","ts","n":event,"o":organizationId,"u":userId,"s":seq}   a catalog event
 //   {"t":"gap","c","ts","reason","from"}                          history:gap
-//   {"t":"expiring","c","ts","exp"}  {"t":"expired","c","ts"}
+//   {"t":"expiring","c","ts","exp"}  {"t":"expired","c","ts","exp"}
 //   {"t":"refreshed","c","ts","ok":bool,"exp","err"}
 //   {"t":"lag","ts","max"}   every 10 s: the event loop's worst delay (ms) meanwhile: how late this
 //                            process may have noticed what happened to its sockets
@@ -103,7 +103,7 @@ function connect(cmd) {
         send({ t: "expiring", c, ts, exp: p.expiresAt ?? null });
         return;
       case "auth:expired":
-        send({ t: "expired", c, ts });
+        send({ t: "expired", c, ts, exp: p.expiresAt ?? null });
         return;
       default:
         send({ t: "ev", c, ts, n: event, o: p.organizationId ?? null, u: p.userId ?? null, s: typeof p.seq === "number" ? p.seq : -1 });
