@@ -344,8 +344,10 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 			case r.Reason == "io server disconnect" && expired && stalledAround(faults, c.ID, r.TS, p):
 				// Its token's deadline passed while the network was dead:
 				// the warning could not reach it, the server ended the
-				// connection, as it must.
+				// connection, as it must, and with it the session: the next
+				// connection, with a new token, is afresh.
 				cause = "stall-expiry"
+				refused = true
 			case r.Reason == "io server disconnect" && away:
 				// Likewise, the client having been away when it was warned;
 				// the server ended the session: the next connection, with a

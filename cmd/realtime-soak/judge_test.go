@@ -417,6 +417,23 @@ func TestJudgeAfreshAfterAnExpiredToken(t *testing.T) {
 	judged(t, tl, published(4, 20, 49), []Fault{stall}, params(), "recovery")
 }
 
+// A session the server ended at its token's deadline during a stall is not
+// recoverable: the client's next connection, with a new token, is afresh
+// (told by history:gap); once the stall is gone, the same is a failure.
+func TestJudgeAfreshAfterAStallExpiry(t *testing.T) {
+	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	timeline := func() *timeline {
+		tl := newTimeline().connect(0, false).events(5, 1)
+		tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(40.5)})
+		return tl.disconnect(40.6, "io server disconnect").connect(41, false).gap(41).events(50, 3)
+	}
+	v := judged(t, timeline(), published(4, 20, 49), []Fault{stall}, params())
+	if v.StallExpiries != 1 || v.NotRecovered != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	judged(t, timeline(), published(4, 20, 49), nil, params(), "token", "disconnect", "recovery")
+}
+
 func TestPlotIsWellFormedXML(t *testing.T) {
 	var samples []Sample
 	for i := range 20 {
