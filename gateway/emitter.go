@@ -58,6 +58,12 @@ func (g *Gateway) PublishOffset(ctx context.Context, ev events.Event) (string, e
 	if err == nil {
 		offset, err = op.EmitPacketLogged(ctx, p)
 	}
+	if errors.Is(err, socketio.ErrOutcomeUnknown) {
+		// Checked first: such an error also says the cluster is unavailable,
+		// but nothing was delivered on the side.
+		g.stats.publishFailed.Add(1)
+		return "", fmt.Errorf("gateway: publish %s (id %s): %w: %w", ev.Name, ev.ID, events.ErrOutcomeUnknown, err)
+	}
 	if errors.Is(err, socketio.ErrClusterUnavailable) {
 		// The adapter delivered to this node's clients and could not reach
 		// the others: say so in the events' own terms, so that publishers

@@ -49,3 +49,25 @@ func TestPublishClusterUnavailable(t *testing.T) {
 		t.Fatalf("this node's client got %+v", ev)
 	}
 }
+
+// unanswered is a cluster adapter whose appends get no answer: it delivers
+// nothing itself and fails as the streams adapter does then.
+type unanswered struct{ socketio.Adapter }
+
+func (u unanswered) Broadcast(context.Context, *socketio.Packet, *socketio.BroadcastOptions) error {
+	return fmt.Errorf("test adapter: no answer: %w: %w", socketio.ErrClusterUnavailable, socketio.ErrOutcomeUnknown)
+}
+
+// TestPublishOutcomeUnknown: a broadcast whose fate the cluster did not tell
+// is reported as events.ErrOutcomeUnknown, not as delivered to this node's
+// clients only (it was not: the adapter would repeat it if it landed).
+func TestPublishOutcomeUnknown(t *testing.T) {
+	e := newEnv(t, envOptions{adapter: func(h socketio.AdapterHost) socketio.Adapter {
+		return unanswered{socketio.NewMemoryAdapter(h)}
+	}})
+	e.join("org-1", "user-1", sioclient.Options{})
+	_, err := e.svc.EmitInvoicePaid(context.Background(), events.InvoicePayload{OrganizationID: "org-1", InvoiceID: "inv-1"})
+	if !errors.Is(err, events.ErrOutcomeUnknown) || errors.Is(err, events.ErrClusterUnavailable) {
+		t.Fatalf("err = %v, want events.ErrOutcomeUnknown and not events.ErrClusterUnavailable", err)
+	}
+}

@@ -40,6 +40,13 @@ type BroadcastFlags struct {
 // done: a broadcast reached this server's sockets, not the others'.
 var ErrClusterUnavailable = errors.New("socketio: cluster unavailable")
 
+// ErrOutcomeUnknown is wrapped by the error of a broadcast whose fate the
+// cluster did not tell in time (a Redis stream append with no answer,
+// retries included): it may still reach every server's sockets, this one's
+// included, or none. Unlike ErrClusterUnavailable, this server's sockets
+// were not served on the side: that would repeat the broadcast if it lands.
+var ErrOutcomeUnknown = errors.New("socketio: broadcast outcome unknown")
+
 // Adapter spreads a namespace's operations over the servers of a cluster.
 // Each method acts on the local sockets (through its AdapterHost) and on
 // those of every other server. The namespace handles the Local flag itself

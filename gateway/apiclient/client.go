@@ -94,8 +94,8 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 func retryable(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		if ae.Code == CodeClusterUnavailable {
-			return false // partly delivered: the caller decides (ae.IDs)
+		if ae.Code == CodeClusterUnavailable || ae.Code == CodeOutcomeUnknown {
+			return false // partly delivered, or perhaps: the caller decides (ae.IDs)
 		}
 		return ae.StatusCode >= 500 || ae.StatusCode == http.StatusTooManyRequests
 	}

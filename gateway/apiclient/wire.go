@@ -129,6 +129,7 @@ const (
 	CodePublishFailed         = "publish_failed"          // 500: the Emitter failed
 	CodeUnavailable           = "unavailable"             // 503: shutting down, or the request was abandoned
 	CodeClusterUnavailable    = "cluster_unavailable"     // 503: delivered on this node only (Redis down)
+	CodeOutcomeUnknown        = "publish_outcome_unknown" // 503: Redis did not answer the append: every node gets the event, or none
 	CodeInvalidSelector       = "invalid_selector"        // a control request that selects nothing, or mixes selectors
 	CodeInvalidRevocation     = "invalid_revocation"      // a revocation of neither a token nor a user, or with fields that do not go together
 	CodeControlDisabled       = "control_disabled"        // 404: this server has no control API

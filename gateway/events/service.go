@@ -64,6 +64,12 @@ type Emitter interface {
 // clients that got it.
 var ErrClusterUnavailable = errors.New("events: cluster unavailable")
 
+// ErrOutcomeUnknown is wrapped by the error of an Emitter that cannot tell whether an event was
+// published: clustered over Redis Streams, Redis did not answer the append in time. The event
+// reaches every recipient or none (no node delivered it on the side). Retrying may publish it
+// twice; not retrying may lose it: the publisher decides (e.g. by its own idempotent handling).
+var ErrOutcomeUnknown = errors.New("events: publish outcome unknown")
+
 // EventsService validates events against the catalog and publishes them to an Emitter. It has
 // one typed method per event (EmitInvoiceCreated, ...; generated) and the untyped Emit. It is
 // safe for concurrent use.

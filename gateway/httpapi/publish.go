@@ -139,6 +139,15 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *api
 			err = h.emitter.Publish(pctx, ev)
 		}
 		offsets = append(offsets, offset)
+		if err != nil && errors.Is(err, events.ErrOutcomeUnknown) {
+			// Redis may hold it or not; the rest of the batch would wait
+			// as long. ids lists the events published before it.
+			h.log.Warn("httpapi: publish outcome unknown", "event", string(ev.Name), "id", ev.ID, "error", err, "published", len(ids), "apiKey", keyID)
+			e := newError(http.StatusServiceUnavailable, CodeOutcomeUnknown,
+				"event "+ev.ID+" may or may not have been published (Redis did not answer in time): it reaches every node's clients or none; the events after it in the batch were not published", "")
+			e.body.IDs = ids
+			return e.response()
+		}
 		if err != nil && errors.Is(err, events.ErrClusterUnavailable) {
 			// Delivered to this node's clients only. Local delivery goes on
 			// for the rest of the batch; the answer says what happened.

@@ -204,6 +204,30 @@ func TestPublishClusterUnavailable(t *testing.T) {
 	}
 }
 
+// TestPublishOutcomeUnknown: when the cluster cannot tell whether an event
+// was published (Redis Streams did not answer the append), the batch stops
+// there and the answer is a 503 of its own, listing the ids published
+// before it; it is not confused with cluster_unavailable (nothing was
+// delivered on the side).
+func TestPublishOutcomeUnknown(t *testing.T) {
+	var calls int
+	rec := &recorder{fail: func(int, events.Event) error {
+		calls++
+		if calls == 2 {
+			return fmt.Errorf("gateway: publish: %w", events.ErrOutcomeUnknown)
+		}
+		return nil
+	}}
+	url, _ := newAPI(t, httpapi.Config{Emitter: rec})
+	body := `[` + strings.Repeat(`{"event":"invoice:paid","payload":`+invoice+`},`, 2) + `{"event":"invoice:paid","payload":` + invoice + `}]`
+	r := post(t, url, httpapi.PathBatch, body)
+	e := r.errorBody(t)
+	if r.status != http.StatusServiceUnavailable || e.Code != httpapi.CodeOutcomeUnknown ||
+		!strings.Contains(e.Message, "may or may not") || len(e.IDs) != 1 || calls != 2 {
+		t.Fatalf("answer %d %s after %d publish calls", r.status, r.body, calls)
+	}
+}
+
 // TestAPIKeys: no key is 401 with a challenge, a wrong key 403, either
 // configured key works, and authentication comes before reading the body.
 func TestAPIKeys(t *testing.T) {

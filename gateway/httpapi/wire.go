@@ -50,6 +50,7 @@ const (
 	CodePublishFailed         = apiclient.CodePublishFailed
 	CodeUnavailable           = apiclient.CodeUnavailable
 	CodeClusterUnavailable    = apiclient.CodeClusterUnavailable
+	CodeOutcomeUnknown        = apiclient.CodeOutcomeUnknown
 	CodePresenceUnavailable   = apiclient.CodePresenceUnavailable
 	CodeInvalidOrganization   = apiclient.CodeInvalidOrganization
 	CodeHistoryGap            = apiclient.CodeHistoryGap

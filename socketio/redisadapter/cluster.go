@@ -31,7 +31,7 @@ var (
 	// sockets, this one's included, from the stream; or never, and reach
 	// none. It was not delivered to this node's sockets on the side (that
 	// would repeat it when it lands).
-	ErrOutcomeUnknown = fmt.Errorf("%w: no answer to the append: the broadcast may yet reach every node, or none", ErrUnavailable)
+	ErrOutcomeUnknown = fmt.Errorf("%w: %w: no answer to the append: the broadcast may yet reach every node, or none", ErrUnavailable, socketio.ErrOutcomeUnknown)
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("redisadapter: closed")
 	// ErrTimeout is returned by cluster-wide requests that did not get
