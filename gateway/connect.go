@@ -245,8 +245,10 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	}
 	if from, failure := s.NotRecovered(); failure != "" {
 		// Never silently: a client that lost events is told, and reloads.
+		// Unlogged: a notice about this connection, which a later recovery
+		// of this session must not replay (the client would reload again).
 		g.stats.gap(failure)
-		if err := s.Emit(EventHistoryGap, historyGapPayload{Message: HistoryGapMessage, Reason: string(failure), From: from}); err != nil &&
+		if err := s.EmitUnlogged(EventHistoryGap, historyGapPayload{Message: HistoryGapMessage, Reason: string(failure), From: from}); err != nil &&
 			!errors.Is(err, socketio.ErrNotConnected) {
 			g.log.Warn("gateway: sending history gap event", "sid", s.ID(), "error", err)
 		}

@@ -169,6 +169,9 @@ func historyGapOf(t *testing.T, ev sioclient.Event) historyGap {
 	if g.Message == "" {
 		t.Errorf("history:gap without a message: %s", ev)
 	}
+	if len(ev.Args) != 1 {
+		t.Errorf("history:gap %s: want its payload alone, no offset (a notice about this connection is not logged for replay)", ev)
+	}
 	return g
 }
 
