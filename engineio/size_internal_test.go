@@ -4,23 +4,18 @@ import (
 	"net/http/httptest"
 	"testing"
 	"unsafe"
+
+	"github.com/operate/realtime/internal/testutil/sizes"
 )
 
 // Every idle WebSocket connection holds a Session and a wsConn: keep them
 // within their size classes (docs/benchmarks.md itemizes the memory of an
 // idle connection).
 func TestPerConnectionStructSizes(t *testing.T) {
-	for _, c := range []struct {
-		name      string
-		size, max uintptr
-	}{
-		{"Session", unsafe.Sizeof(Session{}), 192},
-		{"wsConn", unsafe.Sizeof(wsConn{}), 224},
-	} {
-		if c.size > c.max {
-			t.Errorf("%s is %d bytes, want at most %d", c.name, c.size, c.max)
-		}
-	}
+	sizes.AtMost(t,
+		sizes.Limit{Name: "Session", Size: unsafe.Sizeof(Session{}), Max: 192},
+		sizes.Limit{Name: "wsConn", Size: unsafe.Sizeof(wsConn{}), Max: 224},
+	)
 }
 
 // Handshakes with the same URI share one string; another URI gets its own.

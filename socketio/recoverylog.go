@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"slices"
 )
 
 // This file is the recovery log: the one component that connection state
@@ -126,3 +127,20 @@ func recoveryLogOf(a Adapter, recovery bool) RecoveryLog {
 // restored sessions in memory: a disconnection that is not recoverable
 // drops the session.
 type sessionDropper interface{ dropSession(pid string) }
+
+// ReplayedTo reports whether a broadcast to rooms, except those in except,
+// is replayed to a recovering session that was in sessionRooms: the session
+// was in one of the target rooms (or all were targeted) and in none of the
+// excluded ones (Node's shouldIncludePacket). Every RecoveryLog applies it.
+func ReplayedTo(sessionRooms, rooms, except []string) bool {
+	included := len(rooms) == 0
+	for _, r := range sessionRooms {
+		if slices.Contains(except, r) {
+			return false
+		}
+		if !included && slices.Contains(rooms, r) {
+			included = true
+		}
+	}
+	return included
+}

@@ -419,23 +419,8 @@ func (st *memoryLog) collectLocked(seq uint64, rooms []string, scan int, recover
 			continue // in several of the reader's rooms' histories
 		}
 		last = p.seq
-		if shouldReplay(rooms, p.rooms, p.except) {
+		if ReplayedTo(rooms, p.rooms, p.except) {
 			out = append(out, p.p)
 		}
 	}
-}
-
-// shouldReplay mirrors Node's shouldIncludePacket: the session was in one of
-// the target rooms (or all were targeted) and in none of the excluded ones.
-func shouldReplay(sessionRooms, rooms, except []string) bool {
-	included := len(rooms) == 0
-	for _, r := range sessionRooms {
-		if slices.Contains(except, r) {
-			return false
-		}
-		if !included && slices.Contains(rooms, r) {
-			included = true
-		}
-	}
-	return included
 }

@@ -3,21 +3,16 @@ package socketio
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/operate/realtime/internal/testutil/sizes"
 )
 
 // Every idle connection holds a Socket and a client: keep them within their
 // size classes (docs/benchmarks.md itemizes the memory of an idle
 // connection).
 func TestPerConnectionStructSizes(t *testing.T) {
-	for _, c := range []struct {
-		name      string
-		size, max uintptr
-	}{
-		{"Socket", unsafe.Sizeof(Socket{}), 192},
-		{"client", unsafe.Sizeof(client{}), 80},
-	} {
-		if c.size > c.max {
-			t.Errorf("%s is %d bytes, want at most %d", c.name, c.size, c.max)
-		}
-	}
+	sizes.AtMost(t,
+		sizes.Limit{Name: "Socket", Size: unsafe.Sizeof(Socket{}), Max: 192},
+		sizes.Limit{Name: "client", Size: unsafe.Sizeof(client{}), Max: 80},
+	)
 }

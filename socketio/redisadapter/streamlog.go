@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -331,26 +330,11 @@ func (a *streamsAdapter) replayed(e rediswire.StreamEntry, id rediswire.StreamID
 			}
 			direct = d.Opts.Flags.Direct
 		}
-		if !includes(rooms, d.Opts.Rooms, d.Opts.Except) {
+		if !socketio.ReplayedTo(rooms, d.Opts.Rooms, d.Opts.Except) {
 			return nil
 		}
 	}
 	return (&socketio.Packet{Data: data, Attachments: atts}).Logged(e.ID, logPosition(id), direct)
-}
-
-// includes is Node's shouldIncludePacket: the session was in one of the
-// target rooms (or all were targeted) and in none of the excluded ones.
-func includes(sessionRooms, rooms, except []string) bool {
-	included := len(rooms) == 0
-	for _, r := range sessionRooms {
-		if slices.Contains(except, r) {
-			return false
-		}
-		if !included && slices.Contains(rooms, r) {
-			included = true
-		}
-	}
-	return included
 }
 
 // historyReplayMax bounds the entries a recovery reads from each history

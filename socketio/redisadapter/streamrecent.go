@@ -123,7 +123,7 @@ func (l *recentLog) since(from rediswire.StreamID, rooms []string) (missed []*so
 	tail = tail[:len(tail):len(tail)]
 	l.mu.Unlock()
 	for _, e := range tail {
-		if !e.hasOpts || includes(rooms, e.rooms, e.except) {
+		if !e.hasOpts || socketio.ReplayedTo(rooms, e.rooms, e.except) {
 			missed = append(missed, e.pkt)
 		}
 	}
