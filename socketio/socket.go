@@ -300,15 +300,9 @@ func (s *Socket) Leave(room string) {
 
 // Emit sends an event to this client.
 func (s *Socket) Emit(event string, args ...any) error {
-	p, err := NewPacket(event, args...)
+	p, err := s.outgoing(event, args)
 	if err != nil {
 		return err
-	}
-	if !s.Connected() {
-		return ErrNotConnected
-	}
-	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
-		m.EventSent(s, p)
 	}
 	if s.pid != "" {
 		// With recovery on, Node routes socket.emit through the adapter so
@@ -318,6 +312,22 @@ func (s *Socket) Emit(event string, args ...any) error {
 	return s.client.send(encode(sio.Event, s.nsp.name, false, 0, p.Data, p.Attachments))
 }
 
+// outgoing encodes an event for this client, which must be connected, and
+// shows it to the monitor (the Admin UI).
+func (s *Socket) outgoing(event string, args []any) (*Packet, error) {
+	p, err := NewPacket(event, args...)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Connected() {
+		return nil, ErrNotConnected
+	}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
+		m.EventSent(s, p)
+	}
+	return p, nil
+}
+
 // EmitUnlogged sends an event to this client like Emit, except that it
 // never enters the recovery log: it carries no offset and is never
 // replayed. It is for notices about this connection itself (its token
@@ -325,15 +335,9 @@ func (s *Socket) Emit(event string, args ...any) error {
 // connection, which may hold another token, they would be false. With
 // recovery on it still waits behind a replay under way, as broadcasts do.
 func (s *Socket) EmitUnlogged(event string, args ...any) error {
-	p, err := NewPacket(event, args...)
+	p, err := s.outgoing(event, args)
 	if err != nil {
 		return err
-	}
-	if !s.Connected() {
-		return ErrNotConnected
-	}
-	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
-		m.EventSent(s, p)
 	}
 	// A nil packet marks it as not logged: never taken for one the
 	// replay already sent.
