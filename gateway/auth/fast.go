@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -272,7 +273,7 @@ func (fc *fastClaims) date(f fastField) (time.Time, bool) {
 // of another type than the fast path expects, a string with an escape or a
 // byte outside printable ASCII.
 func (fc *fastClaims) read(p []byte, v *Verifier) bool {
-	if len(v.orgClaims) > fastOrgs || !json.Valid(p) {
+	if len(v.orgClaims) > fastOrgs || !json.Valid(p) || !numbersFit(p) {
 		return false
 	}
 	fc.datesOK = true
@@ -333,6 +334,36 @@ func (fc *fastClaims) read(p []byte, v *Verifier) bool {
 		i = skipSpace(p, i+1) // ','
 	}
 }
+
+// numbersFit reports whether every number in the valid JSON p, at any
+// depth, is within float64's range: encoding/json refuses a payload with
+// one that is not (1e400 anywhere), so golang-jwt refuses the token. A
+// literal with no exponent and at most maxPlainNumber bytes always fits,
+// which spares the common ones a ParseFloat.
+func numbersFit(p []byte) bool {
+	for i := 0; i < len(p); {
+		switch c := p[i]; {
+		case c == '"':
+			i = skipValue(p, i)
+		case c == '-' || (c >= '0' && c <= '9'):
+			j := skipValue(p, i)
+			lit := p[i:j]
+			if len(lit) > maxPlainNumber || bytes.ContainsAny(lit, "eE") {
+				if _, err := strconv.ParseFloat(string(lit), 64); err != nil {
+					return false
+				}
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return true
+}
+
+// maxPlainNumber is a length below which a literal without an exponent is
+// less than 1e300.
+const maxPlainNumber = 300
 
 func skipSpace(p []byte, i int) int {
 	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {
