@@ -270,16 +270,16 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 	org := &sequence{key: c.Org, pubs: orgPubs, name: eventName}
 	user := &sequence{key: c.User, pubs: userPubs, name: userEventName}
 	var (
-		connected bool   // per the client
-		connAt    int64  // when the current (or last) connection started
-		connects  int    // connections so far
-		changed   int64  // when the client last connected or disconnected
-		upgrade   Record // the last upgrade since the last disconnection (it may come before the connect)
-		recovered bool   // the current connection recovered a session
-		probeFail bool   // a probe failed since the last disconnection
-		expired   bool   // auth:expired arrived on the current connection
-		away      bool   // ... on a connection opened too close to the token's expiry to be warned in time
-		refused   bool   // a reconnection was refused for an expired token since the last connect
+		connected  bool   // per the client
+		connAt     int64  // when the current (or last) connection started
+		connects   int    // connections so far
+		changed    int64  // when the client last connected or disconnected
+		upgrade    Record // the last upgrade since the last disconnection (it may come before the connect)
+		recovered  bool   // the current connection recovered a session
+		probeFail  bool   // a probe failed since the last disconnection
+		expired    bool   // auth:expired arrived on the current connection
+		away       bool   // ... on a connection opened too close to the token's expiry to be warned in time
+		tokenEnded bool   // the session ended for its token since the last connect (refused as expired, or ended at the expiry): the next connection is afresh
 	)
 	// gapOn says whether the connection starting at record j is told of a
 	// gap (history:gap may come after an event broadcast meanwhile).
@@ -324,12 +324,12 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 				// Refused for an expired token, the client had lost its
 				// session: the server ended it at the token's deadline
 				// (while a stall kept the warning away), not recoverable.
-				if (org.last > 0 || user.last > 0) && !refused && !(p.RestartLosesSessions && restartBetween(faults, connAt, r.TS)) {
+				if (org.last > 0 || user.last > 0) && !tokenEnded && !(p.RestartLosesSessions && restartBetween(faults, connAt, r.TS)) {
 					v.fail("recovery", "client %d (%s) reconnected at %s without recovering its session", c.ID, c.Mode, clock(r.TS))
 				}
 			}
 			connects++
-			connAt, changed, recovered, expired, away, refused = r.TS, r.TS, r.Rec, false, false, false
+			connAt, changed, recovered, expired, away, tokenEnded = r.TS, r.TS, r.Rec, false, false, false
 		case "gap":
 			v.Gaps++
 			if connects < 2 {
@@ -347,13 +347,13 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 				// connection, as it must, and with it the session: the next
 				// connection, with a new token, is afresh.
 				cause = "stall-expiry"
-				refused = true
+				tokenEnded = true
 			case r.Reason == "io server disconnect" && away:
 				// Likewise, the client having been away when it was warned;
 				// the server ended the session: the next connection, with a
 				// new token, is afresh.
 				cause = "away-expiry"
-				refused = true
+				tokenEnded = true
 			case r.Reason == "ping timeout" && probeFail && upgrade.T == "":
 				// The probe failed while long-polling paused for it, and
 				// polling never resumed (engine.io-client 6.6.8 _probe:
@@ -375,7 +375,7 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 			}
 		case "cerr":
 			v.ConnectErrors++
-			refused = refused || strings.Contains(r.Msg, "Token expired")
+			tokenEnded = tokenEnded || strings.Contains(r.Msg, "Token expired")
 		case "upgradeError":
 			v.ProbeErrors++
 			probeFail = true
