@@ -240,7 +240,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		g.stats.eventsReplayed.Add(int64(s.ReplayedEvents()))
 	}
 
-	if err := s.Emit(EventConnected, connectedJSON(sess.userID, sess.orgID, expiresAt)); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
+	if err := s.EmitPositioned(EventConnected, connectedJSON(sess.userID, sess.orgID, expiresAt)); err != nil && !errors.Is(err, socketio.ErrNotConnected) {
 		g.log.Warn("gateway: sending connected event", "sid", s.ID(), "error", err)
 	}
 	if from, failure := s.NotRecovered(); failure != "" {

@@ -27,7 +27,11 @@ import (
 // web client.
 const (
 	// EventConnected (server → client) follows a successful connection:
-	// {message, userId, organizationId, expiresAt?}.
+	// {message, userId, organizationId, expiresAt?}. With recovery on it
+	// is never replayed; to a new socket it carries the recovery log's
+	// head as its offset (socketio.Socket.EmitPositioned), so a client
+	// that receives nothing else still recovers from there, and a
+	// reconnection storm adds nothing to the log.
 	EventConnected = "connected"
 	// EventAuthExpiring (server → client) warns that the token expires soon:
 	// {message, expiresAt}. Answer with EventAuthRefresh. It and

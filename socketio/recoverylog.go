@@ -81,6 +81,17 @@ type RecoveryLog interface {
 	// History reads the log on request (see HistoryQuery). It fails with
 	// ErrHistoryGap when q.Since is no longer covered.
 	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
+	// Head calls send with the log's head: the offset and position of the
+	// latest packet of the log delivered to this server's sockets, at a
+	// point where none is being delivered here. What send queues to a
+	// socket is then ordered with the log's deliveries: after every packet
+	// at or before the head, before every later one. Since(head) must
+	// replay what a socket missed after it, as for any packet's offset.
+	// It returns false, without calling send, when the log has no head to
+	// give (a shared log that this server has delivered nothing of yet).
+	// Socket.EmitPositioned uses it to give a new socket a position
+	// without appending to the log.
+	Head(send func(offset string, pos LogPosition)) bool
 	// PersistSession keeps a disconnected socket's state for recovery. It
 	// must not wait on I/O: it is called where a socket closes, which may
 	// be the engine's heartbeat goroutine (see SessionFlusher).

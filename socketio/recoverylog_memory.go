@@ -29,6 +29,20 @@ func (st *memoryLog) Append(_ context.Context, p *Packet, opts *BroadcastOptions
 	return p.Offset, nil
 }
 
+// Head implements RecoveryLog: under the lock that makes logging and
+// delivering one step, the last offset given out (the epoch's zero
+// offset when nothing was logged yet, which Since accepts while nothing
+// was trimmed).
+func (st *memoryLog) Head(send func(string, LogPosition)) bool {
+	st.order.Lock()
+	defer st.order.Unlock()
+	st.mu.Lock()
+	seq := st.seq
+	st.mu.Unlock()
+	send(st.offset(seq), LogPosition{Minor: seq})
+	return true
+}
+
 // Shared implements RecoveryLog: no other server reads this log.
 func (st *memoryLog) Shared() bool { return false }
 

@@ -347,6 +347,58 @@ func (s *Socket) EmitUnlogged(event string, args ...any) error {
 	return nil
 }
 
+// EmitPositioned sends an event to this client that, like EmitUnlogged,
+// never enters the recovery log, but that gives a new socket a position in
+// it: the log's head, the offset of the latest packet it delivered here,
+// appended as the event's last argument. It is for the first event of a
+// connection (the gateway's "connected"): the client then holds an offset
+// to recover from even if nothing else reaches it before it drops, without
+// one log entry per connection — a reconnection storm of N clients would
+// otherwise append N entries, trimming the events they are recovering out
+// of a bounded log (a Redis stream's MAXLEN). The head is taken where no
+// packet of the log is being delivered here, and the event queued there,
+// so the client's offset never moves back behind a packet it has.
+//
+// A recovered socket, or one whose log has no position to give yet (an
+// empty shared log), gets what Emit sends: the first keeps the offset it
+// came back with (the head could be behind what its replay sent), the
+// second is given the event's own log entry.
+func (s *Socket) EmitPositioned(event string, args ...any) error {
+	log := s.nsp.log
+	if s.pid == "" {
+		return s.Emit(event, args...) // recovery off: no offsets
+	}
+	if s.recovered || log == nil {
+		// log nil: recovery without a log (the Redis Pub/Sub modes), no
+		// offset to give, and nothing to gain from the adapter's round
+		// trip.
+		return s.EmitUnlogged(event, args...)
+	}
+	p, err := NewPacket(event, args...)
+	if err != nil {
+		return err
+	}
+	if !s.Connected() {
+		return ErrNotConnected
+	}
+	delivered := true
+	positioned := log.Head(func(offset string, pos LogPosition) {
+		q := p.withOffset(offset, pos)
+		// A nil packet: never taken for one a replay already sent.
+		delivered = s.deliver(encode(sio.Event, s.nsp.name, false, 0, q.Data, q.Attachments), nil, false)
+	})
+	if !positioned {
+		return s.Emit(event, args...)
+	}
+	if m := s.nsp.monitor.Load(); m != nil && m.EventSent != nil {
+		m.EventSent(s, p)
+	}
+	if !delivered {
+		return ErrNotConnected
+	}
+	return nil
+}
+
 // EmitWithAck sends an event and waits for the client's acknowledgement,
 // until ctx ends. Do not call it from this client's own handlers (see the
 // package documentation); use EmitWithAckFunc there.

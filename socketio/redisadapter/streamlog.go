@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -42,6 +43,38 @@ func (a *streamsAdapter) RecoveryLog() socketio.RecoveryLog {
 // returns (or after Config.PublishTimeout, the delivery still to come).
 func (l streamLog) Append(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) (string, error) {
 	return l.a.broadcast(ctx, p, opts)
+}
+
+// streamHead is the latest logged broadcast the reader delivered here:
+// mu is held while one is delivered, so that an event queued under it
+// (streamLog.Head) is ordered with them.
+type streamHead struct {
+	mu     sync.Mutex
+	offset string // "" when none (since this server started, or a gap)
+	pos    socketio.LogPosition
+}
+
+// forget drops the head: after a gap in the reader, this server no longer
+// knows that it delivered everything after it.
+func (h *streamHead) forget() {
+	h.mu.Lock()
+	h.offset, h.pos = "", socketio.LogPosition{}
+	h.mu.Unlock()
+}
+
+// Head implements socketio.RecoveryLog: the latest logged broadcast the
+// reader delivered here, an entry of the stream (kept in recentLog, so a
+// replay from it is served from memory). Until there is one (this server
+// has just started) the caller appends instead, once.
+func (l streamLog) Head(send func(string, socketio.LogPosition)) bool {
+	h := &l.a.head
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.offset == "" {
+		return false
+	}
+	send(h.offset, h.pos)
+	return true
 }
 
 // Shared implements socketio.RecoveryLog: every server of the namespace

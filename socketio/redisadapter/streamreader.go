@@ -412,6 +412,7 @@ func (r *streamReader) gap() {
 		if a.recent != nil {
 			a.recent.reset()
 		}
+		a.head.forget()
 		sockets := a.host.Namespace().Sockets()
 		if len(sockets) == 0 {
 			continue

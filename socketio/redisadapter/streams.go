@@ -61,6 +61,10 @@ type streamsAdapter struct {
 	// only the rooms' own streams.
 	recent *recentLog
 
+	// head is the latest logged broadcast delivered here (see
+	// streamLog.Head).
+	head streamHead
+
 	// appends numbers this adapter's appends (see appendKey).
 	appends atomic.Uint64
 
@@ -396,7 +400,14 @@ func (a *streamsAdapter) deliver(offset string, id rediswire.StreamID, d *redisw
 	if f := a.fenced.Load(); f != nil {
 		opts.Except = append(slices.Clip(opts.Except), *f...)
 	}
+	if p.Offset == "" {
+		a.host.Broadcast(p, opts)
+		return
+	}
+	a.head.mu.Lock()
+	defer a.head.mu.Unlock()
 	a.host.Broadcast(p, opts)
+	a.head.offset, a.head.pos = p.Offset, logPosition(id)
 }
 
 // decodeEntry decodes the data of an entry.
