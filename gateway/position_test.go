@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,7 +12,10 @@ import (
 
 	"github.com/operate/realtime/gateway"
 	"github.com/operate/realtime/gateway/events"
+	"github.com/operate/realtime/internal/testutil/redistest"
 	"github.com/operate/realtime/internal/testutil/sioclient"
+	"github.com/operate/realtime/socketio"
+	"github.com/operate/realtime/socketio/redisadapter"
 )
 
 // TestConnectedGivesAPositionWithoutALogEntry: the connected event of a new
@@ -157,4 +161,54 @@ func parseLogPos(t *testing.T, off string) logPos {
 		t.Fatalf("offset %q is neither a memory log's nor a stream id", off)
 	}
 	return logPos{a, b}
+}
+
+// TestConnectedPositionOnAFreshNode: a node that has just started over a
+// stream that other nodes wrote, and has delivered nothing yet, gives new
+// sockets the last entry its reader handled (the stream's tail) rather
+// than one appended entry each — a node restarting into a reconnection
+// storm appends nothing — and a client recovers from it.
+func TestConnectedPositionOnAFreshNode(t *testing.T) {
+	r := redistest.Start(t)
+	node := func() socketio.AdapterFactory {
+		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := c.WaitSubscribed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c.Adapter
+	}
+	recovery := &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}
+	first := newEnv(t, envOptions{recovery: recovery, adapter: node()})
+	watcher := first.join("org-1", "user-0", sioclient.Options{})
+	emitTo(t, first, events.InvoiceCreated, "org-1", "", 1)
+	tail := offsetOf(t, watcher.Next(string(events.InvoiceCreated)))
+
+	fresh := newEnv(t, envOptions{recovery: recovery, adapter: node()})
+	fresh.redis = r
+	clients := make([]*sioclient.Client, 5)
+	for i := range clients {
+		c := fresh.connect(sioclient.Options{Auth: map[string]any{"token": fresh.token("org-1", fmt.Sprintf("user-%d", i+1), time.Hour)}})
+		c.WaitConnect()
+		if got := offsetOf(t, c.Next(gateway.EventConnected)); got != tail {
+			t.Fatalf("client %d on the fresh node: connected carries %q, want the stream's tail %q", i, got, tail)
+		}
+		clients[i] = c
+	}
+
+	c := clients[0]
+	sid := c.State().SID
+	drop(t, fresh, c)
+	emitTo(t, first, events.InvoicePaid, "org-1", "", 2)
+	c.Connect()
+	if info := c.WaitConnect(); !info.Recovered || info.SID != sid {
+		t.Fatalf("reconnection %+v, want the recovered socket %s", info, sid)
+	}
+	c.Next(gateway.EventConnected)
+	expectSeqs(t, c, []events.Name{events.InvoicePaid}, []int{2})
 }

@@ -65,15 +65,27 @@ func (h *streamHead) forget() {
 // Head implements socketio.RecoveryLog: the latest logged broadcast the
 // reader delivered here, an entry of the stream (kept in recentLog, so a
 // replay from it is served from memory). Until there is one (this server
-// has just started) the caller appends instead, once.
+// has just started, or its reader lost entries), the last entry the
+// reader handled: none of the namespace's broadcasts up to it is still to
+// be delivered here (one being delivered waits for h.mu, and the reader
+// counts an entry as handled only after delivering it), so it is a
+// position every new socket has everything up to. Nothing yet (the
+// reader has not started, or the stream is empty): the caller appends
+// instead, once — a node that restarts into a reconnection storm must not
+// append one entry per client.
 func (l streamLog) Head(send func(string, socketio.LogPosition)) bool {
 	h := &l.a.head
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.offset == "" {
+	if h.offset != "" {
+		send(h.offset, h.pos)
+		return true
+	}
+	id := l.a.reader.handled()
+	if id == (rediswire.StreamID{}) {
 		return false
 	}
-	send(h.offset, h.pos)
+	send(id.String(), logPosition(id))
 	return true
 }
 

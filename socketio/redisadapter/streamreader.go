@@ -237,6 +237,14 @@ func (r *streamReader) commandTimeout() time.Duration {
 	return r.c.cfg.PublishTimeout + r.c.cfg.DialTimeout
 }
 
+// handled returns the last entry the reader handled (delivered), 0-0
+// before it started or while the stream is empty.
+func (r *streamReader) handled() rediswire.StreamID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
 // tail returns the id of the stream's last entry, 0-0 when it is empty.
 func (r *streamReader) tail(ctx context.Context, cl rueidis.Client) (rediswire.StreamID, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.commandTimeout())
