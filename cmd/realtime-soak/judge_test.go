@@ -384,6 +384,22 @@ func TestJudgeReplayedAuthNotices(t *testing.T) {
 	judged(t, tl, published(4), []Fault{stall}, params(), "token")
 }
 
+func TestJudgeLoggedNotices(t *testing.T) {
+	// A notice about one connection that carries an offset was logged: a
+	// recovery could replay it to another connection. Exact, unlike the
+	// timing heuristic above.
+	tl := newTimeline().connect(0, false).events(5, 1)
+	tl.c.Records = append(tl.c.Records, Record{T: "expiring", C: 1, TS: ms(6), Off: true})
+	judged(t, tl, published(4), nil, params(), "notice")
+	tl = newTimeline().connect(0, false).events(5, 1).disconnect(10.1, "transport close").connect(12, false)
+	tl.c.Records = append(tl.c.Records, Record{T: "gap", C: 1, TS: ms(12.1), Reason: "unavailable", Off: true})
+	judged(t, tl, published(4), []Fault{cut(10)}, params(), "notice", "recovery")
+	// Without an offset the same notices pass.
+	tl = newTimeline().connect(0, false).events(5, 1)
+	tl.c.Records = append(tl.c.Records, Record{T: "expiring", C: 1, TS: ms(6)})
+	judged(t, tl, published(4), nil, params())
+}
+
 func TestJudgeStallExpiryAndStuckProbe(t *testing.T) {
 	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
 	tl := newTimeline().connect(0, false)

@@ -97,18 +97,25 @@ function connect(cmd) {
       case "connected":
         return;
       case "history:gap":
-        send({ t: "gap", c, ts, reason: p.reason ?? null, from: p.from ?? null });
+        send({ t: "gap", c, ts, reason: p.reason ?? null, from: p.from ?? null, off: logged(args) });
         return;
       case "auth:expiring":
-        send({ t: "expiring", c, ts, exp: p.expiresAt ?? null });
+        send({ t: "expiring", c, ts, exp: p.expiresAt ?? null, off: logged(args) });
         return;
       case "auth:expired":
-        send({ t: "expired", c, ts, exp: p.expiresAt ?? null });
+        send({ t: "expired", c, ts, exp: p.expiresAt ?? null, off: logged(args) });
         return;
       default:
         send({ t: "ev", c, ts, n: event, o: p.organizationId ?? null, u: p.userId ?? null, s: typeof p.seq === "number" ? p.seq : -1 });
     }
   });
+}
+
+// logged reports whether a notice carried a recovery offset: one more, last,
+// string argument after its payload (what socket.io-client keeps as its
+// position), which only logged, replayable packets carry.
+function logged(args) {
+  return args.length > 1 && typeof args[args.length - 1] === "string";
 }
 
 function refresh(cmd) {
