@@ -146,7 +146,8 @@ type Verdict struct {
 	// once replayed old ones (a server finding, since fixed: they are
 	// unlogged); a notice that carries an offset, which a replay would
 	// need, fails the soak ("notice"), so what this counts now are live
-	// warnings to clients that came back inside their warning. Reported,
+	// notices to clients that came back inside their warning, judged like
+	// any other (an expiry then is an away or stall expiry). Reported,
 	// not failed.
 	ReplayedAuthNotices int `json:"replayedAuthNotices"`
 	// StallExpiries are tokens that expired while a stall kept their
@@ -395,9 +396,11 @@ func judgeClient(v *Verdict, c *Client, orgPubs, userPubs []Publication, faults 
 			if r.Off {
 				v.fail("notice", "client %d received auth:%s at %s carrying a recovery offset: a notice about one connection must never be logged (a recovery would replay it)", c.ID, r.T, clock(r.TS))
 			}
-			switch {
-			case connected && recovered && r.TS-connAt <= replayWindow.Milliseconds():
+			if connected && recovered && r.TS-connAt <= replayWindow.Milliseconds() {
+				// Live (it carries no offset): judged as any other.
 				v.ReplayedAuthNotices++
+			}
+			switch {
 			case r.T == "expired" && stalledAround(faults, c.ID, r.TS, p):
 				expired = true
 				v.StallExpiries++

@@ -370,15 +370,29 @@ func TestJudgeReconnectionBeforeAnyEvent(t *testing.T) {
 }
 
 func TestJudgeReplayedAuthNotices(t *testing.T) {
+	// The 2026-12-03 3-node soak's client 891: stalled while its token's
+	// warning was due, back (recovered) with that token inside the
+	// server's leeway, then warned and expired at once, live. An away
+	// expiry, not an unexplained disconnect.
 	stall := Fault{Kind: FaultStall, Start: at(10), End: at(40), Hit: map[int]bool{1: true}}
+	exp := at(25).Format(time.RFC3339) // enforced 30 s later (the leeway)
+	p := params()
+	p.ExpiryWarning = 30 * time.Second
 	tl := newTimeline().connect(0, false).events(5, 1).disconnect(50, "ping timeout").connect(52, true)
+	tl.c.Records = append(tl.c.Records,
+		Record{T: "expiring", C: 1, TS: ms(52.1), Exp: exp},
+		Record{T: "expired", C: 1, TS: ms(52.1), Exp: exp},
+		Record{T: "disconnect", C: 1, TS: ms(52.1), Reason: "io server disconnect"},
+		Record{T: "connect", C: 1, TS: ms(52.2), Tr: "polling"},
+		Record{T: "gap", C: 1, TS: ms(52.2), Reason: "unavailable"})
+	v := judged(t, tl, published(4), []Fault{stall}, p)
+	if v.ReplayedAuthNotices != 2 || v.AwayExpiries != 1 {
+		t.Errorf("counts: %+v", v)
+	}
+	tl = newTimeline().connect(0, false).events(5, 1).disconnect(50, "ping timeout").connect(52, true)
 	tl.c.Records = append(tl.c.Records,
 		Record{T: "expiring", C: 1, TS: ms(52.1)},
 		Record{T: "expired", C: 1, TS: ms(52.1)})
-	v := judged(t, tl, published(4), []Fault{stall}, params())
-	if v.ReplayedAuthNotices != 2 {
-		t.Errorf("counts: %+v", v)
-	}
 	// Later on the same connection, an expiry is the connection's own.
 	tl.c.Records = append(tl.c.Records, Record{T: "expired", C: 1, TS: ms(70)})
 	judged(t, tl, published(4), []Fault{stall}, params(), "token")

@@ -199,7 +199,7 @@ func (r *report) text() string {
 		fmt.Fprintf(&b, "tokens expired during a stall: %d; failed upgrade probes: %d, of which %d left the client silent until its ping timeout (engine.io-client)\n", v.StallExpiries, v.ProbeErrors, v.ProbeStuck)
 	}
 	if v.ReplayedAuthNotices > 0 {
-		fmt.Fprintf(&b, "replayed auth notices: %d auth:expiring/auth:expired of an old token delivered with a recovered session, right after the client authenticated with a new one\n", v.ReplayedAuthNotices)
+		fmt.Fprintf(&b, "auth notices right after a recovered connection: %d (live, without an offset: the client came back inside its token's warning)\n", v.ReplayedAuthNotices)
 	}
 	if len(v.UnexplainedByLag) > 0 {
 		fmt.Fprintf(&b, "unexplained disconnects by time since the latest fault hitting the client: %s\n", counts(v.UnexplainedByLag))
