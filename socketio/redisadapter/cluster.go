@@ -798,12 +798,15 @@ type Stats struct {
 	// from the recent broadcasts this server delivered (recentLog), not
 	// from the stream.
 	ReplaysFromMemory uint64
+	// RecentWarmed are the broadcasts read from the stream into that
+	// memory when the stream's reader started (see streamReader.warm).
+	RecentWarmed uint64
 }
 
 type stats struct {
 	published, publishErrors, received, dropped, decodeErrors, reconnects, probeFailures atomic.Uint64
 	streamEntries, streamReadErrors, streamGaps, sessionErrors, sessionsDropped          atomic.Uint64
-	replaysFromMemory                                                                    atomic.Uint64
+	replaysFromMemory, recentWarmed                                                      atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -824,5 +827,6 @@ func (c *Cluster) Stats() Stats {
 		SessionsDropped:  c.stats.sessionsDropped.Load(),
 
 		ReplaysFromMemory: c.stats.replaysFromMemory.Load(),
+		RecentWarmed:      c.stats.recentWarmed.Load(),
 	}
 }

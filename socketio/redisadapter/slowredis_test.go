@@ -138,3 +138,63 @@ func TestStreamsReplayFromMemory(t *testing.T) {
 		t.Errorf("the recovery ran %d XRANGE commands, want at most 2 (the offset's check, the entries not read yet)", n)
 	}
 }
+
+// TestStreamsFreshNodeReplaysFromMemory: a node that starts after the
+// events its clients missed (a restart, a crash, a deploy) reads the
+// stream's recent broadcasts into memory once, before it serves
+// recoveries, and replays them from there: a reconnection storm onto it
+// does not read the stream once per client.
+func TestStreamsFreshNodeReplaysFromMemory(t *testing.T) {
+	r := redistest.Start(t)
+	a := streamsNode(t, "a", r, time.Minute)
+	lb := newBalancer(t, a.URL)
+	d := startDriver(t)
+	c := recoveringClient(t, d, lb, "c", []string{"websocket"}, "org:1")
+	first := c.WaitConnect()
+	wait.For(t, "the client on node a", func() bool { return a.srv.Of("/").RoomSize("org:1") == 1 })
+	nspA := a.srv.Of("/")
+	if err := nspA.To("org:1").Emit("seq", 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Next("seq")
+
+	back := lb.away(a.URL) // refused until back(): the client keeps trying
+	c.WaitDisconnect()
+	const missed = 1500
+	for i := 1; i <= missed; i++ {
+		room := "org:1"
+		if i%5 == 0 {
+			room = "org:2" // not the client's: filtered out of the replay
+		}
+		if err := nspA.To(room).Emit("seq", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := streamsNode(t, "b", r, time.Minute) // starts after every missed event
+	if got := b.cluster.Stats().RecentWarmed; got < missed {
+		t.Fatalf("node b read %d recent broadcasts into memory at start, want at least %d", got, missed)
+	}
+	lb.SetTarget(hostOf(b.URL))
+	before := xrangeCalls(t, r)
+	back()
+	info := c.WaitReconnect()
+	if !info.Recovered || info.SID != first.SID {
+		t.Fatalf("reconnection %+v, want recovered", info)
+	}
+	for i := 1; i <= missed; i++ {
+		if i%5 == 0 {
+			continue
+		}
+		ev := c.Next("seq")
+		if args, _ := withOffset(t, ev); len(args) != 1 || string(args[0]) != strconv.Itoa(i) {
+			t.Fatalf("got %s, want seq %d", ev, i)
+		}
+	}
+	c.NoEvent("seq", 100*time.Millisecond)
+	if n := xrangeCalls(t, r) - before; n > 1 {
+		t.Errorf("the recovery on the fresh node ran %d XRANGE commands, want at most 1 (the offset's check)", n)
+	}
+	if got := b.cluster.Stats().ReplaysFromMemory; got != 1 {
+		t.Errorf("node b replayed %d recoveries from memory, want 1", got)
+	}
+}

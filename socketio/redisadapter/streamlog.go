@@ -356,30 +356,36 @@ func (l streamLog) Since(offset string, rooms []string) ([]*socketio.Packet, soc
 // or nil (Node's shouldIncludePacket, without volatile packets, which are
 // never replayed).
 func (a *streamsAdapter) replayed(e rediswire.StreamEntry, id rediswire.StreamID, rooms []string) *socketio.Packet {
-	if !e.HasNsp || e.Nsp != a.host.Name() || e.Type != rediswire.MsgBroadcast {
+	p, d, ok := a.loggedBroadcast(e, id)
+	if !ok || d.Opts != nil && !socketio.ReplayedTo(rooms, d.Opts.Rooms, d.Opts.Except) {
 		return nil
+	}
+	return p
+}
+
+// loggedBroadcast decodes an entry that is a replayable broadcast of this
+// namespace (not volatile, without an ack) into the packet the reader
+// delivers, with its offset.
+func (a *streamsAdapter) loggedBroadcast(e rediswire.StreamEntry, id rediswire.StreamID) (*socketio.Packet, *rediswire.ClusterData, bool) {
+	if !e.HasNsp || e.Nsp != a.host.Name() || e.Type != rediswire.MsgBroadcast {
+		return nil, nil, false
 	}
 	d, atts, err := decodeEntry(e)
 	if err != nil || d.RequestID != nil {
-		return nil
+		return nil, nil, false
 	}
 	data, ok := rediswire.PacketData(d.Packet)
 	if !ok {
-		return nil
+		return nil, nil, false
 	}
 	var direct bool
-	if d.Opts != nil {
-		if d.Opts.Flags != nil {
-			if d.Opts.Flags.Volatile {
-				return nil
-			}
-			direct = d.Opts.Flags.Direct
+	if d.Opts != nil && d.Opts.Flags != nil {
+		if d.Opts.Flags.Volatile {
+			return nil, nil, false
 		}
-		if !socketio.ReplayedTo(rooms, d.Opts.Rooms, d.Opts.Except) {
-			return nil
-		}
+		direct = d.Opts.Flags.Direct
 	}
-	return (&socketio.Packet{Data: data, Attachments: atts}).Logged(e.ID, logPosition(id), direct)
+	return (&socketio.Packet{Data: data, Attachments: atts}).Logged(e.ID, logPosition(id), direct), &d, true
 }
 
 // historyReplayMax bounds the entries a recovery reads from each history

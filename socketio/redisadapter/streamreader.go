@@ -171,6 +171,7 @@ func (r *streamReader) run() {
 			r.mu.Lock()
 			r.last, r.lastID, r.err = id, id.String(), nil
 			r.mu.Unlock()
+			r.warm(ctx, cl, id)
 			close(r.ready)
 			break
 		}
@@ -235,6 +236,88 @@ func (r *streamReader) failed(err error, b *backoff) bool {
 // commandTimeout bounds a non-blocking command of the reader.
 func (r *streamReader) commandTimeout() time.Duration {
 	return r.c.cfg.PublishTimeout + r.c.cfg.DialTimeout
+}
+
+// warmPage is the COUNT of each XREVRANGE of warm.
+const warmPage = 1000
+
+// warm fills the recentLog of each adapter registered now with the
+// stream's broadcasts up to upTo, where the reader starts, going back as
+// far as the longest recovery window (an older offset belongs to a session
+// that has expired) and at most Config.MaxLen entries. Why: a node that
+// has just started (a deploy, a crash, every node of the cluster
+// restarted) gets a reconnection storm at once, and with an empty memory
+// every recovery read the stream from its client's offset, each decoding
+// the same entries again, under RequestsTimeout: on a loaded machine some
+// ran out of time and their clients came back afresh (the 3-node soak of
+// 2026-12-03). What is read is contiguous up to upTo (read newest first,
+// a failed read keeps the newer part), and the reader delivers only what
+// follows upTo, so the log stays contiguous. An adapter registered after
+// this starts empty, as before.
+func (r *streamReader) warm(ctx context.Context, cl rueidis.Client, upTo rediswire.StreamID) {
+	if upTo == (rediswire.StreamID{}) {
+		return // an empty stream
+	}
+	r.mu.Lock()
+	var adapters []*streamsAdapter
+	var window time.Duration
+	for _, a := range r.adapters {
+		if a.recent != nil {
+			adapters = append(adapters, a)
+			window = max(window, a.window)
+		}
+	}
+	r.mu.Unlock()
+	if len(adapters) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.commandTimeout())
+	defer cancel()
+	type warmed struct {
+		a  *streamsAdapter
+		id rediswire.StreamID
+		p  *socketio.Packet
+		d  *rediswire.ClusterData
+	}
+	var got []warmed // newest first
+	cutoff := uint64(max(time.Now().Add(-window).UnixMilli(), 0))
+	end, read := upTo.String(), int64(0)
+	for read < r.c.cfg.MaxLen {
+		msgs, err := cl.Do(ctx, cl.B().Xrevrange().Key(r.name).End(end).Start("-").Count(warmPage).Build()).ToArray()
+		if err != nil {
+			r.c.log.l.Debug("redisadapter: reading the stream's recent broadcasts into memory stopped", "stream", r.name, "read", read, "err", err)
+			break
+		}
+		read += int64(len(msgs))
+		older := true
+		for i := range msgs {
+			e, err := parseEntry(&msgs[i])
+			if err != nil {
+				continue // the reader skips it too
+			}
+			id, ok := rediswire.ParseStreamID(e.ID)
+			if !ok {
+				continue
+			}
+			if id.Ms < cutoff {
+				older = false
+				break
+			}
+			end = "(" + e.ID
+			for _, a := range adapters {
+				if p, d, ok := a.loggedBroadcast(e, id); ok {
+					got = append(got, warmed{a, id, p, d})
+				}
+			}
+		}
+		if !older || len(msgs) < warmPage {
+			break
+		}
+	}
+	for i := len(got) - 1; i >= 0; i-- {
+		got[i].a.recent.add(got[i].id, got[i].p, got[i].d)
+	}
+	r.c.stats.recentWarmed.Add(uint64(len(got)))
 }
 
 // handled returns the last entry the reader handled (delivered), 0-0
