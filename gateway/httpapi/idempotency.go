@@ -158,14 +158,14 @@ func (c *idemCache) len() int {
 
 // MaxOnceKeep bounds how long the cluster remembers the publish of an event
 // sent with an Idempotency-Key (events.OnceEmitter; the Redis Streams mode
-// keeps one Redis key per event, about 200 bytes): the idempotency TTL, at
+// keeps one Redis key per event, about 210 bytes): the idempotency TTL, at
 // most this. Ten minutes covers the retries the key is for, those of a
 // publisher told 503 publish_outcome_unknown (the Go client's within
 // seconds, a job queue's backoff within minutes), long after the first
 // attempt's own appends have landed or been dropped (5 × the publish
 // timeout); and a publisher sending 1,000 such events per second costs
-// Redis about 120 MB, where the idempotency TTL (24 h by default) would
-// cost 17 GB.
+// Redis about 130 MB, where the idempotency TTL (24 h by default) would
+// cost 18 GB.
 const MaxOnceKeep = 10 * time.Minute
 
 // onceScope derives, for a publish request with an Idempotency-Key, the
