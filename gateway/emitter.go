@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/operate/realtime/gateway/events"
 	"github.com/operate/realtime/socketio"
@@ -36,6 +37,26 @@ func (g *Gateway) Publish(ctx context.Context, ev events.Event) error {
 // from (GET .../events?since=), or a client's history request. It is ""
 // when no history is kept, or the event reached only this node's clients.
 func (g *Gateway) PublishOffset(ctx context.Context, ev events.Event) (string, error) {
+	return g.publish(ctx, ev, nil)
+}
+
+var _ events.OnceEmitter = (*Gateway)(nil)
+
+// PublishOnce implements events.OnceEmitter: PublishOffset, at most once
+// per key (socketio.Once). Clustered over Redis Streams, the namespace
+// stream's append is skipped when one with the key landed, on any node,
+// and the earlier event's id (stored with its append) and offset are
+// answered; nothing is delivered again, since delivery is the reading of
+// the stream. Other adapters ignore the key: their publishes never end
+// with events.ErrOutcomeUnknown, the answer a caller retries for.
+func (g *Gateway) PublishOnce(ctx context.Context, ev events.Event, key string, keep time.Duration) (id, offset string, err error) {
+	once := &socketio.Once{Key: key, Keep: keep, Tag: ev.ID}
+	offset, err = g.publish(ctx, ev, once)
+	return once.Tag, offset, err
+}
+
+// publish is PublishOffset with an optional once.
+func (g *Gateway) publish(ctx context.Context, ev events.Event, once *socketio.Once) (string, error) {
 	bit, ok := g.catalog.bit[string(ev.Name)]
 	if !ok {
 		g.stats.publishFailed.Add(1)
@@ -50,6 +71,9 @@ func (g *Gateway) PublishOffset(ctx context.Context, ev events.Event) (string, e
 	default:
 		g.stats.publishFailed.Add(1)
 		return "", fmt.Errorf("publish %s (id %s): %w", ev.Name, ev.ID, ErrNoRecipients)
+	}
+	if once != nil {
+		op = op.Once(once)
 	}
 	// NewPacket copies the payload into the encoded packet, so ev.Payload is
 	// not kept (the events.Emitter contract).

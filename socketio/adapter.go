@@ -20,6 +20,34 @@ type BroadcastOptions struct {
 	// a packet to another server (or replays it) keeps it, so that the
 	// delivery there sees the mark too.
 	Direct bool
+
+	// Once, when not nil, makes the broadcast idempotent across attempts
+	// and servers (see Once). Only the caller's adapter reads it; it is
+	// not carried to other servers.
+	Once *Once
+}
+
+// Once asks the adapter to publish a broadcast at most once per Key, for a
+// caller that retries a broadcast whose outcome it could not learn
+// (ErrOutcomeUnknown), possibly on another server. The Redis streams
+// adapter, the one whose broadcasts can end that way, appends the packet
+// at most once per Key while the key is kept (Keep): a repeat delivers
+// nothing, answers the first append's offset, and sets Tag to the tag
+// stored with it. Other adapters ignore Once: their broadcasts never end
+// with ErrOutcomeUnknown, so their callers have no reason to repeat one.
+//
+// A Once is used by one broadcast at a time: the adapter writes Tag.
+type Once struct {
+	// Key names the broadcast within its namespace: an opaque string
+	// (a digest, say) that two different broadcasts never share.
+	Key string
+	// Keep is how long the key is remembered; the adapter keeps it at
+	// least as long as its own attempts may still land.
+	Keep time.Duration
+	// Tag is stored with the first append (the caller's id for the
+	// broadcast). After the broadcast it is the tag of the append that
+	// landed: the caller's own, or that of an earlier attempt.
+	Tag string
 }
 
 // BroadcastFlags modify a broadcast.

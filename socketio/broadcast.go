@@ -53,6 +53,13 @@ func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator {
 	return b
 }
 
+// Once makes the broadcast idempotent across attempts and servers (see
+// Once): o's Tag is updated by the broadcast.
+func (b BroadcastOperator) Once(o *Once) BroadcastOperator {
+	b.opts.Once = o
+	return b
+}
+
 // Options returns the selection and flags.
 func (b BroadcastOperator) Options() BroadcastOptions { return b.opts }
 

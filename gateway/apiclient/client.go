@@ -28,11 +28,15 @@ type Client struct {
 	HTTPClient *http.Client
 	// Retries is how many times Publish retries after a network error, a
 	// 5xx answer, or a 429 (not before its Retry-After), with the same
-	// Idempotency-Key, so a retry never publishes twice. A 503
-	// cluster_unavailable is not retried: the event reached the clients of
-	// the node that answered, and the gateway keeps only successful answers
-	// for an Idempotency-Key, so a retry would deliver it to them again.
-	// Zero means 2; negative means none.
+	// Idempotency-Key, so a retry never publishes twice. That includes 503
+	// publish_outcome_unknown: the gateway publishes an event with an
+	// Idempotency-Key at most once across attempts and nodes, for
+	// httpapi.MaxOnceKeep (10 minutes), so a retry answers the first
+	// attempt's id if that one landed after all; without a key (an Event
+	// with no ID) it is not retried. A 503 cluster_unavailable is not
+	// retried: the event reached the clients of the node that answered,
+	// and only there (no stream holds it), so a retry would deliver it to
+	// them again. Zero means 2; negative means none.
 	Retries int
 }
 
@@ -63,7 +67,8 @@ func (e *APIError) Error() string {
 
 // Publish implements events.Emitter: it posts ev (already validated and
 // targeted by an EventsService) with ev.ID as its Idempotency-Key, retrying
-// as configured. The gateway assigns its own id to the event it delivers.
+// as configured (see Retries). The gateway assigns its own id to the event
+// it delivers.
 func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 	target := ev.Target
 	req := PublishRequest{Event: string(ev.Name), Payload: ev.Payload, Target: &target}
@@ -74,7 +79,7 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		_, err := c.Send(ctx, req, ev.ID)
-		if err == nil || attempt >= retries || !retryable(err) {
+		if err == nil || attempt >= retries || !retryable(err, ev.ID != "") {
 			return err
 		}
 		wait := backoff
@@ -91,11 +96,16 @@ func (c *Client) Publish(ctx context.Context, ev events.Event) error {
 	}
 }
 
-func retryable(err error) bool {
+// retryable says whether a publish that failed with err is tried again;
+// idempotent: it carries an Idempotency-Key.
+func retryable(err error, idempotent bool) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		if ae.Code == CodeClusterUnavailable || ae.Code == CodeOutcomeUnknown {
-			return false // partly delivered, or perhaps: the caller decides (ae.IDs)
+		switch ae.Code {
+		case CodeClusterUnavailable:
+			return false // delivered to one node's clients: the caller decides (ae.IDs)
+		case CodeOutcomeUnknown:
+			return idempotent // the gateway appends it at most once per key
 		}
 		return ae.StatusCode >= 500 || ae.StatusCode == http.StatusTooManyRequests
 	}

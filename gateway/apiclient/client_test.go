@@ -2,6 +2,7 @@ package apiclient_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -180,5 +181,61 @@ func TestClientDoesNotRetryClusterUnavailable(t *testing.T) {
 	}
 	if n := len(rec.published()); n != 1 {
 		t.Errorf("the event was handed to the gateway %d times, want 1 (no retry)", n)
+	}
+}
+
+// unknownFirst is an Emitter behind the API whose first publish of each
+// event gets no answer from Redis (events.ErrOutcomeUnknown).
+type unknownFirst struct {
+	recorder
+	failed map[string]bool // by invoiceId
+}
+
+func (u *unknownFirst) Publish(ctx context.Context, ev events.Event) error {
+	var p struct {
+		InvoiceID string `json:"invoiceId"`
+	}
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	first := !u.failed[p.InvoiceID]
+	u.failed[p.InvoiceID] = true
+	u.mu.Unlock()
+	if first {
+		return fmt.Errorf("gateway: no answer: %w", events.ErrOutcomeUnknown)
+	}
+	return u.recorder.Publish(ctx, ev)
+}
+
+// TestClientRetriesOutcomeUnknownWithKey: a 503 publish_outcome_unknown is
+// retried when the request carries an Idempotency-Key (the event's id),
+// which makes the gateway publish it at most once; an event without an id
+// goes without a key, and its 503 is returned instead.
+func TestClientRetriesOutcomeUnknownWithKey(t *testing.T) {
+	em := &unknownFirst{failed: map[string]bool{}}
+	h, err := httpapi.New(httpapi.Config{Emitter: em, APIKeys: []string{key1}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := apiclient.New(srv.URL, key1)
+	ev := events.Event{ID: "01JHX8Q2W3E4R5T6Y7U8I9O0P1", Name: events.InvoicePaid, Payload: []byte(invoice),
+		Target: events.Target{OrganizationID: "org-1"}}
+	if err := c.Publish(context.Background(), ev); err != nil {
+		t.Fatalf("publish with a key: %v, want it retried after 503 %s", err, apiclient.CodeOutcomeUnknown)
+	}
+	if n := len(em.published()); n != 1 {
+		t.Fatalf("%d events published, want 1", n)
+	}
+	ev.ID, ev.Payload = "", []byte(`{"organizationId":"org-1","invoiceId":"inv-2"}`)
+	err = c.Publish(context.Background(), ev)
+	var ae *apiclient.APIError
+	if !errors.As(err, &ae) || ae.Code != apiclient.CodeOutcomeUnknown {
+		t.Fatalf("publish without a key: %v, want the 503 %s (not retried)", err, apiclient.CodeOutcomeUnknown)
+	}
+	if n := len(em.published()); n != 1 {
+		t.Errorf("%d events published, want still 1", n)
 	}
 }

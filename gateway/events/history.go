@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // History is the contract between the event history's reader (the gateway,
@@ -69,4 +70,14 @@ type HistoryReader interface {
 type OffsetEmitter interface {
 	Emitter
 	PublishOffset(ctx context.Context, ev Event) (offset string, err error)
+}
+
+// OnceEmitter is an OffsetEmitter that can make a publish idempotent across attempts and
+// nodes, so that a publisher may retry one that failed with ErrOutcomeUnknown. PublishOnce
+// publishes ev at most once per key (opaque, unique to this event of this request) while the
+// key is kept (keep): when an earlier call with the key published it, nothing is published or
+// delivered again and id and offset are the earlier event's; otherwise id is ev.ID.
+type OnceEmitter interface {
+	OffsetEmitter
+	PublishOnce(ctx context.Context, ev Event, key string, keep time.Duration) (id, offset string, err error)
 }

@@ -67,7 +67,8 @@ var ErrClusterUnavailable = errors.New("events: cluster unavailable")
 // ErrOutcomeUnknown is wrapped by the error of an Emitter that cannot tell whether an event was
 // published: clustered over Redis Streams, Redis did not answer the append in time. The event
 // reaches every recipient or none (no node delivered it on the side). Retrying may publish it
-// twice; not retrying may lose it: the publisher decides (e.g. by its own idempotent handling).
+// twice, unless both attempts go through OnceEmitter.PublishOnce with the same key; not
+// retrying may lose it: the publisher decides.
 var ErrOutcomeUnknown = errors.New("events: publish outcome unknown")
 
 // EventsService validates events against the catalog and publishes them to an Emitter. It has

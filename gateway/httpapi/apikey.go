@@ -27,6 +27,10 @@ type apiKey struct {
 	// id names the key in logs: the first 8 hex digits of its digest,
 	// enough to tell keys apart and useless to an attacker.
 	id string
+	// digest is the key's whole SHA-256 digest: the scope of its
+	// publishes' keys in the cluster (see onceScope), where two keys must
+	// never meet.
+	digest [sha256.Size]byte
 	// budget bounds the events published with the key; nil when unlimited.
 	// Each key has its own, so one runaway publisher cannot starve others.
 	budget *rate.Limiter
@@ -40,7 +44,7 @@ func newKeyring(keys []string, budget func() *rate.Limiter) (keyring, error) {
 		}
 		d := sha256.Sum256([]byte(key))
 		k.digests = append(k.digests, d)
-		k.keys = append(k.keys, &apiKey{id: hex.EncodeToString(d[:4]), budget: budget()})
+		k.keys = append(k.keys, &apiKey{id: hex.EncodeToString(d[:4]), digest: d, budget: budget()})
 	}
 	return k, nil
 }

@@ -52,7 +52,13 @@
 // answer for a key (scoped to the API key and endpoint) is stored, in memory
 // and bounded in number and age, and replayed for retries with the same
 // body, with the header "Idempotent-Replayed: true"; a concurrent retry
-// waits for the first attempt. Failed attempts are not stored.
+// waits for the first attempt. Failed attempts are not stored. With an
+// Emitter that is an events.OnceEmitter (the gateway), each event of such a
+// request is also published at most once per cluster key (a digest of the
+// API key, endpoint, Idempotency-Key, body and the event's index, kept
+// min(IdempotencyTTL, MaxOnceKeep)): a retry on any node, such as after
+// 503 publish_outcome_unknown, publishes nothing twice and answers the
+// first attempt's ids and offsets.
 //
 // With Config.PublishRate set, each key has a token bucket of events: a
 // request takes as many tokens as it has events, or none and is refused

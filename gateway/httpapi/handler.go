@@ -95,6 +95,7 @@ type Handler struct {
 	log            *slog.Logger
 	refusalLog     *logbudget.Budget // refused requests, which anyone can send
 	idem           *idemCache
+	onceKeep       time.Duration // how long the cluster remembers an idempotent publish (MaxOnceKeep)
 	mux            *http.ServeMux
 	control        Controller
 	controlStats   controlStats
@@ -154,6 +155,7 @@ func New(cfg Config) (*Handler, error) {
 		maxKeys = DefaultIdempotencyMaxKeys
 	}
 	h.idem = newIdemCache(ttl, maxKeys, time.Now)
+	h.onceKeep = min(ttl, MaxOnceKeep)
 	if h.dev != nil {
 		if err := h.dev.check(); err != nil {
 			return nil, err

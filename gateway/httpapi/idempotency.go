@@ -4,7 +4,9 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -153,3 +155,36 @@ func (c *idemCache) len() int {
 	defer c.mu.Unlock()
 	return len(c.entries)
 }
+
+// MaxOnceKeep bounds how long the cluster remembers the publish of an event
+// sent with an Idempotency-Key (events.OnceEmitter; the Redis Streams mode
+// keeps one Redis key per event, about 210 bytes): the idempotency TTL, at
+// most this. Ten minutes covers the retries the key is for, those of a
+// publisher told 503 publish_outcome_unknown (the Go client's within
+// seconds, a job queue's backoff within minutes), long after the first
+// attempt's own appends have landed or been dropped (5 × the publish
+// timeout); and a publisher sending 1,000 such events per second costs
+// Redis about 130 MB, where the idempotency TTL (24 h by default) would
+// cost 18 GB.
+const MaxOnceKeep = 10 * time.Minute
+
+// onceScope derives, for a publish request with an Idempotency-Key, the
+// part shared by its events' keys in the cluster (see onceKey): a digest of
+// the API key's own digest (publishers of two API keys never share keys,
+// whatever Idempotency-Keys they pick), the endpoint and the
+// Idempotency-Key (the idempotency cache's scope), and the body's digest,
+// so that a key reused with another body on a node that never saw the
+// first (and cannot answer 422) publishes its own events rather than
+// answering with another request's. 128 bits: no two requests meet.
+func onceScope(apiKey *[sha256.Size]byte, path, idemKey string, body *[sha256.Size]byte) string {
+	h := sha256.New()
+	h.Write(apiKey[:])
+	h.Write(body[:])
+	// Neither contains a NUL: the separator keeps them apart.
+	h.Write([]byte(path + "\x00" + idemKey))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// onceKey is the key in the cluster of the event at index i of the request
+// whose scope is scope (onceScope).
+func onceKey(scope string, i int) string { return scope + ":" + strconv.Itoa(i) }

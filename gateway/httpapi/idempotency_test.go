@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -159,5 +160,71 @@ func TestIdempotencyBounds(t *testing.T) {
 	}
 	if idOf(t, post(t, url, httpapi.PathEvents, paid, "Idempotency-Key", "k1")) == ids["k1"] {
 		t.Error("the oldest key was kept beyond the maximum")
+	}
+}
+
+// onceEmitter is a recorder that is an events.OnceEmitter: it records the
+// keys and keeps it is given, and answers earlier, for a key it saw, the
+// id of the event first published with it, as the gateway does.
+type onceEmitter struct {
+	*recorder
+	mu    sync.Mutex
+	keys  []string
+	keeps []time.Duration
+	ids   map[string]string
+}
+
+func (o *onceEmitter) PublishOffset(ctx context.Context, ev events.Event) (string, error) {
+	return "", o.Publish(ctx, ev)
+}
+
+func (o *onceEmitter) PublishOnce(ctx context.Context, ev events.Event, key string, keep time.Duration) (string, string, error) {
+	o.mu.Lock()
+	o.keys, o.keeps = append(o.keys, key), append(o.keeps, keep)
+	id, seen := o.ids[key]
+	if !seen {
+		o.ids[key] = ev.ID
+		id = ev.ID
+	}
+	o.mu.Unlock()
+	if seen {
+		return id, "", nil
+	}
+	return id, "", o.Publish(ctx, ev)
+}
+
+// TestIdempotencyKeyReachesTheCluster: an event sent with an
+// Idempotency-Key is published through events.OnceEmitter, with a key of
+// its own per event, kept for the idempotency TTL up to MaxOnceKeep; a
+// retry the node's cache cannot answer (its first attempt failed, or ran
+// on another node) gets the same keys and answers the ids the emitter
+// gives. Without an Idempotency-Key nothing changes.
+func TestIdempotencyKeyReachesTheCluster(t *testing.T) {
+	for _, ttl := range []time.Duration{time.Minute, time.Hour} {
+		em := &onceEmitter{recorder: &recorder{}, ids: map[string]string{}}
+		urlA, _ := newAPI(t, httpapi.Config{Emitter: em, IdempotencyTTL: ttl})
+		urlB, _ := newAPI(t, httpapi.Config{Emitter: em, IdempotencyTTL: ttl}) // another node, sharing the cluster
+		batch := "[" + paid + "," + paid + "]"
+		var first, retry httpapi.BatchResponse
+		post(t, urlA, httpapi.PathBatch, batch, "Idempotency-Key", "b-1").decode(t, &first)
+		post(t, urlB, httpapi.PathBatch, batch, "Idempotency-Key", "b-1").decode(t, &retry)
+		if len(first.IDs) != 2 || strings.Join(retry.IDs, ",") != strings.Join(first.IDs, ",") {
+			t.Errorf("ttl %v: first ids %v, retry on another node %v: want the same", ttl, first.IDs, retry.IDs)
+		}
+		if n := len(em.published()); n != 2 {
+			t.Errorf("ttl %v: %d events published, want 2", ttl, n)
+		}
+		if len(em.keys) != 4 || em.keys[0] == em.keys[1] || em.keys[2] != em.keys[0] || em.keys[3] != em.keys[1] {
+			t.Errorf("ttl %v: keys %q: want one per event, the same on the retry", ttl, em.keys)
+		}
+		for _, keep := range em.keeps {
+			if want := min(ttl, httpapi.MaxOnceKeep); keep != want {
+				t.Errorf("ttl %v: keep %v, want %v", ttl, keep, want)
+			}
+		}
+		post(t, urlA, httpapi.PathEvents, paid)
+		if len(em.keys) != 4 || len(em.published()) != 3 {
+			t.Errorf("ttl %v: a publish without Idempotency-Key went through PublishOnce (%d keys, %d published)", ttl, len(em.keys), len(em.published()))
+		}
 	}
 }

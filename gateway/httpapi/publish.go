@@ -73,17 +73,21 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request, batch boo
 		// panic): waiting retries must not hang on it.
 		resp := newError(http.StatusInternalServerError, CodePublishFailed, "internal error", "").response()
 		defer func() { h.idem.finish(owned, resp) }()
-		resp = h.publish(r.Context(), body, batch, key)
+		resp = h.publish(r.Context(), body, batch, key, onceScope(&key.digest, r.URL.Path, idemKey, &owned.fingerprint))
 		writeResponse(w, resp)
 		return
 	}
-	writeResponse(w, h.publish(r.Context(), body, batch, key))
+	writeResponse(w, h.publish(r.Context(), body, batch, key, ""))
 }
 
 // publish validates the request's events and hands them to the Emitter. No
 // event is published unless every event of the request is valid and the
-// key's budget has room for all of them.
-func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *apiKey) response {
+// key's budget has room for all of them. With a scope (onceScope: the
+// request has an Idempotency-Key) and an Emitter that can, each event is
+// published at most once per key (events.OnceEmitter), so that a retry
+// after 503 publish_outcome_unknown, on any node, does not publish twice
+// what the first attempt did publish, and answers its ids and offsets.
+func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *apiKey, scope string) response {
 	keyID := key.id
 	reqs, aerr := parseBody(body, batch, h.maxBatch)
 	if aerr != nil {
@@ -128,14 +132,18 @@ func (h *Handler) publish(ctx context.Context, body []byte, batch bool, key *api
 	offsets := make([]string, 0, len(evs))
 	var clusterErr error
 	oe, withOffsets := h.emitter.(events.OffsetEmitter)
-	for _, ev := range evs {
+	once, withOnce := h.emitter.(events.OnceEmitter)
+	for i, ev := range evs {
 		var (
 			offset string
 			err    error
 		)
-		if withOffsets {
+		switch {
+		case withOnce && scope != "":
+			ev.ID, offset, err = once.PublishOnce(pctx, ev, onceKey(scope, i), h.onceKeep)
+		case withOffsets:
 			offset, err = oe.PublishOffset(pctx, ev)
-		} else {
+		default:
 			err = h.emitter.Publish(pctx, ev)
 		}
 		offsets = append(offsets, offset)

@@ -198,3 +198,55 @@ func TestStreamsFreshNodeReplaysFromMemory(t *testing.T) {
 		t.Errorf("node b replayed %d recoveries from memory, want 1", got)
 	}
 }
+
+// TestStreamsOnce: broadcasts with the same socketio.Once key, on any
+// node, append the packet once: a repeat delivers nothing, answers the
+// first append's offset and sets Once.Tag to the first one's tag. Room
+// operations and broadcasts without Once are unaffected.
+func TestStreamsOnce(t *testing.T) {
+	r := redistest.Start(t)
+	a := streamsNode(t, "a", r, time.Minute)
+	b := streamsNode(t, "b", r, time.Minute)
+	d := startDriver(t)
+	a1 := client(t, d, a.URL, "/", "a1", "org:1")
+	b1 := client(t, d, b.URL, "/", "b1", "org:1")
+	p, err := socketio.NewPacket("ev", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &socketio.Once{Key: "k1", Keep: time.Minute, Tag: "id-a"}
+	offset, err := a.srv.Of("/").To("org:1").Once(first).EmitPacketLogged(t.Context(), p)
+	if err != nil || offset == "" || first.Tag != "id-a" {
+		t.Fatalf("first broadcast: offset %q, tag %q, %v", offset, first.Tag, err)
+	}
+	for _, c := range []*sioclient.Client{a1, b1} {
+		if _, got := withOffset(t, c.Next("ev")); got != offset {
+			t.Fatalf("delivered with offset %s, answered %s", got, offset)
+		}
+	}
+	before, err := r.Do("XLEN", "socket.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*goNode{b, a} {
+		again := &socketio.Once{Key: "k1", Keep: time.Minute, Tag: "id-again"}
+		got, err := n.srv.Of("/").To("org:1").Once(again).EmitPacketLogged(t.Context(), p)
+		if err != nil || got != offset || again.Tag != "id-a" {
+			t.Errorf("repeat: offset %q, tag %q, %v; want %q, %q", got, again.Tag, err, offset, "id-a")
+		}
+	}
+	if n, err := r.Do("XLEN", "socket.io"); err != nil || n != before {
+		t.Errorf("XLEN %s, %v after the repeats, want %s", n, err, before)
+	}
+	if ttl, err := r.Do("PTTL", "socket.io#once#k1"); err != nil || ttl == "-1" || ttl == "-2" {
+		t.Errorf("PTTL of the once key: %s, %v: want it kept for a bounded time", ttl, err)
+	}
+	other := &socketio.Once{Key: "k2", Keep: time.Minute, Tag: "id-b"}
+	if got, err := b.srv.Of("/").To("org:1").Once(other).EmitPacketLogged(t.Context(), p); err != nil || got == offset || other.Tag != "id-b" {
+		t.Errorf("another key: offset %q (first %q), tag %q, %v: want a broadcast of its own", got, offset, other.Tag, err)
+	}
+	a1.Next("ev")
+	b1.Next("ev")
+	a1.NoEvent("ev", 300*time.Millisecond)
+	b1.NoEvent("ev", 300*time.Millisecond)
+}

@@ -98,9 +98,10 @@ func (a *streamsAdapter) sinks(opts *socketio.BroadcastOptions) []historySink {
 // reader whose offset is older knows that it missed something. KEYS[1] is
 // the namespace stream, KEYS[2] the epoch key (epochKey), then per history
 // stream its key and its companion's, and last the append's key (as in
-// appendScript: a repeated attempt answers the first one's id); ARGV[1..5]
+// appendScript: a repeated attempt answers the first one's id and tag); ARGV[1..5]
 // the stream's MAXLEN, uid, nsp, type and data; then per history stream its
-// MAXLEN, MINID and ttl (ms); last how long the append's key is kept (ms). A history stream
+// MAXLEN, MINID and ttl (ms); last how long the append's key is kept (ms)
+// and the append's tag ("": none). A history stream
 // that refuses the id (its newest entry is newer: written by hand) is
 // skipped rather than failing the broadcast, which the namespace stream
 // already holds.
@@ -108,7 +109,9 @@ var addScript = rueidis.NewLuaScript(`
 local prev = redis.call('GET', KEYS[#KEYS])
 if prev then return prev end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
-redis.call('SET', KEYS[#KEYS], id, 'PX', ARGV[#ARGV])
+local v = id
+if ARGV[#ARGV] ~= '' then v = id .. ' ' .. ARGV[#ARGV] end
+redis.call('SET', KEYS[#KEYS], v, 'PX', ARGV[#ARGV - 1])
 redis.call('SET', KEYS[2], id, 'NX')
 for i = 0, (#KEYS - 5) / 2 do
   local k, dk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
@@ -135,12 +138,12 @@ for i = 0, (#KEYS - 5) / 2 do
     end
   end
 end
-return id
+return v
 `)
 
 // addWithHistory runs addScript, appending at most once per key (see
-// appendScript), which is kept for keep (ms).
-func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, typ int, data []byte, key, keep string, sinks []historySink) (string, error) {
+// appendScript), which is kept for keep (ms) with tag.
+func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, typ int, data []byte, key, keep, tag string, sinks []historySink) (string, error) {
 	keys := make([]string, 0, 3+2*len(sinks))
 	keys = append(keys, a.stream, a.history.epochKey())
 	args := make([]string, 0, 5+3*len(sinks))
@@ -152,7 +155,7 @@ func (a *streamsAdapter) addWithHistory(ctx context.Context, cl rueidis.Client, 
 			strconv.FormatInt(now.Add(-s.ttl).UnixMilli(), 10),
 			strconv.FormatInt(max(s.ttl.Milliseconds(), 1), 10))
 	}
-	keys, args = append(keys, key), append(args, keep)
+	keys, args = append(keys, key), append(args, keep, tag)
 	return addScript.Exec(ctx, cl, keys, args).ToString()
 }
 

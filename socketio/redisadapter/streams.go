@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,21 +142,33 @@ const appendTries = 5
 
 // appendScript appends an entry to the namespace stream as Node's adapter
 // does (XADD … MAXLEN ~), at most once per key: KEYS[1] is the stream,
-// KEYS[2] the append's key, holding the id it was given; ARGV[1..5] the
-// MAXLEN, uid, nsp, type and data, ARGV[6] how long the key is kept (ms).
-// An attempt whose answer was lost (a timeout: the command may have run,
-// or have been dropped with its connection) is repeated with the same key
-// and answers the first one's id instead of appending again.
+// KEYS[2] the append's key, holding the id it was given (then, after a
+// space, ARGV[7], the append's tag, when not empty: see socketio.Once);
+// ARGV[1..5] the MAXLEN, uid, nsp, type and data, ARGV[6] how long the key
+// is kept (ms). An attempt whose answer was lost (a timeout: the command
+// may have run, or have been dropped with its connection) is repeated with
+// the same key and answers the first one's id (and tag) instead of
+// appending again.
 var appendScript = rueidis.NewLuaScript(`
-local id = redis.call('GET', KEYS[2])
-if id then return id end
-id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
-redis.call('SET', KEYS[2], id, 'PX', ARGV[6])
-return id
+local v = redis.call('GET', KEYS[2])
+if v then return v end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', ARGV[4], 'data', ARGV[5])
+v = id
+if ARGV[7] ~= '' then v = id .. ' ' .. ARGV[7] end
+redis.call('SET', KEYS[2], v, 'PX', ARGV[6])
+return v
 `)
 
-// appendKey returns a key of its own for the next append of this adapter.
-func (a *streamsAdapter) appendKey() string {
+// appendKey returns the key of an append: by default one of its own for
+// the next append of this adapter, so that only this call's attempts
+// share it; with a socketio.Once, the caller's, so that its repetitions,
+// on any server, share it too. Both are prefixed with the stream's name,
+// so that the script's keys hash to the stream's slot in Redis Cluster
+// as they do when the stream's name has a hash tag.
+func (a *streamsAdapter) appendKey(once *socketio.Once) string {
+	if once != nil {
+		return a.stream + "#once#" + once.Key
+	}
 	return a.stream + "#append#" + a.uid + "#" + strconv.FormatUint(a.appends.Add(1), 36)
 }
 
@@ -167,8 +180,10 @@ func (a *streamsAdapter) appendKey() string {
 // repeated safely: the repetition answers the id of the entry if the first
 // landed. When the last attempt got no answer, the error wraps
 // ErrOutcomeUnknown: the entry may still land (and be delivered here by
-// the reader) or not.
-func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]byte, sinks ...historySink) (rediswire.StreamID, error) {
+// the reader) or not. With once, the attempts of earlier calls with the
+// same key count as this call's (see socketio.Once), and once.Tag is set
+// to the tag of the append that landed.
+func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]byte, once *socketio.Once, sinks ...historySink) (rediswire.StreamID, error) {
 	data, err := rediswire.EncodeStreamData(js, atts)
 	if err != nil {
 		return rediswire.StreamID{}, fmt.Errorf("redisadapter: encoding a stream entry: %w", err)
@@ -178,16 +193,21 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 		a.c.stats.publishErrors.Add(1)
 		return rediswire.StreamID{}, err
 	}
-	key := a.appendKey()
-	keep := strconv.FormatInt((appendTries*a.c.cfg.PublishTimeout + time.Minute).Milliseconds(), 10)
+	key := a.appendKey(once)
+	// The key outlives this call's attempts, whose last may land late.
+	keep, tag := appendTries*a.c.cfg.PublishTimeout+time.Minute, ""
+	if once != nil {
+		keep, tag = max(keep, once.Keep), once.Tag
+	}
+	keepMS := strconv.FormatInt(keep.Milliseconds(), 10)
 	do := func() (string, error) {
 		actx, cancel := context.WithTimeout(ctx, a.c.cfg.PublishTimeout)
 		defer cancel()
 		if len(sinks) > 0 {
-			return a.addWithHistory(actx, cl, typ, data, key, keep, sinks)
+			return a.addWithHistory(actx, cl, typ, data, key, keepMS, tag, sinks)
 		}
 		return appendScript.Exec(actx, cl, []string{a.stream, key},
-			[]string{a.c.maxLen, a.uid, a.host.Name(), typeString(typ), rueidis.BinaryString(data), keep}).ToString()
+			[]string{a.c.maxLen, a.uid, a.host.Name(), typeString(typ), rueidis.BinaryString(data), keepMS, tag}).ToString()
 	}
 	// Tried until answered, for appendTries timeouts' worth of time; a
 	// failure faster than that (a dead connection found on use) at most
@@ -219,6 +239,10 @@ func (a *streamsAdapter) add(ctx context.Context, typ int, js []byte, atts [][]b
 			return rediswire.StreamID{}, fmt.Errorf("%w: xadd: %v", ErrOutcomeUnknown, err)
 		}
 		return rediswire.StreamID{}, fmt.Errorf("%w: xadd: %v", ErrUnavailable, err)
+	}
+	s, first, _ := strings.Cut(s, " ")
+	if once != nil && first != "" {
+		once.Tag = first
 	}
 	id, ok := rediswire.ParseStreamID(s)
 	if !ok {
@@ -300,7 +324,7 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 	f := wireFlags(opts.Flags)
 	f.Direct = opts.Direct
 	data := rediswire.AppendBroadcastData(make([]byte, 0, len(p.Data)+96), p.Data, "", uniq(opts.Rooms), uniq(opts.Except), f)
-	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments, a.sinks(opts)...)
+	id, err := a.add(ctx, rediswire.MsgBroadcast, data, p.Attachments, opts.Once, a.sinks(opts)...)
 	if errors.Is(err, ErrOutcomeUnknown) {
 		// It may yet land, and the reader deliver it here: delivered now as
 		// well, the local sockets would get it twice.
@@ -320,14 +344,14 @@ func (a *streamsAdapter) broadcast(ctx context.Context, p *socketio.Packet, opts
 // AddSockets applies socketsJoin locally and appends it to the stream.
 func (a *streamsAdapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
 	a.host.AddSockets(opts, rooms)
-	_, err := a.add(ctx, rediswire.MsgSocketsJoin, roomsData(opts, rooms), nil)
+	_, err := a.add(ctx, rediswire.MsgSocketsJoin, roomsData(opts, rooms), nil, nil)
 	return err
 }
 
 // DelSockets applies socketsLeave locally and appends it to the stream.
 func (a *streamsAdapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
 	a.host.DelSockets(opts, rooms)
-	_, err := a.add(ctx, rediswire.MsgSocketsLeave, roomsData(opts, rooms), nil)
+	_, err := a.add(ctx, rediswire.MsgSocketsLeave, roomsData(opts, rooms), nil, nil)
 	return err
 }
 
@@ -335,7 +359,7 @@ func (a *streamsAdapter) DelSockets(ctx context.Context, opts *socketio.Broadcas
 // the stream.
 func (a *streamsAdapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, close bool) error {
 	a.host.DisconnectSockets(opts, close)
-	_, err := a.add(ctx, rediswire.MsgDisconnectSockets, closeData(opts, close), nil)
+	_, err := a.add(ctx, rediswire.MsgDisconnectSockets, closeData(opts, close), nil, nil)
 	return err
 }
 
