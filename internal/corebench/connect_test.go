@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -81,9 +83,11 @@ func benchConnect(b *testing.B, inflight int) {
 	for i := range b.N {
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)
+		stopProfile := profileRound(b, inflight, i)
 		cpu0 := cpuTime()
 		wall += round(i)
 		cpu += cpuTime() - cpu0
+		stopProfile()
 		runtime.ReadMemStats(&ms1)
 		allocs += ms1.Mallocs - ms0.Mallocs
 		b.StopTimer()
@@ -95,6 +99,29 @@ func benchConnect(b *testing.B, inflight int) {
 	b.ReportMetric(float64(allocs)/connects, "allocs/connect")
 	b.ReportMetric(connects/wall.Seconds(), "connects/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// profileRound starts a CPU profile of one measured round when
+// CONNECT_CPUPROFILE names a file prefix: -cpuprofile would mix in the
+// closes between rounds, which cost as much as the connects.
+func profileRound(b *testing.B, inflight, i int) (stop func()) {
+	prefix := os.Getenv("CONNECT_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d.%d", prefix, inflight, i))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // startGateway serves a gateway wired as cmd/realtime wires it for a single
@@ -151,7 +178,7 @@ func startGateway(tb testing.TB) (*gateway.Gateway, string) {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go func() { _ = hs.Serve(ln) }()
+	go func() { _ = engineio.ServeFast(hs, ln, gw.Path()) }()
 	tb.Cleanup(func() { hs.Close() })
 	return gw, ln.Addr().String()
 }
