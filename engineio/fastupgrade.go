@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -453,10 +454,13 @@ func (f *fastFront) serve(c net.Conn, r *http.Request, pre []byte) {
 	}
 }
 
+// logf logs where net/http would: ErrorLog, or the standard logger.
 func (f *fastFront) logf(format string, args ...any) {
 	if l := f.srv.ErrorLog; l != nil {
 		l.Printf(format, args...)
+		return
 	}
+	log.Printf(format, args...)
 }
 
 // answer writes what the handler wrote, closes the connection for
