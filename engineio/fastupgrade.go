@@ -47,8 +47,10 @@ const lingerTimeout = 500 * time.Millisecond
 // it; an answer is sent with Connection: close. srv.ReadHeaderTimeout (or
 // ReadTimeout), WriteTimeout, MaxHeaderBytes and ErrorLog apply as they do
 // for net/http. A server with TLSConfig, ConnState or ConnContext set is
-// served by srv.Serve alone. Like srv.Serve, it returns when srv is shut down or
-// closed (http.ErrServerClosed) or ln fails.
+// served by srv.Serve alone. A head that does not arrive in one read goes
+// to net/http, whose header timeout then starts again: a slow client gets
+// up to twice ReadHeaderTimeout. Like srv.Serve, it returns when srv is
+// shut down or closed (http.ErrServerClosed) or ln fails.
 func ServeFast(srv *http.Server, ln net.Listener, path string) error {
 	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || path == "" {
 		return srv.Serve(ln)
