@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -226,7 +226,7 @@ func (h *recorder) checkContract(t testing.TB) {
 type env struct {
 	t      *testing.T
 	srv    *engineio.Server
-	hs     *httptest.Server
+	hs     *http.Server
 	h      *recorder
 	base   string // http://host:port/socket.io/
 	addr   string // host:port
@@ -262,19 +262,27 @@ func newEnv(t *testing.T, opts *engineio.Options, h *recorder, configure ...func
 	}
 	mux := http.NewServeMux()
 	mux.Handle(srv.Options().Path, srv)
-	hs := httptest.NewUnstartedServer(mux)
+	hs := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
 	for _, f := range configure {
-		f(hs.Config)
+		f(hs)
 	}
-	hs.Start()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Served as cmd/realtime serves it: WebSocket handshakes on
+	// ServeFast's path, the rest by net/http (all of it by net/http when
+	// configure sets a ConnContext).
+	served := make(chan error, 1)
+	go func() { served <- engineio.ServeFast(hs, ln, srv.Options().Path) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 32, DisableCompression: true}
 	e := &env{
 		t:      t,
 		srv:    srv,
 		hs:     hs,
 		h:      h,
-		base:   hs.URL + srv.Options().Path,
-		addr:   hs.Listener.Addr().String(),
+		base:   "http://" + ln.Addr().String() + srv.Options().Path,
+		addr:   ln.Addr().String(),
 		client: &http.Client{Transport: tr, Timeout: 20 * time.Second},
 	}
 	t.Cleanup(func() {
@@ -283,8 +291,10 @@ func newEnv(t *testing.T, opts *engineio.Options, h *recorder, configure ...func
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		hs.CloseClientConnections()
 		hs.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("ServeFast: %v", err)
+		}
 		tr.CloseIdleConnections()
 		h.checkContract(t)
 	})

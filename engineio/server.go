@@ -269,7 +269,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.CORS != nil && s.opts.CORS.apply(w, r) {
 		return
 	}
-	growStack()
+	if _, fast := w.(*fastWriter); !fast {
+		// ServeFast's goroutines start shallow and the handshake fits in
+		// their first stack; net/http's are deep already when they get here.
+		growStack()
+	}
 	q := r.URL.RawQuery
 	transport := queryGet(q, "transport")
 	isUpgrade := headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")

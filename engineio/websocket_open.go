@@ -63,15 +63,11 @@ func first(v []string) string {
 // one write. It reports false, having done nothing, when the connection
 // cannot be hijacked (the upgrader then answers).
 func (s *Session) servePlainWebSocketHandshake(w http.ResponseWriter, head []byte) bool {
-	conn, rw, err := http.NewResponseController(w).Hijack()
+	conn, pre, err := hijack(w)
 	if err != nil {
 		return false
 	}
-	// Whatever deadlines the HTTP server set are not ours (see
-	// acceptWebSocket).
-	_ = conn.SetDeadline(time.Time{})
 	c := s.newWSConn(conn, nil)
-	pre := buffered(rw)
 	// The token first: once c is the session's transport, a close may
 	// want to write its close frame, which must follow the 101.
 	_, _ = c.wtok.tryLock() // c is new: nobody else has it
@@ -134,4 +130,19 @@ func (s *Session) servePlainWebSocketHandshake(w http.ResponseWriter, head []byt
 	}
 	c.start(pre)
 	return true
+}
+
+// hijack takes the connection from w, its deadlines cleared (whatever the
+// HTTP server set is not ours, see acceptWebSocket), with what the client
+// sent after the request. ServeFast's writer gives it without buffers.
+func hijack(w http.ResponseWriter) (net.Conn, []byte, error) {
+	if fw, ok := w.(*fastWriter); ok {
+		return fw.take()
+	}
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, buffered(rw), nil
 }

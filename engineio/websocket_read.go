@@ -25,10 +25,26 @@ func (c *wsConn) start(pre []byte) {
 		c.w = len(pre)
 	}
 	if c.polled {
+		if len(pre) == 0 {
+			// Nothing to handle yet, and most likely nothing to read: the
+			// client sends its first frame once it has the 101, which
+			// left a moment ago. Reading now would cost a system call that
+			// says EAGAIN; the registration reports anything already there.
+			c.arm()
+			return
+		}
 		c.serveReadable()
 		return
 	}
 	go c.readLoop()
+}
+
+// arm hands c to the poller, ending it if that fails.
+func (c *wsConn) arm() {
+	if err := c.srv.poller.arm(c); err != nil {
+		c.releaseBuf()
+		c.readerDone(err)
+	}
 }
 
 // serveReadable reads and handles everything the socket has without

@@ -344,7 +344,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// WebSocket handshakes skip net/http's per-connection work; everything
+	// else is served by srv as before (engineio.ServeFast).
+	go func() { served <- engineio.ServeFast(srv, ln, gw.Path()) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

@@ -93,9 +93,15 @@ func (c *child) expect(tb testing.TB, total int64) {
 
 // cpuTime returns this process's user+system CPU time.
 func cpuTime() time.Duration {
+	user, sys := cpuTimes()
+	return user + sys
+}
+
+// cpuTimes is the process's CPU time in user space and in the kernel.
+func cpuTimes() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // memSnapshot is the process's memory after a full collection.
