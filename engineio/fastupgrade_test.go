@@ -208,11 +208,19 @@ func TestServeFastHandlerPanic(t *testing.T) {
 	if n, err := conn.Read(make([]byte, 64)); n != 0 || err == nil {
 		t.Fatalf("read %d, %v", n, err)
 	}
-	mu.Lock()
-	got := logged.String()
-	mu.Unlock()
-	if !strings.Contains(got, "http: panic serving") || !strings.Contains(got, "boom") {
-		t.Fatalf("log %q", got)
+	// The connection's close can reach the client before the server has
+	// written its log line: wait for it.
+	var got string
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		got = logged.String()
+		mu.Unlock()
+		if strings.Contains(got, "http: panic serving") && strings.Contains(got, "boom") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q", got)
+		}
 	}
 	c, _, _ := e.openWS()
 	c.conn.Close()
