@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,18 +38,8 @@ import (
 // held ones land late: the case these tests are for.
 func streamsNode(t *testing.T, r *redistest.Server, publishTimeout time.Duration, history *gateway.HistoryOptions) (e *env, api string) {
 	t.Helper()
-	c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, PublishTimeout: publishTimeout,
-		Logger:             slog.New(slog.DiscardHandler),
+	c := streamsCluster(t, redisadapter.Config{Addr: r.Addr, PublishTimeout: publishTimeout,
 		AdjustClientOption: func(o *rueidis.ClientOption) { o.AlwaysPipelining = true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() }) // after the gateway's shutdown
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := c.WaitSubscribed(ctx); err != nil {
-		t.Fatal(err)
-	}
 	e = newEnv(t, envOptions{recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}, history: history, adapter: c.Adapter})
 	e.redis = r
 	h, err := httpapi.New(httpapi.Config{Emitter: e.gw, History: e.gw, APIKeys: []string{historyKey}, Logger: slog.New(slog.DiscardHandler)})

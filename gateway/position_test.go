@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,19 +169,7 @@ func parseLogPos(t *testing.T, off string) logPos {
 // storm appends nothing — and a client recovers from it.
 func TestConnectedPositionOnAFreshNode(t *testing.T) {
 	r := redistest.Start(t)
-	node := func() socketio.AdapterFactory {
-		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := c.WaitSubscribed(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return c.Adapter
-	}
+	node := func() socketio.AdapterFactory { return streamsCluster(t, redisadapter.Config{Addr: r.Addr}).Adapter }
 	recovery := &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}
 	first := newEnv(t, envOptions{recovery: recovery, adapter: node()})
 	watcher := first.join("org-1", "user-0", sioclient.Options{})

@@ -27,18 +27,30 @@ var recoveryBackends = []struct {
 	{"memory", func(*testing.T) (socketio.AdapterFactory, *redistest.Server) { return nil, nil }},
 	{"redis-streams", func(t *testing.T) (socketio.AdapterFactory, *redistest.Server) {
 		r := redistest.Start(t)
-		c, err := redisadapter.New(redisadapter.Config{Addr: r.Addr, Mode: redisadapter.Streams, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() }) // after the gateway's shutdown
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := c.WaitSubscribed(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return c.Adapter, r
+		return streamsCluster(t, redisadapter.Config{Addr: r.Addr}).Adapter, r
 	}},
+}
+
+// streamsCluster starts a Redis streams cluster client from cfg (Mode and
+// a silent Logger set), closed after the gateway's shutdown, and waits
+// until it is subscribed.
+func streamsCluster(t *testing.T, cfg redisadapter.Config) *redisadapter.Cluster {
+	t.Helper()
+	cfg.Mode = redisadapter.Streams
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c, err := redisadapter.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() }) // after the gateway's shutdown
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitSubscribed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // forEachBackend runs a recovery test over each backend.
