@@ -61,6 +61,7 @@ func ServeFast(srv *http.Server, ln net.Listener, path string) error {
 		fallback: make(chan net.Conn),
 		closed:   make(chan struct{}),
 		bufs:     sync.Pool{New: func() any { return new([maxFastHead]byte) }},
+		sniffed:  make(map[net.Conn]struct{}),
 	}
 	handler := srv.Handler
 	if handler == nil {
@@ -88,9 +89,47 @@ type fastFront struct {
 	closeOnce sync.Once
 
 	bufs sync.Pool // *[maxFastHead]byte, held only between readable and parsed
+
+	// The connections being sniffed are no server's: Shutdown and Close
+	// neither see nor close them, so close does, lest a handshake that
+	// completes afterwards reach the handler of a server shut down.
+	mu      sync.Mutex
+	sniffed map[net.Conn]struct{}
+	done    bool
 }
 
-func (f *fastFront) close() { f.closeOnce.Do(func() { close(f.closed) }) }
+func (f *fastFront) close() {
+	f.closeOnce.Do(func() {
+		f.mu.Lock()
+		f.done = true
+		for c := range f.sniffed {
+			c.Close()
+		}
+		f.sniffed = nil
+		f.mu.Unlock()
+		close(f.closed)
+	})
+}
+
+// track records c as being sniffed, or reports false once f is closed.
+func (f *fastFront) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return false
+	}
+	f.sniffed[c] = struct{}{}
+	return true
+}
+
+// untrack ends c's sniffing, and reports false when f was closed (and c
+// with it) meanwhile.
+func (f *fastFront) untrack(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sniffed, c)
+	return !f.done
+}
 
 // frontListener accepts for ServeFast: it never returns a connection to
 // net/http itself, it sniffs each one on a goroutine of its own (the one
@@ -132,6 +171,10 @@ func (l *fallbackListener) Addr() net.Addr { return l.addr }
 // serveConn reads the connection's first bytes and serves them as a fast
 // handshake, or gives the connection to net/http.
 func (f *fastFront) serveConn(c net.Conn) {
+	if !f.track(c) {
+		c.Close()
+		return
+	}
 	timeout := f.srv.ReadHeaderTimeout
 	if timeout <= 0 {
 		timeout = f.srv.ReadTimeout
@@ -141,11 +184,13 @@ func (f *fastFront) serveConn(c net.Conn) {
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
+		f.untrack(c)
 		f.handOver(c, nil)
 		return
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
+		f.untrack(c)
 		f.handOver(c, nil)
 		return
 	}
@@ -173,6 +218,9 @@ func (f *fastFront) serveConn(c net.Conn) {
 		ready = true
 		return true
 	})
+	if !f.untrack(c) {
+		err = net.ErrClosed
+	}
 	if err != nil || !ready || rerr != nil || n <= 0 {
 		// A deadline, a reset, or the client closing without a word:
 		// net/http closes such connections without an answer too.

@@ -1,6 +1,7 @@
 package engineio_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -192,6 +193,81 @@ func TestServeFastSameAsNetHTTP(t *testing.T) {
 			took := strings.HasPrefix(got, "HTTP/1.1 200") && fast.lastWriter() == "*engineio.fastWriter"
 			if took != c.fast {
 				t.Fatalf("fast path %v, want %v; answer %q", took, c.fast, got)
+			}
+		})
+	}
+}
+
+// TestServeFastCloseMidHead: Close and Shutdown end the connections still
+// sending their first request, as net/http ends its new ones, and a
+// handshake completed after Shutdown returned reaches no handler.
+func TestServeFastCloseMidHead(t *testing.T) {
+	for _, stop := range []string{"Close", "Shutdown"} {
+		t.Run(stop, func(t *testing.T) {
+			var mu sync.Mutex
+			called := 0
+			hs := &http.Server{
+				ReadHeaderTimeout: 10 * time.Second,
+				ErrorLog:          quietHTTPLog(),
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					called++
+					mu.Unlock()
+					w.WriteHeader(http.StatusTeapot)
+				}),
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- engineio.ServeFast(hs, ln, "/engine.io/") }()
+			var conns []net.Conn
+			firsts := []string{""}
+			if stop == "Close" {
+				// A head that came in part is net/http's, which waits for
+				// it on Shutdown (up to 5 s) as for any new connection.
+				firsts = append(firsts, "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost: a\r\n")
+			}
+			for _, first := range firsts {
+				c, err := net.DialTimeout("tcp", ln.Addr().String(), readTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if _, err := io.WriteString(c, first); err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+			}
+			time.Sleep(100 * time.Millisecond) // accepted and waiting
+			start := time.Now()
+			if stop == "Close" {
+				_ = hs.Close()
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				if err := hs.Shutdown(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-served; err != http.ErrServerClosed {
+				t.Fatalf("ServeFast: %v", err)
+			}
+			// The client finishing its handshake now must find the
+			// connection closed.
+			_, _ = io.WriteString(conns[0], "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+			for i, c := range conns {
+				_ = c.SetReadDeadline(time.Now().Add(readTimeout))
+				n, err := c.Read(make([]byte, 64))
+				if n != 0 || err == nil || time.Since(start) > 2*time.Second {
+					t.Fatalf("conn %d: read %d, %v after %v", i, n, err, time.Since(start))
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if called != 0 {
+				t.Fatalf("the handler ran %d times after %s", called, stop)
 			}
 		})
 	}
