@@ -488,13 +488,15 @@ func (f *fastFront) serve(c net.Conn, r *http.Request, pre []byte) {
 	w := &fastWriter{conn: c, pre: pre}
 	defer func() {
 		if err := recover(); err != nil {
-			if !w.hijacked {
-				c.Close()
-			}
+			// Logged before the close, as net/http does: whoever sees the
+			// connection end finds the panic logged.
 			if err != http.ErrAbortHandler {
 				buf := make([]byte, 64<<10)
 				buf = buf[:runtime.Stack(buf, false)]
 				f.logf("http: panic serving %v: %v\n%s", r.RemoteAddr, err, buf)
+			}
+			if !w.hijacked {
+				c.Close()
 			}
 		}
 	}()
