@@ -50,7 +50,9 @@ const lingerTimeout = 500 * time.Millisecond
 // served by srv.Serve alone. A head that does not arrive in one read goes
 // to net/http, whose header timeout then starts again: a slow client gets
 // up to twice ReadHeaderTimeout. Like srv.Serve, it returns when srv is
-// shut down or closed (http.ErrServerClosed) or ln fails.
+// shut down or closed (http.ErrServerClosed) or ln fails; both close the
+// connections whose first bytes it is still waiting for (Shutdown too:
+// net/http would give a new connection up to 5 s).
 func ServeFast(srv *http.Server, ln net.Listener, path string) error {
 	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || path == "" {
 		return srv.Serve(ln)
