@@ -48,9 +48,9 @@ const lingerTimeout = 500 * time.Millisecond
 // ReadTimeout), WriteTimeout, MaxHeaderBytes and ErrorLog apply as they do
 // for net/http. A server with TLSConfig, ConnState or ConnContext set is
 // served by srv.Serve alone. A head that does not arrive in one read goes
-// to net/http, whose header timeout then starts again: a slow client gets
-// up to twice ReadHeaderTimeout. Like srv.Serve, it returns when srv is
-// shut down or closed (http.ErrServerClosed) or ln fails; both close the
+// to net/http, whose header timeout for it ends when the one that ran
+// while ServeFast read ends. Like srv.Serve, it returns when srv is shut
+// down or closed (http.ErrServerClosed) or ln fails; both close the
 // connections whose first bytes it is still waiting for (Shutdown too:
 // net/http would give a new connection up to 5 s).
 func ServeFast(srv *http.Server, ln net.Listener, path string) error {
@@ -181,19 +181,21 @@ func (f *fastFront) serveConn(c net.Conn) {
 	if timeout <= 0 {
 		timeout = f.srv.ReadTimeout
 	}
+	var deadline time.Time
 	if timeout > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		deadline = time.Now().Add(timeout)
+		_ = c.SetReadDeadline(deadline)
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		f.untrack(c)
-		f.handOver(c, nil)
+		f.handOver(c)
 		return
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		f.untrack(c)
-		f.handOver(c, nil)
+		f.handOver(c)
 		return
 	}
 	// The buffer is taken once the socket is readable: a client that
@@ -237,7 +239,7 @@ func (f *fastFront) serveConn(c net.Conn) {
 	if !ok {
 		head := append([]byte(nil), data...)
 		f.bufs.Put(buf)
-		f.handOver(c, head)
+		f.handOver(&replayConn{Conn: c, head: head, deadline: deadline})
 		return
 	}
 	var pre []byte
@@ -249,11 +251,8 @@ func (f *fastFront) serveConn(c net.Conn) {
 	f.serve(c, req, pre)
 }
 
-// handOver gives c, with the bytes already read from it, to net/http.
-func (f *fastFront) handOver(c net.Conn, head []byte) {
-	if len(head) > 0 {
-		c = &replayConn{Conn: c, head: head}
-	}
+// handOver gives c to net/http.
+func (f *fastFront) handOver(c net.Conn) {
 	select {
 	case f.fallback <- c:
 	case <-f.closed:
@@ -622,6 +621,23 @@ func (w *fastWriter) take() (net.Conn, []byte, error) {
 type replayConn struct {
 	net.Conn
 	head []byte
+
+	// deadline is the header timeout that ran while the bytes were read:
+	// net/http's first read deadline (its header timeout for the first
+	// request) is held to it, so that a head trickled in over the sniff
+	// and net/http's read gets ReadHeaderTimeout once, not twice.
+	deadline time.Time
+	held     bool
+}
+
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if !c.held {
+		c.held = true
+		if !c.deadline.IsZero() && (t.IsZero() || t.After(c.deadline)) {
+			t = c.deadline
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

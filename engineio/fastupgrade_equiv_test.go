@@ -28,7 +28,7 @@ type dumpServer struct {
 	writers []string // the writer type of each request, in order
 }
 
-func newDumpServer(t *testing.T, fast bool) *dumpServer {
+func newDumpServer(t *testing.T, fast bool, configure ...func(*http.Server)) *dumpServer {
 	t.Helper()
 	d := &dumpServer{}
 	d.hs = &http.Server{
@@ -39,6 +39,9 @@ func newDumpServer(t *testing.T, fast bool) *dumpServer {
 	}
 	if !fast {
 		viaNetHTTP(d.hs)
+	}
+	for _, f := range configure {
+		f(d.hs)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -268,6 +271,44 @@ func TestServeFastCloseMidHead(t *testing.T) {
 			defer mu.Unlock()
 			if called != 0 {
 				t.Fatalf("the handler ran %d times after %s", called, stop)
+			}
+		})
+	}
+}
+
+// TestServeFastSlowHead: a head trickled in byte by byte is dropped
+// ReadHeaderTimeout after the connection was accepted, as net/http drops
+// it, not twice that (the sniff's wait and then net/http's own).
+func TestServeFastSlowHead(t *testing.T) {
+	const timeout = time.Second
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprint("fast=", fast), func(t *testing.T) {
+			d := newDumpServer(t, fast, func(hs *http.Server) { hs.ReadHeaderTimeout = timeout })
+			conn, err := net.DialTimeout("tcp", d.addr, readTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			closed := make(chan time.Duration, 1)
+			go func() {
+				_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
+				_, _ = io.Copy(io.Discard, conn)
+				closed <- time.Since(start)
+			}()
+			time.Sleep(timeout * 7 / 10) // the first byte just before the sniff gives up
+			head := "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n" +
+				strings.Repeat("X-A: b\r\n", 20) + "\r\n"
+			go func() {
+				for i := 0; i < len(head); i++ {
+					if _, err := io.WriteString(conn, head[i:i+1]); err != nil {
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+			if took := <-closed; took < timeout*9/10 || took > timeout*14/10 {
+				t.Fatalf("closed after %v, want about %v", took, timeout)
 			}
 		})
 	}
