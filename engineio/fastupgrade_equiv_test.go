@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -311,5 +312,47 @@ func TestServeFastSlowHead(t *testing.T) {
 				t.Fatalf("closed after %v, want about %v", took, timeout)
 			}
 		})
+	}
+}
+
+// TestServeFastIdleConnections: connections that send nothing, or part of
+// a head, each cost a goroutine until ReadHeaderTimeout, then are closed
+// without an answer and their goroutines end.
+func TestServeFastIdleConnections(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	d := newDumpServer(t, true, func(hs *http.Server) { hs.ReadHeaderTimeout = timeout })
+	before := runtime.NumGoroutine()
+	const n = 100
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", d.addr, readTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 1 {
+			_, _ = io.WriteString(c, "GET /engine.io/?EIO=4 HTTP/1.1\r\n")
+		}
+		conns[i] = c
+	}
+	deadline := time.Now().Add(timeout / 2)
+	for runtime.NumGoroutine() < before+n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g < before+n {
+		t.Fatalf("%d goroutines for %d connections (from %d)", g, n, before)
+	}
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(readTimeout))
+		if b, err := io.ReadAll(c); len(b) != 0 || err != nil {
+			t.Fatalf("conn %d: read %q, %v", i, b, err)
+		}
+	}
+	deadline = time.Now().Add(waitTimeout)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > before+2 {
+		t.Fatalf("%d goroutines left (from %d)", g, before)
 	}
 }
