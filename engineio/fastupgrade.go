@@ -46,15 +46,16 @@ const lingerTimeout = 500 * time.Millisecond
 // context.Background()) and its writer can hijack the connection or answer
 // it; an answer is sent with Connection: close. srv.ReadHeaderTimeout (or
 // ReadTimeout), WriteTimeout, MaxHeaderBytes and ErrorLog apply as they do
-// for net/http. A server with TLSConfig, ConnState or ConnContext set is
-// served by srv.Serve alone. A head that does not arrive in one read goes
+// for net/http. A server with TLSConfig, ConnState, ConnContext or
+// BaseContext set is served by srv.Serve alone (its handler expects the
+// contexts these make). A head that does not arrive in one read goes
 // to net/http, whose header timeout for it ends when the one that ran
 // while ServeFast read ends. Like srv.Serve, it returns when srv is shut
 // down or closed (http.ErrServerClosed) or ln fails; both close the
 // connections whose first bytes it is still waiting for (Shutdown too:
 // net/http would give a new connection up to 5 s).
 func ServeFast(srv *http.Server, ln net.Listener, path string) error {
-	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || path == "" {
+	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || srv.BaseContext != nil || path == "" {
 		return srv.Serve(ln)
 	}
 	f := &fastFront{

@@ -356,3 +356,27 @@ func TestServeFastIdleConnections(t *testing.T) {
 		t.Fatalf("%d goroutines left (from %d)", g, before)
 	}
 }
+
+type baseKey struct{}
+
+// TestServeFastBaseContext: a server with a BaseContext gets its context
+// in every request's, the WebSocket handshakes' included (ServeFast, whose
+// requests carry context.Background(), leaves such a server to net/http).
+func TestServeFastBaseContext(t *testing.T) {
+	got := make(chan any, 1)
+	d := newDumpServer(t, true, func(hs *http.Server) {
+		hs.BaseContext = func(net.Listener) context.Context { return context.WithValue(context.Background(), baseKey{}, "base") }
+		next := hs.Handler
+		hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got <- r.Context().Value(baseKey{})
+			next.ServeHTTP(w, r)
+		})
+	})
+	out := d.exchange(t, "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("answer %q", out)
+	}
+	if v := <-got; v != "base" {
+		t.Fatalf("context value %v", v)
+	}
+}
