@@ -47,15 +47,16 @@ const lingerTimeout = 500 * time.Millisecond
 // it; an answer is sent with Connection: close. srv.ReadHeaderTimeout (or
 // ReadTimeout), WriteTimeout, MaxHeaderBytes and ErrorLog apply as they do
 // for net/http. A server with TLSConfig, ConnState, ConnContext or
-// BaseContext set is served by srv.Serve alone (its handler expects the
-// contexts these make). A head that does not arrive in one read goes
+// BaseContext set, or Protocols without HTTP/1, is served by srv.Serve
+// alone (its handler expects the contexts these make, or no HTTP/1). A head that does not arrive in one read goes
 // to net/http, whose header timeout for it ends when the one that ran
 // while ServeFast read ends. Like srv.Serve, it returns when srv is shut
 // down or closed (http.ErrServerClosed) or ln fails; both close the
 // connections whose first bytes it is still waiting for (Shutdown too:
 // net/http would give a new connection up to 5 s).
 func ServeFast(srv *http.Server, ln net.Listener, path string) error {
-	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || srv.BaseContext != nil || path == "" {
+	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || srv.BaseContext != nil ||
+		(srv.Protocols != nil && !srv.Protocols.HTTP1()) || path == "" {
 		return srv.Serve(ln)
 	}
 	f := &fastFront{

@@ -380,3 +380,16 @@ func TestServeFastBaseContext(t *testing.T) {
 		t.Fatalf("context value %v", v)
 	}
 }
+
+// TestServeFastNoHTTP1: a server whose Protocols leave HTTP/1 out serves
+// no HTTP/1.1 handshake, the fast path's included.
+func TestServeFastNoHTTP1(t *testing.T) {
+	d := newDumpServer(t, true, func(hs *http.Server) {
+		hs.Protocols = new(http.Protocols)
+		hs.Protocols.SetUnencryptedHTTP2(true)
+	})
+	out := d.exchange(t, "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+	if strings.HasPrefix(out, "HTTP/1.1 200") || d.lastWriter() != "" {
+		t.Fatalf("served over HTTP/1.1 (writer %q): %q", d.lastWriter(), out)
+	}
+}
