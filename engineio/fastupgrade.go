@@ -46,13 +46,17 @@ const lingerTimeout = 500 * time.Millisecond
 // context.Background()) and its writer can hijack the connection or answer
 // it; an answer is sent with Connection: close. srv.ReadHeaderTimeout (or
 // ReadTimeout), WriteTimeout, MaxHeaderBytes and ErrorLog apply as they do
-// for net/http. A server with TLSConfig, ConnState or ConnContext set is
-// served by srv.Serve alone. A head that does not arrive in one read goes
-// to net/http, whose header timeout then starts again: a slow client gets
-// up to twice ReadHeaderTimeout. Like srv.Serve, it returns when srv is
-// shut down or closed (http.ErrServerClosed) or ln fails.
+// for net/http. A server with TLSConfig, ConnState, ConnContext or
+// BaseContext set, or Protocols without HTTP/1, is served by srv.Serve
+// alone (its handler expects the contexts these make, or no HTTP/1). A head that does not arrive in one read goes
+// to net/http, whose header timeout for it ends when the one that ran
+// while ServeFast read ends. Like srv.Serve, it returns when srv is shut
+// down or closed (http.ErrServerClosed) or ln fails; both close the
+// connections whose first bytes it is still waiting for (Shutdown too:
+// net/http would give a new connection up to 5 s).
 func ServeFast(srv *http.Server, ln net.Listener, path string) error {
-	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || path == "" {
+	if srv.TLSConfig != nil || srv.ConnState != nil || srv.ConnContext != nil || srv.BaseContext != nil ||
+		(srv.Protocols != nil && !srv.Protocols.HTTP1()) || path == "" {
 		return srv.Serve(ln)
 	}
 	f := &fastFront{
@@ -61,6 +65,7 @@ func ServeFast(srv *http.Server, ln net.Listener, path string) error {
 		fallback: make(chan net.Conn),
 		closed:   make(chan struct{}),
 		bufs:     sync.Pool{New: func() any { return new([maxFastHead]byte) }},
+		sniffed:  make(map[net.Conn]struct{}),
 	}
 	handler := srv.Handler
 	if handler == nil {
@@ -88,9 +93,47 @@ type fastFront struct {
 	closeOnce sync.Once
 
 	bufs sync.Pool // *[maxFastHead]byte, held only between readable and parsed
+
+	// The connections being sniffed are no server's: Shutdown and Close
+	// neither see nor close them, so close does, lest a handshake that
+	// completes afterwards reach the handler of a server shut down.
+	mu      sync.Mutex
+	sniffed map[net.Conn]struct{}
+	done    bool
 }
 
-func (f *fastFront) close() { f.closeOnce.Do(func() { close(f.closed) }) }
+func (f *fastFront) close() {
+	f.closeOnce.Do(func() {
+		f.mu.Lock()
+		f.done = true
+		for c := range f.sniffed {
+			c.Close()
+		}
+		f.sniffed = nil
+		f.mu.Unlock()
+		close(f.closed)
+	})
+}
+
+// track records c as being sniffed, or reports false once f is closed.
+func (f *fastFront) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return false
+	}
+	f.sniffed[c] = struct{}{}
+	return true
+}
+
+// untrack ends c's sniffing, and reports false when f was closed (and c
+// with it) meanwhile.
+func (f *fastFront) untrack(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sniffed, c)
+	return !f.done
+}
 
 // frontListener accepts for ServeFast: it never returns a connection to
 // net/http itself, it sniffs each one on a goroutine of its own (the one
@@ -132,21 +175,29 @@ func (l *fallbackListener) Addr() net.Addr { return l.addr }
 // serveConn reads the connection's first bytes and serves them as a fast
 // handshake, or gives the connection to net/http.
 func (f *fastFront) serveConn(c net.Conn) {
+	if !f.track(c) {
+		c.Close()
+		return
+	}
 	timeout := f.srv.ReadHeaderTimeout
 	if timeout <= 0 {
 		timeout = f.srv.ReadTimeout
 	}
+	var deadline time.Time
 	if timeout > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		deadline = time.Now().Add(timeout)
+		_ = c.SetReadDeadline(deadline)
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		f.handOver(c, nil)
+		f.untrack(c)
+		f.handOver(c)
 		return
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		f.handOver(c, nil)
+		f.untrack(c)
+		f.handOver(c)
 		return
 	}
 	// The buffer is taken once the socket is readable: a client that
@@ -173,6 +224,9 @@ func (f *fastFront) serveConn(c net.Conn) {
 		ready = true
 		return true
 	})
+	if !f.untrack(c) {
+		err = net.ErrClosed
+	}
 	if err != nil || !ready || rerr != nil || n <= 0 {
 		// A deadline, a reset, or the client closing without a word:
 		// net/http closes such connections without an answer too.
@@ -187,7 +241,7 @@ func (f *fastFront) serveConn(c net.Conn) {
 	if !ok {
 		head := append([]byte(nil), data...)
 		f.bufs.Put(buf)
-		f.handOver(c, head)
+		f.handOver(&replayConn{Conn: c, head: head, deadline: deadline})
 		return
 	}
 	var pre []byte
@@ -199,11 +253,8 @@ func (f *fastFront) serveConn(c net.Conn) {
 	f.serve(c, req, pre)
 }
 
-// handOver gives c, with the bytes already read from it, to net/http.
-func (f *fastFront) handOver(c net.Conn, head []byte) {
-	if len(head) > 0 {
-		c = &replayConn{Conn: c, head: head}
-	}
+// handOver gives c to net/http.
+func (f *fastFront) handOver(c net.Conn) {
 	select {
 	case f.fallback <- c:
 	case <-f.closed:
@@ -572,6 +623,23 @@ func (w *fastWriter) take() (net.Conn, []byte, error) {
 type replayConn struct {
 	net.Conn
 	head []byte
+
+	// deadline is the header timeout that ran while the bytes were read:
+	// net/http's first read deadline (its header timeout for the first
+	// request) is held to it, so that a head trickled in over the sniff
+	// and net/http's read gets ReadHeaderTimeout once, not twice.
+	deadline time.Time
+	held     bool
+}
+
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if !c.held {
+		c.held = true
+		if !c.deadline.IsZero() && (t.IsZero() || t.After(c.deadline)) {
+			t = c.deadline
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
