@@ -7,7 +7,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/operate/realtime/engineio"
+	"github.com/operate/realtime/internal/testutil/leakcheck"
 )
 
 // dumpServer serves a handler that hijacks every request, writes what it
@@ -359,17 +359,8 @@ func TestServeFastIdleConnections(t *testing.T) {
 // connGoroutines counts the goroutines serving a connection, ServeFast's
 // sniffing ones and net/http's (other tests' come and go meanwhile).
 func connGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range leakcheck.Goroutines() {
 		if strings.Contains(g, "engineio.(*fastFront).serveConn") || strings.Contains(g, "net/http.(*conn).serve") {
 			n++
 		}

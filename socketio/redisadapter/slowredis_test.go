@@ -109,15 +109,7 @@ func TestStreamsReplayFromMemory(t *testing.T) {
 	back := lb.away(a.URL)
 	c.WaitDisconnect()
 	const missed = 2500
-	for i := 1; i <= missed; i++ {
-		room := "org:1"
-		if i%5 == 0 {
-			room = "org:2" // not the client's: filtered out of the replay
-		}
-		if err := nspB.To(room).Emit("seq", i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishSeqs(t, nspB, missed)
 	before := xrangeCalls(t, r)
 	back()
 	info := c.WaitReconnect()
@@ -152,15 +144,7 @@ func TestStreamsFreshNodeReplaysFromMemory(t *testing.T) {
 	back := lb.away(a.URL) // refused until back(): the client keeps trying
 	c.WaitDisconnect()
 	const missed = 1500
-	for i := 1; i <= missed; i++ {
-		room := "org:1"
-		if i%5 == 0 {
-			room = "org:2" // not the client's: filtered out of the replay
-		}
-		if err := nspA.To(room).Emit("seq", i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishSeqs(t, nspA, missed)
 	b := streamsNode(t, "b", r, time.Minute) // starts after every missed event
 	if got := b.cluster.Stats().RecentWarmed; got < missed {
 		t.Fatalf("node b read %d recent broadcasts into memory at start, want at least %d", got, missed)
@@ -231,6 +215,21 @@ func TestStreamsOnce(t *testing.T) {
 	b1.Next("ev")
 	a1.NoEvent("ev", 300*time.Millisecond)
 	b1.NoEvent("ev", 300*time.Millisecond)
+}
+
+// publishSeqs emits "seq" 1..n to org:1, every fifth to org:2 instead
+// (not the client's: filtered out of the replay).
+func publishSeqs(t *testing.T, nsp *socketio.Namespace, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		room := "org:1"
+		if i%5 == 0 {
+			room = "org:2"
+		}
+		if err := nsp.To(room).Emit("seq", i); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // expectOrg1Seqs checks that c got "seq" 1..n in order except every fifth
